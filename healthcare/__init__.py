@@ -1,0 +1,1 @@
+"""GraphQL API for a healthcare appointment system."""

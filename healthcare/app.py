@@ -1,0 +1,149 @@
+"""The Starlette application: routes, lifespan (ORM and pub/sub), middleware."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+from cross_web import HTTPException
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from tortoise.contrib.starlette import RegisterTortoise
+
+from healthcare import db
+from healthcare.auth import ANONYMOUS, authenticate
+from healthcare.config import Settings, tortoise_config
+from healthcare.context import Context
+from healthcare.http import RequestContextMiddleware
+from healthcare.log import configure_logging
+from healthcare.pubsub import PubSub
+from healthcare.schema import schema
+
+MAX_SUBSCRIPTIONS_PER_CONNECTION = 20
+CONNECTION_INIT_TIMEOUT = timedelta(seconds=10)
+# Headers a plain HTML form cannot send; a multipart request must carry one of them, so
+# that a cross-site form cannot post an upload with a victim's credentials.
+PREFLIGHT_HEADERS = ("apollo-require-preflight", "x-apollo-operation-name")
+
+
+class GraphQLView(GraphQL[Context, None]):
+    def __init__(self, settings: Settings) -> None:
+        # One schema per process, so this flag is too; production turns suggestions off.
+        schema.suggestions = not settings.is_production
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if settings.graphiql else None,
+            # Queries in URLs end up in logs and browser history: POST only.
+            allow_queries_via_get=False,
+            multipart_uploads_enabled=True,
+            connection_init_wait_timeout=CONNECTION_INIT_TIMEOUT,
+            max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
+            allowed_origins=settings.ws_allowed_origins,
+        )
+        self.settings = settings
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket | None = None
+    ) -> Context:
+        if isinstance(request, WebSocket):
+            # Authenticated in on_ws_connect, from the connection_init payload.
+            return Context(request=request, response=response, settings=self.settings)
+        viewer = await authenticate(request.headers.get("authorization"), self.settings)
+        return Context(request=request, response=response, settings=self.settings, viewer=viewer)
+
+    async def on_ws_connect(self, context: Context) -> dict[str, object] | None:  # type: ignore[override]
+        params = context.connection_params or {}
+        authorization = params.get("authorization") or params.get("Authorization")
+        if authorization is None:
+            context.viewer = ANONYMOUS
+            return None
+        viewer = await authenticate(str(authorization), self.settings)
+        if not viewer.is_authenticated:
+            raise ConnectionRejectionError({"reason": viewer.rejection})
+        context.viewer = viewer
+        return None
+
+    async def parse_multipart(self, request: Any) -> dict[str, str]:
+        if not any(request.headers.get(name) for name in PREFLIGHT_HEADERS):
+            raise HTTPException(
+                400,
+                "Multipart requests must carry an 'Apollo-Require-Preflight: true' header.",
+            )
+        return await super().parse_multipart(request)
+
+
+def _media_files(settings: Settings) -> StaticFiles:
+    settings.media_dir.mkdir(parents=True, exist_ok=True)
+    return StaticFiles(directory=settings.media_dir, check_dir=False)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    configure_logging(settings.log_level)
+    db.ensure_sqlite_folder(settings.database_url)
+    pubsub = PubSub(settings.broadcast_url)
+    graphql = GraphQLView(settings)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        checks = {
+            "database": await db.is_database_ready(),
+            "pubsub": await pubsub.is_ready(),
+        }
+        ready = all(checks.values())
+        body = {"status": "ready" if ready else "unavailable", "checks": checks}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
+            if settings.uses_sqlite:
+                await db.create_sqlite_schema()
+            await pubsub.connect()
+            try:
+                yield
+            finally:
+                await pubsub.disconnect()
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Mount("/media", app=_media_files(settings), name="media"),
+        ],
+        middleware=[
+            Middleware(RequestContextMiddleware),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_allowed_origins),
+                allow_methods=["GET", "POST", "OPTIONS"],
+                allow_headers=[
+                    "authorization",
+                    "content-type",
+                    "x-request-id",
+                    *PREFLIGHT_HEADERS,
+                ],
+                allow_credentials=False,
+                max_age=600,
+            ),
+        ],
+        lifespan=lifespan,
+        max_body_size=settings.max_request_bytes,
+    )
+    app.state.settings = settings
+    app.state.pubsub = pubsub
+    return app

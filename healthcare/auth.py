@@ -1,0 +1,159 @@
+"""Password hashing, access tokens (JWT), refresh tokens, and the current user.
+
+One function, `authenticate(authorization, settings)`, turns an `Authorization` value
+into a `Viewer` for HTTP and WebSocket alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from anyio import to_thread
+from pwdlib import PasswordHash
+
+from healthcare import models
+from healthcare.config import Settings
+
+JWT_ALGORITHM = "HS256"
+ACCESS_TOKEN_TYPE = "access"  # noqa: S105 (a claim value, not a secret)
+REQUIRED_CLAIMS = ["sub", "sid", "exp", "iat", "jti", "typ"]
+
+_password_hash = PasswordHash.recommended()
+# Verified against when the email is unknown, so that both failures take the same time.
+_DUMMY_HASH = _password_hash.hash(secrets.token_urlsafe(16))
+
+
+async def hash_password(password: str) -> str:
+    # argon2 is deliberately CPU-heavy: keep it off the event loop.
+    return await to_thread.run_sync(_password_hash.hash, password)
+
+
+async def verify_password(password: str, password_hash: str | None) -> bool:
+    if password_hash is None:
+        await to_thread.run_sync(_password_hash.verify, password, _DUMMY_HASH)
+        return False
+    return await to_thread.run_sync(_password_hash.verify, password, password_hash)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_access_token(
+    user_id: uuid.UUID, session_id: uuid.UUID, settings: Settings
+) -> tuple[str, datetime]:
+    issued_at = utcnow()
+    expires_at = issued_at + timedelta(seconds=settings.access_token_ttl_seconds)
+    claims = {
+        "sub": str(user_id),
+        "sid": str(session_id),
+        "iat": issued_at,
+        "exp": expires_at,
+        "jti": uuid.uuid4().hex,
+        "typ": ACCESS_TOKEN_TYPE,
+    }
+    return jwt.encode(claims, settings.jwt_secret, algorithm=JWT_ALGORITHM), expires_at
+
+
+def new_refresh_token() -> tuple[str, str]:
+    """A fresh random refresh token and the hash that is stored in its place."""
+    token = secrets.token_urlsafe(32)
+    return token, hash_refresh_token(token)
+
+
+def hash_refresh_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class InvalidAccessToken(Exception):
+    """The bearer token cannot be trusted; the message is safe to show a client."""
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+
+
+def decode_access_token(token: str, settings: Settings) -> AccessClaims:
+    try:
+        claims = jwt.decode(
+            token,
+            settings.jwt_secret,
+            algorithms=[JWT_ALGORITHM],
+            options={"require": REQUIRED_CLAIMS},
+            leeway=5,
+        )
+    except jwt.ExpiredSignatureError:
+        raise InvalidAccessToken("The access token has expired; refresh it.") from None
+    except jwt.PyJWTError:
+        raise InvalidAccessToken("The access token is invalid.") from None
+    if claims["typ"] != ACCESS_TOKEN_TYPE:
+        raise InvalidAccessToken("The access token is invalid.")
+    try:
+        return AccessClaims(uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"]))
+    except (ValueError, TypeError, AttributeError):
+        raise InvalidAccessToken("The access token is invalid.") from None
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is making the request: a signed-in user, or nobody (and why not)."""
+
+    user: models.User | None = None
+    session_id: uuid.UUID | None = None
+    # Why a presented token was not accepted; shown in UNAUTHENTICATED errors.
+    rejection: str | None = None
+
+    @property
+    def is_authenticated(self) -> bool:
+        return self.user is not None
+
+
+ANONYMOUS = Viewer()
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return ""
+    return token.strip()
+
+
+async def authenticate(authorization: str | None, settings: Settings) -> Viewer:
+    """Resolve an `Authorization: Bearer <jwt>` value to a Viewer.
+
+    The token must verify, and its session must still be live and its user active:
+    one query, so logout and deactivation take effect on the very next request.
+    """
+    token = bearer_token(authorization)
+    if token is None:
+        return ANONYMOUS
+    if token == "":
+        return Viewer(rejection="The Authorization header must be 'Bearer <access token>'.")
+    try:
+        claims = decode_access_token(token, settings)
+    except InvalidAccessToken as error:
+        return Viewer(rejection=str(error))
+    session = (
+        await models.AuthSession.filter(
+            id=claims.session_id,
+            user_id=claims.user_id,
+            revoked_at__isnull=True,
+            expires_at__gt=utcnow(),
+        )
+        .select_related("user")
+        .first()
+    )
+    if session is None:
+        return Viewer(rejection="The session has ended; sign in again.")
+    if not session.user.is_active:
+        return Viewer(rejection="This account is deactivated.")
+    return Viewer(user=session.user, session_id=session.id)

@@ -1,0 +1,165 @@
+"""The `healthcare` command: serve, migrate, createsuperuser, seed-demo, export-schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+from tortoise import Tortoise
+
+from healthcare import db, models
+from healthcare.config import ConfigurationError, Settings, tortoise_config
+from healthcare.demo import demo_accounts_table, seed_demo_accounts
+from healthcare.errors import InputError
+from healthcare.log import configure_logging
+
+logger = logging.getLogger("healthcare")
+WEBSOCKET_MAX_FRAME_BYTES = 256 * 1024
+T = TypeVar("T")
+
+
+async def _with_database(settings: Settings, work: Callable[[], Awaitable[T]]) -> T:
+    """Bring the schema up to date, then run `work` with the ORM initialised."""
+    db.ensure_sqlite_folder(settings.database_url)
+    if not settings.uses_sqlite:
+        applied = await db.apply_migrations(settings.database_url)
+        if applied:
+            logger.info("applied migrations", extra={"migrations": applied})
+    await Tortoise.init(config=tortoise_config(settings.database_url))
+    try:
+        if settings.uses_sqlite:
+            await db.create_sqlite_schema()
+        return await work()
+    finally:
+        await Tortoise.close_connections()
+
+
+def serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from healthcare.app import create_app
+
+    async def prepare() -> None:
+        if settings.is_production:
+            return
+        if not await models.User.exists():
+            await seed_demo_accounts()
+        if await models.User.filter(email__endswith="@demo.clinic").exists():
+            print(demo_accounts_table(), flush=True)
+
+    if not settings.is_production:
+        # In production the schema is migrated by `healthcare migrate`, once, by the
+        # operator: several instances starting together must not race to migrate.
+        asyncio.run(_with_database(settings, prepare))
+    print(f"GraphQL API and GraphiQL at http://{settings.host}:{settings.port}/graphql", flush=True)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        ws_max_size=WEBSOCKET_MAX_FRAME_BYTES,
+        proxy_headers=True,
+    )
+    return 0
+
+
+def migrate(settings: Settings, args: argparse.Namespace) -> int:
+    async def done() -> None:
+        return None
+
+    asyncio.run(_with_database(settings, done))
+    print("The database schema is up to date.")
+    return 0
+
+
+def createsuperuser(settings: Settings, args: argparse.Namespace) -> int:
+    from healthcare.resolvers.auth import create_user
+
+    email = args.email or input("Email: ")
+    first_name = args.first_name or input("First name: ")
+    last_name = args.last_name or input("Last name: ")
+    password = args.password or getpass.getpass("Password (at least 10 characters): ")
+
+    async def create() -> models.User:
+        return await create_user(
+            email=email,
+            password=password,
+            first_name=first_name,
+            last_name=last_name,
+            role=models.Role.ADMIN,
+        )
+
+    try:
+        user = asyncio.run(_with_database(settings, create))
+    except InputError as error:
+        print(f"Not created: {error.field}: {error.message}", file=sys.stderr)
+        return 2
+    print(f"Created administrator {user.email}.")
+    return 0
+
+
+def seed_demo(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.is_production:
+        print("seed-demo refuses to run with HEALTHCARE_ENV=production.", file=sys.stderr)
+        return 2
+    created = asyncio.run(_with_database(settings, seed_demo_accounts))
+    print(f"Created {len(created)} demo account(s).")
+    print(demo_accounts_table())
+    return 0
+
+
+def export_schema(settings: Settings, args: argparse.Namespace) -> int:
+    from healthcare.schema import sdl as schema_sdl
+
+    sdl = schema_sdl()
+    if args.output:
+        Path(args.output).write_text(sdl)
+    else:
+        sys.stdout.write(sdl)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="healthcare", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="run the API (development: also seeds demo accounts)")
+    commands.add_parser("migrate", help="bring the database schema up to date")
+    superuser = commands.add_parser("createsuperuser", help="create an administrator")
+    superuser.add_argument("--email")
+    superuser.add_argument("--first-name")
+    superuser.add_argument("--last-name")
+    superuser.add_argument("--password", help="prompted for when left out")
+    commands.add_parser("seed-demo", help="create the demo accounts (development only)")
+    export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
+    export.add_argument("--output", help="write to this file instead of standard output")
+    return parser
+
+
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "serve": serve,
+    "migrate": migrate,
+    "createsuperuser": createsuperuser,
+    "seed-demo": seed_demo,
+    "export-schema": export_schema,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigurationError as error:
+        print(f"Configuration error: {error}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    return COMMANDS[args.command](settings, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,209 @@
+"""Settings from the environment, with safe defaults for development.
+
+Every variable read here is listed in the README's configuration table. Development
+defaults are marked as such; `Settings.check_production()` refuses the unsafe ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+DEVELOPMENT = "development"
+PRODUCTION = "production"
+MIN_SECRET_BYTES = 32
+MAX_ACCESS_TOKEN_TTL_SECONDS = 15 * 60
+
+
+class ConfigurationError(Exception):
+    """A setting is missing or unsafe; the message names the variable."""
+
+
+def _split_list(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number, got {raw!r}.") from None
+    if value <= 0:
+        raise ConfigurationError(f"{name} must be positive, got {value}.")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigurationError(f"{name} must be true or false, got {raw!r}.")
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the common `postgresql://` spelling; Tortoise wants `postgres://`."""
+    if url.startswith("postgresql://"):
+        return "postgres://" + url.removeprefix("postgresql://")
+    return url
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = DEVELOPMENT
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path(".data")
+    database_url: str = "sqlite://.data/healthcare.sqlite3"
+    broadcast_url: str = "memory://"
+    jwt_secret: str = field(default="", repr=False)
+    jwt_secret_is_generated: bool = False
+    access_token_ttl_seconds: int = MAX_ACCESS_TOKEN_TTL_SECONDS
+    refresh_token_ttl_seconds: int = 14 * 24 * 3600
+    cors_allowed_origins: tuple[str, ...] = ()
+    ws_allowed_origins: tuple[str, ...] = ()
+    media_dir: Path = Path(".data/media")
+    max_upload_bytes: int = 5 * 1024 * 1024
+    max_request_bytes: int = 6 * 1024 * 1024
+    default_phone_region: str | None = None
+    graphiql: bool = True
+    log_level: str = "INFO"
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == PRODUCTION
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite://")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        mode = env.get("HEALTHCARE_ENV", DEVELOPMENT).strip().lower() or DEVELOPMENT
+        if mode not in {DEVELOPMENT, PRODUCTION}:
+            raise ConfigurationError(
+                f"HEALTHCARE_ENV must be 'development' or 'production', got {mode!r}."
+            )
+        data_dir = Path(env.get("DATA_DIR") or ".data")
+        default_origins = (
+            ("http://localhost:3000", "http://localhost:5173") if mode == DEVELOPMENT else ()
+        )
+        cors = _split_list(env["CORS_ALLOWED_ORIGINS"]) if "CORS_ALLOWED_ORIGINS" in env else ()
+        cors = cors or default_origins
+        ws_origins = _split_list(env.get("WS_ALLOWED_ORIGINS", "")) or cors
+        secret, generated = _jwt_secret(env, mode, data_dir)
+        settings = cls(
+            env=mode,
+            host=env.get("HOST") or "127.0.0.1",
+            port=_int(env, "PORT", 8000),
+            data_dir=data_dir,
+            database_url=normalize_database_url(
+                env.get("DATABASE_URL") or f"sqlite://{data_dir / 'healthcare.sqlite3'}"
+            ),
+            broadcast_url=env.get("BROADCAST_URL") or "memory://",
+            jwt_secret=secret,
+            jwt_secret_is_generated=generated,
+            access_token_ttl_seconds=_int(
+                env, "ACCESS_TOKEN_TTL_SECONDS", MAX_ACCESS_TOKEN_TTL_SECONDS
+            ),
+            refresh_token_ttl_seconds=_int(env, "REFRESH_TOKEN_TTL_SECONDS", 14 * 24 * 3600),
+            cors_allowed_origins=cors,
+            ws_allowed_origins=ws_origins,
+            media_dir=Path(env.get("MEDIA_DIR") or data_dir / "media"),
+            max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", 5 * 1024 * 1024),
+            max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 6 * 1024 * 1024),
+            default_phone_region=(env.get("DEFAULT_PHONE_REGION") or None),
+            graphiql=_bool(env, "GRAPHIQL", mode == DEVELOPMENT),
+            log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+        )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.access_token_ttl_seconds > MAX_ACCESS_TOKEN_TTL_SECONDS:
+            raise ConfigurationError(
+                "ACCESS_TOKEN_TTL_SECONDS must be at most "
+                f"{MAX_ACCESS_TOKEN_TTL_SECONDS} (15 minutes)."
+            )
+        if self.max_request_bytes <= self.max_upload_bytes:
+            raise ConfigurationError("MAX_REQUEST_BYTES must be larger than MAX_UPLOAD_BYTES.")
+        if self.log_level not in logging.getLevelNamesMapping():
+            raise ConfigurationError(f"LOG_LEVEL {self.log_level!r} is not a logging level.")
+        if not self.database_url.startswith(("sqlite://", "postgres://")):
+            raise ConfigurationError("DATABASE_URL must start with sqlite:// or postgres://.")
+        if not self.broadcast_url.startswith(("memory://", "redis://", "postgres://")):
+            raise ConfigurationError(
+                "BROADCAST_URL must start with memory://, redis:// or postgres://."
+            )
+        if self.is_production:
+            self.check_production()
+
+    def check_production(self) -> None:
+        if self.jwt_secret_is_generated or not self.jwt_secret:
+            raise ConfigurationError(
+                "JWT_SECRET is required when HEALTHCARE_ENV=production "
+                f"(at least {MIN_SECRET_BYTES} random bytes)."
+            )
+        if len(self.jwt_secret.encode()) < MIN_SECRET_BYTES:
+            raise ConfigurationError(
+                f"JWT_SECRET is too short: production needs at least {MIN_SECRET_BYTES} bytes."
+            )
+        if "*" in self.cors_allowed_origins or "*" in self.ws_allowed_origins:
+            raise ConfigurationError(
+                "CORS_ALLOWED_ORIGINS and WS_ALLOWED_ORIGINS may not be '*' in production."
+            )
+
+
+def _jwt_secret(env: Mapping[str, str], mode: str, data_dir: Path) -> tuple[str, bool]:
+    """The configured secret, or in development one generated once and kept on disk."""
+    configured = env.get("JWT_SECRET", "")
+    if configured or mode == PRODUCTION:
+        if configured and len(configured.encode()) < MIN_SECRET_BYTES and mode == DEVELOPMENT:
+            logger.warning("JWT_SECRET is shorter than %d bytes.", MIN_SECRET_BYTES)
+        return configured, False
+    secret_file = data_dir / "dev-jwt-secret"
+    if secret_file.exists():
+        return secret_file.read_text().strip(), True
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    secret_file.write_text(secret)
+    secret_file.chmod(0o600)
+    logger.warning(
+        "DEVELOPMENT ONLY: generated a JWT secret in %s. Set JWT_SECRET in production.",
+        secret_file,
+    )
+    return secret, True
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    return {
+        "connections": {"default": database_url},
+        "apps": {
+            "models": {
+                "models": ["healthcare.models", "aerich.models"],
+                "default_connection": "default",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+# Read by aerich (`[tool.aerich]` in pyproject.toml) when it generates migrations.
+TORTOISE_ORM = tortoise_config(
+    normalize_database_url(os.environ.get("DATABASE_URL", "sqlite://.data/healthcare.sqlite3"))
+)

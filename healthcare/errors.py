@@ -1,0 +1,146 @@
+"""Error codes and the shared error types.
+
+Two kinds of failure reach a client:
+- expected failures of a mutation, returned as members of the mutation's result union,
+  each implementing the `Error` interface (`message`, `code`);
+- top-level GraphQL errors with `extensions.code`: UNAUTHENTICATED, FORBIDDEN, and
+  INTERNAL_SERVER_ERROR for bugs, whose text is masked.
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import Enum
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors
+
+logger = logging.getLogger(__name__)
+
+
+@strawberry.enum(description="Machine-readable reason for an expected mutation failure.")
+class ErrorCode(Enum):
+    VALIDATION_FAILED = "VALIDATION_FAILED"
+    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    ACCOUNT_DEACTIVATED = "ACCOUNT_DEACTIVATED"
+    INVALID_REFRESH_TOKEN = "INVALID_REFRESH_TOKEN"  # noqa: S105 (an error code)
+    NOT_FOUND = "NOT_FOUND"
+
+
+@strawberry.interface(description="Implemented by every expected mutation failure.")
+class Error:
+    message: str = strawberry.field(description="Human-readable; safe to show to the user.")
+    code: ErrorCode
+
+
+@strawberry.type(description="One input field that was rejected, and why.")
+class FieldError:
+    field: str = strawberry.field(description="The input field's name, as in the schema.")
+    message: str
+
+
+@strawberry.type(description="The input was rejected; `fieldErrors` names each bad field.")
+class ValidationFailed(Error):
+    field_errors: list[FieldError]
+
+
+@strawberry.type(description="The email and password do not match an account.")
+class InvalidCredentials(Error):
+    pass
+
+
+@strawberry.type(description="The password was right, but the account is deactivated.")
+class AccountDeactivated(Error):
+    pass
+
+
+@strawberry.type(
+    description="The refresh token is unknown, expired, already used or revoked. Sign in again."
+)
+class InvalidRefreshToken(Error):
+    pass
+
+
+@strawberry.type(description="Nothing with that id exists that you may see.")
+class NotFound(Error):
+    pass
+
+
+class InputError(Exception):
+    """Raised by validators; resolvers turn it into `ValidationFailed`."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+    def as_result(self) -> ValidationFailed:
+        return validation_failed({self.field: self.message})
+
+
+def validation_failed(errors: dict[str, str]) -> ValidationFailed:
+    fields = ", ".join(errors)
+    return ValidationFailed(
+        message=f"Please correct: {fields}.",
+        code=ErrorCode.VALIDATION_FAILED,
+        field_errors=[FieldError(field=name, message=text) for name, text in errors.items()],
+    )
+
+
+def invalid_credentials() -> InvalidCredentials:
+    return InvalidCredentials(
+        message="Email or password is incorrect.", code=ErrorCode.INVALID_CREDENTIALS
+    )
+
+
+def not_found(what: str) -> NotFound:
+    return NotFound(message=f"No {what} with that id.", code=ErrorCode.NOT_FOUND)
+
+
+# Top-level error codes, in `extensions.code`.
+UNAUTHENTICATED = "UNAUTHENTICATED"
+FORBIDDEN = "FORBIDDEN"
+INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+
+
+def _is_unexpected(error: GraphQLError) -> bool:
+    """Mask errors raised by code (bugs), never the ones we raise on purpose.
+
+    Syntax and validation errors have no original error; permission errors and other
+    deliberate errors are GraphQLErrors that carry an `extensions.code`.
+    """
+    original = error.original_error
+    if original is None:
+        return False
+    if not isinstance(original, GraphQLError):
+        return True
+    return not (original.extensions or {}).get("code")
+
+
+class MaskUnexpectedErrors(MaskErrors):
+    """Replace bugs with a generic message and INTERNAL_SERVER_ERROR; log them here."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=_is_unexpected, error_message="Unexpected error.")
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        logger.error(
+            "unexpected error at %s",
+            ".".join(str(part) for part in error.path or []),
+            exc_info=error.original_error,
+        )
+        masked = super().anonymise_error(error)
+        masked.extensions = {"code": INTERNAL_SERVER_ERROR}
+        return masked
+
+
+BAD_USER_INPUT = "BAD_USER_INPUT"
+
+
+def bad_argument(argument: str, message: str) -> GraphQLError:
+    """A query argument is out of range: a top-level error naming the argument."""
+    return GraphQLError(
+        f"Argument '{argument}': {message}",
+        extensions={"code": BAD_USER_INPUT, "argument": argument},
+    )

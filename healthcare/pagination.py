@@ -1,0 +1,94 @@
+"""Cursor pagination in keyset order (created_at, id), for every list in the schema.
+
+Keyset cursors stay correct while rows are added, unlike offsets. A cursor is opaque
+to clients: base64 of the last row's sort key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Generic, TypeVar
+
+import strawberry
+from tortoise.expressions import Q
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
+
+from healthcare.errors import bad_argument
+
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
+
+NodeT = TypeVar("NodeT")
+ModelT = TypeVar("ModelT", bound=Model)
+
+
+@strawberry.type(description="Where a page ends, and whether more follow.")
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None = strawberry.field(
+        description="Pass as `after` to get the next page; null on an empty page."
+    )
+
+
+@strawberry.type
+class Edge(Generic[NodeT]):
+    cursor: str
+    node: NodeT
+
+
+@strawberry.type(description="A page of results, oldest first.")
+class Connection(Generic[NodeT]):
+    edges: list[Edge[NodeT]]
+    page_info: PageInfo
+
+    @strawberry.field(description="The nodes of this page, without cursors.")
+    def nodes(self) -> list[NodeT]:
+        return [edge.node for edge in self.edges]
+
+
+def encode_cursor(row: Model) -> str:
+    key = [row.created_at.isoformat(), str(row.pk)]  # type: ignore[attr-defined]
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        created_at, row_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return datetime.fromisoformat(created_at), uuid.UUID(row_id)
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+        raise bad_argument("after", "not a cursor from this API.") from None
+
+
+def check_page_size(first: int) -> None:
+    if not 1 <= first <= MAX_PAGE_SIZE:
+        raise bad_argument("first", f"must be between 1 and {MAX_PAGE_SIZE}.")
+
+
+async def paginate(
+    queryset: QuerySet[ModelT],
+    to_node: Callable[[ModelT], NodeT],
+    first: int,
+    after: str | None,
+) -> Connection[NodeT]:
+    check_page_size(first)
+    if after is not None:
+        created_at, row_id = decode_cursor(after)
+        queryset = queryset.filter(
+            Q(created_at__gt=created_at) | Q(created_at=created_at, id__gt=row_id)
+        )
+    rows = await queryset.order_by("created_at", "id").limit(first + 1)
+    page = rows[:first]
+    edges = [Edge(cursor=encode_cursor(row), node=to_node(row)) for row in page]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=len(rows) > first,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+    )

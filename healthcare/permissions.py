@@ -1,0 +1,93 @@
+"""Permission classes: who may use an operation or read a field.
+
+Attach them where the field is declared, through `allow(...)`:
+
+    @strawberry.field(extensions=allow(IsAdmin()))
+    async def users(...): ...
+
+    email: str | None = strawberry.field(extensions=allow(IsSelfOrAdmin(), silent=True))
+
+Operation-level classes raise a top-level error (UNAUTHENTICATED or FORBIDDEN). With
+`silent=True` a field the viewer may not see resolves to null instead; say so in the
+field's description.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strawberry.exceptions import StrawberryGraphQLError
+from strawberry.extensions.field_extension import FieldExtension
+from strawberry.permission import BasePermission, PermissionExtension
+
+from healthcare import models
+from healthcare.auth import Viewer
+from healthcare.context import Info
+from healthcare.errors import FORBIDDEN, UNAUTHENTICATED
+
+
+def unauthenticated_error(viewer: Viewer) -> StrawberryGraphQLError:
+    return StrawberryGraphQLError(
+        viewer.rejection or "Sign in to do this.", extensions={"code": UNAUTHENTICATED}
+    )
+
+
+def forbidden_error(message: str = "You are not allowed to do this.") -> StrawberryGraphQLError:
+    return StrawberryGraphQLError(message, extensions={"code": FORBIDDEN})
+
+
+def signed_in_user(info: Info) -> models.User:
+    """The current user, or an UNAUTHENTICATED error."""
+    viewer = info.context.viewer
+    if viewer.user is None:
+        raise unauthenticated_error(viewer)
+    return viewer.user
+
+
+class IsAuthenticated(BasePermission):
+    """Any signed-in, active user."""
+
+    message = "Sign in to do this."
+    error_extensions = {"code": UNAUTHENTICATED}  # noqa: RUF012 (strawberry's API)
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        signed_in_user(info)
+        return True
+
+
+class HasRole(BasePermission):
+    """A signed-in user with one of the given roles; others get FORBIDDEN."""
+
+    message = "Your role does not allow this."
+    error_extensions = {"code": FORBIDDEN}  # noqa: RUF012 (strawberry's API)
+
+    def __init__(self, *roles: models.Role) -> None:
+        self.roles = frozenset(roles)
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        return signed_in_user(info).role in self.roles
+
+
+def IsAdmin() -> HasRole:
+    return HasRole(models.Role.ADMIN)
+
+
+class IsSelfOrAdmin(BasePermission):
+    """On a `User` field: the user it describes, or an admin."""
+
+    message = "Only this user and administrators may see this."
+    error_extensions = {"code": FORBIDDEN}  # noqa: RUF012 (strawberry's API)
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        user = info.context.viewer.user
+        if user is None:
+            return False
+        return user.is_admin or str(user.id) == str(source.id)
+
+
+def allow(*permissions: BasePermission, silent: bool = False) -> list[FieldExtension]:
+    return [
+        PermissionExtension(
+            permissions=list(permissions), fail_silently=silent, use_directives=False
+        )
+    ]

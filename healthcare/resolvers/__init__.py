@@ -1,0 +1,1 @@
+"""The work behind each field: business rules, transactions, ORM access."""

@@ -1,0 +1,162 @@
+"""Users: who may see whom, profile changes, and administration of accounts."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
+
+from healthcare import media, models
+from healthcare.errors import InputError
+from healthcare.resolvers.auth import create_user, revoke_all_sessions
+from healthcare.validators import (
+    MAX_BIO_LENGTH,
+    MAX_SPECIALTY_LENGTH,
+    clean_name,
+    clean_text,
+    normalize_phone,
+)
+
+
+def visible_users(viewer: models.User) -> QuerySet[models.User]:
+    """Every user `viewer` may look up: the one rule for lists, lookups and nested fields.
+
+    Administrators see everyone. Everyone else sees themselves and active doctors'
+    public profiles.
+    """
+    if viewer.is_admin:
+        return models.User.all()
+    return models.User.filter(Q(id=viewer.id) | Q(role=models.Role.DOCTOR, is_active=True))
+
+
+def parse_id(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+async def find_visible_user(viewer: models.User, user_id: str) -> models.User | None:
+    parsed = parse_id(user_id)
+    if parsed is None:
+        return None
+    return await visible_users(viewer).filter(id=parsed).first()
+
+
+@dataclass(frozen=True)
+class ProfileChanges:
+    """Only the fields a client sent; None means 'leave as it is'."""
+
+    first_name: str | None = None
+    last_name: str | None = None
+    bio: str | None = None
+    phone_number: str | None = None
+
+
+async def update_profile(
+    user: models.User, changes: ProfileChanges, default_phone_region: str | None
+) -> models.User:
+    """Validate every field before writing any. Raises InputError naming the field."""
+    values: dict[str, object] = {}
+    if changes.first_name is not None:
+        values["first_name"] = clean_name(changes.first_name, "firstName")
+    if changes.last_name is not None:
+        values["last_name"] = clean_name(changes.last_name, "lastName")
+    if changes.bio is not None:
+        values["bio"] = clean_text(changes.bio, "bio", MAX_BIO_LENGTH, required=False)
+    if changes.phone_number is not None:
+        values["phone_number"] = normalize_phone(changes.phone_number, default_phone_region)
+    if values:
+        user.update_from_dict(values)
+        await user.save(update_fields=[*values, "updated_at"])
+    return user
+
+
+async def set_profile_picture(
+    user: models.User, upload: object, media_dir: Path, max_bytes: int
+) -> models.User:
+    data = await media.read_upload(upload, max_bytes, "file")
+    name = await media.store_picture(data, media_dir, "file")
+    previous = user.profile_picture
+    user.profile_picture = name
+    try:
+        await user.save(update_fields=["profile_picture", "updated_at"])
+    except BaseException:
+        media.remove_picture(name, media_dir)
+        raise
+    media.remove_picture(previous, media_dir)
+    return user
+
+
+async def remove_profile_picture(user: models.User, media_dir: Path) -> models.User:
+    previous = user.profile_picture
+    user.profile_picture = None
+    await user.save(update_fields=["profile_picture", "updated_at"])
+    media.remove_picture(previous, media_dir)
+    return user
+
+
+def clean_specialty(role: models.Role, specialty: str | None) -> str | None:
+    if role != models.Role.DOCTOR:
+        if specialty:
+            raise InputError("specialty", "Only doctors have a specialty.")
+        return None
+    if specialty is None or not specialty.strip():
+        raise InputError("specialty", "A doctor needs a specialty.")
+    return clean_text(specialty, "specialty", MAX_SPECIALTY_LENGTH)
+
+
+async def create_account(
+    *,
+    email: str,
+    password: str,
+    first_name: str,
+    last_name: str,
+    role: models.Role,
+    specialty: str | None,
+    phone_number: str | None,
+    bio: str,
+    default_phone_region: str | None,
+) -> models.User:
+    """An administrator creates an account of any role. Raises InputError."""
+    return await create_user(
+        email=email,
+        password=password,
+        first_name=first_name,
+        last_name=last_name,
+        role=role,
+        specialty=clean_specialty(role, specialty),
+        phone_number=normalize_phone(phone_number, default_phone_region),
+        bio=clean_text(bio, "bio", MAX_BIO_LENGTH, required=False),
+    )
+
+
+async def set_active(admin: models.User, target: models.User, active: bool) -> models.User:
+    if target.id == admin.id and not active:
+        raise InputError("userId", "You cannot deactivate your own account.")
+    async with in_transaction():
+        target.is_active = active
+        await target.save(update_fields=["is_active", "updated_at"])
+        if not active:
+            await revoke_all_sessions(target.id, "deactivated")
+    return target
+
+
+async def change_role(
+    admin: models.User, target: models.User, role: models.Role, specialty: str | None
+) -> models.User:
+    if target.id == admin.id and role != models.Role.ADMIN:
+        raise InputError("role", "You cannot remove your own administrator role.")
+    specialty = clean_specialty(role, specialty)
+    async with in_transaction():
+        target.role = role
+        target.specialty = specialty
+        await target.save(update_fields=["role", "specialty", "updated_at"])
+        # Tokens carry no role, but a role change still ends every session so that no
+        # client keeps acting on what it believed the user could do.
+        await revoke_all_sessions(target.id, "role_changed")
+    return target

@@ -1,0 +1,92 @@
+"""The one Strawberry schema: every domain's Query and Mutation merged."""
+
+from collections.abc import Iterator
+
+import strawberry
+from graphql import GraphQLError, lexicographic_sort_schema, print_schema
+from strawberry.extensions import ParserCache, QueryDepthLimiter, SchemaExtension, ValidationCache
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
+
+from healthcare.context import Context
+from healthcare.errors import MaskUnexpectedErrors
+from healthcare.loaders import Loaders
+from healthcare.schema import auth, users
+
+Query = merge_types("Query", (users.Query,))
+Mutation = merge_types("Mutation", (auth.Mutation, users.Mutation))
+
+MAX_QUERY_DEPTH = 10
+
+
+MAX_LOGGED_OPERATION_NAMES = 20
+
+
+class OperationScope(SchemaExtension):
+    """Per-operation set-up and bookkeeping.
+
+    - Fresh DataLoaders for each operation: a WebSocket context outlives many operations,
+      and a cache must not outlive the operation that filled it.
+    - The operation's name goes into the request's ASGI state, for the request log line.
+    """
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context.context
+        if isinstance(context, Context):
+            context.loaders = Loaders()
+        yield
+        if isinstance(context, Context):
+            names = context.request.scope.setdefault("state", {}).setdefault(
+                "graphql_operations", []
+            )
+            name = (self.execution_context.operation_name or "anonymous")[:100]
+            if len(names) < MAX_LOGGED_OPERATION_NAMES and name not in names:
+                names.append(name)
+
+
+class HealthcareSchema(strawberry.Schema):
+    """The schema, with our own error handling.
+
+    Strawberry logs every error with the query text, which may hold health data typed
+    into a literal; MaskUnexpectedErrors logs the bugs instead. Suggestions ("Did you
+    mean ...?") leak the schema where introspection is off: `suggestions` turns them off
+    everywhere graphql-core adds them, not only for unknown fields.
+    """
+
+    suggestions: bool = True
+
+    def _process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        if not self.suggestions:
+            for error in errors:
+                if error.original_error is None and " Did you mean " in error.message:
+                    error.message = error.message.split(" Did you mean ")[0]
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        return None
+
+
+# One schema per process; create_app sets `schema.suggestions` from the settings.
+schema = HealthcareSchema(
+    query=Query,
+    mutation=Mutation,
+    # Not `sort_schema=True`: it rebuilds the types after strawberry has bound union
+    # resolution to the unsorted ones, and every result union then fails. `sdl()` sorts.
+    config=StrawberryConfig(auto_camel_case=True),
+    extensions=[
+        MaskUnexpectedErrors,
+        lambda: QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH),
+        ParserCache,
+        ValidationCache,
+        OperationScope,
+    ],
+)
+
+
+def sdl() -> str:
+    """The schema in SDL, types sorted by name so that the committed file diffs well."""
+    return print_schema(lexicographic_sort_schema(schema._schema)) + "\n"

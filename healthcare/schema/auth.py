@@ -1,0 +1,153 @@
+"""Sign-up, sign-in, tokens and passwords."""
+
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+
+from healthcare import models
+from healthcare.auth import Viewer
+from healthcare.context import Info
+from healthcare.errors import (
+    AccountDeactivated,
+    ErrorCode,
+    InputError,
+    InvalidCredentials,
+    InvalidRefreshToken,
+    ValidationFailed,
+    invalid_credentials,
+)
+from healthcare.permissions import IsAuthenticated, allow, signed_in_user
+from healthcare.resolvers import auth as resolvers
+from healthcare.schema.users import User
+
+
+@strawberry.type(
+    description="A signed-in session. Send `accessToken` as `Authorization: Bearer <token>` "
+    "(or as `authorization` in the WebSocket `connection_init` payload); before it expires, "
+    "trade `refreshToken` for a new pair with `refreshToken`. Each refresh token works once."
+)
+class AuthPayload:
+    access_token: str
+    access_token_expires_at: datetime
+    refresh_token: str
+    refresh_token_expires_at: datetime = strawberry.field(
+        description="When this sign-in ends; after that, sign in again."
+    )
+    user: User
+
+    @classmethod
+    def signed_in(cls, info: Info, tokens: resolvers.IssuedTokens) -> "AuthPayload":
+        """The payload; the rest of this operation now runs as the user who signed in."""
+        info.context.viewer = Viewer(user=tokens.user, session_id=tokens.session_id)
+        return cls(
+            access_token=tokens.access_token,
+            access_token_expires_at=tokens.access_token_expires_at,
+            refresh_token=tokens.refresh_token,
+            refresh_token_expires_at=tokens.refresh_token_expires_at,
+            user=User.from_model(tokens.user),
+        )
+
+
+@strawberry.input(
+    description="Self-service sign-up. It always creates a patient account: roles are "
+    "given by administrators only."
+)
+class RegisterInput:
+    email: str
+    password: str = strawberry.field(description="At least 10 characters.")
+    first_name: str
+    last_name: str
+
+
+RegisterResult = Annotated[AuthPayload | ValidationFailed, strawberry.union("RegisterResult")]
+LoginResult = Annotated[
+    AuthPayload | InvalidCredentials | AccountDeactivated, strawberry.union("LoginResult")
+]
+RefreshTokenResult = Annotated[
+    AuthPayload | InvalidRefreshToken, strawberry.union("RefreshTokenResult")
+]
+ChangePasswordResult = Annotated[
+    AuthPayload | InvalidCredentials | ValidationFailed, strawberry.union("ChangePasswordResult")
+]
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Create a patient account and sign in.")
+    async def register(self, info: Info, input: RegisterInput) -> RegisterResult:
+        try:
+            user = await resolvers.create_user(
+                email=input.email,
+                password=input.password,
+                first_name=input.first_name,
+                last_name=input.last_name,
+                role=models.Role.PATIENT,
+            )
+        except InputError as error:
+            return error.as_result()
+        return AuthPayload.signed_in(
+            info, await resolvers.start_session(user, info.context.settings)
+        )
+
+    @strawberry.mutation(
+        description="Sign in. A wrong password and an unknown email give the same answer."
+    )
+    async def login(self, info: Info, email: str, password: str) -> LoginResult:
+        user = await resolvers.login(email, password)
+        if user is None:
+            return invalid_credentials()
+        if not user.is_active:
+            return AccountDeactivated(
+                message="This account is deactivated. Contact the clinic.",
+                code=ErrorCode.ACCOUNT_DEACTIVATED,
+            )
+        return AuthPayload.signed_in(
+            info, await resolvers.start_session(user, info.context.settings)
+        )
+
+    @strawberry.mutation(
+        description="Trade a refresh token for a new pair. The old one stops working; "
+        "presenting it again ends the whole sign-in."
+    )
+    async def refresh_token(self, info: Info, refresh_token: str) -> RefreshTokenResult:
+        tokens = await resolvers.refresh(refresh_token, info.context.settings)
+        if tokens is None:
+            return InvalidRefreshToken(
+                message="This refresh token cannot be used. Sign in again.",
+                code=ErrorCode.INVALID_REFRESH_TOKEN,
+            )
+        return AuthPayload.signed_in(info, tokens)
+
+    @strawberry.mutation(
+        description="Sign out: ends this session (or, with `everywhere`, all of yours). "
+        "Its access and refresh tokens stop working at once.",
+        extensions=allow(IsAuthenticated()),
+    )
+    async def logout(self, info: Info, everywhere: bool = False) -> bool:
+        user = signed_in_user(info)
+        if everywhere:
+            await resolvers.revoke_all_sessions(user.id, "logout")
+        else:
+            sessions = models.AuthSession.filter(id=info.context.viewer.session_id)
+            await resolvers.revoke_sessions(sessions, "logout")
+        return True
+
+    @strawberry.mutation(
+        description="Change your password. Ends every session, then signs you in afresh.",
+        extensions=allow(IsAuthenticated()),
+    )
+    async def change_password(
+        self, info: Info, current_password: str, new_password: str
+    ) -> ChangePasswordResult:
+        try:
+            tokens = await resolvers.change_password(
+                signed_in_user(info), current_password, new_password, info.context.settings
+            )
+        except InputError as error:
+            return error.as_result()
+        if tokens is None:
+            return InvalidCredentials(
+                message="The current password is incorrect.", code=ErrorCode.INVALID_CREDENTIALS
+            )
+        return AuthPayload.signed_in(info, tokens)

@@ -1,0 +1,289 @@
+"""One real uvicorn server for the whole run, on the database and pub/sub that the
+environment names (default: a fresh SQLite file and memory://).
+
+With `DATABASE_URL=postgres://...` the suite makes a throwaway database beside the one
+named, applies the migrations to it, and drops it at the end. Tests use the ORM directly
+(factories) on the same event loop as the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+from tortoise import Tortoise, connections
+
+from healthcare import models
+from healthcare.app import create_app
+from healthcare.config import Settings, normalize_database_url
+from healthcare.db import apply_migrations
+from healthcare.resolvers.auth import IssuedTokens, start_session
+
+TEST_JWT_SECRET = "test-only-secret-" + "x" * 40
+TEST_PASSWORD = "correct horse battery"
+TEST_MAX_UPLOAD_BYTES = 64 * 1024
+TEST_MAX_REQUEST_BYTES = 256 * 1024
+
+
+def postgres_url_with_database(url: str, database: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{database}"
+
+
+async def create_postgres_database(url: str) -> str:
+    """A new empty database on the server `url` points at; returns its URL."""
+    name = f"healthcare_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return postgres_url_with_database(url, name)
+
+
+async def drop_postgres_database(url: str) -> None:
+    name = url.rpartition("/")[2]
+    admin = await asyncpg.connect(postgres_url_with_database(url, "postgres"))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+def configured_database_url() -> str | None:
+    url = os.environ.get("DATABASE_URL")
+    return normalize_database_url(url) if url else None
+
+
+@dataclass
+class LiveServer:
+    base_url: str
+    ws_url: str
+    settings: Settings
+
+
+@pytest.fixture(scope="session")
+async def live_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
+    folder: Path = tmp_path_factory.mktemp("healthcare")
+    configured = configured_database_url()
+    if configured and configured.startswith("postgres://"):
+        database_url = await create_postgres_database(configured)
+        await apply_migrations(database_url)
+    else:
+        database_url = f"sqlite://{folder / 'test.sqlite3'}"
+    settings = Settings(
+        data_dir=folder,
+        database_url=database_url,
+        broadcast_url=os.environ.get("BROADCAST_URL") or "memory://",
+        jwt_secret=TEST_JWT_SECRET,
+        media_dir=folder / "media",
+        max_upload_bytes=TEST_MAX_UPLOAD_BYTES,
+        max_request_bytes=TEST_MAX_REQUEST_BYTES,
+        cors_allowed_origins=("http://localhost:5173",),
+        ws_allowed_origins=("http://localhost:5173",),
+        log_level="WARNING",
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=0, log_config=None, lifespan="on"
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # the server failed to start: raise its error
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield LiveServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/graphql", settings)
+    server.should_exit = True
+    await task
+    if database_url.startswith("postgres://"):
+        await drop_postgres_database(database_url)
+
+
+@pytest.fixture(autouse=True)
+async def clean_database(live_server: LiveServer) -> AsyncIterator[None]:
+    yield
+    tables = [
+        model._meta.db_table
+        for model in Tortoise.apps["models"].values()
+        if model._meta.db_table != "aerich"
+    ]
+    connection = connections.get("default")
+    if live_server.settings.uses_sqlite:
+        await connection.execute_script(
+            "PRAGMA foreign_keys=OFF;"
+            + "".join(f'DELETE FROM "{table}";' for table in tables)
+            + "PRAGMA foreign_keys=ON;"
+        )
+    else:
+        await connection.execute_script(
+            "TRUNCATE " + ", ".join(f'"{table}"' for table in tables) + " CASCADE"
+        )
+
+
+class GraphQLClient:
+    """Talks to the live server over HTTP, as a front end would."""
+
+    def __init__(self, server: LiveServer, http: httpx.AsyncClient) -> None:
+        self.server = server
+        self.http = http
+
+    async def post(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        as_: Persona | str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        all_headers = dict(headers or {})
+        token = as_.access_token if isinstance(as_, Persona) else as_
+        if token is not None:
+            all_headers["authorization"] = f"Bearer {token}"
+        return await self.http.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=all_headers
+        )
+
+    async def execute(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        as_: Persona | str | None = None,
+    ) -> dict[str, Any]:
+        """The `data` of a successful operation; fails the test on any top-level error."""
+        response = await self.post(query, variables, as_)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+    async def errors(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        as_: Persona | str | None = None,
+    ) -> list[dict[str, Any]]:
+        """The top-level errors of an operation that must fail."""
+        response = await self.post(query, variables, as_)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body.get("errors"), f"expected errors, got {body}"
+        return body["errors"]
+
+    async def error_codes(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        as_: Persona | str | None = None,
+    ) -> list[str]:
+        return [
+            error.get("extensions", {}).get("code")
+            for error in await self.errors(query, variables, as_)
+        ]
+
+
+@pytest.fixture
+async def client(live_server: LiveServer) -> AsyncIterator[GraphQLClient]:
+    async with httpx.AsyncClient(base_url=live_server.base_url, timeout=30) as http:
+        yield GraphQLClient(live_server, http)
+
+
+# ---- factories and personas ------------------------------------------------------------
+
+_password_hash_cache: dict[str, str] = {}
+
+
+async def known_password_hash() -> str:
+    """Hash TEST_PASSWORD once per run: argon2 is slow on purpose."""
+    if TEST_PASSWORD not in _password_hash_cache:
+        from healthcare.auth import hash_password
+
+        _password_hash_cache[TEST_PASSWORD] = await hash_password(TEST_PASSWORD)
+    return _password_hash_cache[TEST_PASSWORD]
+
+
+async def make_user(**overrides: Any) -> models.User:
+    number = uuid.uuid4().hex[:8]
+    fields: dict[str, Any] = {
+        "email": f"user-{number}@example.org",
+        "first_name": "Test",
+        "last_name": f"User {number}",
+        "role": models.Role.PATIENT,
+        "password_hash": await known_password_hash(),
+    }
+    fields.update(overrides)
+    if fields["role"] == models.Role.DOCTOR:
+        fields.setdefault("specialty", "Cardiology")
+    return await models.User.create(**fields)
+
+
+async def make_patient(**overrides: Any) -> models.User:
+    return await make_user(role=models.Role.PATIENT, **overrides)
+
+
+async def make_doctor(**overrides: Any) -> models.User:
+    return await make_user(role=models.Role.DOCTOR, **overrides)
+
+
+async def make_admin(**overrides: Any) -> models.User:
+    return await make_user(role=models.Role.ADMIN, **overrides)
+
+
+@dataclass
+class Persona:
+    """A user with a live session, to act as in requests (`as_=patient`)."""
+
+    user: models.User
+    tokens: IssuedTokens
+
+    @property
+    def access_token(self) -> str:
+        return self.tokens.access_token
+
+    @property
+    def refresh_token(self) -> str:
+        return self.tokens.refresh_token
+
+    @property
+    def id(self) -> str:
+        return str(self.user.id)
+
+
+async def sign_in(user: models.User, settings: Settings) -> Persona:
+    return Persona(user, await start_session(user, settings))
+
+
+@pytest.fixture
+async def patient(live_server: LiveServer) -> Persona:
+    return await sign_in(await make_patient(first_name="Pat"), live_server.settings)
+
+
+@pytest.fixture
+async def other_patient(live_server: LiveServer) -> Persona:
+    return await sign_in(await make_patient(first_name="Other"), live_server.settings)
+
+
+@pytest.fixture
+async def doctor(live_server: LiveServer) -> Persona:
+    return await sign_in(await make_doctor(first_name="Doc"), live_server.settings)
+
+
+@pytest.fixture
+async def other_doctor(live_server: LiveServer) -> Persona:
+    return await sign_in(
+        await make_doctor(first_name="Other", specialty="Dermatology"), live_server.settings
+    )
+
+
+@pytest.fixture
+async def admin(live_server: LiveServer) -> Persona:
+    return await sign_in(await make_admin(first_name="Admin"), live_server.settings)
