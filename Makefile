@@ -21,8 +21,8 @@ test: $(STAMP)  ## the whole suite, on DATABASE_URL/BROADCAST_URL (default: SQLi
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check healthcare tests bench
-	$(BIN)/ruff format --check healthcare tests bench
+	$(BIN)/ruff check healthcare tests
+	$(BIN)/ruff format --check healthcare tests
 
 typecheck: $(STAMP)
 	$(BIN)/mypy healthcare

@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from tortoise.contrib.starlette import RegisterTortoise
 
 from healthcare import db
@@ -36,7 +37,30 @@ CONNECTION_INIT_TIMEOUT = timedelta(seconds=10)
 PREFLIGHT_HEADERS = ("apollo-require-preflight", "x-apollo-operation-name")
 
 
+class LegacyGraphQLWSHandler(BaseGraphQLWSHandler[Context, None]):
+    """Legacy `graphql-ws` closes a refused connection with 1011 (server error), which
+    tells clients to retry; refuse with 4403 as graphql-transport-ws does.
+
+    The token is checked here first, then again by strawberry's own handshake: one more
+    indexed query on legacy connections only, for not copying strawberry's handshake.
+    """
+
+    async def handle_connection_init(self, message: Any) -> None:
+        payload = message.get("payload")
+        if isinstance(payload, dict):
+            self.context.connection_params = payload
+            try:
+                await self.view.on_ws_connect(self.context)
+            except ConnectionRejectionError as error:
+                await self.send_message({"type": "connection_error", "payload": error.payload})
+                await self.websocket.close(code=4403, reason="Forbidden")
+                return
+        await super().handle_connection_init(message)
+
+
 class GraphQLView(GraphQL[Context, None]):
+    graphql_ws_handler_class = LegacyGraphQLWSHandler
+
     def __init__(self, settings: Settings) -> None:
         # One schema per process, so this flag is too; production turns suggestions off.
         schema.suggestions = not settings.is_production
@@ -61,7 +85,7 @@ class GraphQLView(GraphQL[Context, None]):
         viewer = await authenticate(request.headers.get("authorization"), self.settings)
         return Context(request=request, response=response, settings=self.settings, viewer=viewer)
 
-    async def on_ws_connect(self, context: Context) -> dict[str, object] | None:  # type: ignore[override]
+    async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
         params = context.connection_params or {}
         authorization = params.get("authorization") or params.get("Authorization")
         if authorization is None:

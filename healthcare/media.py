@@ -45,10 +45,11 @@ def _reencode(data: bytes, field: str) -> tuple[bytes, str]:
                     raise InputError(field, "The image has too many pixels.")
                 image.load()
                 image.thumbnail((MAX_SIDE, MAX_SIDE))
+                cleaned: Image.Image = image
                 if image_format == "JPEG" and image.mode not in {"RGB", "L"}:
-                    image = image.convert("RGB")
+                    cleaned = image.convert("RGB")
                 out = io.BytesIO()
-                image.save(out, format=image_format)
+                cleaned.save(out, format=image_format)
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InputError(field, "Upload a JPEG, PNG or WebP image.") from None
     except (OSError, SyntaxError, ValueError):

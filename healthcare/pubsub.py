@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import asynccontextmanager
+from typing import Any, cast
 
 import asyncpg
 from broadcaster import Broadcast
@@ -41,19 +42,19 @@ class PubSub:
     @asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[dict[str, str]]]:
         async with self._broadcast.subscribe(channel=channel) as subscriber:
+            yield self._decode(subscriber)
 
-            async def events() -> AsyncIterator[dict[str, str]]:
-                async for event in subscriber:  # type: ignore[attr-defined]
-                    yield json.loads(event.message)
-
-            yield events()
+    @staticmethod
+    async def _decode(subscriber: Any) -> AsyncIterator[dict[str, str]]:
+        async for event in subscriber:
+            yield json.loads(event.message)
 
     async def is_ready(self) -> bool:
         """Whether the pub/sub server answers now (always true for memory://)."""
         try:
             async with asyncio.timeout(READY_TIMEOUT_SECONDS):
                 if self._redis is not None:
-                    return bool(await self._redis.ping())
+                    return bool(await cast(Awaitable[bool], self._redis.ping()))
                 if self.url.startswith("postgres://"):
                     connection = await asyncpg.connect(self.url)
                     await connection.close()

@@ -13,7 +13,8 @@ from healthcare.pagination import DEFAULT_PAGE_SIZE, Connection, paginate
 from healthcare.permissions import IsAdmin, IsAuthenticated, IsSelfOrAdmin, allow, signed_in_user
 from healthcare.resolvers import users as resolvers
 
-Role = strawberry.enum(models.Role, description="What a user is to the clinic.")
+Role = models.Role
+strawberry.enum(Role, description="What a user is to the clinic.")
 
 
 @strawberry.type(description="A patient, a doctor or an administrator.")

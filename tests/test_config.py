@@ -1,0 +1,123 @@
+"""Settings from the environment: safe development defaults, production refusals."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from healthcare.config import ConfigurationError, Settings
+
+STRONG_SECRET = "s" * 48
+
+
+def test_development_generates_a_secret_once_and_keeps_it(tmp_path):
+    # when
+    first = Settings.from_env({"DATA_DIR": str(tmp_path)})
+    second = Settings.from_env({"DATA_DIR": str(tmp_path)})
+    # then
+    assert len(first.jwt_secret) >= 32
+    assert first.jwt_secret == second.jwt_secret
+    assert first.jwt_secret_is_generated
+    assert (tmp_path / "dev-jwt-secret").stat().st_mode & 0o077 == 0
+
+
+def test_the_defaults_are_the_embedded_ones(tmp_path):
+    settings = Settings.from_env({"DATA_DIR": str(tmp_path)})
+    assert settings.database_url == f"sqlite://{tmp_path}/healthcare.sqlite3"
+    assert settings.broadcast_url == "memory://"
+    assert (settings.host, settings.port) == ("127.0.0.1", 8000)
+    assert settings.access_token_ttl_seconds == 900
+    assert settings.graphiql is True
+
+
+def test_production_refuses_to_start_without_a_secret(tmp_path):
+    with pytest.raises(ConfigurationError, match="JWT_SECRET"):
+        Settings.from_env({"HEALTHCARE_ENV": "production", "DATA_DIR": str(tmp_path)})
+
+
+def test_production_refuses_a_short_secret(tmp_path):
+    with pytest.raises(ConfigurationError, match="JWT_SECRET is too short"):
+        Settings.from_env(
+            {"HEALTHCARE_ENV": "production", "JWT_SECRET": "short", "DATA_DIR": str(tmp_path)}
+        )
+
+
+def test_production_never_uses_a_generated_development_secret(tmp_path):
+    # given: a development run left a generated secret behind
+    Settings.from_env({"DATA_DIR": str(tmp_path)})
+    # then
+    with pytest.raises(ConfigurationError, match="JWT_SECRET"):
+        Settings.from_env({"HEALTHCARE_ENV": "production", "DATA_DIR": str(tmp_path)})
+
+
+def test_production_with_a_strong_secret_turns_graphiql_off(tmp_path):
+    settings = Settings.from_env(
+        {"HEALTHCARE_ENV": "production", "JWT_SECRET": STRONG_SECRET, "DATA_DIR": str(tmp_path)}
+    )
+    assert settings.is_production
+    assert settings.graphiql is False
+    assert settings.cors_allowed_origins == ()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("ACCESS_TOKEN_TTL_SECONDS", "3600", "ACCESS_TOKEN_TTL_SECONDS must be at most"),
+        ("PORT", "eighty", "PORT must be a whole number"),
+        ("HEALTHCARE_ENV", "staging", "HEALTHCARE_ENV must be"),
+        ("DATABASE_URL", "mysql://localhost/db", "DATABASE_URL must start with"),
+        ("BROADCAST_URL", "kafka://localhost", "BROADCAST_URL must start with"),
+        ("GRAPHIQL", "maybe", "GRAPHIQL must be true or false"),
+        ("LOG_LEVEL", "LOUD", "LOG_LEVEL"),
+    ],
+)
+def test_a_bad_setting_is_refused_naming_the_variable(tmp_path, variable, value, message):
+    with pytest.raises(ConfigurationError, match=message):
+        Settings.from_env({"DATA_DIR": str(tmp_path), variable: value})
+
+
+def test_postgresql_urls_are_accepted_in_either_spelling(tmp_path):
+    settings = Settings.from_env(
+        {"DATA_DIR": str(tmp_path), "DATABASE_URL": "postgresql://u@db:5432/clinic"}
+    )
+    assert settings.database_url == "postgres://u@db:5432/clinic"
+
+
+def test_the_server_command_refuses_production_without_a_secret_and_says_why(tmp_path):
+    # given
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"JWT_SECRET", "DATABASE_URL", "BROADCAST_URL"}
+    }
+    env.update({"HEALTHCARE_ENV": "production", "DATA_DIR": str(tmp_path)})
+    # when
+    result = subprocess.run(
+        [sys.executable, "-m", "healthcare.cli", "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    # then
+    assert result.returncode == 2
+    assert "JWT_SECRET is required" in result.stderr
+
+
+def test_seed_demo_refuses_to_run_in_production(tmp_path):
+    env = dict(os.environ)
+    env.update(
+        {"HEALTHCARE_ENV": "production", "JWT_SECRET": STRONG_SECRET, "DATA_DIR": str(tmp_path)}
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "healthcare.cli", "seed-demo"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "refuses" in result.stderr

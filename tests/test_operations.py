@@ -1,0 +1,132 @@
+"""What operators and browsers see: health checks, headers, logs, GraphiQL, the SDL file."""
+
+import json
+import logging
+from pathlib import Path
+
+from healthcare.log import JsonFormatter
+from healthcare.pubsub import PubSub
+from healthcare.schema import sdl
+
+ME = "query Me($probe: String) { me { id } }"
+SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema.graphql"
+
+
+async def test_healthz_says_alive(client):
+    response = await client.http.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_readyz_checks_the_database_and_pubsub(client):
+    response = await client.http.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "checks": {"database": True, "pubsub": True}}
+
+
+async def test_an_unreachable_redis_is_reported_not_ready():
+    # given: nothing listens on port 1
+    pubsub = PubSub("redis://127.0.0.1:1/0")
+    # then
+    assert await pubsub.is_ready() is False
+
+
+async def test_api_responses_carry_security_headers_and_a_request_id(client, patient):
+    # when
+    response = await client.post(ME, as_=patient, headers={"x-request-id": "trace-123"})
+    # then
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["x-request-id"] == "trace-123"
+
+
+async def test_an_unsafe_request_id_is_replaced(client):
+    unsafe = "<script>" + "x" * 100
+    response = await client.http.get("/healthz", headers={"x-request-id": unsafe})
+    assert response.headers["x-request-id"] != unsafe
+    assert len(response.headers["x-request-id"]) == 32
+
+
+async def test_each_request_logs_one_structured_line_without_tokens_or_variables(
+    client, patient, caplog
+):
+    # given
+    caplog.set_level(logging.INFO, logger="healthcare.request")
+    # when
+    await client.post(
+        ME, {"probe": "SENSITIVE-VARIABLE"}, as_=patient, headers={"x-request-id": "log-test-1"}
+    )
+    # then
+    lines = [
+        JsonFormatter().format(record)
+        for record in caplog.records
+        if getattr(record, "request_id", None) == "log-test-1"
+    ]
+    assert len(lines) == 1
+    entry = json.loads(lines[0])
+    assert entry["operation"] == "Me"
+    assert entry["status"] == 200
+    assert entry["path"] == "/graphql"
+    assert isinstance(entry["duration_ms"], float)
+    assert patient.access_token not in lines[0]
+    assert "SENSITIVE-VARIABLE" not in lines[0]
+
+
+async def test_graphiql_is_served_to_a_browser(client):
+    response = await client.http.get("/graphql", headers={"accept": "text/html"})
+    assert response.status_code == 200
+    assert "graphiql" in response.text.lower()
+
+
+async def test_queries_over_get_are_refused_so_they_never_land_in_urls(client, patient):
+    response = await client.http.get(
+        "/graphql",
+        params={"query": "{ me { id } }"},
+        headers={"authorization": f"Bearer {patient.access_token}"},
+    )
+    assert response.status_code in {400, 405}
+    assert "data" not in response.text
+
+
+async def test_a_cors_preflight_from_an_allowed_origin_is_answered(client):
+    response = await client.http.options(
+        "/graphql",
+        headers={
+            "origin": "http://localhost:5173",
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "authorization, content-type",
+        },
+    )
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == "http://localhost:5173"
+
+
+async def test_a_cors_preflight_from_another_origin_is_refused(client):
+    response = await client.http.options(
+        "/graphql",
+        headers={"origin": "https://evil.example", "access-control-request-method": "POST"},
+    )
+    assert "access-control-allow-origin" not in response.headers
+
+
+async def test_a_bug_is_masked_with_internal_server_error(client, patient, monkeypatch):
+    # given: a resolver that fails unexpectedly
+    from healthcare.resolvers import users
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("SELECT secret FROM users -- internal detail")
+
+    monkeypatch.setattr(users, "find_visible_user", explode)
+    # when
+    errors = await client.errors(
+        "query User($id: ID!) { user(id: $id) { id } }", {"id": patient.id}, as_=patient
+    )
+    # then
+    assert errors[0]["extensions"] == {"code": "INTERNAL_SERVER_ERROR"}
+    assert errors[0]["message"] == "Unexpected error."
+    assert "SELECT" not in json.dumps(errors)
+
+
+async def test_the_committed_schema_file_is_up_to_date():
+    assert SCHEMA_FILE.read_text() == sdl(), "schema.graphql is stale: run `make schema`"

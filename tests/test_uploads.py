@@ -1,0 +1,177 @@
+"""Profile pictures through the GraphQL multipart request spec (apollo-upload-client)."""
+
+import io
+import json
+
+import httpx
+from PIL import Image
+
+from healthcare import models
+from tests.conftest import TEST_MAX_REQUEST_BYTES, TEST_MAX_UPLOAD_BYTES
+
+UPLOAD_PROFILE_PICTURE = """
+mutation UploadProfilePicture($file: Upload!) {
+  uploadProfilePicture(file: $file) {
+    __typename
+    ... on UserPayload { user { id profilePictureUrl } }
+    ... on ValidationFailed { code fieldErrors { field message } }
+  }
+}
+"""
+REMOVE_PROFILE_PICTURE = """
+mutation RemoveProfilePicture { removeProfilePicture { user { profilePictureUrl } } }
+"""
+PREFLIGHT = {"apollo-require-preflight": "true"}
+
+
+def image_bytes(image_format: str, size: tuple[int, int] = (32, 32), **save: object) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, (200, 30, 30)).save(out, format=image_format, **save)
+    return out.getvalue()
+
+
+async def upload(
+    client, persona, content: bytes, filename: str, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    operations = {"query": UPLOAD_PROFILE_PICTURE, "variables": {"file": None}}
+    return await client.http.post(
+        "/graphql",
+        data={"operations": json.dumps(operations), "map": json.dumps({"0": ["variables.file"]})},
+        files={"0": (filename, content, "application/octet-stream")},
+        headers={"authorization": f"Bearer {persona.access_token}", **(headers or PREFLIGHT)},
+    )
+
+
+def stored_files(client) -> set[str]:
+    media = client.server.settings.media_dir
+    return {path.name for path in media.iterdir()} if media.exists() else set()
+
+
+async def test_a_png_upload_becomes_the_profile_picture_served_under_media(client, patient):
+    # given
+    before = stored_files(client)
+    # when
+    response = await upload(client, patient, image_bytes("PNG"), "me.png")
+    # then
+    result = response.json()["data"]["uploadProfilePicture"]
+    assert result["__typename"] == "UserPayload"
+    url = result["user"]["profilePictureUrl"]
+    assert url.startswith(client.server.base_url + "/media/")
+    assert url.endswith(".png")
+    assert "me" not in url.rsplit("/", 1)[1].removesuffix(".png")  # a random name
+    served = await client.http.get(url)
+    assert served.status_code == 200
+    assert Image.open(io.BytesIO(served.content)).format == "PNG"
+    assert len(stored_files(client) - before) == 1
+
+
+async def test_the_type_is_recognised_by_content_not_by_name(client, patient):
+    # when: a WebP named like a PNG
+    response = await upload(client, patient, image_bytes("WEBP"), "holiday.png")
+    # then
+    url = response.json()["data"]["uploadProfilePicture"]["user"]["profilePictureUrl"]
+    assert url.endswith(".webp")
+
+
+async def test_camera_metadata_is_removed_from_a_jpeg(client, patient):
+    # given: a JPEG carrying EXIF metadata
+    exif = Image.Exif()
+    exif[0x010F] = "SecretCam"  # Make
+    content = image_bytes("JPEG", exif=exif.tobytes())
+    assert b"SecretCam" in content
+    # when
+    response = await upload(client, patient, content, "photo.jpg")
+    # then
+    url = response.json()["data"]["uploadProfilePicture"]["user"]["profilePictureUrl"]
+    served = await client.http.get(url)
+    assert b"SecretCam" not in served.content
+
+
+async def test_a_new_picture_replaces_the_old_file(client, patient):
+    # given
+    await upload(client, patient, image_bytes("PNG"), "one.png")
+    first = stored_files(client)
+    # when
+    await upload(client, patient, image_bytes("JPEG"), "two.jpg")
+    # then
+    second = stored_files(client)
+    assert len(second) == len(first)
+    assert first != second
+
+
+async def test_a_file_that_is_not_an_image_is_refused_and_nothing_is_stored(client, patient):
+    # given
+    before = stored_files(client)
+    # when: a text file dressed up as a PNG
+    response = await upload(client, patient, b"\x89PNG\r\n\x1a\n not really", "evil.png")
+    # then
+    result = response.json()["data"]["uploadProfilePicture"]
+    assert result["__typename"] == "ValidationFailed"
+    assert result["fieldErrors"][0]["field"] == "file"
+    assert stored_files(client) == before
+    assert (await models.User.get(id=patient.user.id)).profile_picture is None
+
+
+async def test_a_gif_is_refused(client, patient):
+    response = await upload(client, patient, image_bytes("GIF"), "anim.gif")
+    result = response.json()["data"]["uploadProfilePicture"]
+    assert result["__typename"] == "ValidationFailed"
+    assert "JPEG, PNG or WebP" in result["fieldErrors"][0]["message"]
+
+
+async def test_an_oversized_image_is_refused_and_nothing_is_stored(client, patient):
+    # given: a valid BMP-noise PNG bigger than the upload cap but under the request cap
+    before = stored_files(client)
+    noise = Image.frombytes("RGB", (160, 160), bytes(range(256)) * 300)
+    out = io.BytesIO()
+    noise.save(out, format="PNG", compress_level=0)
+    content = out.getvalue()
+    assert TEST_MAX_UPLOAD_BYTES < len(content) < TEST_MAX_REQUEST_BYTES
+    # when
+    response = await upload(client, patient, content, "big.png")
+    # then
+    result = response.json()["data"]["uploadProfilePicture"]
+    assert result["__typename"] == "ValidationFailed"
+    assert "larger than" in result["fieldErrors"][0]["message"]
+    assert stored_files(client) == before
+
+
+async def test_a_multipart_request_without_the_preflight_header_is_refused(client, patient):
+    # A plain HTML form cannot set custom headers: this is the CSRF defence for uploads.
+    response = await upload(client, patient, image_bytes("PNG"), "me.png", headers={"x-other": "1"})
+    assert response.status_code == 400
+    assert (await models.User.get(id=patient.user.id)).profile_picture is None
+
+
+async def test_anonymous_uploads_are_refused(client, patient):
+    operations = {"query": UPLOAD_PROFILE_PICTURE, "variables": {"file": None}}
+    response = await client.http.post(
+        "/graphql",
+        data={"operations": json.dumps(operations), "map": json.dumps({"0": ["variables.file"]})},
+        files={"0": ("me.png", image_bytes("PNG"), "image/png")},
+        headers=PREFLIGHT,
+    )
+    assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_removing_the_picture_deletes_the_file(client, patient):
+    # given
+    before = stored_files(client)
+    await upload(client, patient, image_bytes("PNG"), "me.png")
+    assert len(stored_files(client) - before) == 1
+    # when
+    data = await client.execute(REMOVE_PROFILE_PICTURE, as_=patient)
+    # then
+    assert data["removeProfilePicture"]["user"]["profilePictureUrl"] is None
+    assert stored_files(client) == before
+
+
+async def test_a_request_body_over_the_cap_gets_413(client, patient):
+    # when
+    response = await client.http.post(
+        "/graphql",
+        content=b'{"query": "' + b"x" * (TEST_MAX_REQUEST_BYTES + 1) + b'"}',
+        headers={"content-type": "application/json"},
+    )
+    # then
+    assert response.status_code == 413

@@ -1,0 +1,129 @@
+"""Authentication on the GraphQL WebSocket, both protocols, against the live server."""
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+import websockets
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+TRANSPORT_WS = "graphql-transport-ws"
+LEGACY_WS = "graphql-ws"
+ME = "query Me { me { id email } }"
+
+
+async def receive(socket: Any) -> dict[str, Any]:
+    return json.loads(await socket.recv())
+
+
+async def closed_code(socket: Any) -> int | None:
+    """Wait for the server to close the socket; the close code it sent."""
+    with pytest.raises(ConnectionClosed):
+        while True:
+            await socket.recv()
+    return socket.close_code
+
+
+async def test_a_valid_token_in_connection_init_signs_the_socket_in(live_server, patient):
+    async with websockets.connect(live_server.ws_url, subprotocols=[TRANSPORT_WS]) as socket:
+        # when
+        await socket.send(
+            json.dumps(
+                {
+                    "type": "connection_init",
+                    "payload": {"authorization": f"Bearer {patient.access_token}"},
+                }
+            )
+        )
+        ack = await receive(socket)
+        operation_id = str(uuid.uuid4())
+        await socket.send(
+            json.dumps({"id": operation_id, "type": "subscribe", "payload": {"query": ME}})
+        )
+        result = await receive(socket)
+        done = await receive(socket)
+    # then
+    assert ack["type"] == "connection_ack"
+    assert result["type"] == "next"
+    assert result["payload"]["data"]["me"] == {"id": patient.id, "email": patient.user.email}
+    assert done == {"id": operation_id, "type": "complete"}
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    ["Bearer not-a-jwt", "Basic dXNlcjpwYXNz", "Bearer "],
+)
+async def test_a_bad_token_is_refused_with_4403_on_graphql_transport_ws(live_server, authorization):
+    async with websockets.connect(live_server.ws_url, subprotocols=[TRANSPORT_WS]) as socket:
+        await socket.send(
+            json.dumps({"type": "connection_init", "payload": {"authorization": authorization}})
+        )
+        assert await closed_code(socket) == 4403
+
+
+async def test_a_revoked_session_is_refused_with_4403(client, live_server, patient):
+    # given
+    await client.execute("mutation Logout { logout }", as_=patient)
+    # when
+    async with websockets.connect(live_server.ws_url, subprotocols=[TRANSPORT_WS]) as socket:
+        await socket.send(
+            json.dumps(
+                {
+                    "type": "connection_init",
+                    "payload": {"authorization": f"Bearer {patient.access_token}"},
+                }
+            )
+        )
+        # then
+        assert await closed_code(socket) == 4403
+
+
+async def test_a_bad_token_is_refused_with_4403_on_legacy_graphql_ws(live_server):
+    async with websockets.connect(live_server.ws_url, subprotocols=[LEGACY_WS]) as socket:
+        await socket.send(
+            json.dumps({"type": "connection_init", "payload": {"authorization": "Bearer forged"}})
+        )
+        error = await receive(socket)
+        assert error["type"] == "connection_error"
+        assert await closed_code(socket) == 4403
+
+
+async def test_a_valid_token_is_acknowledged_on_legacy_graphql_ws(live_server, doctor):
+    async with websockets.connect(live_server.ws_url, subprotocols=[LEGACY_WS]) as socket:
+        await socket.send(
+            json.dumps(
+                {
+                    "type": "connection_init",
+                    "payload": {"authorization": f"Bearer {doctor.access_token}"},
+                }
+            )
+        )
+        assert (await receive(socket))["type"] == "connection_ack"
+
+
+async def test_an_anonymous_socket_gets_unauthenticated_for_signed_in_operations(live_server):
+    async with websockets.connect(live_server.ws_url, subprotocols=[TRANSPORT_WS]) as socket:
+        await socket.send(json.dumps({"type": "connection_init", "payload": {}}))
+        assert (await receive(socket))["type"] == "connection_ack"
+        await socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": ME}}))
+        result = await receive(socket)
+    assert result["type"] == "next"
+    assert result["payload"]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_a_handshake_from_an_origin_outside_the_allowlist_is_refused(live_server):
+    with pytest.raises(InvalidStatus) as refused:
+        async with websockets.connect(
+            live_server.ws_url, subprotocols=[TRANSPORT_WS], origin="https://evil.example"
+        ):
+            pass
+    assert refused.value.response.status_code == 403
+
+
+async def test_a_handshake_from_an_allowed_origin_is_accepted(live_server):
+    async with websockets.connect(
+        live_server.ws_url, subprotocols=[TRANSPORT_WS], origin="http://localhost:5173"
+    ) as socket:
+        await socket.send(json.dumps({"type": "connection_init", "payload": {}}))
+        assert (await receive(socket))["type"] == "connection_ack"
