@@ -1,0 +1,140 @@
+"""The `healthcare` command, run as an operator would: in its own process, on SQLite."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from healthcare.demo import DEMO_PASSWORD
+from healthcare.schema import sdl
+
+LOGIN = """
+mutation Login($email: String!, $password: String!) {
+  login(email: $email, password: $password) {
+    __typename
+    ... on AuthPayload { accessToken }
+  }
+}
+"""
+ME = "query Me { me { email role } }"
+
+
+def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "BROADCAST_URL", "JWT_SECRET", "HEALTHCARE_ENV"}
+    }
+    env.update({"DATA_DIR": str(data_dir), "LOG_LEVEL": "WARNING", **extra})
+    return env
+
+
+def run_cli(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "healthcare.cli", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_createsuperuser_with_flags_creates_an_admin_who_can_sign_in(tmp_path):
+    # when
+    result = run_cli(
+        "createsuperuser",
+        "--email=Root@Example.org",
+        "--first-name=Root",
+        "--last-name=Admin",
+        "--password=a strong admin password",
+        env=cli_env(tmp_path),
+    )
+    # then
+    assert result.returncode == 0, result.stderr
+    assert "Created administrator root@example.org" in result.stdout
+
+
+def test_createsuperuser_asks_for_what_the_flags_leave_out(tmp_path):
+    result = run_cli(
+        "createsuperuser",
+        "--password=a strong admin password",
+        env=cli_env(tmp_path),
+        stdin="asked@example.org\nAsked\nAdmin\n",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "asked@example.org" in result.stdout
+
+
+def test_createsuperuser_refuses_a_weak_password_naming_the_field(tmp_path):
+    result = run_cli(
+        "createsuperuser",
+        "--email=weak@example.org",
+        "--first-name=Weak",
+        "--last-name=Admin",
+        "--password=short",
+        env=cli_env(tmp_path),
+    )
+    assert result.returncode == 2
+    assert "password" in result.stderr
+
+
+def test_export_schema_prints_the_sdl(tmp_path):
+    result = run_cli("export-schema", env=cli_env(tmp_path))
+    assert result.returncode == 0
+    assert result.stdout == sdl()
+
+
+def test_serve_seeds_demo_accounts_serves_graphql_and_stops_cleanly_on_ctrl_c(tmp_path):
+    # given
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "healthcare.cli", "serve"],
+        env=cli_env(tmp_path, PORT=str(port)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        # when: the demo patient signs in and asks who they are
+        login = httpx.post(
+            f"{base}/graphql",
+            json={
+                "query": LOGIN,
+                "variables": {"email": "alice@demo.clinic", "password": DEMO_PASSWORD},
+            },
+        ).json()["data"]["login"]
+        me = httpx.post(
+            f"{base}/graphql",
+            json={"query": ME},
+            headers={"authorization": f"Bearer {login['accessToken']}"},
+        ).json()["data"]["me"]
+        assert (tmp_path / "healthcare.sqlite3").exists()
+    finally:
+        server.send_signal(signal.SIGINT)
+        stdout, stderr = server.communicate(timeout=30)
+    # then
+    assert me == {"email": "alice@demo.clinic", "role": "PATIENT"}
+    assert "alice@demo.clinic" in stdout  # the demo accounts are printed at start
+    assert server.returncode == 0, stderr
+    assert "Traceback" not in stderr
