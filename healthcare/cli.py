@@ -125,6 +125,22 @@ def export_schema(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def check_migrations(settings: Settings, args: argparse.Namespace) -> int:
+    from healthcare.migration_check import check_on_server
+
+    if not settings.database_url.startswith("postgres://"):
+        print("check-migrations needs DATABASE_URL=postgres://...", file=sys.stderr)
+        return 2
+    differences = asyncio.run(check_on_server(settings.database_url))
+    for difference in differences:
+        print(difference)
+    if differences:
+        print(f"The migrations do not match the models: {len(differences)} difference(s).")
+        return 1
+    print("The migrations match the models.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="healthcare", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -138,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("seed-demo", help="create the demo accounts (development only)")
     export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     export.add_argument("--output", help="write to this file instead of standard output")
+    commands.add_parser(
+        "check-migrations",
+        help="check that the migrations build the schema the models describe (PostgreSQL)",
+    )
     return parser
 
 
@@ -147,6 +167,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "createsuperuser": createsuperuser,
     "seed-demo": seed_demo,
     "export-schema": export_schema,
+    "check-migrations": check_migrations,
 }
 
 

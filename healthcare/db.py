@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 from aerich import Command
 from tortoise import Tortoise, connections
 
-from healthcare.config import tortoise_config
+from healthcare.config import normalize_database_url, tortoise_config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 PING_TIMEOUT_SECONDS = 2.0
@@ -21,13 +24,16 @@ def ensure_sqlite_folder(database_url: str) -> None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
-async def apply_migrations(database_url: str) -> list[str]:
+async def apply_migrations(database_url: str, migrations_dir: Path | None = None) -> list[str]:
     """Bring a PostgreSQL database up to the latest migration; returns what was applied.
 
     Runs in its own ORM context: call it before the app starts (or from the CLI).
+    `migrations_dir` replaces the project's migrations folder (the migration check's tests).
     """
     command = Command(
-        tortoise_config=tortoise_config(database_url), app="models", location=str(MIGRATIONS_DIR)
+        tortoise_config=tortoise_config(database_url),
+        app="models",
+        location=str(migrations_dir or MIGRATIONS_DIR),
     )
     async with command:
         try:
@@ -51,3 +57,38 @@ async def is_database_ready() -> bool:
         return True
     except Exception:  # any failure means "not ready"; /readyz reports it, never raises
         return False
+
+
+# ---- throwaway PostgreSQL databases (tests and the migration check) ----------------
+
+
+def database_url_for(url: str, database: str) -> str:
+    """`url` with its database replaced (query options kept, for Tortoise)."""
+    parts = urlsplit(normalize_database_url(url))
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+def asyncpg_dsn(url: str) -> str:
+    """asyncpg takes unknown query options as server settings: drop Tortoise's."""
+    return urlunsplit(urlsplit(normalize_database_url(url))._replace(query="", fragment=""))
+
+
+async def create_throwaway_database(server_url: str, prefix: str) -> str:
+    """A new empty database on the server `server_url` points at; returns its URL."""
+    name = f"{prefix}{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(asyncpg_dsn(server_url))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return database_url_for(server_url, name)
+
+
+async def drop_database(database_url: str, admin_url: str) -> None:
+    """Drop the database of `database_url`, connected through `admin_url` (another one)."""
+    name = urlsplit(database_url).path.lstrip("/")
+    admin = await asyncpg.connect(asyncpg_dsn(admin_url))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()

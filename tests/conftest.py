@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 import uvicorn
@@ -25,38 +24,13 @@ from tortoise import Tortoise, connections
 from healthcare import models
 from healthcare.app import create_app
 from healthcare.config import Settings, normalize_database_url
-from healthcare.db import apply_migrations
+from healthcare.db import apply_migrations, create_throwaway_database, drop_database
 from healthcare.resolvers.auth import IssuedTokens, start_session
 
 TEST_JWT_SECRET = "test-only-secret-" + "x" * 40
 TEST_PASSWORD = "correct horse battery"
 TEST_MAX_UPLOAD_BYTES = 64 * 1024
 TEST_MAX_REQUEST_BYTES = 256 * 1024
-
-
-def postgres_url_with_database(url: str, database: str) -> str:
-    base, _, _ = url.rpartition("/")
-    return f"{base}/{database}"
-
-
-async def create_postgres_database(url: str) -> str:
-    """A new empty database on the server `url` points at; returns its URL."""
-    name = f"healthcare_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return postgres_url_with_database(url, name)
-
-
-async def drop_postgres_database(url: str) -> None:
-    name = url.rpartition("/")[2]
-    admin = await asyncpg.connect(postgres_url_with_database(url, "postgres"))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 def configured_database_url() -> str | None:
@@ -76,7 +50,7 @@ async def live_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
     folder: Path = tmp_path_factory.mktemp("healthcare")
     configured = configured_database_url()
     if configured and configured.startswith("postgres://"):
-        database_url = await create_postgres_database(configured)
+        database_url = await create_throwaway_database(configured, "healthcare_test_")
         await apply_migrations(database_url)
     else:
         database_url = f"sqlite://{folder / 'test.sqlite3'}"
@@ -107,7 +81,7 @@ async def live_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
     server.should_exit = True
     await task
     if database_url.startswith("postgres://"):
-        await drop_postgres_database(database_url)
+        await drop_database(database_url, configured or database_url)
 
 
 @pytest.fixture(autouse=True)
