@@ -98,20 +98,39 @@ def not_found(what: str) -> NotFound:
     return NotFound(message=f"No {what} with that id.", code=ErrorCode.NOT_FOUND)
 
 
-# Top-level error codes, in `extensions.code`.
+# Top-level error codes, in `extensions.code` (the names Apollo's tooling knows).
 UNAUTHENTICATED = "UNAUTHENTICATED"
 FORBIDDEN = "FORBIDDEN"
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+BAD_USER_INPUT = "BAD_USER_INPUT"
+GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+
+
+def label_request_error(error: GraphQLError) -> None:
+    """Give an error about the request itself (not raised by a resolver) its code."""
+    extensions = dict(error.extensions or {})
+    if "code" in extensions:
+        return
+    if error.message.startswith("Syntax Error"):
+        extensions["code"] = GRAPHQL_PARSE_FAILED
+    elif error.message.startswith("Variable "):
+        extensions["code"] = BAD_USER_INPUT
+    else:
+        extensions["code"] = GRAPHQL_VALIDATION_FAILED
+    error.extensions = extensions
 
 
 def _is_unexpected(error: GraphQLError) -> bool:
     """Mask errors raised by code (bugs), never the ones we raise on purpose.
 
-    Syntax and validation errors have no original error; permission errors and other
+    Only errors raised while resolving a field carry a `path`; syntax, validation and
+    variable-coercion errors ("got invalid value ...; unknown field 'role'") do not, and
+    their text is graphql-core's description of the request. Permission errors and other
     deliberate errors are GraphQLErrors that carry an `extensions.code`.
     """
     original = error.original_error
-    if original is None:
+    if original is None or error.path is None:
         return False
     if not isinstance(original, GraphQLError):
         return True
@@ -133,9 +152,6 @@ class MaskUnexpectedErrors(MaskErrors):
         masked = super().anonymise_error(error)
         masked.extensions = {"code": INTERNAL_SERVER_ERROR}
         return masked
-
-
-BAD_USER_INPUT = "BAD_USER_INPUT"
 
 
 def bad_argument(argument: str, message: str) -> GraphQLError:

@@ -130,3 +130,18 @@ async def test_a_bug_is_masked_with_internal_server_error(client, patient, monke
 
 async def test_the_committed_schema_file_is_up_to_date():
     assert SCHEMA_FILE.read_text() == sdl(), "schema.graphql is stale: run `make schema`"
+
+
+async def test_errors_about_the_request_itself_carry_a_code_and_a_useful_message(client, patient):
+    # when
+    syntax = await client.errors("query Broken { me { id ", as_=patient)
+    unknown = await client.errors("query Unknown { me { shoeSize } }", as_=patient)
+    variable = await client.errors(
+        "query User($id: ID!) { user(id: $id) { id } }", {"id": {"not": "an id"}}, as_=patient
+    )
+    # then
+    assert syntax[0]["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
+    assert unknown[0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert "shoeSize" in unknown[0]["message"]
+    assert variable[0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "$id" in variable[0]["message"]

@@ -10,7 +10,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from healthcare.context import Context
-from healthcare.errors import MaskUnexpectedErrors
+from healthcare.errors import MaskUnexpectedErrors, label_request_error
 from healthcare.loaders import Loaders
 from healthcare.schema import auth, users
 
@@ -59,10 +59,12 @@ class HealthcareSchema(strawberry.Schema):
     def _process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        if not self.suggestions:
-            for error in errors:
-                if error.original_error is None and " Did you mean " in error.message:
-                    error.message = error.message.split(" Did you mean ")[0]
+        for error in errors:
+            if error.path is not None:
+                continue  # raised by a resolver: handled by MaskUnexpectedErrors
+            label_request_error(error)
+            if not self.suggestions and " Did you mean " in error.message:
+                error.message = error.message.split(" Did you mean ")[0]
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
