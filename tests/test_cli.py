@@ -138,3 +138,16 @@ def test_serve_seeds_demo_accounts_serves_graphql_and_stops_cleanly_on_ctrl_c(tm
     assert "alice@demo.clinic" in stdout  # the demo accounts are printed at start
     assert server.returncode == 0, stderr
     assert "Traceback" not in stderr
+
+
+def test_the_server_command_refuses_production_without_a_secret_and_says_why(tmp_path):
+    result = run_cli("serve", env=cli_env(tmp_path, HEALTHCARE_ENV="production"))
+    assert result.returncode == 2
+    assert "JWT_SECRET is required" in result.stderr
+
+
+def test_seed_demo_refuses_to_run_in_production(tmp_path):
+    env = cli_env(tmp_path, HEALTHCARE_ENV="production", JWT_SECRET="s" * 48)
+    result = run_cli("seed-demo", env=env)
+    assert result.returncode == 2
+    assert "refuses" in result.stderr

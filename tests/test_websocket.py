@@ -17,6 +17,11 @@ async def receive(socket: Any) -> dict[str, Any]:
     return json.loads(await socket.recv())
 
 
+async def init(socket: Any, token: str | None = None) -> None:
+    payload = {"authorization": f"Bearer {token}"} if token else {}
+    await socket.send(json.dumps({"type": "connection_init", "payload": payload}))
+
+
 async def closed_code(socket: Any) -> int | None:
     """Wait for the server to close the socket; the close code it sent."""
     with pytest.raises(ConnectionClosed):
@@ -28,14 +33,7 @@ async def closed_code(socket: Any) -> int | None:
 async def test_a_valid_token_in_connection_init_signs_the_socket_in(live_server, patient):
     async with websockets.connect(live_server.ws_url, subprotocols=[TRANSPORT_WS]) as socket:
         # when
-        await socket.send(
-            json.dumps(
-                {
-                    "type": "connection_init",
-                    "payload": {"authorization": f"Bearer {patient.access_token}"},
-                }
-            )
-        )
+        await init(socket, patient.access_token)
         ack = await receive(socket)
         operation_id = str(uuid.uuid4())
         await socket.send(
@@ -67,14 +65,7 @@ async def test_a_revoked_session_is_refused_with_4403(client, live_server, patie
     await client.execute("mutation Logout { logout }", as_=patient)
     # when
     async with websockets.connect(live_server.ws_url, subprotocols=[TRANSPORT_WS]) as socket:
-        await socket.send(
-            json.dumps(
-                {
-                    "type": "connection_init",
-                    "payload": {"authorization": f"Bearer {patient.access_token}"},
-                }
-            )
-        )
+        await init(socket, patient.access_token)
         # then
         assert await closed_code(socket) == 4403
 
@@ -91,20 +82,13 @@ async def test_a_bad_token_is_refused_with_4403_on_legacy_graphql_ws(live_server
 
 async def test_a_valid_token_is_acknowledged_on_legacy_graphql_ws(live_server, doctor):
     async with websockets.connect(live_server.ws_url, subprotocols=[LEGACY_WS]) as socket:
-        await socket.send(
-            json.dumps(
-                {
-                    "type": "connection_init",
-                    "payload": {"authorization": f"Bearer {doctor.access_token}"},
-                }
-            )
-        )
+        await init(socket, doctor.access_token)
         assert (await receive(socket))["type"] == "connection_ack"
 
 
 async def test_an_anonymous_socket_gets_unauthenticated_for_signed_in_operations(live_server):
     async with websockets.connect(live_server.ws_url, subprotocols=[TRANSPORT_WS]) as socket:
-        await socket.send(json.dumps({"type": "connection_init", "payload": {}}))
+        await init(socket)
         assert (await receive(socket))["type"] == "connection_ack"
         await socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": ME}}))
         result = await receive(socket)
@@ -125,5 +109,5 @@ async def test_a_handshake_from_an_allowed_origin_is_accepted(live_server):
     async with websockets.connect(
         live_server.ws_url, subprotocols=[TRANSPORT_WS], origin="http://localhost:5173"
     ) as socket:
-        await socket.send(json.dumps({"type": "connection_init", "payload": {}}))
+        await init(socket)
         assert (await receive(socket))["type"] == "connection_ack"
