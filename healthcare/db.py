@@ -13,7 +13,10 @@ from tortoise import Tortoise, connections
 
 from healthcare.config import normalize_database_url, tortoise_config
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+# `migrations/` sits beside the package in a checkout (and an editable install); a
+# non-editable install reads it from the working directory.
+_BESIDE_PACKAGE = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = _BESIDE_PACKAGE if _BESIDE_PACKAGE.is_dir() else Path.cwd() / "migrations"
 PING_TIMEOUT_SECONDS = 2.0
 
 
