@@ -1,6 +1,37 @@
 """Tortoise models, one module per domain. Import as `from healthcare import models`."""
 
+from healthcare.models.appointment import (
+    Appointment,
+    AppointmentChange,
+    AppointmentChangeKind,
+    AppointmentStatus,
+)
 from healthcare.models.auth import AuthSession, RefreshToken
+from healthcare.models.availability import DoctorSchedule, TimeOff, WorkingHours
+from healthcare.models.consultation import (
+    CLINICAL_FIELDS,
+    Consultation,
+    ConsultationAddendum,
+    ConsultationRevision,
+    PrescriptionItem,
+)
 from healthcare.models.user import Role, User
 
-__all__ = ["AuthSession", "RefreshToken", "Role", "User"]
+__all__ = [
+    "CLINICAL_FIELDS",
+    "Appointment",
+    "AppointmentChange",
+    "AppointmentChangeKind",
+    "AppointmentStatus",
+    "AuthSession",
+    "Consultation",
+    "ConsultationAddendum",
+    "ConsultationRevision",
+    "DoctorSchedule",
+    "PrescriptionItem",
+    "RefreshToken",
+    "Role",
+    "TimeOff",
+    "User",
+    "WorkingHours",
+]
