@@ -15,7 +15,12 @@ from tortoise import Tortoise
 
 from healthcare import db, models
 from healthcare.config import ConfigurationError, Settings, tortoise_config
-from healthcare.demo import demo_accounts_table, seed_demo_accounts
+from healthcare.demo import (
+    DemoAccount,
+    demo_accounts_table,
+    seed_demo_accounts,
+    seed_demo_data,
+)
 from healthcare.errors import InputError
 from healthcare.log import configure_logging
 
@@ -48,8 +53,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     async def prepare() -> None:
         if settings.is_production:
             return
-        if not await models.User.exists():
-            await seed_demo_accounts()
+        await seed_demo_data()
         if await models.User.filter(email__endswith="@demo.clinic").exists():
             print(demo_accounts_table(), flush=True)
 
@@ -108,7 +112,13 @@ def seed_demo(settings: Settings, args: argparse.Namespace) -> int:
     if settings.is_production:
         print("seed-demo refuses to run with HEALTHCARE_ENV=production.", file=sys.stderr)
         return 2
-    created = asyncio.run(_with_database(settings, seed_demo_accounts))
+
+    async def seed() -> list[DemoAccount]:
+        # An empty database gets accounts, hours and appointments; another, only the
+        # accounts it is missing.
+        return await seed_demo_data() or await seed_demo_accounts()
+
+    created = asyncio.run(_with_database(settings, seed))
     print(f"Created {len(created)} demo account(s).")
     print(demo_accounts_table())
     return 0

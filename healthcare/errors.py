@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from enum import Enum
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
@@ -26,6 +27,9 @@ class ErrorCode(Enum):
     ACCOUNT_DEACTIVATED = "ACCOUNT_DEACTIVATED"
     INVALID_REFRESH_TOKEN = "INVALID_REFRESH_TOKEN"  # noqa: S105 (an error code)
     NOT_FOUND = "NOT_FOUND"
+    SLOT_UNAVAILABLE = "SLOT_UNAVAILABLE"
+    INVALID_STATUS_TRANSITION = "INVALID_STATUS_TRANSITION"
+    CONSULTATION_SIGNED = "CONSULTATION_SIGNED"
 
 
 @strawberry.interface(description="Implemented by every expected mutation failure.")
@@ -67,8 +71,37 @@ class NotFound(Error):
     pass
 
 
-class InputError(Exception):
-    """Raised by validators; resolvers turn it into `ValidationFailed`."""
+@strawberry.type(
+    description="The time is taken (by the doctor or by you), off the doctor's hours, in "
+    "their time off, or in the past. Pick another slot from `availableSlots`."
+)
+class SlotUnavailable(Error):
+    pass
+
+
+@strawberry.type(description="The appointment's status does not allow this change.")
+class InvalidStatusTransition(Error):
+    current_status: str = strawberry.field(description="The appointment's status now.")
+
+
+@strawberry.type(
+    description="The consultation is signed: it can no longer change; add an addendum."
+)
+class ConsultationSigned(Error):
+    pass
+
+
+class ExpectedFailure(Exception):
+    """A resolver's expected failure; the schema returns `as_result()` in the union."""
+
+    # Any: each mutation's result union lists the failures it can return, which mypy
+    # cannot relate to this base class.
+    def as_result(self) -> Any:
+        raise NotImplementedError
+
+
+class InputError(ExpectedFailure):
+    """Raised by validators: one input field and what is wrong with it."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
@@ -77,6 +110,49 @@ class InputError(Exception):
 
     def as_result(self) -> ValidationFailed:
         return validation_failed({self.field: self.message})
+
+
+class NotFoundError(ExpectedFailure):
+    """No such row, or one the viewer may not see: the same answer for both."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+    def as_result(self) -> NotFound:
+        return not_found(self.what)
+
+
+class SlotUnavailableError(ExpectedFailure):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def as_result(self) -> SlotUnavailable:
+        return SlotUnavailable(message=self.message, code=ErrorCode.SLOT_UNAVAILABLE)
+
+
+class InvalidTransitionError(ExpectedFailure):
+    def __init__(self, current_status: str, message: str) -> None:
+        super().__init__(message)
+        self.current_status = current_status
+        self.message = message
+
+    def as_result(self) -> InvalidStatusTransition:
+        return InvalidStatusTransition(
+            message=self.message,
+            code=ErrorCode.INVALID_STATUS_TRANSITION,
+            current_status=self.current_status,
+        )
+
+
+class ConsultationSignedError(ExpectedFailure):
+    def as_result(self) -> ConsultationSigned:
+        return ConsultationSigned(
+            message="This consultation is signed and can no longer be changed; "
+            "add an addendum instead.",
+            code=ErrorCode.CONSULTATION_SIGNED,
+        )
 
 
 def validation_failed(errors: dict[str, str]) -> ValidationFailed:

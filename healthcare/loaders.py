@@ -1,10 +1,15 @@
-"""Per-operation DataLoaders: one per (thing, key). Batch functions run one query."""
+"""Per-operation DataLoaders: one per (thing, key). Each batch runs one query.
+
+Loaders fetch by key and apply no row-level rule: use them only for rows reached through
+a parent the viewer may already see (an appointment's doctor, a consultation's
+prescriptions). Top-level lookups go through the domain's `visible_*` function.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
@@ -13,21 +18,52 @@ from tortoise.models import Model
 from healthcare import models
 
 M = TypeVar("M", bound=Model)
+Key = uuid.UUID
 
 
-def by_id(model: type[M]) -> Callable[[Sequence[uuid.UUID]], Awaitable[list[M | None]]]:
-    """A batch function loading `model` rows by primary key, in key order."""
+def one_by(model: type[M], key: str = "id") -> Callable[[Sequence[Key]], Awaitable[list[M | None]]]:
+    """Batch-load at most one `model` row per value of the unique column `key`."""
 
-    async def load(keys: Sequence[uuid.UUID]) -> list[M | None]:
-        rows = await model.filter(id__in=list(keys))
-        found: dict[Any, M] = {row.pk: row for row in rows}
-        return [found.get(key) for key in keys]
+    async def load(keys: Sequence[Key]) -> list[M | None]:
+        rows = await model.filter(**{f"{key}__in": list(keys)})
+        found: dict[Any, M] = {getattr(row, key): row for row in rows}
+        return [found.get(k) for k in keys]
 
     return load
 
 
-@dataclass
+def many_by(
+    model: type[M], key: str, order_by: str
+) -> Callable[[Sequence[Key]], Awaitable[list[list[M]]]]:
+    """Batch-load every `model` row per value of the foreign key column `key`, in order."""
+
+    async def load(keys: Sequence[Key]) -> list[list[M]]:
+        grouped: dict[Any, list[M]] = defaultdict(list)
+        for row in await model.filter(**{f"{key}__in": list(keys)}).order_by(order_by):
+            grouped[getattr(row, key)].append(row)
+        return [grouped.get(k, []) for k in keys]
+
+    return load
+
+
 class Loaders:
-    user_by_id: DataLoader[uuid.UUID, models.User | None] = field(
-        default_factory=lambda: DataLoader(load_fn=by_id(models.User))
-    )
+    """The loaders of one operation. Build a new one per operation: they cache."""
+
+    def __init__(self) -> None:
+        self.user_by_id = DataLoader(load_fn=one_by(models.User))
+        self.appointment_by_id = DataLoader(load_fn=one_by(models.Appointment))
+        self.changes_by_appointment = DataLoader(
+            load_fn=many_by(models.AppointmentChange, "appointment_id", "created_at")
+        )
+        self.consultation_by_appointment = DataLoader(
+            load_fn=one_by(models.Consultation, "appointment_id")
+        )
+        self.prescriptions_by_consultation = DataLoader(
+            load_fn=many_by(models.PrescriptionItem, "consultation_id", "position")
+        )
+        self.revisions_by_consultation = DataLoader(
+            load_fn=many_by(models.ConsultationRevision, "consultation_id", "number")
+        )
+        self.addenda_by_consultation = DataLoader(
+            load_fn=many_by(models.ConsultationAddendum, "consultation_id", "created_at")
+        )

@@ -1,4 +1,4 @@
-"""Cursor pagination in keyset order (created_at, id), for every list in the schema.
+"""Cursor pagination in keyset order (a timestamp, then id), for every list in the schema.
 
 Keyset cursors stay correct while rows are added, unlike offsets. A cursor is opaque
 to clients: base64 of the last row's sort key.
@@ -12,7 +12,7 @@ import json
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import strawberry
 from tortoise.expressions import Q
@@ -42,7 +42,7 @@ class Edge(Generic[NodeT]):
     node: NodeT
 
 
-@strawberry.type(description="A page of results, oldest first.")
+@strawberry.type(description="A page of results, in the order the field describes.")
 class Connection(Generic[NodeT]):
     edges: list[Edge[NodeT]]
     page_info: PageInfo
@@ -52,8 +52,8 @@ class Connection(Generic[NodeT]):
         return [edge.node for edge in self.edges]
 
 
-def encode_cursor(row: Model) -> str:
-    key = [row.created_at.isoformat(), str(row.pk)]  # type: ignore[attr-defined]
+def encode_cursor(row: Model, sort_field: str) -> str:
+    key = [getattr(row, sort_field).isoformat(), str(row.pk)]
     return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
 
 
@@ -75,16 +75,18 @@ async def paginate(
     to_node: Callable[[ModelT], NodeT],
     first: int,
     after: str | None,
+    sort_field: str = "created_at",
 ) -> Connection[NodeT]:
+    """One page of `queryset` in (`sort_field`, id) order, after the cursor `after`."""
     check_page_size(first)
     if after is not None:
-        created_at, row_id = decode_cursor(after)
-        queryset = queryset.filter(
-            Q(created_at__gt=created_at) | Q(created_at=created_at, id__gt=row_id)
-        )
-    rows = await queryset.order_by("created_at", "id").limit(first + 1)
+        value, row_id = decode_cursor(after)
+        later: dict[str, Any] = {f"{sort_field}__gt": value}
+        same_but_later_id: dict[str, Any] = {sort_field: value, "id__gt": row_id}
+        queryset = queryset.filter(Q(**later) | Q(**same_but_later_id))
+    rows = await queryset.order_by(sort_field, "id").limit(first + 1)
     page = rows[:first]
-    edges = [Edge(cursor=encode_cursor(row), node=to_node(row)) for row in page]
+    edges = [Edge(cursor=encode_cursor(row, sort_field), node=to_node(row)) for row in page]
     return Connection(
         edges=edges,
         page_info=PageInfo(

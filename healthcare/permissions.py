@@ -85,9 +85,44 @@ class IsSelfOrAdmin(BasePermission):
         return user.is_admin or str(user.id) == str(source.id)
 
 
+class IsAppointmentParty(BasePermission):
+    """On a field of an appointment-like source (with `patient_id` and `doctor_id`): its
+    patient or its doctor, not administrators nor anyone else."""
+
+    message = "Only the patient and the doctor may see this."
+    error_extensions = {"code": FORBIDDEN}  # noqa: RUF012 (strawberry's API)
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        user = info.context.viewer.user
+        return user is not None and user.id in (source.patient_id, source.doctor_id)
+
+
 def allow(*permissions: BasePermission, silent: bool = False) -> list[FieldExtension]:
     return [
         PermissionExtension(
             permissions=list(permissions), fail_silently=silent, use_directives=False
         )
     ]
+
+
+class IsConsultationAuthor(BasePermission):
+    """On a `Consultation` field: the doctor who wrote it, and nobody else."""
+
+    message = "Only the consultation's author may see this."
+    error_extensions = {"code": FORBIDDEN}  # noqa: RUF012 (strawberry's API)
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        user = info.context.viewer.user
+        return user is not None and user.id == source.doctor_id
+
+
+class IsConsultationAuthorOrPatient(BasePermission):
+    """On a `Consultation` field: its author or its patient; not administrators, who see
+    who and when but no clinical content."""
+
+    message = "Only the consultation's author and patient may see this."
+    error_extensions = {"code": FORBIDDEN}  # noqa: RUF012 (strawberry's API)
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        user = info.context.viewer.user
+        return user is not None and user.id in (source.doctor_id, source.patient_id)

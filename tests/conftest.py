@@ -261,3 +261,46 @@ async def other_doctor(live_server: LiveServer) -> Persona:
 @pytest.fixture
 async def admin(live_server: LiveServer) -> Persona:
     return await sign_in(await make_admin(first_name="Admin"), live_server.settings)
+
+
+# ---- scheduling factories -----------------------------------------------------------------
+
+
+async def make_schedule(
+    doctor: models.User,
+    time_zone: str = "UTC",
+    slot_minutes: int = 30,
+    hours: tuple[tuple[int, int, int], ...] = tuple((day, 0, 24 * 60) for day in range(7)),
+) -> models.DoctorSchedule:
+    """Weekly hours as (weekday, start minute, end minute); default: round the clock."""
+    schedule = await models.DoctorSchedule.create(
+        doctor=doctor, time_zone=time_zone, slot_minutes=slot_minutes
+    )
+    await models.WorkingHours.bulk_create(
+        [
+            models.WorkingHours(schedule=schedule, weekday=d, start_minute=s, end_minute=e)
+            for d, s, e in hours
+        ]
+    )
+    return schedule
+
+
+async def make_appointment(
+    patient: models.User,
+    doctor: models.User,
+    starts_at: Any = None,
+    minutes: int = 30,
+    **overrides: Any,
+) -> models.Appointment:
+    """An appointment written straight to the database, past or future, any status."""
+    from datetime import UTC, datetime, timedelta
+
+    starts_at = starts_at or datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    return await models.Appointment.create(
+        patient=patient,
+        doctor=doctor,
+        starts_at=starts_at,
+        ends_at=starts_at + timedelta(minutes=minutes),
+        reason=overrides.pop("reason", "Check-up"),
+        **overrides,
+    )

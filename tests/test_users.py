@@ -1,7 +1,7 @@
 """Who may see which user, and who may change which account."""
 
 from healthcare import models
-from tests.conftest import make_doctor, make_patient
+from tests.conftest import make_appointment, make_doctor, make_patient
 
 USER_CARD = "id firstName lastName fullName role specialty bio email phoneNumber isActive"
 
@@ -108,6 +108,16 @@ async def test_a_doctor_cannot_look_up_a_patient_they_have_no_relation_with(
 ):
     seen = (await client.execute(USER, {"id": patient.id}, as_=doctor))["user"]
     assert seen is None
+
+
+async def test_a_doctor_looks_up_a_patient_they_have_an_appointment_with(client, doctor, patient):
+    # given
+    await make_appointment(patient.user, doctor.user)
+    # when
+    seen = (await client.execute(USER, {"id": patient.id}, as_=doctor))["user"]
+    # then
+    assert seen["fullName"] == patient.user.full_name
+    assert seen["email"] is None  # contact details stay with the patient and admins
 
 
 async def test_a_user_id_that_is_not_a_uuid_finds_nothing(client, patient):

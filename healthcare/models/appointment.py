@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -36,9 +37,11 @@ class Appointment(Model):
     patient: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="appointments_as_patient", on_delete=fields.RESTRICT
     )
+    patient_id: uuid.UUID
     doctor: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="appointments_as_doctor", on_delete=fields.RESTRICT
     )
+    doctor_id: uuid.UUID
     starts_at = fields.DatetimeField(db_index=True)
     ends_at = fields.DatetimeField()
     reason = fields.TextField()
@@ -61,9 +64,11 @@ class AppointmentChange(Model):
     appointment: fields.ForeignKeyRelation[Appointment] = fields.ForeignKeyField(
         "models.Appointment", related_name="changes", on_delete=fields.CASCADE, db_index=True
     )
+    appointment_id: uuid.UUID
     actor: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="appointment_changes", on_delete=fields.RESTRICT
     )
+    actor_id: uuid.UUID
     kind = fields.CharEnumField(AppointmentChangeKind, max_length=16)
     from_status = fields.CharEnumField(AppointmentStatus, max_length=16, null=True)
     to_status = fields.CharEnumField(AppointmentStatus, max_length=16)

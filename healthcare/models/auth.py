@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING
 
 from tortoise import fields
@@ -20,6 +21,7 @@ class AuthSession(Model):
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="auth_sessions", on_delete=fields.CASCADE, db_index=True
     )
+    user_id: uuid.UUID
     created_at = fields.DatetimeField(auto_now_add=True)
     expires_at = fields.DatetimeField()
     revoked_at = fields.DatetimeField(null=True)
@@ -36,6 +38,7 @@ class RefreshToken(Model):
     session: fields.ForeignKeyRelation[AuthSession] = fields.ForeignKeyField(
         "models.AuthSession", related_name="refresh_tokens", on_delete=fields.CASCADE
     )
+    session_id: uuid.UUID
     token_hash = fields.CharField(max_length=64, unique=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     used_at = fields.DatetimeField(null=True)

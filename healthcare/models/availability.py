@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING
 
 from tortoise import fields
@@ -16,6 +17,7 @@ class DoctorSchedule(Model):
     doctor: fields.OneToOneRelation[User] = fields.OneToOneField(
         "models.User", related_name="schedule", on_delete=fields.CASCADE
     )
+    doctor_id: uuid.UUID
     time_zone = fields.CharField(max_length=64)  # IANA name, e.g. Europe/London
     slot_minutes = fields.SmallIntField()
     updated_at = fields.DatetimeField(auto_now=True)
@@ -35,6 +37,7 @@ class WorkingHours(Model):
     schedule: fields.ForeignKeyRelation[DoctorSchedule] = fields.ForeignKeyField(
         "models.DoctorSchedule", related_name="hours", on_delete=fields.CASCADE, db_index=True
     )
+    schedule_id: uuid.UUID
     weekday = fields.SmallIntField()  # 0 = Monday ... 6 = Sunday (ISO weekday - 1)
     start_minute = fields.SmallIntField()
     end_minute = fields.SmallIntField()  # may be 1440: until midnight
@@ -50,6 +53,7 @@ class TimeOff(Model):
     doctor: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="time_off", on_delete=fields.CASCADE, db_index=True
     )
+    doctor_id: uuid.UUID
     starts_at = fields.DatetimeField()
     ends_at = fields.DatetimeField()
     reason = fields.CharField(max_length=200, default="")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from tortoise import fields
@@ -28,13 +29,16 @@ class Consultation(Model):
     appointment: fields.OneToOneRelation[Appointment] = fields.OneToOneField(
         "models.Appointment", related_name="consultation", on_delete=fields.RESTRICT
     )
+    appointment_id: uuid.UUID
     # Copied from the appointment, so that visibility is one indexed filter.
     doctor: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="consultations_authored", on_delete=fields.RESTRICT
     )
+    doctor_id: uuid.UUID
     patient: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="consultations_received", on_delete=fields.RESTRICT
     )
+    patient_id: uuid.UUID
     medical_history = fields.TextField(default="")
     examination_findings = fields.TextField(default="")
     investigations = fields.TextField(default="")
@@ -57,6 +61,7 @@ class PrescriptionItem(Model):
     consultation: fields.ForeignKeyRelation[Consultation] = fields.ForeignKeyField(
         "models.Consultation", related_name="prescriptions", on_delete=fields.CASCADE, db_index=True
     )
+    consultation_id: uuid.UUID
     position = fields.SmallIntField()  # order within the consultation, from 0
     medication = fields.CharField(max_length=200)
     dose = fields.CharField(max_length=100)
@@ -76,10 +81,12 @@ class ConsultationRevision(Model):
     consultation: fields.ForeignKeyRelation[Consultation] = fields.ForeignKeyField(
         "models.Consultation", related_name="revisions", on_delete=fields.RESTRICT, db_index=True
     )
+    consultation_id: uuid.UUID
     number = fields.IntField()
     author: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="consultation_revisions", on_delete=fields.RESTRICT
     )
+    author_id: uuid.UUID
     changed_fields: Any = fields.JSONField()  # names from CLINICAL_FIELDS
     content: Any = fields.JSONField()  # every clinical field as written, prescriptions too
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -96,9 +103,11 @@ class ConsultationAddendum(Model):
     consultation: fields.ForeignKeyRelation[Consultation] = fields.ForeignKeyField(
         "models.Consultation", related_name="addenda", on_delete=fields.RESTRICT, db_index=True
     )
+    consultation_id: uuid.UUID
     author: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="consultation_addenda", on_delete=fields.RESTRICT
     )
+    author_id: uuid.UUID
     text = fields.TextField()
     created_at = fields.DatetimeField(auto_now_add=True)
 

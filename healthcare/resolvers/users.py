@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from tortoise.expressions import Q
+from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
@@ -26,11 +26,15 @@ def visible_users(viewer: models.User) -> QuerySet[models.User]:
     """Every user `viewer` may look up: the one rule for lists, lookups and nested fields.
 
     Administrators see everyone. Everyone else sees themselves and active doctors'
-    public profiles.
+    public profiles; doctors also see the patients they have appointments with.
     """
     if viewer.is_admin:
         return models.User.all()
-    return models.User.filter(Q(id=viewer.id) | Q(role=models.Role.DOCTOR, is_active=True))
+    rule = Q(id=viewer.id) | Q(role=models.Role.DOCTOR, is_active=True)
+    if viewer.is_doctor:
+        my_patients = models.Appointment.filter(doctor_id=viewer.id).values("patient_id")
+        rule |= Q(id__in=Subquery(my_patients))
+    return models.User.filter(rule)
 
 
 def parse_id(value: str) -> uuid.UUID | None:

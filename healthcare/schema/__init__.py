@@ -12,10 +12,12 @@ from strawberry.types import ExecutionContext
 from healthcare.context import Context
 from healthcare.errors import MaskUnexpectedErrors, label_request_error
 from healthcare.loaders import Loaders
-from healthcare.schema import auth, users
+from healthcare.schema import appointments, auth, consultations, users
 
-Query = merge_types("Query", (users.Query,))
-Mutation = merge_types("Mutation", (auth.Mutation, users.Mutation))
+Query = merge_types("Query", (users.Query, appointments.Query, consultations.Query))
+Mutation = merge_types(
+    "Mutation", (auth.Mutation, users.Mutation, appointments.Mutation, consultations.Mutation)
+)
 
 MAX_QUERY_DEPTH = 10
 

@@ -1,16 +1,18 @@
 """Users: the `User` type, who may read which of its fields, and account management."""
 
-from datetime import datetime
-from typing import Annotated
+import uuid
+from datetime import date, datetime
+from typing import Annotated, cast
 
 import strawberry
 from strawberry.file_uploads import Upload
 
 from healthcare import models
 from healthcare.context import Info
-from healthcare.errors import InputError, NotFound, ValidationFailed, not_found
+from healthcare.errors import InputError, NotFound, ValidationFailed, bad_argument, not_found
 from healthcare.pagination import DEFAULT_PAGE_SIZE, Connection, paginate
 from healthcare.permissions import IsAdmin, IsAuthenticated, IsSelfOrAdmin, allow, signed_in_user
+from healthcare.resolvers import availability
 from healthcare.resolvers import users as resolvers
 
 Role = models.Role
@@ -71,6 +73,14 @@ class User:
 
 
 UserConnection = Connection[User]
+
+
+async def load_user(info: Info, user_id: uuid.UUID) -> User:
+    """A user reached through a row the viewer may see; foreign keys guarantee it exists."""
+    user = await info.context.loaders.user_by_id.load(user_id)
+    if user is None:
+        raise LookupError(f"user {user_id} referenced but missing")
+    return User.from_model(user)
 
 
 @strawberry.input(description="Profile fields to change; leave a field out to keep it.")
@@ -151,7 +161,8 @@ class Query:
         return await paginate(queryset, User.from_model, first, after)
 
     @strawberry.field(
-        description="Active doctors, optionally of one specialty (any case).",
+        description="Active doctors, optionally of one specialty (any case), optionally only "
+        "those with a free slot between two dates (their local dates, at most 31 days).",
         extensions=allow(IsAuthenticated()),
     )
     async def doctors(
@@ -160,12 +171,23 @@ class Query:
         first: int = DEFAULT_PAGE_SIZE,
         after: str | None = None,
         specialty: str | None = None,
+        free_from: date | None = None,
+        free_to: date | None = None,
     ) -> UserConnection:
         queryset = resolvers.visible_users(signed_in_user(info)).filter(
             role=models.Role.DOCTOR, is_active=True
         )
         if specialty:
             queryset = queryset.filter(specialty__iexact=specialty.strip())
+        if free_from is not None or free_to is not None:
+            if free_from is None or free_to is None:
+                raise bad_argument("freeTo", "give both freeFrom and freeTo.")
+            candidates = cast(list[uuid.UUID], await queryset.values_list("id", flat=True))
+            try:
+                free = await availability.doctors_with_free_slots(candidates, free_from, free_to)
+            except InputError as error:
+                raise bad_argument("freeTo", error.message) from None
+            queryset = queryset.filter(id__in=list(free))
         return await paginate(queryset, User.from_model, first, after)
 
 

@@ -1,0 +1,238 @@
+"""Appointments: who may see them, booking without overlaps, and status changes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from tortoise.exceptions import IntegrityError
+from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
+
+from healthcare import models
+from healthcare.auth import utcnow
+from healthcare.changes import Change, ChangeKind, announce, other_party
+from healthcare.errors import (
+    InputError,
+    InvalidTransitionError,
+    NotFoundError,
+    SlotUnavailableError,
+)
+from healthcare.resolvers.availability import HoursBlock, slots_on, zone
+from healthcare.resolvers.users import parse_id
+from healthcare.validators import clean_text
+
+Status = models.AppointmentStatus
+Kind = models.AppointmentChangeKind
+MAX_REASON_LENGTH = 1000
+
+
+def visible_appointments(viewer: models.User) -> QuerySet[models.Appointment]:
+    """Every appointment `viewer` may see: the one rule for lists, lookups, nested fields
+    and subscriptions. Patients see their own, doctors those assigned to them, admins all.
+    """
+    if viewer.is_admin:
+        return models.Appointment.all()
+    if viewer.is_doctor:
+        return models.Appointment.filter(doctor_id=viewer.id)
+    return models.Appointment.filter(patient_id=viewer.id)
+
+
+async def find_visible_appointment(viewer: models.User, appointment_id: str) -> models.Appointment:
+    parsed = parse_id(appointment_id)
+    found = await visible_appointments(viewer).filter(id=parsed).first() if parsed else None
+    if found is None:
+        raise NotFoundError("appointment")
+    return found
+
+
+# ---- booking and rescheduling -----------------------------------------------------------
+
+
+async def check_bookable(
+    doctor_id: uuid.UUID,
+    patient_id: uuid.UUID,
+    starts_at: datetime,
+    ignore: uuid.UUID | None = None,
+) -> datetime:
+    """Where a new appointment at `starts_at` would end; SlotUnavailableError if it may not
+    be booked. Call inside the booking's transaction."""
+    if starts_at.tzinfo is None:
+        raise InputError("startsAt", "Give the time with a UTC offset, like 2026-12-01T09:00Z.")
+    if starts_at <= utcnow():
+        raise SlotUnavailableError("That time is in the past.")
+    schedule = await models.DoctorSchedule.filter(doctor_id=doctor_id).first()
+    if schedule is None:
+        raise SlotUnavailableError("This doctor has no working hours yet.")
+    tz = zone(schedule.time_zone)
+    hours = await models.WorkingHours.filter(schedule_id=schedule.id)
+    blocks = [HoursBlock(h.weekday, h.start_minute, h.end_minute) for h in hours]
+    local_day = starts_at.astimezone(tz).date()
+    slot = next(
+        (
+            s
+            for s in slots_on(local_day, blocks, schedule.slot_minutes, tz)
+            if s.starts_at == starts_at
+        ),
+        None,
+    )
+    if slot is None:
+        raise SlotUnavailableError("That time is not the start of a slot in the doctor's hours.")
+    if await models.TimeOff.filter(
+        doctor_id=doctor_id, starts_at__lt=slot.ends_at, ends_at__gt=slot.starts_at
+    ).exists():
+        raise SlotUnavailableError("The doctor is away at that time.")
+    overlapping = models.Appointment.filter(
+        starts_at__lt=slot.ends_at, ends_at__gt=slot.starts_at
+    ).exclude(status=Status.CANCELLED)
+    if ignore is not None:
+        overlapping = overlapping.exclude(id=ignore)
+    if await overlapping.filter(doctor_id=doctor_id).exists():
+        raise SlotUnavailableError("The doctor is already booked at that time.")
+    if await overlapping.filter(patient_id=patient_id).exists():
+        raise SlotUnavailableError("The patient already has an appointment at that time.")
+    return slot.ends_at
+
+
+async def record(
+    appointment: models.Appointment,
+    actor: models.User,
+    kind: models.AppointmentChangeKind,
+    from_status: models.AppointmentStatus | None,
+    previous_starts_at: datetime | None = None,
+    reason: str | None = None,
+) -> None:
+    """History row plus the notification seam, inside the change's transaction."""
+    await models.AppointmentChange.create(
+        appointment_id=appointment.id,
+        actor_id=actor.id,
+        kind=kind,
+        from_status=from_status,
+        to_status=appointment.status,
+        previous_starts_at=previous_starts_at,
+        reason=reason,
+    )
+    patient_id = appointment.patient_id
+    doctor_id = appointment.doctor_id
+    await announce(
+        Change(
+            kind=ChangeKind(f"APPOINTMENT_{kind.value}"),
+            actor_id=actor.id,
+            recipient_ids=other_party(actor.id, patient_id, doctor_id),
+            appointment_id=appointment.id,
+        )
+    )
+
+
+async def book(
+    patient: models.User, doctor_id: str, starts_at: datetime, reason: str
+) -> models.Appointment:
+    parsed = parse_id(doctor_id)
+    doctor = (
+        await models.User.filter(id=parsed, role=models.Role.DOCTOR, is_active=True).first()
+        if parsed
+        else None
+    )
+    if doctor is None:
+        raise NotFoundError("doctor")
+    reason = clean_text(reason, "reason", MAX_REASON_LENGTH)
+    try:
+        async with in_transaction():
+            ends_at = await check_bookable(doctor.id, patient.id, starts_at)
+            appointment = await models.Appointment.create(
+                patient_id=patient.id,
+                doctor_id=doctor.id,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                reason=reason,
+            )
+            await record(appointment, patient, Kind.BOOKED, from_status=None)
+    except IntegrityError:  # PostgreSQL's exclusion constraint: a concurrent booking won
+        raise SlotUnavailableError("Someone booked that time a moment ago.") from None
+    return appointment
+
+
+async def reschedule(
+    actor: models.User, appointment_id: str, starts_at: datetime
+) -> models.Appointment:
+    appointment = await find_visible_appointment(actor, appointment_id)
+    require_status(appointment, Status.SCHEDULED, "reschedule")
+    previous = appointment.starts_at
+    try:
+        async with in_transaction():
+            appointment.ends_at = await check_bookable(
+                appointment.doctor_id,
+                appointment.patient_id,
+                starts_at,
+                ignore=appointment.id,
+            )
+            appointment.starts_at = starts_at
+            await appointment.save(update_fields=["starts_at", "ends_at", "updated_at"])
+            await record(appointment, actor, Kind.RESCHEDULED, Status.SCHEDULED, previous)
+    except IntegrityError:
+        raise SlotUnavailableError("Someone booked that time a moment ago.") from None
+    return appointment
+
+
+# ---- status changes ---------------------------------------------------------------------
+
+
+def require_status(
+    appointment: models.Appointment, expected: models.AppointmentStatus, action: str
+) -> None:
+    if appointment.status != expected:
+        raise InvalidTransitionError(
+            appointment.status.value,
+            f"Only a {expected.value.lower()} appointment can {action}; "
+            f"this one is {appointment.status.value.lower().replace('_', ' ')}.",
+        )
+
+
+def require_started(appointment: models.Appointment, action: str) -> None:
+    if appointment.starts_at > utcnow():
+        raise InvalidTransitionError(
+            appointment.status.value, f"An appointment can {action} only once it has started."
+        )
+
+
+async def change_status(
+    actor: models.User,
+    appointment: models.Appointment,
+    to_status: models.AppointmentStatus,
+    kind: models.AppointmentChangeKind,
+    reason: str | None = None,
+) -> models.Appointment:
+    async with in_transaction():
+        # Conditional on the status we checked, so that two racing changes cannot both win.
+        updated = await models.Appointment.filter(
+            id=appointment.id, status=Status.SCHEDULED
+        ).update(status=to_status, cancellation_reason=reason, updated_at=utcnow())
+        if not updated:
+            current = await models.Appointment.get(id=appointment.id)
+            raise InvalidTransitionError(
+                current.status.value, "The appointment changed meanwhile; reload it."
+            )
+        await appointment.refresh_from_db()
+        await record(appointment, actor, kind, Status.SCHEDULED, reason=reason)
+    return appointment
+
+
+async def cancel(actor: models.User, appointment_id: str, reason: str) -> models.Appointment:
+    appointment = await find_visible_appointment(actor, appointment_id)
+    reason = clean_text(reason, "reason", MAX_REASON_LENGTH)
+    require_status(appointment, Status.SCHEDULED, "be cancelled")
+    return await change_status(actor, appointment, Status.CANCELLED, Kind.CANCELLED, reason)
+
+
+async def complete(doctor: models.User, appointment_id: str) -> models.Appointment:
+    appointment = await find_visible_appointment(doctor, appointment_id)
+    require_status(appointment, Status.SCHEDULED, "be completed")
+    require_started(appointment, "be completed")
+    return await change_status(doctor, appointment, Status.COMPLETED, Kind.COMPLETED)
+
+
+async def mark_no_show(doctor: models.User, appointment_id: str) -> models.Appointment:
+    appointment = await find_visible_appointment(doctor, appointment_id)
+    require_status(appointment, Status.SCHEDULED, "be marked as a no-show")
+    require_started(appointment, "be marked as a no-show")
+    return await change_status(doctor, appointment, Status.NO_SHOW, Kind.NO_SHOW)
