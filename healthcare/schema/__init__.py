@@ -12,11 +12,20 @@ from strawberry.types import ExecutionContext
 from healthcare.context import Context
 from healthcare.errors import MaskUnexpectedErrors, label_request_error
 from healthcare.loaders import Loaders
-from healthcare.schema import appointments, auth, consultations, users
+from healthcare.schema import appointments, auth, availability, consultations, users
 
-Query = merge_types("Query", (users.Query, appointments.Query, consultations.Query))
+Query = merge_types(
+    "Query", (users.Query, availability.Query, appointments.Query, consultations.Query)
+)
 Mutation = merge_types(
-    "Mutation", (auth.Mutation, users.Mutation, appointments.Mutation, consultations.Mutation)
+    "Mutation",
+    (
+        auth.Mutation,
+        users.Mutation,
+        availability.Mutation,
+        appointments.Mutation,
+        consultations.Mutation,
+    ),
 )
 
 MAX_QUERY_DEPTH = 10
