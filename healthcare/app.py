@@ -28,6 +28,7 @@ from healthcare.context import Context
 from healthcare.http import RequestContextMiddleware
 from healthcare.log import configure_logging
 from healthcare.pubsub import PubSub
+from healthcare.pubsub import install as install_pubsub
 from healthcare.schema import schema
 
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 20
@@ -136,9 +137,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             if settings.uses_sqlite:
                 await db.create_sqlite_schema()
             await pubsub.connect()
+            install_pubsub(pubsub)
             try:
                 yield
             finally:
+                install_pubsub(None)
                 await pubsub.disconnect()
 
     app = Starlette(

@@ -1,16 +1,26 @@
 """The seam for notifications: every change someone else must hear about passes here.
 
-Resolvers call `announce()` inside the transaction of the change, after writing it. The
-real-time layer hooks in here: it writes notification rows in the same transaction, then
-publishes ids after commit. Changes carry ids only, never health data.
+Write path: a resolver opens `atomic()`, writes its change, and calls `announce()`. The
+announcement writes the recipients' notification rows in that same transaction and queues
+doorbell events; `atomic()` publishes them only after the transaction commits. Events
+carry ids and sequence numbers only, never health data: a subscriber reloads the rows
+through the normal permission checks. The database is the source of truth.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from healthcare import pubsub
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +34,7 @@ class ChangeKind(StrEnum):
     CONSULTATION_CREATED = "CONSULTATION_CREATED"
     CONSULTATION_UPDATED = "CONSULTATION_UPDATED"
     CONSULTATION_SIGNED = "CONSULTATION_SIGNED"
+    CHAT_MESSAGE = "CHAT_MESSAGE"
 
 
 @dataclass(frozen=True)
@@ -32,22 +43,77 @@ class Change:
     actor_id: uuid.UUID
     # Who must hear about it: the other party, never the actor.
     recipient_ids: tuple[uuid.UUID, ...]
-    appointment_id: uuid.UUID
+    appointment_id: uuid.UUID | None = None
     consultation_id: uuid.UUID | None = None
+    conversation_id: uuid.UUID | None = None
+    # Both parties of the appointment, whose appointment subscriptions must refresh.
+    party_ids: tuple[uuid.UUID, ...] = ()
+
+
+@dataclass(frozen=True)
+class Event:
+    channel: str
+    payload: dict[str, Any]
+
+
+_outbox: ContextVar[list[Event] | None] = ContextVar("healthcare_outbox", default=None)
+
+
+@asynccontextmanager
+async def atomic() -> AsyncIterator[None]:
+    """A transaction whose queued events are published once it has committed.
+
+    Nested inside another `atomic()`, the outermost one publishes. On an error nothing is
+    published: the rows were rolled back, so there is nothing to hear about.
+    """
+    if _outbox.get() is not None:
+        async with in_transaction():
+            yield
+        return
+    events: list[Event] = []
+    token = _outbox.set(events)
+    try:
+        async with in_transaction():
+            yield
+    finally:
+        _outbox.reset(token)
+    for event in events:
+        await pubsub.publish(event.channel, event.payload)
+
+
+def queue(event: Event) -> None:
+    """Publish `event` after the current `atomic()` transaction commits."""
+    events = _outbox.get()
+    if events is None:
+        raise RuntimeError("queue() and announce() belong inside changes.atomic()")
+    events.append(event)
 
 
 async def announce(change: Change) -> None:
-    """Record that `change` happened. Call it inside the change's transaction."""
+    """Record that `change` happened: notification rows now, doorbells after commit."""
+    from healthcare.resolvers.notifications import notify  # the seam's one consumer
+
+    if _outbox.get() is None:
+        raise RuntimeError("announce() belongs inside changes.atomic()")
     logger.info(
         "change",
         extra={
             "change": change.kind.value,
             "actor_id": str(change.actor_id),
             "recipient_ids": [str(r) for r in change.recipient_ids],
-            "appointment_id": str(change.appointment_id),
+            "appointment_id": str(change.appointment_id) if change.appointment_id else None,
             "consultation_id": str(change.consultation_id) if change.consultation_id else None,
         },
     )
+    await notify(change)
+    if change.appointment_id is not None:
+        for party in change.party_ids:
+            queue(
+                Event(
+                    pubsub.appointments_channel(party),
+                    {"appointment_id": str(change.appointment_id)},
+                )
+            )
 
 
 def other_party(

@@ -1,7 +1,10 @@
-"""The one place that talks to broadcaster: connection, readiness, publish, subscribe.
+"""The one place that talks to broadcaster: connection, readiness, channels, publish, and
+resumable streams.
 
-The database is the source of truth; pub/sub is only a doorbell. Events carry ids,
-never health data.
+The database is the source of truth; pub/sub is only a doorbell. Events carry ids and
+sequence numbers, never health data. A stream subscribes first and reads the database
+second, so nothing committed between the two is missed, and it reads by sequence number,
+so nothing is delivered twice.
 """
 
 from __future__ import annotations
@@ -9,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Mapping
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import asyncpg
 from broadcaster import Broadcast
@@ -20,6 +24,27 @@ from redis import asyncio as aioredis
 logger = logging.getLogger(__name__)
 
 READY_TIMEOUT_SECONDS = 2.0
+PUBLISH_TIMEOUT_SECONDS = 2.0
+T = TypeVar("T")
+
+
+def notifications_channel(user_id: uuid.UUID) -> str:
+    return f"notifications.{user_id}"
+
+
+def appointments_channel(user_id: uuid.UUID) -> str:
+    return f"appointments.{user_id}"
+
+
+def conversation_channel(conversation_id: uuid.UUID) -> str:
+    return f"conversation.{conversation_id}"
+
+
+def typing_channel(conversation_id: uuid.UUID) -> str:
+    return f"typing.{conversation_id}"
+
+
+SESSIONS_CHANNEL = "sessions.revoked"
 
 
 class PubSub:
@@ -36,17 +61,19 @@ class PubSub:
         if self._redis is not None:
             await self._redis.aclose()
 
-    async def publish(self, channel: str, event: Mapping[str, str]) -> None:
+    async def publish(self, channel: str, event: Mapping[str, Any]) -> None:
         await self._broadcast.publish(channel=channel, message=json.dumps(dict(event)))
 
     @asynccontextmanager
-    async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[dict[str, str]]]:
+    async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
         async with self._broadcast.subscribe(channel=channel) as subscriber:
             yield self._decode(subscriber)
 
     @staticmethod
-    async def _decode(subscriber: Any) -> AsyncIterator[dict[str, str]]:
+    async def _decode(subscriber: Any) -> AsyncIterator[dict[str, Any]]:
         async for event in subscriber:
+            if event is None:  # broadcaster's end of stream
+                return
             yield json.loads(event.message)
 
     async def is_ready(self) -> bool:
@@ -62,3 +89,60 @@ class PubSub:
         except (OSError, TimeoutError, asyncpg.PostgresError, aioredis.RedisError):
             logger.warning("pub/sub at %s is not reachable", self.url.split("@")[-1])
             return False
+
+
+# The app's instance, set by its lifespan: resolvers publish through the module functions.
+_current: PubSub | None = None
+
+
+def install(instance: PubSub | None) -> None:
+    global _current
+    _current = instance
+
+
+def current() -> PubSub:
+    if _current is None:
+        raise RuntimeError("pub/sub is not connected (the app's lifespan installs it)")
+    return _current
+
+
+async def publish(channel: str, event: Mapping[str, Any]) -> None:
+    """Ring the doorbell. A failure is logged, never raised: the change is committed, and
+    subscribers catch up from the database when they resume. Outside a server (the CLI
+    seeding demo data) there is no pub/sub and nobody to ring for."""
+    if _current is None:
+        return
+    try:
+        async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
+            await current().publish(channel, event)
+    except Exception:  # pub/sub down or slow: the database already has the change
+        logger.warning("could not publish on %s", channel.split(".")[0], exc_info=True)
+
+
+async def stream(
+    channel: str,
+    after: int,
+    fetch_after: Callable[[int], Awaitable[Sequence[T]]],
+    seq_of: Callable[[T], int],
+) -> AsyncIterator[T]:
+    """Rows with a sequence number above `after`: first what was missed, then live.
+
+    `fetch_after(n)` returns the rows numbered above n, in order, checked against the
+    subscriber's permissions. Each doorbell triggers one such read, so a lost or
+    duplicated event costs nothing.
+    """
+    async with current().subscribe(channel) as events:
+        for row in await fetch_after(after):
+            after = seq_of(row)
+            yield row
+        async for _ in events:
+            for row in await fetch_after(after):
+                after = seq_of(row)
+                yield row
+
+
+async def doorbells(channel: str) -> AsyncIterator[dict[str, Any]]:
+    """Live events of a channel, for streams that are not numbered (typing, state)."""
+    async with current().subscribe(channel) as events:
+        async for event in events:
+            yield event

@@ -8,6 +8,7 @@ from healthcare.models.appointment import (
 )
 from healthcare.models.auth import AuthSession, RefreshToken
 from healthcare.models.availability import DoctorSchedule, TimeOff, WorkingHours
+from healthcare.models.chat import ChatMessage, Conversation
 from healthcare.models.consultation import (
     CLINICAL_FIELDS,
     Consultation,
@@ -15,6 +16,7 @@ from healthcare.models.consultation import (
     ConsultationRevision,
     PrescriptionItem,
 )
+from healthcare.models.notification import Notification, NotificationKind
 from healthcare.models.user import Role, User
 
 __all__ = [
@@ -24,10 +26,14 @@ __all__ = [
     "AppointmentChangeKind",
     "AppointmentStatus",
     "AuthSession",
+    "ChatMessage",
     "Consultation",
     "ConsultationAddendum",
     "ConsultationRevision",
+    "Conversation",
     "DoctorSchedule",
+    "Notification",
+    "NotificationKind",
     "PrescriptionItem",
     "RefreshToken",
     "Role",

@@ -7,11 +7,10 @@ from datetime import datetime
 
 from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
-from tortoise.transactions import in_transaction
 
 from healthcare import models
 from healthcare.auth import utcnow
-from healthcare.changes import Change, ChangeKind, announce, other_party
+from healthcare.changes import Change, ChangeKind, announce, atomic, other_party
 from healthcare.errors import (
     InputError,
     InvalidTransitionError,
@@ -120,6 +119,7 @@ async def record(
             actor_id=actor.id,
             recipient_ids=other_party(actor.id, patient_id, doctor_id),
             appointment_id=appointment.id,
+            party_ids=(patient_id, doctor_id),
         )
     )
 
@@ -137,7 +137,7 @@ async def book(
         raise NotFoundError("doctor")
     reason = clean_text(reason, "reason", MAX_REASON_LENGTH)
     try:
-        async with in_transaction():
+        async with atomic():
             ends_at = await check_bookable(doctor.id, patient.id, starts_at)
             appointment = await models.Appointment.create(
                 patient_id=patient.id,
@@ -159,7 +159,7 @@ async def reschedule(
     require_status(appointment, Status.SCHEDULED, "reschedule")
     previous = appointment.starts_at
     try:
-        async with in_transaction():
+        async with atomic():
             appointment.ends_at = await check_bookable(
                 appointment.doctor_id,
                 appointment.patient_id,
@@ -202,7 +202,7 @@ async def change_status(
     kind: models.AppointmentChangeKind,
     reason: str | None = None,
 ) -> models.Appointment:
-    async with in_transaction():
+    async with atomic():
         # Conditional on the status we checked, so that two racing changes cannot both win.
         updated = await models.Appointment.filter(
             id=appointment.id, status=Status.SCHEDULED

@@ -10,7 +10,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from healthcare import models
+from healthcare import models, pubsub
 from healthcare.auth import (
     create_access_token,
     hash_password,
@@ -19,6 +19,7 @@ from healthcare.auth import (
     utcnow,
     verify_password,
 )
+from healthcare.changes import Event, atomic, queue
 from healthcare.config import Settings
 from healthcare.errors import InputError
 from healthcare.validators import check_password, clean_name, normalize_email
@@ -112,7 +113,7 @@ async def refresh(refresh_token: str, settings: Settings) -> IssuedTokens | None
     """
     token_hash = hash_refresh_token(refresh_token)
     now = utcnow()
-    async with in_transaction():
+    async with atomic():
         token = (
             await models.RefreshToken.filter(token_hash=token_hash)
             .select_related("session__user")
@@ -134,9 +135,17 @@ async def refresh(refresh_token: str, settings: Settings) -> IssuedTokens | None
 
 
 async def revoke_sessions(sessions: QuerySet[models.AuthSession], reason: str) -> int:
-    """Revoke the given live sessions; access tokens die with them."""
-    live = sessions.filter(revoked_at__isnull=True)
-    return int(await live.update(revoked_at=utcnow(), revoked_reason=reason))
+    """Revoke the given live sessions; access tokens die with them, and after commit their
+    open WebSockets are closed (see realtime.ConnectionGuard)."""
+    async with atomic():
+        ids = await sessions.filter(revoked_at__isnull=True).values_list("id", flat=True)
+        if not ids:
+            return 0
+        await models.AuthSession.filter(id__in=ids).update(
+            revoked_at=utcnow(), revoked_reason=reason
+        )
+        queue(Event(pubsub.SESSIONS_CHANNEL, {"session_ids": [str(i) for i in ids]}))
+    return len(ids)
 
 
 async def revoke_all_sessions(user_id: uuid.UUID, reason: str) -> int:
@@ -151,7 +160,7 @@ async def change_password(
         return None
     check_password(new_password, user.email, field="newPassword")
     user.password_hash = await hash_password(new_password)
-    async with in_transaction():
+    async with atomic():
         await user.save(update_fields=["password_hash", "updated_at"])
         await revoke_all_sessions(user.id, "password_changed")
         return await start_session(user, settings)

@@ -13,11 +13,10 @@ from typing import Any
 from strawberry.utils.str_converters import to_camel_case
 from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
-from tortoise.transactions import in_transaction
 
 from healthcare import models
 from healthcare.auth import utcnow
-from healthcare.changes import Change, ChangeKind, announce
+from healthcare.changes import Change, ChangeKind, announce, atomic
 from healthcare.errors import (
     ConsultationSignedError,
     InputError,
@@ -245,7 +244,7 @@ async def create(doctor: models.User, appointment_id: str, given: Content) -> mo
         raise already_documented()
     content = BLANK | clean_content(given, consultation_day(appointment))
     try:
-        async with in_transaction():
+        async with atomic():
             consultation = await models.Consultation.create(
                 appointment_id=appointment.id,
                 doctor_id=doctor.id,
@@ -272,7 +271,7 @@ async def update(doctor: models.User, consultation_id: str, given: Content) -> m
         raise ConsultationSignedError()
     appointment = await models.Appointment.get(id=consultation.appointment_id)
     cleaned = clean_content(given, consultation_day(appointment))
-    async with in_transaction():
+    async with atomic():
         # The lock orders concurrent writers (and a signature) on PostgreSQL; SQLite
         # serialises writers anyway. Re-read: the row may have changed since the check.
         locked = await models.Consultation.filter(id=consultation.id).select_for_update().get()
@@ -298,7 +297,7 @@ async def sign(doctor: models.User, consultation_id: str) -> models.Consultation
     consultation = await find_own_consultation(doctor, consultation_id)
     if consultation.signed_at is not None:
         raise ConsultationSignedError()
-    async with in_transaction():
+    async with atomic():
         now = utcnow()
         # Conditional, so that of two racing signatures only one wins.
         signed = await models.Consultation.filter(

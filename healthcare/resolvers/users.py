@@ -8,9 +8,9 @@ from pathlib import Path
 
 from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
-from tortoise.transactions import in_transaction
 
 from healthcare import media, models
+from healthcare.changes import atomic
 from healthcare.errors import InputError
 from healthcare.resolvers.auth import create_user, revoke_all_sessions
 from healthcare.validators import (
@@ -142,7 +142,7 @@ async def create_account(
 async def set_active(admin: models.User, target: models.User, active: bool) -> models.User:
     if target.id == admin.id and not active:
         raise InputError("userId", "You cannot deactivate your own account.")
-    async with in_transaction():
+    async with atomic():
         target.is_active = active
         await target.save(update_fields=["is_active", "updated_at"])
         if not active:
@@ -156,7 +156,7 @@ async def change_role(
     if target.id == admin.id and role != models.Role.ADMIN:
         raise InputError("role", "You cannot remove your own administrator role.")
     specialty = clean_specialty(role, specialty)
-    async with in_transaction():
+    async with atomic():
         target.role = role
         target.specialty = specialty
         await target.save(update_fields=["role", "specialty", "updated_at"])

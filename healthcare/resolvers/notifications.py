@@ -1,0 +1,106 @@
+"""Notifications: written by the change seam, read and marked read by their recipient."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from healthcare import models, pubsub
+from healthcare.auth import utcnow
+from healthcare.changes import Change, ChangeKind, Event, queue
+from healthcare.errors import NotFoundError
+from healthcare.resolvers.users import parse_id
+
+MAX_MARKED_AT_ONCE = 100
+
+# Short, and never clinical: a notification may show on a lock screen.
+TEXTS: dict[ChangeKind, tuple[str, str]] = {
+    ChangeKind.APPOINTMENT_BOOKED: ("New appointment", "{actor} booked an appointment."),
+    ChangeKind.APPOINTMENT_RESCHEDULED: (
+        "Appointment moved",
+        "{actor} moved an appointment to another time.",
+    ),
+    ChangeKind.APPOINTMENT_CANCELLED: (
+        "Appointment cancelled",
+        "{actor} cancelled an appointment.",
+    ),
+    ChangeKind.APPOINTMENT_COMPLETED: ("Appointment completed", "{actor} completed your visit."),
+    ChangeKind.APPOINTMENT_NO_SHOW: ("Missed appointment", "{actor} marked a visit as missed."),
+    ChangeKind.CONSULTATION_CREATED: ("Visit notes ready", "{actor} wrote up your visit."),
+    ChangeKind.CONSULTATION_UPDATED: ("Visit notes updated", "{actor} updated your visit notes."),
+    ChangeKind.CONSULTATION_SIGNED: ("Visit notes signed", "{actor} signed your visit notes."),
+    ChangeKind.CHAT_MESSAGE: ("New message", "{actor} sent you a message."),
+}
+
+
+async def notify(change: Change) -> list[models.Notification]:
+    """One notification per recipient, numbered in commit order. Inside `atomic()`."""
+    actor = await models.User.get(id=change.actor_id)
+    title, body = TEXTS[change.kind]
+    written = []
+    for recipient_id in change.recipient_ids:
+        notification = await models.Notification.create(
+            recipient_id=recipient_id,
+            seq=await next_seq(recipient_id),
+            kind=models.NotificationKind(change.kind.value),
+            title=title,
+            body=body.format(actor=actor.full_name),
+            appointment_id=change.appointment_id,
+            consultation_id=change.consultation_id,
+            conversation_id=change.conversation_id,
+        )
+        queue(Event(pubsub.notifications_channel(recipient_id), {"seq": str(notification.seq)}))
+        written.append(notification)
+    return written
+
+
+async def next_seq(recipient_id: uuid.UUID) -> int:
+    """The recipient's next number. Locking their user row orders concurrent writers on
+    PostgreSQL (SQLite serialises writers), so numbers follow commit order."""
+    await models.User.filter(id=recipient_id).select_for_update().first()
+    last = await models.Notification.filter(recipient_id=recipient_id).order_by("-seq").first()
+    return last.seq + 1 if last else 1
+
+
+async def after_seq(user: models.User, seq: int, limit: int = 100) -> list[models.Notification]:
+    """The user's notifications numbered above `seq`, oldest first."""
+    rows = models.Notification.filter(recipient_id=user.id, seq__gt=seq)
+    return await rows.order_by("seq").limit(limit)
+
+
+async def open_notification(user: models.User, notification_id: str) -> models.Notification:
+    """A notification by id, marked read: opening it is reading it."""
+    parsed = parse_id(notification_id)
+    found = (
+        await models.Notification.filter(recipient_id=user.id, id=parsed).first()
+        if parsed
+        else None
+    )
+    if found is None:
+        raise NotFoundError("notification")
+    if found.read_at is None:
+        found.read_at = utcnow()
+        await found.save(update_fields=["read_at"])
+    return found
+
+
+async def mark_read(user: models.User, ids: Sequence[str]) -> int:
+    """Mark the given notifications of `user` read; others' ids are simply not matched."""
+    parsed = [i for i in (parse_id(raw) for raw in ids[:MAX_MARKED_AT_ONCE]) if i is not None]
+    return int(
+        await models.Notification.filter(
+            recipient_id=user.id, id__in=parsed, read_at__isnull=True
+        ).update(read_at=utcnow())
+    )
+
+
+async def mark_all_read(user: models.User) -> int:
+    return int(
+        await models.Notification.filter(recipient_id=user.id, read_at__isnull=True).update(
+            read_at=utcnow()
+        )
+    )
+
+
+async def unread_count(user: models.User) -> int:
+    return await models.Notification.filter(recipient_id=user.id, read_at__isnull=True).count()
