@@ -61,7 +61,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         created_at, row_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
         return datetime.fromisoformat(created_at), uuid.UUID(row_id)
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+    except (ValueError, TypeError, AttributeError, binascii.Error, json.JSONDecodeError):
         raise bad_argument("after", "not a cursor from this API.") from None
 
 

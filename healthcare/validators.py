@@ -64,6 +64,10 @@ def clean_text(value: str, field: str, max_length: int, required: bool = True) -
         raise InputError(field, f"Use at most {max_length} characters.")
     if any(ord(char) < 32 and char not in "\n\t" for char in text):
         raise InputError(field, "Control characters are not allowed.")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: not text
+        raise InputError(field, "This text is not valid Unicode.") from None
     return text
 
 

@@ -572,8 +572,10 @@ async def test_the_patient_does_not_learn_that_private_notes_changed(client, pat
     as_patient = await client.execute(CONSULTATION, {"id": written["id"]}, as_=patient)
     as_author = await client.execute(CONSULTATION, {"id": written["id"]}, as_=doctor)
     # then
-    assert as_patient["consultation"]["revisions"][1]["changedFields"] == []
+    # a notes-only revision does not exist for the patient, and moves no timestamp
+    assert [r["number"] for r in as_patient["consultation"]["revisions"]] == [1]
     assert "privateNotes" not in as_patient["consultation"]["revisions"][0]["changedFields"]
+    assert as_patient["consultation"]["updatedAt"] == written["updatedAt"]
     assert as_author["consultation"]["revisions"][1]["changedFields"] == ["privateNotes"]
 
 

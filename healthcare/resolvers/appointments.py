@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
@@ -24,6 +24,7 @@ from healthcare.validators import clean_text
 Status = models.AppointmentStatus
 Kind = models.AppointmentChangeKind
 MAX_REASON_LENGTH = 1000
+BOOKING_HORIZON = timedelta(days=366)
 
 
 def visible_appointments(viewer: models.User) -> QuerySet[models.Appointment]:
@@ -53,13 +54,17 @@ async def check_bookable(
     patient_id: uuid.UUID,
     starts_at: datetime,
     ignore: uuid.UUID | None = None,
+    by_patient: bool = True,
 ) -> datetime:
     """Where a new appointment at `starts_at` would end; SlotUnavailableError if it may not
-    be booked. Call inside the booking's transaction."""
+    be booked. Call inside the booking's transaction. A doctor moving an appointment is
+    not told that the patient is busy elsewhere: that would reveal their other visits."""
     if starts_at.tzinfo is None:
         raise InputError("startsAt", "Give the time with a UTC offset, like 2026-12-01T09:00Z.")
     if starts_at <= utcnow():
         raise SlotUnavailableError("That time is in the past.")
+    if starts_at > utcnow() + BOOKING_HORIZON:
+        raise SlotUnavailableError("Appointments can be booked up to a year ahead.")
     schedule = await models.DoctorSchedule.filter(doctor_id=doctor_id).first()
     if schedule is None:
         raise SlotUnavailableError("This doctor has no working hours yet.")
@@ -89,7 +94,11 @@ async def check_bookable(
     if await overlapping.filter(doctor_id=doctor_id).exists():
         raise SlotUnavailableError("The doctor is already booked at that time.")
     if await overlapping.filter(patient_id=patient_id).exists():
-        raise SlotUnavailableError("The patient already has an appointment at that time.")
+        raise SlotUnavailableError(
+            "You already have an appointment at that time."
+            if by_patient
+            else "That time is not available."
+        )
     return slot.ends_at
 
 
@@ -156,18 +165,27 @@ async def reschedule(
     actor: models.User, appointment_id: str, starts_at: datetime
 ) -> models.Appointment:
     appointment = await find_visible_appointment(actor, appointment_id)
-    require_status(appointment, Status.SCHEDULED, "reschedule")
+    require_status(appointment, Status.SCHEDULED, "be rescheduled")
+    await require_undocumented(appointment, "be rescheduled")
     previous = appointment.starts_at
     try:
         async with atomic():
-            appointment.ends_at = await check_bookable(
+            ends_at = await check_bookable(
                 appointment.doctor_id,
                 appointment.patient_id,
                 starts_at,
                 ignore=appointment.id,
+                by_patient=actor.id == appointment.patient_id,
             )
-            appointment.starts_at = starts_at
-            await appointment.save(update_fields=["starts_at", "ends_at", "updated_at"])
+            # Conditional on the status: a cancel that committed meanwhile wins.
+            moved = await models.Appointment.filter(
+                id=appointment.id, status=Status.SCHEDULED
+            ).update(starts_at=starts_at, ends_at=ends_at, updated_at=utcnow())
+            if not moved:
+                raise InvalidTransitionError(
+                    Status.CANCELLED.value, "The appointment changed meanwhile; reload it."
+                )
+            await appointment.refresh_from_db()
             await record(appointment, actor, Kind.RESCHEDULED, Status.SCHEDULED, previous)
     except IntegrityError:
         raise SlotUnavailableError("Someone booked that time a moment ago.") from None
@@ -185,6 +203,15 @@ def require_status(
             appointment.status.value,
             f"Only a {expected.value.lower()} appointment can {action}; "
             f"this one is {appointment.status.value.lower().replace('_', ' ')}.",
+        )
+
+
+async def require_undocumented(appointment: models.Appointment, action: str) -> None:
+    """A documented visit happened: it cannot move or be called off any more."""
+    if await models.Consultation.filter(appointment_id=appointment.id).exists():
+        raise InvalidTransitionError(
+            appointment.status.value,
+            f"This appointment has a consultation, so it can no longer {action}.",
         )
 
 
@@ -221,6 +248,7 @@ async def cancel(actor: models.User, appointment_id: str, reason: str) -> models
     appointment = await find_visible_appointment(actor, appointment_id)
     reason = clean_text(reason, "reason", MAX_REASON_LENGTH)
     require_status(appointment, Status.SCHEDULED, "be cancelled")
+    await require_undocumented(appointment, "be cancelled")
     return await change_status(actor, appointment, Status.CANCELLED, Kind.CANCELLED, reason)
 
 

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from itertools import pairwise
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -42,8 +43,13 @@ class Slot:
     local_starts_at: datetime  # in the doctor's zone
 
 
+@cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
 def zone(name: str, field: str = "timeZone") -> ZoneInfo:
-    if name not in available_timezones():
+    if name not in _zone_names():
         raise InputError(field, f"'{name}' is not an IANA time zone, like Europe/London.")
     try:
         return ZoneInfo(name)
@@ -63,15 +69,20 @@ def local_datetime(day: date, minute: int, tz: ZoneInfo) -> datetime | None:
 
 def slots_on(day: date, hours: Iterable[HoursBlock], slot_minutes: int, tz: ZoneInfo) -> list[Slot]:
     """Every slot of the doctor's hours on local date `day`, booked or not."""
-    slots = []
+    slots: list[Slot] = []
     for block in sorted(hours, key=lambda b: b.start_minute):
         if block.weekday != day.weekday():
             continue
         minute = block.start_minute
         while minute + slot_minutes <= block.end_minute:
             local = local_datetime(day, minute, tz)
-            if local is not None:
-                start = local.astimezone(UTC)
+            start = local.astimezone(UTC) if local is not None else None
+            # After a spring-forward gap a grid time can fall inside the previous slot.
+            if (
+                local is not None
+                and start is not None
+                and (not slots or start >= slots[-1].ends_at)
+            ):
                 slots.append(Slot(start, start + timedelta(minutes=slot_minutes), local))
             minute += slot_minutes
     return slots
@@ -82,6 +93,9 @@ def overlaps(slot: Slot, spans: Sequence[tuple[datetime, datetime]]) -> bool:
 
 
 def check_range(first_day: date, last_day: date) -> None:
+    today = utcnow().date()
+    if not today - timedelta(days=366) <= first_day <= today + timedelta(days=3 * 366):
+        raise InputError("fromDate", "Ask about dates within a year back and three ahead.")
     if last_day < first_day:
         raise InputError("to", "The range ends before it starts.")
     if (last_day - first_day).days >= MAX_RANGE_DAYS:
@@ -208,6 +222,8 @@ async def set_schedule(
     zone(time_zone)
     check_hours(blocks, slot_minutes)
     async with in_transaction():
+        # Orders concurrent replacements on PostgreSQL (SQLite serialises writers).
+        await models.User.filter(id=doctor.id).select_for_update().first()
         schedule = await models.DoctorSchedule.filter(doctor_id=doctor.id).first()
         if schedule is None:
             schedule = models.DoctorSchedule(doctor_id=doctor.id)
@@ -234,6 +250,9 @@ async def add_time_off(
 ) -> models.TimeOff:
     if starts_at.tzinfo is None or ends_at.tzinfo is None:
         raise InputError("startsAt", "Give times with a UTC offset, like 2026-12-24T00:00:00Z.")
+    for field, moment in (("startsAt", starts_at), ("endsAt", ends_at)):
+        if not 2000 < moment.year < 9000:
+            raise InputError(field, "Give a date between the years 2000 and 9000.")
     if ends_at <= starts_at:
         raise InputError("endsAt", "The end must come after the start.")
     return await models.TimeOff.create(

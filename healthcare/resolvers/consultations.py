@@ -284,7 +284,9 @@ async def update(doctor: models.User, consultation_id: str, given: Content) -> m
             return locked
         scalars = [name for name in changed if name != "prescriptions"]
         locked.update_from_dict({name: content[name] for name in scalars})
-        await locked.save(update_fields=[*scalars, "updated_at"])
+        # `updatedAt` is seen by the patient: a notes-only edit must not move it.
+        touched = scalars if changed == ["private_notes"] else [*scalars, "updated_at"]
+        await locked.save(update_fields=touched)
         if "prescriptions" in changed:
             await replace_prescriptions(locked, content["prescriptions"])
         await add_revision(locked, doctor, changed, content)

@@ -12,10 +12,26 @@ from strawberry.types import ExecutionContext
 from healthcare.context import Context
 from healthcare.errors import MaskUnexpectedErrors, label_request_error
 from healthcare.loaders import Loaders
-from healthcare.schema import appointments, auth, availability, consultations, users
+from healthcare.schema import (
+    appointments,
+    auth,
+    availability,
+    chat,
+    consultations,
+    notifications,
+    users,
+)
 
 Query = merge_types(
-    "Query", (users.Query, availability.Query, appointments.Query, consultations.Query)
+    "Query",
+    (
+        users.Query,
+        availability.Query,
+        appointments.Query,
+        consultations.Query,
+        notifications.Query,
+        chat.Query,
+    ),
 )
 Mutation = merge_types(
     "Mutation",
@@ -25,7 +41,12 @@ Mutation = merge_types(
         availability.Mutation,
         appointments.Mutation,
         consultations.Mutation,
+        notifications.Mutation,
+        chat.Mutation,
     ),
+)
+Subscription = merge_types(
+    "Subscription", (appointments.Subscription, notifications.Subscription, chat.Subscription)
 )
 
 MAX_QUERY_DEPTH = 10
@@ -87,6 +108,7 @@ class HealthcareSchema(strawberry.Schema):
 schema = HealthcareSchema(
     query=Query,
     mutation=Mutation,
+    subscription=Subscription,
     # Not `sort_schema=True`: it rebuilds the types after strawberry has bound union
     # resolution to the unsorted ones, and every result union then fails. `sdl()` sorts.
     config=StrawberryConfig(auto_camel_case=True),

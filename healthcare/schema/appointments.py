@@ -1,12 +1,13 @@
 """Appointments: booking, status changes and their history, and who may see them."""
 
 import uuid
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from healthcare import models
+from healthcare import models, pubsub
 from healthcare.context import Info
 from healthcare.errors import (
     ExpectedFailure,
@@ -15,6 +16,7 @@ from healthcare.errors import (
     SlotUnavailable,
     ValidationFailed,
 )
+from healthcare.loaders import Loaders
 from healthcare.pagination import DEFAULT_PAGE_SIZE, Connection, paginate
 from healthcare.permissions import (
     HasRole,
@@ -262,3 +264,30 @@ class Mutation:
         except ExpectedFailure as failure:
             return failure.as_result()
         return appointment_payload(row)
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="Your appointments as they change: booked, moved, cancelled, completed, "
+        "missed. Pass `changedSince` (the time of the last change you saw) to first get "
+        "what changed while you were away. Each event is the appointment as it is now.",
+        extensions=allow(IsAuthenticated()),
+    )
+    async def appointment_changed(
+        self, info: Info, changed_since: datetime | None = None
+    ) -> AsyncGenerator[Appointment, None]:
+        user = signed_in_user(info)
+        mine = resolvers.visible_appointments  # re-applied to every row sent
+        async with pubsub.current().subscribe(pubsub.appointments_channel(user.id)) as events:
+            if changed_since is not None:
+                for row in (
+                    await mine(user).filter(updated_at__gt=changed_since).order_by("updated_at")
+                ):
+                    info.context.loaders = Loaders()
+                    yield Appointment.from_model(row)
+            async for event in events:
+                changed = await mine(user).filter(id=parse_id(event["appointment_id"])).first()
+                if changed is not None:
+                    info.context.loaders = Loaders()  # fresh data for each pushed event
+                    yield Appointment.from_model(changed)

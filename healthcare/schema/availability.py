@@ -1,5 +1,6 @@
 """Availability: doctors' weekly hours, time off, and the free slots that follow."""
 
+import re
 import uuid
 from datetime import date, datetime
 from typing import Annotated
@@ -112,14 +113,17 @@ AddTimeOffResult = Annotated[
 ]
 
 
+HHMM = re.compile(r"[0-9]{1,2}:[0-9]{2}")
+
+
 def hhmm(minute: int) -> str:
     return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
 def parse_hhmm(value: str, field: str) -> int:
-    hours, _, minutes = value.partition(":")
-    if not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2):
+    if not HHMM.fullmatch(value):
         raise InputError(field, "Use HH:MM, like 09:30.")
+    hours, _, minutes = value.partition(":")
     minute = int(hours) * 60 + int(minutes)
     if int(minutes) >= 60 or minute > availability.MINUTES_PER_DAY:
         raise InputError(field, "Use a time between 00:00 and 24:00.")

@@ -163,19 +163,20 @@ class Consultation:
         rows = await info.context.loaders.revisions_by_consultation.load(self.key)
         viewer = info.context.viewer.user
         is_author = viewer is not None and viewer.id == self.doctor_id
-        return [
-            ConsultationRevision(
-                number=row.number,
-                created_at=row.created_at,
-                changed_fields=[
-                    to_camel_case(name)
-                    for name in row.changed_fields
-                    if is_author or name != "private_notes"
-                ],
-                author_id=row.author_id,
+        revisions = []
+        for row in rows:
+            visible = [name for name in row.changed_fields if is_author or name != "private_notes"]
+            if not visible and not is_author:
+                continue  # a notes-only revision: the patient must not learn it happened
+            revisions.append(
+                ConsultationRevision(
+                    number=row.number,
+                    created_at=row.created_at,
+                    changed_fields=[to_camel_case(name) for name in visible],
+                    author_id=row.author_id,
+                )
             )
-            for row in rows
-        ]
+        return revisions
 
     @strawberry.field(
         description="Text added after signing, oldest first." + EMPTY_FOR_ADMINS,

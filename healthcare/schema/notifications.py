@@ -1,0 +1,145 @@
+"""Notifications: what someone else did that you must hear about, live and persisted."""
+
+from collections.abc import AsyncGenerator
+from datetime import datetime
+
+import strawberry
+
+from healthcare import models, pubsub
+from healthcare.context import Info
+from healthcare.errors import ExpectedFailure
+from healthcare.pagination import DEFAULT_PAGE_SIZE, Connection, paginate
+from healthcare.permissions import IsAuthenticated, allow, signed_in_user
+from healthcare.resolvers import notifications as resolvers
+
+NotificationKind = models.NotificationKind
+strawberry.enum(NotificationKind, description="What a notification is about.")
+
+
+@strawberry.type(
+    description="Something another person did that concerns you. Title and body never "
+    "carry clinical details; follow the link ids to the record."
+)
+class Notification:
+    id: strawberry.ID
+    seq: int = strawberry.field(
+        description="Your notifications are numbered 1, 2, 3...: pass the last one you saw "
+        "as `afterSeq` when you subscribe again."
+    )
+    kind: NotificationKind
+    title: str
+    body: str
+    appointment_id: strawberry.ID | None
+    consultation_id: strawberry.ID | None
+    conversation_id: strawberry.ID | None
+    created_at: datetime
+    read_at: datetime | None
+
+    @classmethod
+    def from_model(cls, row: models.Notification) -> "Notification":
+        def ref(value: object) -> strawberry.ID | None:
+            return strawberry.ID(str(value)) if value else None
+
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            seq=row.seq,
+            kind=row.kind,
+            title=row.title,
+            body=row.body,
+            appointment_id=ref(row.appointment_id),
+            consultation_id=ref(row.consultation_id),
+            conversation_id=ref(row.conversation_id),
+            created_at=row.created_at,
+            read_at=row.read_at,
+        )
+
+
+NotificationConnection = Connection[Notification]
+
+
+@strawberry.type
+class MarkedRead:
+    count: int = strawberry.field(description="How many notifications were newly marked read.")
+    unread_count: int = strawberry.field(description="How many remain unread.")
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(
+        description="Your notifications, oldest first (page to the end for the newest).",
+        extensions=allow(IsAuthenticated()),
+    )
+    async def my_notifications(
+        self,
+        info: Info,
+        first: int = DEFAULT_PAGE_SIZE,
+        after: str | None = None,
+        unread_only: bool = False,
+    ) -> NotificationConnection:
+        rows = models.Notification.filter(recipient_id=signed_in_user(info).id)
+        if unread_only:
+            rows = rows.filter(read_at__isnull=True)
+        return await paginate(rows, Notification.from_model, first, after)
+
+    @strawberry.field(
+        description="One of your notifications, which opening marks read; null if none.",
+        extensions=allow(IsAuthenticated()),
+    )
+    async def notification(self, info: Info, id: strawberry.ID) -> Notification | None:
+        try:
+            row = await resolvers.open_notification(signed_in_user(info), id)
+        except ExpectedFailure:
+            return None
+        return Notification.from_model(row)
+
+    @strawberry.field(
+        description="How many of your notifications are unread.",
+        extensions=allow(IsAuthenticated()),
+    )
+    async def unread_notification_count(self, info: Info) -> int:
+        return await resolvers.unread_count(signed_in_user(info))
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(
+        description="Mark some of your notifications read (at most 100 ids; ids that are "
+        "not yours change nothing).",
+        extensions=allow(IsAuthenticated()),
+    )
+    async def mark_notifications_read(self, info: Info, ids: list[strawberry.ID]) -> MarkedRead:
+        user = signed_in_user(info)
+        count = await resolvers.mark_read(user, ids)
+        return MarkedRead(count=count, unread_count=await resolvers.unread_count(user))
+
+    @strawberry.mutation(
+        description="Mark all your notifications read.", extensions=allow(IsAuthenticated())
+    )
+    async def mark_all_notifications_read(self, info: Info) -> MarkedRead:
+        user = signed_in_user(info)
+        count = await resolvers.mark_all_read(user)
+        return MarkedRead(count=count, unread_count=0)
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="Your new notifications as they happen. Pass `afterSeq` (the last `seq` "
+        "you saw) to first get those you missed, then live ones: no gap, no duplicate.",
+        extensions=allow(IsAuthenticated()),
+    )
+    async def notification_added(
+        self, info: Info, after_seq: int | None = None
+    ) -> AsyncGenerator[Notification, None]:
+        user = signed_in_user(info)
+        if after_seq is None:
+            last = await models.Notification.filter(recipient_id=user.id).order_by("-seq").first()
+            after_seq = last.seq if last else 0
+
+        async def fetch_after(seq: int) -> list[models.Notification]:
+            return await resolvers.after_seq(user, seq)
+
+        async for row in pubsub.stream(
+            pubsub.notifications_channel(user.id), after_seq, fetch_after, lambda r: r.seq
+        ):
+            yield Notification.from_model(row)

@@ -1,0 +1,277 @@
+"""Notifications: written with the change, delivered live over both WebSocket protocols,
+resumed without gap or duplicate, and read only by their recipient."""
+
+import asyncio
+import contextlib
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import websockets
+
+from healthcare import models
+from tests.conftest import make_appointment, make_schedule
+
+BOOK = """
+mutation Book($input: BookAppointmentInput!) {
+  bookAppointment(input: $input) { __typename ... on Error { code } }
+}
+"""
+CANCEL = """
+mutation Cancel($id: ID!, $reason: String!) {
+  cancelAppointment(id: $id, reason: $reason) { __typename }
+}
+"""
+NOTIFICATION_ADDED = """
+subscription NotificationAdded($afterSeq: Int) {
+  notificationAdded(afterSeq: $afterSeq) { seq kind title body appointmentId readAt }
+}
+"""
+APPOINTMENT_CHANGED = """
+subscription AppointmentChanged { appointmentChanged { id status } }
+"""
+MY_NOTIFICATIONS = """
+query MyNotifications($unreadOnly: Boolean!) {
+  myNotifications(first: 50, unreadOnly: $unreadOnly) { nodes { id seq kind } }
+  unreadNotificationCount
+}
+"""
+NOTIFICATION = "query Notification($id: ID!) { notification(id: $id) { id readAt } }"
+MARK_READ = """
+mutation MarkRead($ids: [ID!]!) { markNotificationsRead(ids: $ids) { count unreadCount } }
+"""
+MARK_ALL_READ = "mutation MarkAllRead { markAllNotificationsRead { count unreadCount } }"
+
+
+def tomorrow_at(hour: int) -> datetime:
+    day = datetime.now(UTC).date() + timedelta(days=1)
+    return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
+
+
+async def book(client, patient, doctor, hour: int = 10) -> dict[str, Any]:
+    variables = {
+        "input": {
+            "doctorId": doctor.id,
+            "startsAt": tomorrow_at(hour).isoformat(),
+            "reason": "Check-up",
+        }
+    }
+    return (await client.execute(BOOK, variables, as_=patient))["bookAppointment"]
+
+
+class Subscriber:
+    """A graphql-transport-ws (or legacy graphql-ws) client for one subscription."""
+
+    def __init__(self, socket: Any, protocol: str) -> None:
+        self.socket = socket
+        self.protocol = protocol
+
+    @classmethod
+    async def open(cls, live_server, persona, protocol: str = "graphql-transport-ws"):
+        socket = await websockets.connect(live_server.ws_url, subprotocols=[protocol])
+        await socket.send(
+            json.dumps(
+                {
+                    "type": "connection_init",
+                    "payload": {"authorization": f"Bearer {persona.access_token}"},
+                }
+            )
+        )
+        assert json.loads(await socket.recv())["type"] == "connection_ack"
+        return cls(socket, protocol)
+
+    async def subscribe(
+        self, query: str, variables: dict[str, Any] | None = None, id: str = "1"
+    ) -> None:
+        kind = "subscribe" if self.protocol == "graphql-transport-ws" else "start"
+        payload = {"query": query, "variables": variables or {}}
+        await self.socket.send(json.dumps({"id": id, "type": kind, "payload": payload}))
+        await asyncio.sleep(0.2)  # let the server subscribe before the test acts
+
+    async def next(self) -> dict[str, Any]:
+        while True:
+            message = json.loads(await asyncio.wait_for(self.socket.recv(), 5))
+            if message["type"] in {"next", "data"}:
+                payload = message["payload"]
+                assert "errors" not in payload, payload
+                return payload["data"]
+            assert message["type"] in {"ka", "ping", "pong"}, message
+
+    async def nothing_within(self, seconds: float) -> bool:
+        try:
+            await asyncio.wait_for(self.socket.recv(), seconds)
+        except TimeoutError:
+            return True
+        return False
+
+    async def close(self) -> None:
+        await self.socket.close()
+
+
+async def test_a_booking_notifies_the_doctor_live_over_graphql_transport_ws(
+    client, live_server, patient, doctor
+):
+    # given
+    await make_schedule(doctor.user)
+    subscriber = await Subscriber.open(live_server, doctor)
+    await subscriber.subscribe(NOTIFICATION_ADDED)
+    # when
+    assert (await book(client, patient, doctor))["__typename"] == "AppointmentPayload"
+    # then
+    received = (await subscriber.next())["notificationAdded"]
+    await subscriber.close()
+    assert received["kind"] == "APPOINTMENT_BOOKED"
+    assert received["seq"] == 1
+    assert patient.user.full_name in received["body"]
+    assert "Check-up" not in json.dumps(received)  # no clinical detail in a notification
+
+
+async def test_a_booking_notifies_the_doctor_live_over_legacy_graphql_ws(
+    client, live_server, patient, doctor
+):
+    # given
+    await make_schedule(doctor.user)
+    subscriber = await Subscriber.open(live_server, doctor, protocol="graphql-ws")
+    await subscriber.subscribe(NOTIFICATION_ADDED)
+    # when
+    await book(client, patient, doctor)
+    # then
+    received = (await subscriber.next())["notificationAdded"]
+    await subscriber.close()
+    assert received["kind"] == "APPOINTMENT_BOOKED"
+
+
+async def test_a_resumed_subscription_gets_what_was_missed_then_live_without_duplicates(
+    client, live_server, patient, doctor
+):
+    # given: notification 1 seen, then the doctor goes away
+    await make_schedule(doctor.user)
+    subscriber = await Subscriber.open(live_server, doctor)
+    await subscriber.subscribe(NOTIFICATION_ADDED)
+    await book(client, patient, doctor, hour=9)
+    first = (await subscriber.next())["notificationAdded"]
+    await subscriber.close()
+    # when: two more happen while away, then the doctor resumes after the last seen
+    await book(client, patient, doctor, hour=11)
+    await book(client, patient, doctor, hour=13)
+    resumed = await Subscriber.open(live_server, doctor)
+    await resumed.subscribe(NOTIFICATION_ADDED, {"afterSeq": first["seq"]})
+    missed = [(await resumed.next())["notificationAdded"]["seq"] for _ in range(2)]
+    await book(client, patient, doctor, hour=15)
+    live = (await resumed.next())["notificationAdded"]["seq"]
+    # then
+    assert first["seq"] == 1
+    assert missed == [2, 3]
+    assert live == 4
+    assert await resumed.nothing_within(0.5)
+    await resumed.close()
+
+
+async def test_a_refused_booking_writes_no_notification(client, patient, doctor):
+    # given: no working hours, so the booking fails
+    # when
+    result = await book(client, patient, doctor)
+    # then
+    assert result["__typename"] == "SlotUnavailable"
+    assert await models.Notification.all().count() == 0
+
+
+async def test_the_actor_is_not_notified_and_the_other_party_is(client, patient, doctor):
+    # given
+    appointment = await make_appointment(patient.user, doctor.user)
+    # when
+    await client.execute(CANCEL, {"id": str(appointment.id), "reason": "Feeling better"}, patient)
+    # then
+    rows = await models.Notification.all()
+    assert [(row.recipient_id, row.kind) for row in rows] == [
+        (doctor.user.id, models.NotificationKind.APPOINTMENT_CANCELLED)
+    ]
+
+
+async def test_both_parties_see_their_appointment_change_live(client, live_server, patient, doctor):
+    # given
+    appointment = await make_appointment(patient.user, doctor.user)
+    patient_socket = await Subscriber.open(live_server, patient)
+    await patient_socket.subscribe(APPOINTMENT_CHANGED)
+    # when: the doctor cancels
+    await client.execute(CANCEL, {"id": str(appointment.id), "reason": "Ill today"}, doctor)
+    # then
+    changed = (await patient_socket.next())["appointmentChanged"]
+    await patient_socket.close()
+    assert changed == {"id": str(appointment.id), "status": "CANCELLED"}
+
+
+async def test_a_stranger_receives_nothing_of_another_users_events(
+    client, live_server, patient, other_patient, doctor
+):
+    # given
+    await make_schedule(doctor.user)
+    stranger = await Subscriber.open(live_server, other_patient)
+    await stranger.subscribe(NOTIFICATION_ADDED, id="1")
+    await stranger.subscribe(APPOINTMENT_CHANGED, id="2")
+    # when
+    await book(client, patient, doctor)
+    # then
+    assert await stranger.nothing_within(1.0)
+    await stranger.close()
+
+
+async def test_a_recipient_lists_counts_opens_and_marks_notifications_read(client, patient, doctor):
+    # given: three notifications for the doctor
+    for hour in (9, 11, 13):
+        appointment = await make_appointment(patient.user, doctor.user, tomorrow_at(hour))
+        await client.execute(CANCEL, {"id": str(appointment.id), "reason": "No"}, patient)
+    listed = await client.execute(MY_NOTIFICATIONS, {"unreadOnly": True}, as_=doctor)
+    ids = [node["id"] for node in listed["myNotifications"]["nodes"]]
+    # when
+    opened = (await client.execute(NOTIFICATION, {"id": ids[0]}, as_=doctor))["notification"]
+    marked = await client.execute(MARK_READ, {"ids": ids[1:2]}, as_=doctor)
+    # then
+    assert listed["unreadNotificationCount"] == 3
+    assert opened["readAt"] is not None
+    assert marked["markNotificationsRead"] == {"count": 1, "unreadCount": 1}
+    everything = await client.execute(MARK_ALL_READ, as_=doctor)
+    assert everything["markAllNotificationsRead"] == {"count": 1, "unreadCount": 0}
+
+
+async def test_nobody_reads_or_marks_someone_elses_notifications(
+    client, patient, other_patient, doctor
+):
+    # given
+    appointment = await make_appointment(patient.user, doctor.user)
+    await client.execute(CANCEL, {"id": str(appointment.id), "reason": "No"}, patient)
+    notification = await models.Notification.get(recipient_id=doctor.user.id)
+    # when
+    seen = await client.execute(NOTIFICATION, {"id": str(notification.id)}, as_=other_patient)
+    marked = await client.execute(MARK_READ, {"ids": [str(notification.id)]}, as_=other_patient)
+    unknown = await client.execute(NOTIFICATION, {"id": str(uuid.uuid4())}, as_=other_patient)
+    # then
+    assert seen == unknown == {"notification": None}
+    assert marked["markNotificationsRead"]["count"] == 0
+    assert (await models.Notification.get(id=notification.id)).read_at is None
+
+
+async def test_subscribing_without_signing_in_is_refused(live_server):
+    socket = await websockets.connect(live_server.ws_url, subprotocols=["graphql-transport-ws"])
+    await socket.send(json.dumps({"type": "connection_init", "payload": {}}))
+    assert json.loads(await socket.recv())["type"] == "connection_ack"
+    payload = {"query": NOTIFICATION_ADDED, "variables": {}}
+    await socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+    message = json.loads(await asyncio.wait_for(socket.recv(), 5))
+    await socket.close()
+    assert message["type"] in {"next", "error"}
+    errors = message["payload"]["errors"] if message["type"] == "next" else message["payload"]
+    assert errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_a_duplicate_subscription_id_closes_the_socket_with_4409(live_server, doctor):
+    # given
+    subscriber = await Subscriber.open(live_server, doctor)
+    await subscriber.subscribe(NOTIFICATION_ADDED, id="same")
+    # when
+    await subscriber.subscribe(NOTIFICATION_ADDED, id="same")
+    # then
+    with contextlib.suppress(websockets.ConnectionClosed):
+        await asyncio.wait_for(subscriber.socket.recv(), 5)
+    assert subscriber.socket.close_code == 4409
