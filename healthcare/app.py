@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -24,6 +25,7 @@ from tortoise.contrib.starlette import RegisterTortoise
 from healthcare import db
 from healthcare.auth import ANONYMOUS, authenticate
 from healthcare.config import Settings, tortoise_config
+from healthcare.connections import ConnectionGuard, guarded
 from healthcare.context import Context
 from healthcare.http import RequestContextMiddleware
 from healthcare.log import configure_logging
@@ -62,6 +64,14 @@ class LegacyGraphQLWSHandler(BaseGraphQLWSHandler[Context, None]):
 class GraphQLView(GraphQL[Context, None]):
     graphql_ws_handler_class = LegacyGraphQLWSHandler
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await super().__call__(scope, receive, send)
+            return
+        guard = ConnectionGuard()
+        scope.setdefault("state", {})["connection_guard"] = guard
+        await guarded(guard, super().__call__(scope, receive, send))
+
     def __init__(self, settings: Settings) -> None:
         # One schema per process, so this flag is too; production turns suggestions off.
         schema.suggestions = not settings.is_production
@@ -89,13 +99,13 @@ class GraphQLView(GraphQL[Context, None]):
     async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
         params = context.connection_params or {}
         authorization = params.get("authorization") or params.get("Authorization")
-        if authorization is None:
-            context.viewer = ANONYMOUS
-            return None
-        viewer = await authenticate(str(authorization), self.settings)
-        if not viewer.is_authenticated:
-            raise ConnectionRejectionError({"reason": viewer.rejection})
+        viewer = ANONYMOUS
+        if authorization is not None:
+            viewer = await authenticate(str(authorization), self.settings)
+            if not viewer.is_authenticated:
+                raise ConnectionRejectionError({"reason": viewer.rejection})
         context.viewer = viewer
+        context.request.scope["state"]["connection_guard"].arm(context.request, viewer)
         return None
 
     async def parse_multipart(self, request: Any) -> dict[str, str]:
@@ -125,7 +135,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def readyz(request: Request) -> Response:
         checks = {
             "database": await db.is_database_ready(),
-            "pubsub": await pubsub.is_ready(),
+            "pubsub": await pubsub.is_live(),
         }
         ready = all(checks.values())
         body = {"status": "ready" if ready else "unavailable", "checks": checks}

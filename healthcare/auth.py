@@ -78,6 +78,7 @@ class InvalidAccessToken(Exception):
 class AccessClaims:
     user_id: uuid.UUID
     session_id: uuid.UUID
+    expires_at: datetime
 
 
 def decode_access_token(token: str, settings: Settings) -> AccessClaims:
@@ -96,8 +97,12 @@ def decode_access_token(token: str, settings: Settings) -> AccessClaims:
     if claims["typ"] != ACCESS_TOKEN_TYPE:
         raise InvalidAccessToken("The access token is invalid.")
     try:
-        return AccessClaims(uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"]))
-    except (ValueError, TypeError, AttributeError):
+        return AccessClaims(
+            uuid.UUID(claims["sub"]),
+            uuid.UUID(claims["sid"]),
+            datetime.fromtimestamp(int(claims["exp"]), UTC),
+        )
+    except (ValueError, TypeError, AttributeError, OverflowError):
         raise InvalidAccessToken("The access token is invalid.") from None
 
 
@@ -107,6 +112,8 @@ class Viewer:
 
     user: models.User | None = None
     session_id: uuid.UUID | None = None
+    # When the access token that signed this viewer in stops working.
+    expires_at: datetime | None = None
     # Why a presented token was not accepted; shown in UNAUTHENTICATED errors.
     rejection: str | None = None
 
@@ -156,4 +163,4 @@ async def authenticate(authorization: str | None, settings: Settings) -> Viewer:
         return Viewer(rejection="The session has ended; sign in again.")
     if not session.user.is_active:
         return Viewer(rejection="This account is deactivated.")
-    return Viewer(user=session.user, session_id=session.id)
+    return Viewer(user=session.user, session_id=session.id, expires_at=claims.expires_at)

@@ -10,6 +10,7 @@ so nothing is delivered twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import uuid
@@ -24,6 +25,7 @@ from redis import asyncio as aioredis
 logger = logging.getLogger(__name__)
 
 READY_TIMEOUT_SECONDS = 2.0
+MONITOR_INTERVAL_SECONDS = 1.0
 PUBLISH_TIMEOUT_SECONDS = 2.0
 T = TypeVar("T")
 
@@ -48,18 +50,62 @@ SESSIONS_CHANNEL = "sessions.revoked"
 
 
 class PubSub:
+    """broadcaster, watched: broadcaster neither notices a dropped Redis connection nor
+    reconnects (its issues 142 and 144), so a monitor pings the server, reports the loss
+    (`lost()`), and starts a fresh broadcaster once the server answers again."""
+
     def __init__(self, url: str) -> None:
         self.url = url
         self._broadcast = Broadcast(url)
         self._redis = aioredis.from_url(url) if url.startswith("redis://") else None
+        self._lost = asyncio.Event()
+        self._monitor: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
         await self._broadcast.connect()
+        if not self.url.startswith("memory://"):
+            self._monitor = asyncio.create_task(self._watch())
 
     async def disconnect(self) -> None:
-        await self._broadcast.disconnect()
+        if self._monitor is not None:
+            self._monitor.cancel()
+        with contextlib.suppress(Exception):  # the server may be gone already
+            async with asyncio.timeout(READY_TIMEOUT_SECONDS):
+                await self._broadcast.disconnect()
         if self._redis is not None:
             await self._redis.aclose()
+
+    async def is_live(self) -> bool:
+        """Reachable, and subscribed through a broadcaster that is not stale."""
+        return not self._lost.is_set() and await self.is_ready()
+
+    async def lost(self) -> None:
+        """Returns when pub/sub is found unreachable (at once if it is now)."""
+        await self._lost.wait()
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(MONITOR_INTERVAL_SECONDS)
+            ready = await self.is_ready()
+            if not ready and not self._lost.is_set():
+                logger.warning("pub/sub lost: closing live connections with 1013")
+                self._lost.set()
+            elif ready and self._lost.is_set():
+                try:
+                    await self._restart()
+                except Exception:  # not back after all: try again at the next ping
+                    logger.warning("pub/sub restart failed", exc_info=True)
+                    continue
+                self._lost = asyncio.Event()
+                logger.info("pub/sub is back")
+
+    async def _restart(self) -> None:
+        fresh = Broadcast(self.url)
+        await fresh.connect()
+        stale, self._broadcast = self._broadcast, fresh
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(READY_TIMEOUT_SECONDS):
+                await stale.disconnect()
 
     async def publish(self, channel: str, event: Mapping[str, Any]) -> None:
         await self._broadcast.publish(channel=channel, message=json.dumps(dict(event)))
@@ -104,6 +150,14 @@ def current() -> PubSub:
     if _current is None:
         raise RuntimeError("pub/sub is not connected (the app's lifespan installs it)")
     return _current
+
+
+async def lost() -> None:
+    """Returns when pub/sub is lost; never, outside a server."""
+    if _current is None:
+        await asyncio.Event().wait()
+    else:
+        await _current.lost()
 
 
 async def publish(channel: str, event: Mapping[str, Any]) -> None:

@@ -12,6 +12,7 @@ import websockets
 
 from healthcare import models
 from tests.conftest import make_appointment, make_schedule
+from tests.wsclient import Subscriber
 
 BOOK = """
 mutation Book($input: BookAppointmentInput!) {
@@ -58,55 +59,6 @@ async def book(client, patient, doctor, hour: int = 10) -> dict[str, Any]:
         }
     }
     return (await client.execute(BOOK, variables, as_=patient))["bookAppointment"]
-
-
-class Subscriber:
-    """A graphql-transport-ws (or legacy graphql-ws) client for one subscription."""
-
-    def __init__(self, socket: Any, protocol: str) -> None:
-        self.socket = socket
-        self.protocol = protocol
-
-    @classmethod
-    async def open(cls, live_server, persona, protocol: str = "graphql-transport-ws"):
-        socket = await websockets.connect(live_server.ws_url, subprotocols=[protocol])
-        await socket.send(
-            json.dumps(
-                {
-                    "type": "connection_init",
-                    "payload": {"authorization": f"Bearer {persona.access_token}"},
-                }
-            )
-        )
-        assert json.loads(await socket.recv())["type"] == "connection_ack"
-        return cls(socket, protocol)
-
-    async def subscribe(
-        self, query: str, variables: dict[str, Any] | None = None, id: str = "1"
-    ) -> None:
-        kind = "subscribe" if self.protocol == "graphql-transport-ws" else "start"
-        payload = {"query": query, "variables": variables or {}}
-        await self.socket.send(json.dumps({"id": id, "type": kind, "payload": payload}))
-        await asyncio.sleep(0.2)  # let the server subscribe before the test acts
-
-    async def next(self) -> dict[str, Any]:
-        while True:
-            message = json.loads(await asyncio.wait_for(self.socket.recv(), 5))
-            if message["type"] in {"next", "data"}:
-                payload = message["payload"]
-                assert "errors" not in payload, payload
-                return payload["data"]
-            assert message["type"] in {"ka", "ping", "pong"}, message
-
-    async def nothing_within(self, seconds: float) -> bool:
-        try:
-            await asyncio.wait_for(self.socket.recv(), seconds)
-        except TimeoutError:
-            return True
-        return False
-
-    async def close(self) -> None:
-        await self.socket.close()
 
 
 async def test_a_booking_notifies_the_doctor_live_over_graphql_transport_ws(

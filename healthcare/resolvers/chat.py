@@ -1,0 +1,313 @@
+"""Chat: who may see a conversation, numbered idempotent sends, read receipts, typing.
+
+A conversation joins one patient and one doctor who share an appointment (any status).
+Only those two see it; administrators do not read chat content. `visible_conversations`
+is the one rule for every path: lists, lookups, sends, marks and subscriptions.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q, Subquery
+from tortoise.functions import Count
+from tortoise.queryset import QuerySet
+
+from healthcare import models, pubsub
+from healthcare.changes import Change, ChangeKind, Event, announce, atomic, other_party, queue
+from healthcare.errors import InputError, NotFoundError, bad_argument
+from healthcare.pagination import Connection, Edge, PageInfo, check_page_size
+from healthcare.resolvers.users import parse_id
+from healthcare.validators import clean_text
+
+MAX_MESSAGE_LENGTH = 4000
+NodeT = TypeVar("NodeT")
+
+
+def visible_conversations(viewer: models.User) -> QuerySet[models.Conversation]:
+    """Every conversation `viewer` may see: those they are the patient or the doctor of.
+    Administrators see none: chat is between the two of them."""
+    if viewer.is_admin:
+        return models.Conversation.filter(id__in=[])
+    return models.Conversation.filter(Q(patient_id=viewer.id) | Q(doctor_id=viewer.id))
+
+
+async def find_visible_conversation(
+    viewer: models.User, conversation_id: str | uuid.UUID
+) -> models.Conversation:
+    parsed = parse_id(str(conversation_id))
+    found = await visible_conversations(viewer).filter(id=parsed).first() if parsed else None
+    if found is None:
+        raise NotFoundError("conversation")
+    return found
+
+
+def read_seqs(conversation: models.Conversation, reader_id: uuid.UUID) -> tuple[int, int]:
+    """(the reader's last read seq, the other participant's): read receipts both ways."""
+    if reader_id == conversation.patient_id:
+        return conversation.patient_last_read_seq, conversation.doctor_last_read_seq
+    return conversation.doctor_last_read_seq, conversation.patient_last_read_seq
+
+
+# ---- starting a conversation ----------------------------------------------------------
+
+
+async def start(viewer: models.User, with_user_id: str) -> models.Conversation:
+    """The conversation between `viewer` and the counterpart of a shared appointment,
+    created on first use. Anyone else is NotFound, whether they exist or not."""
+    other_id = parse_id(with_user_id)
+    if viewer.is_admin or other_id is None:
+        raise NotFoundError("user")
+    patient_id, doctor_id = (other_id, viewer.id) if viewer.is_doctor else (viewer.id, other_id)
+    shared = models.Appointment.filter(patient_id=patient_id, doctor_id=doctor_id)
+    if not (
+        await shared.exists() and await models.User.filter(id=other_id, is_active=True).exists()
+    ):
+        raise NotFoundError("user")
+    existing = await models.Conversation.filter(patient_id=patient_id, doctor_id=doctor_id).first()
+    if existing is not None:
+        return existing
+    try:
+        return await models.Conversation.create(patient_id=patient_id, doctor_id=doctor_id)
+    except IntegrityError:  # both started it at once: the unique pair kept one
+        return await models.Conversation.get(patient_id=patient_id, doctor_id=doctor_id)
+
+
+# ---- sending ----------------------------------------------------------------------------
+
+
+def parse_client_id(client_id: str) -> uuid.UUID:
+    parsed = parse_id(client_id)
+    if parsed is None:
+        raise InputError("clientId", "Give a UUID, made by the client once per message.")
+    return parsed
+
+
+async def sent_before(
+    sender: models.User, client_id: uuid.UUID, conversation_id: uuid.UUID
+) -> models.ChatMessage | None:
+    """The message a retried send already created, if any."""
+    found = await models.ChatMessage.filter(sender_id=sender.id, client_id=client_id).first()
+    if found is not None and found.conversation_id != conversation_id:
+        raise InputError("clientId", "This clientId belongs to another message; make a new one.")
+    return found
+
+
+async def send(
+    sender: models.User, conversation_id: str, client_id: str, text: str
+) -> models.ChatMessage:
+    """Append a message, numbered `last_seq + 1`. Idempotent on (sender, clientId): a
+    retry returns the message the first attempt created and writes nothing."""
+    text = clean_text(text, "text", MAX_MESSAGE_LENGTH)
+    client_uuid = parse_client_id(client_id)
+    conversation = await find_visible_conversation(sender, conversation_id)
+    existing = await sent_before(sender, client_uuid, conversation.id)
+    if existing is not None:
+        return existing
+    try:
+        async with atomic():
+            return await append(sender, conversation.id, client_uuid, text)
+    except IntegrityError:  # a concurrent retry committed first; this one rolled back
+        existing = await sent_before(sender, client_uuid, conversation.id)
+        if existing is None:
+            raise
+        return existing
+
+
+async def append(
+    sender: models.User, conversation_id: uuid.UUID, client_id: uuid.UUID, text: str
+) -> models.ChatMessage:
+    """Inside `atomic()`: number, store and announce one message."""
+    # The row lock orders senders (SQLite serialises writers instead): numbers follow
+    # commit order, and a retry that waited here sees the message its twin committed.
+    conversation = (
+        await visible_conversations(sender).filter(id=conversation_id).select_for_update().first()
+    )
+    if conversation is None:
+        raise NotFoundError("conversation")
+    existing = await sent_before(sender, client_id, conversation_id)
+    if existing is not None:
+        return existing
+    seq = conversation.last_seq + 1
+    message = await models.ChatMessage.create(
+        conversation_id=conversation_id,
+        seq=seq,
+        sender_id=sender.id,
+        client_id=client_id,
+        text=text,
+    )
+    await models.Conversation.filter(id=conversation_id).update(
+        last_seq=seq, last_message_at=message.created_at
+    )
+    await announce(
+        Change(
+            kind=ChangeKind.CHAT_MESSAGE,
+            actor_id=sender.id,
+            recipient_ids=other_party(sender.id, conversation.patient_id, conversation.doctor_id),
+            conversation_id=conversation_id,
+        )
+    )
+    queue(Event(pubsub.conversation_channel(conversation_id), {"seq": str(seq)}))
+    return message
+
+
+# ---- reading ----------------------------------------------------------------------------
+
+
+async def mark_read(
+    reader: models.User, conversation_id: str, up_to_seq: int
+) -> models.Conversation:
+    """Move the reader's receipt to `up_to_seq` (capped at the newest message); never back."""
+    if up_to_seq < 0:
+        raise InputError("upToSeq", "Give 0 or the seq of a message.")
+    conversation = await find_visible_conversation(reader, conversation_id)
+    column = (
+        "patient_last_read_seq" if reader.id == conversation.patient_id else "doctor_last_read_seq"
+    )
+    target = min(up_to_seq, conversation.last_seq)
+    # Conditional, so that a late, lower mark from another tab cannot move it back.
+    await models.Conversation.filter(id=conversation.id, **{f"{column}__lt": target}).update(
+        **{column: target}
+    )
+    await conversation.refresh_from_db()
+    return conversation
+
+
+async def history(
+    conversation_id: uuid.UUID, last: int, before_seq: int | None
+) -> tuple[list[models.ChatMessage], bool]:
+    """Up to `last` messages below `before_seq`, newest first, and whether older ones exist.
+    Only for a conversation reached through `visible_conversations`."""
+    rows = models.ChatMessage.filter(conversation_id=conversation_id)
+    if before_seq is not None:
+        rows = rows.filter(seq__lt=before_seq)
+    page = await rows.order_by("-seq").limit(last + 1)
+    return page[:last], len(page) > last
+
+
+async def messages_after(
+    viewer: models.User, conversation_id: uuid.UUID, seq: int
+) -> list[models.ChatMessage]:
+    """Messages above `seq`, oldest first, re-checking that `viewer` may still see them."""
+    visible = visible_conversations(viewer).filter(id=conversation_id).values("id")
+    return await models.ChatMessage.filter(
+        conversation_id__in=Subquery(visible), seq__gt=seq
+    ).order_by("seq")
+
+
+async def set_typing(viewer: models.User, conversation_id: str, typing: bool) -> bool:
+    """Tell the other participant; stored nowhere. False when the conversation is not one
+    `viewer` may see (the same answer for one that does not exist)."""
+    try:
+        conversation = await find_visible_conversation(viewer, conversation_id)
+    except NotFoundError:
+        return False
+    await pubsub.publish(
+        pubsub.typing_channel(conversation.id), {"user_id": str(viewer.id), "typing": typing}
+    )
+    return True
+
+
+# ---- batch loads (one query per batch; keys come from visible conversations) ------------
+
+UnreadKey = tuple[uuid.UUID, uuid.UUID, int]  # conversation, reader, reader's last read seq
+
+
+async def count_unread(keys: Sequence[UnreadKey]) -> list[int]:
+    """Per key: messages from the other participant above the reader's last read seq."""
+    if len({conversation for conversation, _, _ in keys}) < len(keys):
+        # One conversation at two read positions in one batch (aliased mutations): rare.
+        return [(await count_unread([key]))[0] for key in keys]
+    unread = Q(
+        *(Q(conversation_id=c, seq__gt=s) & ~Q(sender_id=r) for c, r, s in keys),
+        join_type="OR",
+    )
+    rows = (
+        await models.ChatMessage.filter(unread)
+        .annotate(count=Count("id"))
+        .group_by("conversation_id")
+        .values("conversation_id", "count")
+    )
+    counts = {str(row["conversation_id"]): int(row["count"]) for row in rows}
+    return [counts.get(str(conversation), 0) for conversation, _, _ in keys]
+
+
+async def messages_by_seq(
+    keys: Sequence[tuple[uuid.UUID, int]],
+) -> list[models.ChatMessage | None]:
+    """Per (conversation id, seq): that message, if any (a conversation's newest one)."""
+    wanted = Q(*(Q(conversation_id=c, seq=s) for c, s in keys), join_type="OR")
+    found = {(str(m.conversation_id), m.seq): m for m in await models.ChatMessage.filter(wanted)}
+    return [found.get((str(c), s)) for c, s in keys]
+
+
+# ---- the list of conversations, newest activity first ------------------------------------
+
+
+def _activity(row: models.Conversation) -> tuple[int, datetime]:
+    """Sort key: conversations with messages (segment 0, by last message) before those
+    without (segment 1, by creation), each newest first."""
+    if row.last_message_at is not None:
+        return 0, row.last_message_at
+    return 1, row.created_at
+
+
+def _cursor(row: models.Conversation) -> str:
+    segment, at = _activity(row)
+    key = [segment, at.isoformat(), str(row.id)]
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+
+
+def _decode(cursor: str) -> tuple[int, datetime, uuid.UUID]:
+    try:
+        segment, at, row_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if segment not in (0, 1):
+            raise ValueError(segment)
+        return segment, datetime.fromisoformat(at), uuid.UUID(row_id)
+    except (ValueError, TypeError, AttributeError, binascii.Error, json.JSONDecodeError):
+        raise bad_argument("after", "not a cursor from this API.") from None
+
+
+def _before(field: str, at: datetime, row_id: uuid.UUID) -> Q:
+    earlier: dict[str, Any] = {f"{field}__lt": at}
+    same_but_lower_id: dict[str, Any] = {field: at, "id__lt": row_id}
+    return Q(**earlier) | Q(**same_but_lower_id)
+
+
+async def conversations_page(
+    viewer: models.User,
+    to_node: Callable[[models.Conversation], NodeT],
+    first: int,
+    after: str | None,
+) -> Connection[NodeT]:
+    """One page of the viewer's conversations, newest activity first (keyset cursors;
+    a conversation that gets a message while you page moves to the front)."""
+    check_page_size(first)
+    segment, at, row_id = _decode(after) if after else (0, None, None)
+    mine = visible_conversations(viewer)
+    rows: list[models.Conversation] = []
+    if segment == 0:
+        active = mine.filter(last_message_at__isnull=False)
+        if at is not None and row_id is not None:
+            active = active.filter(_before("last_message_at", at, row_id))
+        rows = await active.order_by("-last_message_at", "-id").limit(first + 1)
+    if len(rows) <= first:
+        quiet = mine.filter(last_message_at__isnull=True)
+        if segment == 1 and at is not None and row_id is not None:
+            quiet = quiet.filter(_before("created_at", at, row_id))
+        rows += await quiet.order_by("-created_at", "-id").limit(first + 1 - len(rows))
+    page = rows[:first]
+    edges = [Edge(cursor=_cursor(row), node=to_node(row)) for row in page]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=len(rows) > first, end_cursor=edges[-1].cursor if edges else None
+        ),
+    )
