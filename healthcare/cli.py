@@ -25,7 +25,6 @@ from healthcare.errors import InputError
 from healthcare.log import configure_logging
 
 logger = logging.getLogger("healthcare")
-WEBSOCKET_MAX_FRAME_BYTES = 256 * 1024
 T = TypeVar("T")
 
 
@@ -67,7 +66,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         log_config=None,
-        ws_max_size=WEBSOCKET_MAX_FRAME_BYTES,
+        ws_max_size=settings.ws_max_frame_bytes,
         proxy_headers=True,
     )
     return 0

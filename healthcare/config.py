@@ -78,6 +78,7 @@ class Settings:
     media_dir: Path = Path(".data/media")
     max_upload_bytes: int = 5 * 1024 * 1024
     max_request_bytes: int = 6 * 1024 * 1024
+    ws_max_frame_bytes: int = 256 * 1024
     default_phone_region: str | None = None
     graphiql: bool = True
     log_level: str = "INFO"
@@ -126,6 +127,7 @@ class Settings:
             media_dir=Path(env.get("MEDIA_DIR") or data_dir / "media"),
             max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", 5 * 1024 * 1024),
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 6 * 1024 * 1024),
+            ws_max_frame_bytes=_int(env, "WS_MAX_FRAME_BYTES", 256 * 1024),
             default_phone_region=(env.get("DEFAULT_PHONE_REGION") or None),
             graphiql=_bool(env, "GRAPHIQL", mode == DEVELOPMENT),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),

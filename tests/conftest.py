@@ -68,7 +68,12 @@ async def live_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
     )
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=0, log_config=None, lifespan="on"
+            create_app(settings),
+            host="127.0.0.1",
+            port=0,
+            log_config=None,
+            lifespan="on",
+            ws_max_size=settings.ws_max_frame_bytes,
         )
     )
     task = asyncio.create_task(server.serve())

@@ -1,5 +1,6 @@
 """Authentication on the GraphQL WebSocket, both protocols, against the live server."""
 
+import asyncio
 import json
 import uuid
 from typing import Any
@@ -7,6 +8,8 @@ from typing import Any
 import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from healthcare.app import MAX_SUBSCRIPTIONS_PER_CONNECTION
 
 TRANSPORT_WS = "graphql-transport-ws"
 LEGACY_WS = "graphql-ws"
@@ -111,3 +114,39 @@ async def test_a_handshake_from_an_allowed_origin_is_accepted(live_server):
     ) as socket:
         await init(socket)
         assert (await receive(socket))["type"] == "connection_ack"
+
+
+async def test_a_frame_over_the_cap_closes_the_socket_with_1009(live_server, patient):
+    async with websockets.connect(
+        live_server.ws_url, subprotocols=[TRANSPORT_WS], max_size=None
+    ) as socket:
+        await init(socket, patient.access_token)
+        assert (await receive(socket))["type"] == "connection_ack"
+        huge = "x" * (live_server.settings.ws_max_frame_bytes + 1)
+        await socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": huge}}))
+        assert await closed_code(socket) == 1009
+
+
+async def test_subscriptions_per_connection_are_capped(live_server, patient):
+    async with websockets.connect(live_server.ws_url, subprotocols=[TRANSPORT_WS]) as socket:
+        await init(socket, patient.access_token)
+        assert (await receive(socket))["type"] == "connection_ack"
+        query = "subscription N { notificationAdded { seq } }"
+        for number in range(MAX_SUBSCRIPTIONS_PER_CONNECTION + 1):
+            payload = {"query": query}
+            await socket.send(
+                json.dumps({"id": str(number), "type": "subscribe", "payload": payload})
+            )
+        refusal = await receive(socket)
+    assert refusal["type"] == "error"
+    assert refusal["id"] == str(MAX_SUBSCRIPTIONS_PER_CONNECTION)
+    assert "limit" in refusal["payload"][0]["message"]
+
+
+async def test_a_socket_that_never_sends_connection_init_is_closed_after_10_seconds(
+    live_server,
+):
+    async with websockets.connect(live_server.ws_url, subprotocols=[TRANSPORT_WS]) as socket:
+        started = asyncio.get_running_loop().time()
+        assert await closed_code(socket) == 4408
+        assert 9 <= asyncio.get_running_loop().time() - started < 15
