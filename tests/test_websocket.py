@@ -1,6 +1,7 @@
 """Authentication on the GraphQL WebSocket, both protocols, against the live server."""
 
 import asyncio
+import dataclasses
 import json
 import uuid
 from typing import Any
@@ -10,6 +11,7 @@ import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from healthcare.app import MAX_SUBSCRIPTIONS_PER_CONNECTION
+from healthcare.auth import create_access_token
 
 TRANSPORT_WS = "graphql-transport-ws"
 LEGACY_WS = "graphql-ws"
@@ -150,3 +152,15 @@ async def test_a_socket_that_never_sends_connection_init_is_closed_after_10_seco
         started = asyncio.get_running_loop().time()
         assert await closed_code(socket) == 4408
         assert 9 <= asyncio.get_running_loop().time() - started < 15
+
+
+async def test_an_expired_token_is_refused_with_4403(live_server, patient):
+    # given: a token whose lifetime has already run out
+    expired = dataclasses.replace(live_server.settings, access_token_ttl_seconds=1)
+    token, _ = create_access_token(patient.user.id, patient.tokens.session_id, expired)
+    await asyncio.sleep(7)  # past the expiry and the verifier's 5-second leeway
+    # when
+    async with websockets.connect(live_server.ws_url, subprotocols=[TRANSPORT_WS]) as socket:
+        await init(socket, token)
+        # then
+        assert await closed_code(socket) == 4403
