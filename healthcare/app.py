@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -15,14 +17,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from tortoise.contrib.starlette import RegisterTortoise
 
-from healthcare import db
+from healthcare import db, limits
 from healthcare.auth import ANONYMOUS, authenticate
 from healthcare.config import Settings, tortoise_config
 from healthcare.connections import ConnectionGuard, guarded
@@ -33,6 +35,7 @@ from healthcare.pubsub import PubSub
 from healthcare.pubsub import install as install_pubsub
 from healthcare.schema import schema
 
+logger = logging.getLogger(__name__)
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 20
 CONNECTION_INIT_TIMEOUT = timedelta(seconds=10)
 # Headers a plain HTML form cannot send; a multipart request must carry one of them, so
@@ -66,15 +69,22 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket":
-            await super().__call__(scope, receive, send)
+            await self._http_with_deadline(scope, receive, send)
             return
         guard = ConnectionGuard()
         scope.setdefault("state", {})["connection_guard"] = guard
         await guarded(guard, super().__call__(scope, receive, send))
 
     def __init__(self, settings: Settings) -> None:
-        # One schema per process, so this flag is too; production turns suggestions off.
+        # One schema per process, so these are too; production turns suggestions off.
         schema.suggestions = not settings.is_production
+        limits.current = limits.GraphQLLimits(
+            max_depth=settings.max_query_depth,
+            max_aliases=settings.max_query_aliases,
+            max_tokens=settings.max_query_tokens,
+            max_repeats=settings.max_repeated_selections,
+            introspection=settings.introspection,
+        )
         super().__init__(
             schema,
             graphql_ide="graphiql" if settings.graphiql else None,
@@ -86,6 +96,33 @@ class GraphQLView(GraphQL[Context, None]):
             allowed_origins=settings.ws_allowed_origins,
         )
         self.settings = settings
+
+    async def _http_with_deadline(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """An HTTP operation gets `REQUEST_TIMEOUT_SECONDS`; then a clean 503, not a hang.
+        (On PostgreSQL, STATEMENT_TIMEOUT_MS also stops the query itself.)"""
+        started = {"response": False}
+
+        async def tracking_send(message: Message) -> None:
+            started["response"] = True
+            await send(message)
+
+        try:
+            async with asyncio.timeout(self.settings.request_timeout_seconds):
+                await super().__call__(scope, receive, tracking_send)
+        except TimeoutError:
+            if started["response"]:
+                raise
+            logger.warning("operation timed out", extra={"path": scope["path"]})
+            body = {
+                "data": None,
+                "errors": [
+                    {
+                        "message": "The operation took too long. Ask for less, or retry.",
+                        "extensions": {"code": "TIMEOUT"},
+                    }
+                ],
+            }
+            await JSONResponse(body, status_code=503)(scope, receive, send)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None = None
@@ -143,7 +180,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
+        config = tortoise_config(settings.database_url, settings.statement_timeout_ms)
+        async with RegisterTortoise(app, config=config):
             if settings.uses_sqlite:
                 await db.create_sqlite_schema()
             await pubsub.connect()

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tortoise.backends.base.config_generator import expand_db_url
+
 logger = logging.getLogger(__name__)
 
 DEVELOPMENT = "development"
@@ -81,6 +83,13 @@ class Settings:
     ws_max_frame_bytes: int = 256 * 1024
     default_phone_region: str | None = None
     graphiql: bool = True
+    introspection: bool = True
+    max_query_depth: int = 10
+    max_query_aliases: int = 15
+    max_query_tokens: int = 2000
+    max_repeated_selections: int = 5
+    request_timeout_seconds: int = 15
+    statement_timeout_ms: int = 5000
     log_level: str = "INFO"
 
     @property
@@ -130,6 +139,13 @@ class Settings:
             ws_max_frame_bytes=_int(env, "WS_MAX_FRAME_BYTES", 256 * 1024),
             default_phone_region=(env.get("DEFAULT_PHONE_REGION") or None),
             graphiql=_bool(env, "GRAPHIQL", mode == DEVELOPMENT),
+            introspection=_bool(env, "INTROSPECTION", mode == DEVELOPMENT),
+            max_query_depth=_int(env, "MAX_QUERY_DEPTH", 10),
+            max_query_aliases=_int(env, "MAX_QUERY_ALIASES", 15),
+            max_query_tokens=_int(env, "MAX_QUERY_TOKENS", 2000),
+            max_repeated_selections=_int(env, "MAX_REPEATED_SELECTIONS", 5),
+            request_timeout_seconds=_int(env, "REQUEST_TIMEOUT_SECONDS", 15),
+            statement_timeout_ms=_int(env, "STATEMENT_TIMEOUT_MS", 5000),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
         )
         settings.validate()
@@ -191,9 +207,16 @@ def _jwt_secret(env: Mapping[str, str], mode: str, data_dir: Path) -> tuple[str,
     return secret, True
 
 
-def tortoise_config(database_url: str) -> dict[str, Any]:
+def tortoise_config(database_url: str, statement_timeout_ms: int | None = None) -> dict[str, Any]:
+    connection: str | dict[str, Any] = database_url
+    if statement_timeout_ms and database_url.startswith("postgres://"):
+        # PostgreSQL stops any statement that runs longer, whatever the client does.
+        connection = expand_db_url(database_url)
+        connection["credentials"]["server_settings"] = {
+            "statement_timeout": str(statement_timeout_ms)
+        }
     return {
-        "connections": {"default": database_url},
+        "connections": {"default": connection},
         "apps": {
             "models": {
                 "models": ["healthcare.models", "aerich.models"],

@@ -43,6 +43,7 @@ class LiveServer:
     base_url: str
     ws_url: str
     settings: Settings
+    app: Any = None
 
 
 @pytest.fixture(scope="session")
@@ -66,9 +67,10 @@ async def live_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
         ws_allowed_origins=("http://localhost:5173",),
         log_level="WARNING",
     )
+    app = create_app(settings)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings),
+            app,
             host="127.0.0.1",
             port=0,
             log_config=None,
@@ -82,7 +84,7 @@ async def live_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
             task.result()  # the server failed to start: raise its error
         await asyncio.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
-    yield LiveServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/graphql", settings)
+    yield LiveServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/graphql", settings, app)
     server.should_exit = True
     await task
     if database_url.startswith("postgres://"):

@@ -4,11 +4,12 @@ from collections.abc import Iterator
 
 import strawberry
 from graphql import GraphQLError, lexicographic_sort_schema, print_schema
-from strawberry.extensions import ParserCache, QueryDepthLimiter, SchemaExtension, ValidationCache
+from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from healthcare import limits
 from healthcare.context import Context
 from healthcare.errors import MaskUnexpectedErrors, label_request_error
 from healthcare.loaders import Loaders
@@ -48,8 +49,6 @@ Mutation = merge_types(
 Subscription = merge_types(
     "Subscription", (appointments.Subscription, notifications.Subscription, chat.Subscription)
 )
-
-MAX_QUERY_DEPTH = 10
 
 
 MAX_LOGGED_OPERATION_NAMES = 20
@@ -114,7 +113,7 @@ schema = HealthcareSchema(
     config=StrawberryConfig(auto_camel_case=True),
     extensions=[
         MaskUnexpectedErrors,
-        lambda: QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH),
+        *limits.schema_extensions(),
         ParserCache,
         ValidationCache,
         OperationScope,

@@ -1,0 +1,130 @@
+"""The GraphQL attack surface: each limit refuses what it must, over HTTP and WebSocket,
+and lets ordinary operations through."""
+
+import asyncio
+import dataclasses
+import json
+
+import httpx
+import websockets
+from starlette.routing import Route
+
+from healthcare import limits
+from healthcare.resolvers import users
+from tests.servers import server_process
+
+ME = "query Me { me { id } }"
+INTROSPECTION = "query Schema { __schema { types { name } } }"
+
+
+def aliases(count: int) -> str:
+    return "query Aliases { " + " ".join(f"a{n}: me {{ id }}" for n in range(count)) + " }"
+
+
+async def first_error(client, query: str, as_=None) -> dict:
+    return (await client.errors(query, as_=as_))[0]
+
+
+async def test_ordinary_operations_pass_every_limit(client, patient):
+    assert (await client.execute(aliases(15), as_=patient))["a14"]["id"] == patient.id
+
+
+async def test_too_many_aliases_are_refused(client, patient):
+    error = await first_error(client, aliases(16), patient)
+    assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert "aliases" in error["message"]
+
+
+async def test_aliases_hidden_in_fragments_count_too(client, patient):
+    fields = " ".join(f"f{n}: me {{ id }}" for n in range(16))
+    query = "query ViaFragment { ...Many } fragment Many on Query { " + fields + " }"
+    error = await first_error(client, query, patient)
+    assert "aliases" in error["message"]
+
+
+async def test_nesting_deeper_than_the_limit_is_refused(client, patient, monkeypatch):
+    # given: a limit of 3 (the schema's natural paths are shallower than the default 10)
+    monkeypatch.setattr(limits, "current", dataclasses.replace(limits.current, max_depth=3))
+    shallow = "query Shallow { appointments(first: 1) { edges { node { id } } } }"
+    deep = "query Deep { appointments(first: 1) { edges { node { patient { id } } } } }"
+    # then
+    assert "errors" not in (await client.post(shallow, as_=patient)).json()
+    error = await first_error(client, deep, patient)
+    assert "exceeds maximum operation depth" in error["message"]
+
+
+async def test_a_document_over_the_token_limit_is_refused(client, patient):
+    huge = "query Huge { me { " + "id " * 2500 + "} }"
+    error = await first_error(client, huge, patient)
+    assert error["extensions"]["code"] in {"GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED"}
+    assert "token" in error["message"].lower()
+
+
+async def test_a_field_repeated_many_times_is_refused(client, patient):
+    repeated = "query Repeated { me { id } " + "me { id } " * 6 + "}"
+    error = await first_error(client, repeated, patient)
+    assert "selected 7 times" in error["message"]
+
+
+async def test_an_overloaded_directive_is_refused(client, patient):
+    overloaded = "query Overloaded { me " + "@include(if: true) " * 6 + "{ id } }"
+    error = await first_error(client, overloaded, patient)
+    assert "@include" in error["message"]
+
+
+async def test_the_limits_apply_over_websocket_too(live_server, patient):
+    async with websockets.connect(live_server.ws_url, subprotocols=["graphql-transport-ws"]) as ws:
+        auth = {"authorization": f"Bearer {patient.access_token}"}
+        await ws.send(json.dumps({"type": "connection_init", "payload": auth}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        payload = {"query": aliases(16)}
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+        message = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+    assert "aliases" in errors[0]["message"]
+
+
+async def test_an_operation_that_runs_too_long_gets_a_clean_503(
+    client, live_server, patient, monkeypatch
+):
+    # given: a one-second deadline and a lookup that takes three
+    view = next(
+        route.endpoint
+        for route in live_server.app.routes
+        if isinstance(route, Route) and route.path == "/graphql"
+    )
+    monkeypatch.setattr(
+        view, "settings", dataclasses.replace(view.settings, request_timeout_seconds=1)
+    )
+
+    async def slow(*args, **kwargs):
+        await asyncio.sleep(3)
+
+    monkeypatch.setattr(users, "find_visible_user", slow)
+    # when
+    response = await client.post(
+        "query User($id: ID!) { user(id: $id) { id } }", {"id": patient.id}, as_=patient
+    )
+    # then
+    assert response.status_code == 503
+    assert response.json()["errors"][0]["extensions"]["code"] == "TIMEOUT"
+
+
+def test_production_turns_off_introspection_suggestions_and_graphiql(tmp_path):
+    env = {"HEALTHCARE_ENV": "production", "JWT_SECRET": "p" * 48}
+    with server_process(tmp_path, **env) as server:
+        introspection = httpx.post(
+            f"{server.base_url}/graphql", json={"query": INTROSPECTION}
+        ).json()
+        typo = httpx.post(f"{server.base_url}/graphql", json={"query": "{ mee { id } }"}).json()
+        page = httpx.get(f"{server.base_url}/graphql", headers={"accept": "text/html"})
+    assert "introspection" in introspection["errors"][0]["message"].lower()
+    assert "Did you mean" not in typo["errors"][0]["message"]
+    assert "graphiql" not in page.text.lower()
+
+
+def test_development_keeps_introspection_for_graphiql(tmp_path):
+    with server_process(tmp_path) as server:
+        body = httpx.post(f"{server.base_url}/graphql", json={"query": INTROSPECTION}).json()
+    assert "errors" not in body
+    assert any(t["name"] == "Appointment" for t in body["data"]["__schema"]["types"])
