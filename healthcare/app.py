@@ -25,6 +25,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from tortoise.contrib.starlette import RegisterTortoise
 
 from healthcare import db, limits
+from healthcare.audit import bind_request as bind_audit
 from healthcare.auth import ANONYMOUS, authenticate
 from healthcare.config import Settings, tortoise_config
 from healthcare.connections import ConnectionGuard, guarded
@@ -41,6 +42,10 @@ CONNECTION_INIT_TIMEOUT = timedelta(seconds=10)
 # Headers a plain HTML form cannot send; a multipart request must carry one of them, so
 # that a cross-site form cannot post an upload with a victim's credentials.
 PREFLIGHT_HEADERS = ("apollo-require-preflight", "x-apollo-operation-name")
+
+
+def request_id(request: Request | WebSocket) -> str | None:
+    return request.scope.get("state", {}).get("request_id")
 
 
 class LegacyGraphQLWSHandler(BaseGraphQLWSHandler[Context, None]):
@@ -129,8 +134,10 @@ class GraphQLView(GraphQL[Context, None]):
     ) -> Context:
         if isinstance(request, WebSocket):
             # Authenticated in on_ws_connect, from the connection_init payload.
+            bind_audit(request.client.host if request.client else None, request_id(request))
             return Context(request=request, response=response, settings=self.settings)
         viewer = await authenticate(request.headers.get("authorization"), self.settings)
+        bind_audit(request.client.host if request.client else None, request_id(request))
         return Context(request=request, response=response, settings=self.settings, viewer=viewer)
 
     async def on_ws_connect(self, context: Context) -> dict[str, object] | None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from healthcare import pubsub
+from healthcare import audit, models, pubsub
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,9 @@ class Change:
     conversation_id: uuid.UUID | None = None
     # Both parties of the appointment, whose appointment subscriptions must refresh.
     party_ids: tuple[uuid.UUID, ...] = ()
+    # The patient whose health data changed, for the audit trail.
+    patient_id: uuid.UUID | None = None
+    fields: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,15 @@ class Event:
     channel: str
     payload: dict[str, Any]
 
+
+AUDITED = {
+    kind: models.AuditEntity.APPOINTMENT
+    if kind.value.startswith("APPOINTMENT_")
+    else models.AuditEntity.CONSULTATION
+    if kind.value.startswith("CONSULTATION_")
+    else models.AuditEntity.CHAT_MESSAGE
+    for kind in ChangeKind
+}
 
 _outbox: ContextVar[list[Event] | None] = ContextVar("healthcare_outbox", default=None)
 
@@ -105,7 +117,18 @@ async def announce(change: Change) -> None:
             "consultation_id": str(change.consultation_id) if change.consultation_id else None,
         },
     )
-    await notify(change)
+    actor = await models.User.get(id=change.actor_id)
+    entity, action, entity_id = AUDITED[change.kind], models.AuditAction.UPDATE, None
+    if change.kind in {ChangeKind.APPOINTMENT_BOOKED, ChangeKind.CONSULTATION_CREATED}:
+        action = models.AuditAction.CREATE
+    if entity == models.AuditEntity.APPOINTMENT:
+        entity_id = change.appointment_id
+    elif entity == models.AuditEntity.CONSULTATION:
+        entity_id = change.consultation_id
+    else:
+        entity_id, action = change.conversation_id, models.AuditAction.CREATE
+    await audit.record_write(actor, entity, action, entity_id, change.patient_id, change.fields)
+    await notify(change, actor)
     if change.appointment_id is not None:
         for party in change.party_ids:
             queue(

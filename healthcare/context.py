@@ -10,9 +10,11 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.types import Info as StrawberryInfo
 
+from healthcare import models
 from healthcare.auth import ANONYMOUS, Viewer
 from healthcare.config import Settings
 from healthcare.loaders import Loaders
+from healthcare.ratelimit import RateLimiter
 
 
 @dataclass
@@ -20,12 +22,16 @@ class Context:
     request: Request | WebSocket
     response: Response | WebSocket | None
     settings: Settings
+    # One per app; counts sign-in attempts (see healthcare.ratelimit).
+    rate_limiter: RateLimiter
     viewer: Viewer = ANONYMOUS
     # Fresh for every operation (see schema.OperationScope): on a WebSocket
     # this context lives as long as the connection.
     loaders: Loaders = field(default_factory=Loaders)
     # Set by strawberry from the WebSocket `connection_init` payload.
     connection_params: dict[str, object] | None = None
+    # Reads and refusals to record when the operation ends (see healthcare.audit).
+    audit_buffer: list[models.AuditEvent] = field(default_factory=list)
 
     @property
     def client_address(self) -> str | None:

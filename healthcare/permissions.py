@@ -20,7 +20,7 @@ from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
 
-from healthcare import models
+from healthcare import audit, models
 from healthcare.auth import Viewer
 from healthcare.context import Info
 from healthcare.errors import FORBIDDEN, UNAUTHENTICATED
@@ -40,6 +40,7 @@ def signed_in_user(info: Info) -> models.User:
     """The current user, or an UNAUTHENTICATED error."""
     viewer = info.context.viewer
     if viewer.user is None:
+        audit.denied(info)
         raise unauthenticated_error(viewer)
     return viewer.user
 
@@ -65,7 +66,10 @@ class HasRole(BasePermission):
         self.roles = frozenset(roles)
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        return signed_in_user(info).role in self.roles
+        allowed = signed_in_user(info).role in self.roles
+        if not allowed:
+            audit.denied(info)
+        return allowed
 
 
 def IsAdmin() -> HasRole:

@@ -6,6 +6,7 @@ from healthcare.models.appointment import (
     AppointmentChangeKind,
     AppointmentStatus,
 )
+from healthcare.models.audit import AuditAction, AuditEntity, AuditEvent
 from healthcare.models.auth import AuthSession, RefreshToken
 from healthcare.models.availability import DoctorSchedule, TimeOff, WorkingHours
 from healthcare.models.chat import ChatMessage, Conversation
@@ -25,6 +26,9 @@ __all__ = [
     "AppointmentChange",
     "AppointmentChangeKind",
     "AppointmentStatus",
+    "AuditAction",
+    "AuditEntity",
+    "AuditEvent",
     "AuthSession",
     "ChatMessage",
     "Consultation",

@@ -129,6 +129,8 @@ async def record(
             recipient_ids=other_party(actor.id, patient_id, doctor_id),
             appointment_id=appointment.id,
             party_ids=(patient_id, doctor_id),
+            patient_id=patient_id,
+            fields=("status", "startsAt") if kind == Kind.RESCHEDULED else ("status",),
         )
     )
 

@@ -152,6 +152,7 @@ async def append(
             actor_id=sender.id,
             recipient_ids=other_party(sender.id, conversation.patient_id, conversation.doctor_id),
             conversation_id=conversation_id,
+            patient_id=conversation.patient_id,
         )
     )
     queue(Event(pubsub.conversation_channel(conversation_id), {"seq": str(seq)}))

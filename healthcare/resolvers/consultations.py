@@ -221,6 +221,7 @@ async def tell_patient(
             recipient_ids=(consultation.patient_id,),
             appointment_id=consultation.appointment_id,
             consultation_id=consultation.id,
+            patient_id=consultation.patient_id,
         )
     )
 

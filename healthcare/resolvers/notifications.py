@@ -33,9 +33,8 @@ TEXTS: dict[ChangeKind, tuple[str, str]] = {
 }
 
 
-async def notify(change: Change) -> list[models.Notification]:
+async def notify(change: Change, actor: models.User) -> list[models.Notification]:
     """One notification per recipient, numbered in commit order. Inside `atomic()`."""
-    actor = await models.User.get(id=change.actor_id)
     title, body = TEXTS[change.kind]
     written = []
     for recipient_id in change.recipient_ids:

@@ -1,6 +1,6 @@
 """The one Strawberry schema: every domain's Query and Mutation merged."""
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 
 import strawberry
 from graphql import GraphQLError, lexicographic_sort_schema, print_schema
@@ -9,12 +9,13 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
-from healthcare import limits
+from healthcare import audit, limits
 from healthcare.context import Context
 from healthcare.errors import MaskUnexpectedErrors, label_request_error
 from healthcare.loaders import Loaders
 from healthcare.schema import (
     appointments,
+    audit_log,
     auth,
     availability,
     chat,
@@ -32,6 +33,7 @@ Query = merge_types(
         consultations.Query,
         notifications.Query,
         chat.Query,
+        audit_log.Query,
     ),
 )
 Mutation = merge_types(
@@ -60,14 +62,16 @@ class OperationScope(SchemaExtension):
     - Fresh DataLoaders for each operation: a WebSocket context outlives many operations,
       and a cache must not outlive the operation that filled it.
     - The operation's name goes into the request's ASGI state, for the request log line.
+    - The reads and refusals it buffered go into the audit trail, in one insert.
     """
 
-    def on_operation(self) -> Iterator[None]:
+    async def on_operation(self) -> AsyncIterator[None]:
         context = self.execution_context.context
         if isinstance(context, Context):
             context.loaders = Loaders()
         yield
         if isinstance(context, Context):
+            await audit.flush(context.audit_buffer)
             names = context.request.scope.setdefault("state", {}).setdefault(
                 "graphql_operations", []
             )

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from healthcare import models, pubsub
+from healthcare import audit, models, pubsub
 from healthcare.context import Info
 from healthcare.errors import (
     ExpectedFailure,
@@ -75,6 +75,11 @@ class Appointment:
 
     @strawberry.field
     async def patient(self, info: Info) -> User:
+        viewer = info.context.viewer.user
+        if viewer is not None and viewer.is_doctor:  # a doctor reading a patient's profile
+            audit.read(
+                info, models.AuditEntity.PATIENT_PROFILE, [(self.patient_id, self.patient_id)]
+            )
         return await load_user(info, self.patient_id)
 
     @strawberry.field
@@ -103,7 +108,10 @@ class Appointment:
         from healthcare.schema.consultations import Consultation
 
         row = await info.context.loaders.consultation_by_appointment.load(uuid.UUID(self.id))
-        return Consultation.from_model(row) if row else None
+        if row is None:
+            return None
+        audit.read(info, models.AuditEntity.CONSULTATION, [(row.id, row.patient_id)])
+        return Consultation.from_model(row)
 
     @classmethod
     def from_model(cls, row: models.Appointment) -> "Appointment":
@@ -159,7 +167,9 @@ class Query:
         try:
             found = await resolvers.find_visible_appointment(signed_in_user(info), id)
         except ExpectedFailure:
+            audit.denied(info, models.AuditEntity.APPOINTMENT, id)
             return None
+        audit.read(info, models.AuditEntity.APPOINTMENT, [(found.id, found.patient_id)])
         return Appointment.from_model(found)
 
     @strawberry.field(
@@ -189,7 +199,11 @@ class Query:
             queryset = queryset.filter(doctor_id=parse_id(doctor_id))
         if patient_id is not None:
             queryset = queryset.filter(patient_id=parse_id(patient_id))
-        return await paginate(queryset, Appointment.from_model, first, after, "starts_at")
+        page = await paginate(queryset, Appointment.from_model, first, after, "starts_at")
+        audit.read(
+            info, models.AuditEntity.APPOINTMENT, [(a.id, a.patient_id) for a in page.nodes()]
+        )
+        return page
 
 
 def appointment_payload(row: models.Appointment) -> AppointmentPayload:
@@ -266,6 +280,14 @@ class Mutation:
         return appointment_payload(row)
 
 
+async def delivered(info: Info, row: models.Appointment) -> Appointment:
+    """A pushed appointment: fresh loaders for it, and its read on the audit trail."""
+    info.context.loaders = Loaders()
+    audit.read(info, models.AuditEntity.APPOINTMENT, [(row.id, row.patient_id)])
+    await audit.flush(info.context.audit_buffer)
+    return Appointment.from_model(row)
+
+
 @strawberry.type
 class Subscription:
     @strawberry.subscription(
@@ -284,10 +306,8 @@ class Subscription:
                 for row in (
                     await mine(user).filter(updated_at__gt=changed_since).order_by("updated_at")
                 ):
-                    info.context.loaders = Loaders()
-                    yield Appointment.from_model(row)
+                    yield await delivered(info, row)
             async for event in events:
                 changed = await mine(user).filter(id=parse_id(event["appointment_id"])).first()
                 if changed is not None:
-                    info.context.loaders = Loaders()  # fresh data for each pushed event
-                    yield Appointment.from_model(changed)
+                    yield await delivered(info, changed)

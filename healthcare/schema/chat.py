@@ -15,7 +15,7 @@ import strawberry
 from strawberry.dataloader import DataLoader
 from strawberry.exceptions import StrawberryGraphQLError
 
-from healthcare import models, pubsub
+from healthcare import audit, models, pubsub
 from healthcare.context import Info
 from healthcare.errors import (
     ErrorCode,
@@ -144,13 +144,16 @@ class Conversation:
         "in a list of conversations use `lastMessage`, which is loaded in one batch."
     )
     async def messages(
-        self, last: int = DEFAULT_HISTORY_PAGE, before_seq: int | None = None
+        self, info: Info, last: int = DEFAULT_HISTORY_PAGE, before_seq: int | None = None
     ) -> ChatMessagePage:
         if not 1 <= last <= MAX_PAGE_SIZE:
             raise bad_argument("last", f"must be between 1 and {MAX_PAGE_SIZE}.")
         if before_seq is not None and before_seq < 1:
             raise bad_argument("beforeSeq", "must be 1 or more.")
         rows, has_more = await resolvers.history(uuid.UUID(self.id), last, before_seq)
+        audit.read(
+            info, models.AuditEntity.CHAT_MESSAGE, [(row.id, self.patient_id) for row in rows]
+        )
         return ChatMessagePage(
             messages=[ChatMessage.from_model(message) for message in rows], has_more=has_more
         )
@@ -339,6 +342,8 @@ class Subscription:
             pubsub.conversation_channel(conversation.id), start, fetch_after, lambda r: r.seq
         ):
             info.context.loaders = Loaders()  # fresh data for each pushed event
+            audit.read(info, models.AuditEntity.CHAT_MESSAGE, [(row.id, conversation.patient_id)])
+            await audit.flush(info.context.audit_buffer)
             yield ChatMessage.from_model(row)
 
     @strawberry.subscription(

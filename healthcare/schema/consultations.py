@@ -15,7 +15,7 @@ import strawberry
 from strawberry.extensions.field_extension import FieldExtension
 from strawberry.utils.str_converters import to_camel_case
 
-from healthcare import models
+from healthcare import audit, models
 from healthcare.context import Info
 from healthcare.errors import (
     ConsultationSigned,
@@ -334,7 +334,11 @@ class Query:
     )
     async def consultation(self, info: Info, id: strawberry.ID) -> Consultation | None:
         found = await resolvers.find_visible_consultation(signed_in_user(info), id)
-        return Consultation.from_model(found) if found else None
+        if found is None:
+            audit.denied(info, models.AuditEntity.CONSULTATION, id)
+            return None
+        audit.read(info, models.AuditEntity.CONSULTATION, [(found.id, found.patient_id)])
+        return Consultation.from_model(found)
 
     @strawberry.field(
         description="The consultations you may see, oldest first: patients their own, "
@@ -352,7 +356,11 @@ class Query:
         if patient_id is not None:
             # An id that is not a UUID matches nobody.
             queryset = queryset.filter(patient_id=parse_id(patient_id) or uuid.UUID(int=0))
-        return await paginate(queryset, Consultation.from_model, first, after)
+        page = await paginate(queryset, Consultation.from_model, first, after)
+        audit.read(
+            info, models.AuditEntity.CONSULTATION, [(c.id, c.patient_id) for c in page.nodes()]
+        )
+        return page
 
 
 @strawberry.type

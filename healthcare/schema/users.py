@@ -7,7 +7,7 @@ from typing import Annotated, cast
 import strawberry
 from strawberry.file_uploads import Upload
 
-from healthcare import models
+from healthcare import audit, models
 from healthcare.context import Info
 from healthcare.errors import InputError, NotFound, ValidationFailed, bad_argument, not_found
 from healthcare.pagination import DEFAULT_PAGE_SIZE, Connection, paginate
@@ -139,8 +139,13 @@ class Query:
         extensions=allow(IsAuthenticated()),
     )
     async def user(self, info: Info, id: strawberry.ID) -> User | None:
-        found = await resolvers.find_visible_user(signed_in_user(info), id)
-        return User.from_model(found) if found else None
+        viewer = signed_in_user(info)
+        found = await resolvers.find_visible_user(viewer, id)
+        if found is None:
+            return None
+        if viewer.is_doctor and found.role == models.Role.PATIENT:
+            audit.read(info, models.AuditEntity.PATIENT_PROFILE, [(found.id, found.id)])
+        return User.from_model(found)
 
     @strawberry.field(
         description="Every account. Administrators only.", extensions=allow(IsAdmin())

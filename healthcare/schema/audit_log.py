@@ -1,0 +1,112 @@
+"""The audit trail: administrators search it; patients see who accessed their records."""
+
+import uuid
+from datetime import datetime
+
+import strawberry
+
+from healthcare import models
+from healthcare.context import Info
+from healthcare.pagination import DEFAULT_PAGE_SIZE, Connection, paginate
+from healthcare.permissions import HasRole, IsAdmin, allow, signed_in_user
+from healthcare.resolvers.users import parse_id
+
+AuditAction = models.AuditAction
+strawberry.enum(AuditAction, description="What was done with the data.")
+AuditEntity = models.AuditEntity
+strawberry.enum(AuditEntity, description="Which kind of health data.")
+
+
+@strawberry.type(description="One access to health data, or one refused attempt.")
+class AuditEvent:
+    id: strawberry.ID
+    created_at: datetime
+    actor_id: strawberry.ID | None = strawberry.field(description="Null: not signed in.")
+    actor_role: str | None
+    patient_id: strawberry.ID | None = strawberry.field(description="The patient concerned.")
+    entity: AuditEntity
+    entity_id: str | None
+    action: AuditAction
+    fields: list[str] = strawberry.field(description="The fields asked for (names only).")
+    allowed: bool
+    client_address: str | None
+    request_id: str | None
+
+    @strawberry.field(description="The actor's name, when there is one.")
+    async def actor_name(self, info: Info) -> str | None:
+        if self.actor_id is None:
+            return None
+        actor = await info.context.loaders.user_by_id.load(uuid.UUID(self.actor_id))
+        return actor.full_name if actor else None
+
+    @classmethod
+    def from_model(cls, row: models.AuditEvent) -> "AuditEvent":
+        def as_id(value: uuid.UUID | None) -> strawberry.ID | None:
+            return strawberry.ID(str(value)) if value else None
+
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            created_at=row.created_at,
+            actor_id=as_id(row.actor_id),
+            actor_role=row.actor_role,
+            patient_id=as_id(row.patient_id),
+            entity=row.entity,
+            entity_id=row.entity_id,
+            action=row.action,
+            fields=list(row.fields_accessed or []),
+            allowed=row.allowed,
+            client_address=row.client_address,
+            request_id=row.request_id,
+        )
+
+
+AuditEventConnection = Connection[AuditEvent]
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(
+        description="The audit trail, oldest first, filtered. Administrators only. It "
+        "cannot be changed or deleted through the API (nor, on PostgreSQL, at all).",
+        extensions=allow(IsAdmin()),
+    )
+    async def audit_events(
+        self,
+        info: Info,
+        first: int = DEFAULT_PAGE_SIZE,
+        after: str | None = None,
+        actor_id: strawberry.ID | None = None,
+        patient_id: strawberry.ID | None = None,
+        entity: AuditEntity | None = None,
+        action: AuditAction | None = None,
+        allowed: bool | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> AuditEventConnection:
+        rows = models.AuditEvent.all()
+        if actor_id is not None:
+            rows = rows.filter(actor_id=parse_id(actor_id))
+        if patient_id is not None:
+            rows = rows.filter(patient_id=parse_id(patient_id))
+        if entity is not None:
+            rows = rows.filter(entity=entity)
+        if action is not None:
+            rows = rows.filter(action=action)
+        if allowed is not None:
+            rows = rows.filter(allowed=allowed)
+        if since is not None:
+            rows = rows.filter(created_at__gte=since)
+        if until is not None:
+            rows = rows.filter(created_at__lt=until)
+        return await paginate(rows, AuditEvent.from_model, first, after)
+
+    @strawberry.field(
+        description="Who else read or changed your records, and when, oldest first. Patients only.",
+        extensions=allow(HasRole(models.Role.PATIENT)),
+    )
+    async def my_record_access(
+        self, info: Info, first: int = DEFAULT_PAGE_SIZE, after: str | None = None
+    ) -> AuditEventConnection:
+        me = signed_in_user(info)
+        rows = models.AuditEvent.filter(patient_id=me.id, allowed=True).exclude(actor_id=me.id)
+        return await paginate(rows, AuditEvent.from_model, first, after)

@@ -1,0 +1,149 @@
+"""The audit trail: reads, writes and refusals of health data are recorded; admins search
+it; patients see who accessed their records; nobody can change it."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from tortoise import connections
+from tortoise.exceptions import OperationalError
+
+from healthcare import models
+from healthcare.schema import schema
+from tests.conftest import make_appointment, make_schedule
+
+APPOINTMENT = "query Appointment($id: ID!) { appointment(id: $id) { id reason status } }"
+USERS = "query Users { users(first: 5) { nodes { id } } }"
+USER = "query User($id: ID!) { user(id: $id) { id fullName } }"
+BOOK = """
+mutation Book($input: BookAppointmentInput!) { bookAppointment(input: $input) { __typename } }
+"""
+AUDIT_EVENTS = """
+query AuditEvents($patientId: ID, $action: AuditAction, $allowed: Boolean) {
+  auditEvents(first: 50, patientId: $patientId, action: $action, allowed: $allowed) {
+    nodes { actorId actorRole actorName patientId entity entityId action fields allowed
+            clientAddress requestId }
+  }
+}
+"""
+MY_RECORD_ACCESS = """
+query MyRecordAccess { myRecordAccess(first: 50) { nodes { actorName actorRole entity action } } }
+"""
+
+
+async def test_a_doctor_reading_an_appointment_is_recorded_with_who_what_and_where(
+    client, patient, doctor
+):
+    # given
+    appointment = await make_appointment(patient.user, doctor.user)
+    # when
+    await client.post(
+        APPOINTMENT, {"id": str(appointment.id)}, as_=doctor, headers={"x-request-id": "r-42"}
+    )
+    # then
+    event = await models.AuditEvent.get(action=models.AuditAction.READ)
+    assert (event.actor_id, event.actor_role) == (doctor.user.id, "DOCTOR")
+    assert (event.entity, event.entity_id) == (
+        models.AuditEntity.APPOINTMENT,
+        str(appointment.id),
+    )
+    assert event.patient_id == patient.user.id
+    assert event.fields_accessed == ["id", "reason", "status"]
+    assert (event.client_address, event.request_id) == ("127.0.0.1", "r-42")
+    assert event.allowed
+
+
+async def test_a_booking_is_recorded_with_the_change_and_a_refused_one_is_not(
+    client, patient, doctor
+):
+    # given
+    await make_schedule(doctor.user)
+    starts = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+    variables = {"input": {"doctorId": doctor.id, "startsAt": starts.isoformat(), "reason": "x"}}
+    # when: the same slot twice
+    first = (await client.execute(BOOK, variables, as_=patient))["bookAppointment"]
+    second = (await client.execute(BOOK, variables, as_=patient))["bookAppointment"]
+    # then
+    assert (first["__typename"], second["__typename"]) == ("AppointmentPayload", "SlotUnavailable")
+    writes = await models.AuditEvent.filter(action=models.AuditAction.CREATE)
+    assert len(writes) == 1
+    assert writes[0].entity == models.AuditEntity.APPOINTMENT
+    assert writes[0].patient_id == patient.user.id
+
+
+async def test_a_refused_attempt_is_recorded(client, patient):
+    # when
+    await client.post(USERS, as_=patient)
+    # then
+    event = await models.AuditEvent.get(allowed=False)
+    assert (event.action, event.actor_id, event.fields_accessed) == (
+        models.AuditAction.DENIED,
+        patient.user.id,
+        ["users"],
+    )
+
+
+async def test_a_doctor_reading_a_patients_profile_is_recorded(client, patient, doctor):
+    await make_appointment(patient.user, doctor.user)
+    await client.execute(USER, {"id": patient.id}, as_=doctor)
+    event = await models.AuditEvent.get(entity=models.AuditEntity.PATIENT_PROFILE)
+    assert (event.actor_id, event.patient_id) == (doctor.user.id, patient.user.id)
+
+
+async def test_admins_search_the_trail_and_nobody_else_may(client, patient, doctor, admin):
+    # given
+    appointment = await make_appointment(patient.user, doctor.user)
+    await client.execute(APPOINTMENT, {"id": str(appointment.id)}, as_=doctor)
+    # when
+    found = await client.execute(
+        AUDIT_EVENTS, {"patientId": patient.id, "action": "READ"}, as_=admin
+    )
+    # then
+    nodes = found["auditEvents"]["nodes"]
+    assert [(n["actorName"], n["entity"], n["allowed"]) for n in nodes] == [
+        (doctor.user.full_name, "APPOINTMENT", True)
+    ]
+    assert await client.error_codes(AUDIT_EVENTS, {}, as_=doctor) == ["FORBIDDEN"]
+    assert await client.error_codes(AUDIT_EVENTS, {}, as_=patient) == ["FORBIDDEN"]
+    assert await client.error_codes(AUDIT_EVENTS, {}) == ["UNAUTHENTICATED"]
+
+
+async def test_a_patient_sees_who_accessed_their_records_but_not_their_own_reads(
+    client, patient, doctor
+):
+    # given
+    appointment = await make_appointment(patient.user, doctor.user)
+    await client.execute(APPOINTMENT, {"id": str(appointment.id)}, as_=doctor)
+    await client.execute(APPOINTMENT, {"id": str(appointment.id)}, as_=patient)
+    # when
+    access = (await client.execute(MY_RECORD_ACCESS, as_=patient))["myRecordAccess"]["nodes"]
+    # then
+    assert access == [
+        {
+            "actorName": doctor.user.full_name,
+            "actorRole": "DOCTOR",
+            "entity": "APPOINTMENT",
+            "action": "READ",
+        }
+    ]
+    assert await client.error_codes(MY_RECORD_ACCESS, as_=doctor) == ["FORBIDDEN"]
+
+
+def test_the_api_offers_no_way_to_change_or_delete_audit_rows():
+    mutations = schema._schema.mutation_type.fields
+    assert not [name for name in mutations if "audit" in name.lower()]
+
+
+async def test_the_database_refuses_to_change_or_delete_audit_rows(live_server, patient):
+    if live_server.settings.uses_sqlite:
+        pytest.skip("the append-only trigger is PostgreSQL's (migration 5)")
+    # given
+    await models.AuditEvent.create(
+        entity=models.AuditEntity.OPERATION, action=models.AuditAction.DENIED, allowed=False
+    )
+    connection = connections.get("default")
+    # then
+    with pytest.raises(OperationalError, match="append-only"):
+        await connection.execute_query('UPDATE "audit_events" SET "allowed" = true')
+    with pytest.raises(OperationalError, match="append-only"):
+        await connection.execute_query('DELETE FROM "audit_events"')
+    assert await models.AuditEvent.filter(allowed=False).count() == 1
