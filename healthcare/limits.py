@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from graphql import (
@@ -23,9 +24,9 @@ from graphql import (
     SelectionSetNode,
     ValidationRule,
 )
+from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
-    DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     QueryDepthLimiter,
@@ -33,7 +34,7 @@ from strawberry.extensions import (
 )
 
 
-@dataclass
+@dataclass(frozen=True)
 class GraphQLLimits:
     max_depth: int = 10
     max_aliases: int = 15
@@ -92,20 +93,23 @@ def repeated_selections_rule(max_repeats: int) -> type[ValidationRule]:
     return NoRepeatedSelections
 
 
-class _NoLimit(SchemaExtension):
-    """Stands in for a switched-off limit."""
-
-
-def _introspection() -> SchemaExtension:
-    return _NoLimit() if current.introspection else DisableIntrospection()
+@cache
+def validation_rules(limits: GraphQLLimits) -> tuple[type[ASTValidationRule], ...]:
+    """The rules for `limits`, built once: the validation cache is keyed by the rule
+    classes, so new classes for each operation would make it miss every time."""
+    rules = [
+        *QueryDepthLimiter(max_depth=limits.max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules,
+        repeated_selections_rule(limits.max_repeats),
+    ]
+    if not limits.introspection:
+        rules.append(NoSchemaIntrospectionCustomRule)
+    return tuple(rules)
 
 
 def schema_extensions() -> list[Callable[[], SchemaExtension]]:
     """Factories: strawberry builds them per operation, so they read `current` then."""
     return [
         lambda: MaxTokensLimiter(max_token_count=current.max_tokens),
-        lambda: QueryDepthLimiter(max_depth=current.max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=current.max_aliases),
-        lambda: AddValidationRules([repeated_selections_rule(current.max_repeats)]),
-        _introspection,
+        lambda: AddValidationRules(list(validation_rules(current))),
     ]

@@ -128,3 +128,18 @@ def test_development_keeps_introspection_for_graphiql(tmp_path):
         body = httpx.post(f"{server.base_url}/graphql", json={"query": INTROSPECTION}).json()
     assert "errors" not in body
     assert any(t["name"] == "Appointment" for t in body["data"]["__schema"]["types"])
+
+
+async def test_the_limits_keep_the_validation_cache_working(client, patient):
+    # given: the cache strawberry's ValidationCache uses (maxsize 128 by default)
+    from strawberry.extensions.validation_cache import _get_validate_cache
+
+    cache = _get_validate_cache(128)
+    query = "query CacheProbe { me { id firstName } }"
+    await client.execute(query, as_=patient)
+    hits_before = cache.cache_info().hits
+    # when
+    for _ in range(3):
+        await client.execute(query, as_=patient)
+    # then: the same document is validated once, not once per request
+    assert cache.cache_info().hits - hits_before >= 3
