@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck schema migrate clean
+.PHONY: run test fuzz lint typecheck schema migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ run: $(STAMP)  ## serve on HOST:PORT (default 127.0.0.1:8000), GraphiQL at /grap
 
 test: $(STAMP)  ## the whole suite, on DATABASE_URL/BROADCAST_URL (default: SQLite, memory)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+FUZZ_EXAMPLES ?= 2000
+fuzz: $(STAMP)  ## property-based tests with many more examples (make fuzz FUZZ_EXAMPLES=10000)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/test_fuzz.py $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check healthcare tests

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,6 +35,7 @@ from healthcare.http import RequestContextMiddleware
 from healthcare.log import configure_logging
 from healthcare.pubsub import PubSub
 from healthcare.pubsub import install as install_pubsub
+from healthcare.ratelimit import RateLimiter
 from healthcare.schema import schema
 
 logger = logging.getLogger(__name__)
@@ -101,6 +103,7 @@ class GraphQLView(GraphQL[Context, None]):
             allowed_origins=settings.ws_allowed_origins,
         )
         self.settings = settings
+        self.rate_limiter = RateLimiter.from_settings(settings)
 
     async def _http_with_deadline(self, scope: Scope, receive: Receive, send: Send) -> None:
         """An HTTP operation gets `REQUEST_TIMEOUT_SECONDS`; then a clean 503, not a hang.
@@ -135,10 +138,21 @@ class GraphQLView(GraphQL[Context, None]):
         if isinstance(request, WebSocket):
             # Authenticated in on_ws_connect, from the connection_init payload.
             bind_audit(request.client.host if request.client else None, request_id(request))
-            return Context(request=request, response=response, settings=self.settings)
+            return Context(
+                request=request,
+                response=response,
+                settings=self.settings,
+                rate_limiter=self.rate_limiter,
+            )
         viewer = await authenticate(request.headers.get("authorization"), self.settings)
         bind_audit(request.client.host if request.client else None, request_id(request))
-        return Context(request=request, response=response, settings=self.settings, viewer=viewer)
+        return Context(
+            request=request,
+            response=response,
+            settings=self.settings,
+            rate_limiter=self.rate_limiter,
+            viewer=viewer,
+        )
 
     async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
         params = context.connection_params or {}
@@ -151,6 +165,16 @@ class GraphQLView(GraphQL[Context, None]):
         context.viewer = viewer
         context.request.scope["state"]["connection_guard"].arm(context.request, viewer)
         return None
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """A JSON object, or 400: not a bare value, not bytes that are not UTF-8 text."""
+        try:
+            parsed = json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise HTTPException(400, "The request body is not valid JSON.") from None
+        if not isinstance(parsed, dict):
+            raise HTTPException(400, "The request body must be a JSON object.")
+        return parsed
 
     async def parse_multipart(self, request: Any) -> dict[str, str]:
         if not any(request.headers.get(name) for name in PREFLIGHT_HEADERS):
@@ -198,6 +222,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             finally:
                 install_pubsub(None)
                 await pubsub.disconnect()
+                await graphql.rate_limiter.close()
 
     app = Starlette(
         routes=[

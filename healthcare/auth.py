@@ -34,6 +34,10 @@ async def hash_password(password: str) -> str:
 
 
 async def verify_password(password: str, password_hash: str | None) -> bool:
+    try:
+        password.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: no stored password can match it
+        password, password_hash = "", None
     if password_hash is None:
         await to_thread.run_sync(_password_hash.verify, password, _DUMMY_HASH)
         return False

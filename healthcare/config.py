@@ -6,8 +6,10 @@ defaults are marked as such; `Settings.check_production()` refuses the unsafe on
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -56,6 +58,39 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigurationError(f"{name} must be true or false, got {raw!r}.")
 
 
+_PERIOD_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(frozen=True)
+class Rate:
+    """At most `count` attempts per `seconds`; written like `5/15m` in the environment."""
+
+    count: int
+    seconds: int
+
+
+def _rate(env: Mapping[str, str], name: str, default: Rate) -> Rate:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    match = re.fullmatch(r"(\d+)/(\d*)([smhd])", raw.strip().lower().replace(" ", ""))
+    if not match or int(match[1]) == 0 or (match[2] and int(match[2]) == 0):
+        raise ConfigurationError(
+            f"{name} must be attempts per period, such as 5/15m or 10/1h, got {raw!r}."
+        )
+    return Rate(int(match[1]), int(match[2] or 1) * _PERIOD_SECONDS[match[3]])
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    networks = _split_list(env.get(name, ""))
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigurationError(f"{name}: {network!r} is not an address or network.") from None
+    return networks
+
+
 def normalize_database_url(url: str) -> str:
     """Accept the common `postgresql://` spelling; Tortoise wants `postgres://`."""
     if url.startswith("postgresql://"):
@@ -91,10 +126,24 @@ class Settings:
     request_timeout_seconds: int = 15
     statement_timeout_ms: int = 5000
     log_level: str = "INFO"
+    rate_limits_enabled: bool = True
+    # None: the BROADCAST_URL when that is Redis (shared by instances), else memory://.
+    rate_limit_url: str | None = None
+    login_rate_per_account: Rate = Rate(5, 15 * 60)
+    login_rate_per_address: Rate = Rate(30, 15 * 60)
+    register_rate_per_address: Rate = Rate(10, 60 * 60)
+    refresh_rate_per_address: Rate = Rate(120, 15 * 60)
+    rate_limit_exempt_networks: tuple[str, ...] = ()
 
     @property
     def is_production(self) -> bool:
         return self.env == PRODUCTION
+
+    @property
+    def rate_limit_store_url(self) -> str:
+        if self.rate_limit_url:
+            return self.rate_limit_url
+        return self.broadcast_url if self.broadcast_url.startswith("redis://") else "memory://"
 
     @property
     def uses_sqlite(self) -> bool:
@@ -147,6 +196,13 @@ class Settings:
             request_timeout_seconds=_int(env, "REQUEST_TIMEOUT_SECONDS", 15),
             statement_timeout_ms=_int(env, "STATEMENT_TIMEOUT_MS", 5000),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+            rate_limits_enabled=_bool(env, "RATE_LIMITS_ENABLED", True),
+            rate_limit_url=env.get("RATE_LIMIT_URL") or None,
+            login_rate_per_account=_rate(env, "LOGIN_RATE_PER_ACCOUNT", Rate(5, 15 * 60)),
+            login_rate_per_address=_rate(env, "LOGIN_RATE_PER_ADDRESS", Rate(30, 15 * 60)),
+            register_rate_per_address=_rate(env, "REGISTER_RATE_PER_ADDRESS", Rate(10, 60 * 60)),
+            refresh_rate_per_address=_rate(env, "REFRESH_RATE_PER_ADDRESS", Rate(120, 15 * 60)),
+            rate_limit_exempt_networks=_networks(env, "RATE_LIMIT_EXEMPT_NETWORKS"),
         )
         settings.validate()
         return settings
@@ -166,6 +222,10 @@ class Settings:
         if not self.broadcast_url.startswith(("memory://", "redis://", "postgres://")):
             raise ConfigurationError(
                 "BROADCAST_URL must start with memory://, redis:// or postgres://."
+            )
+        if not self.rate_limit_store_url.startswith(("memory://", "redis://", "rediss://")):
+            raise ConfigurationError(
+                "RATE_LIMIT_URL must start with memory://, redis:// or rediss://."
             )
         if self.is_production:
             self.check_production()

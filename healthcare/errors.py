@@ -10,12 +10,15 @@ Two kinds of failure reach a client:
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
 import strawberry
+from asyncpg import PostgresError
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
+from tortoise.exceptions import BaseORMException
 
 logger = logging.getLogger(__name__)
 
@@ -206,6 +209,8 @@ def _is_unexpected(error: GraphQLError) -> bool:
     deliberate errors are GraphQLErrors that carry an `extensions.code`.
     """
     original = error.original_error
+    if isinstance(original, (BaseORMException, PostgresError, OverflowError)):
+        return True  # the database's own words never reach a client, path or not
     if original is None or error.path is None:
         return False
     if not isinstance(original, GraphQLError):
@@ -236,3 +241,12 @@ def bad_argument(argument: str, message: str) -> GraphQLError:
         f"Argument '{argument}': {message}",
         extensions={"code": BAD_USER_INPUT, "argument": argument},
     )
+
+
+def within_calendar(moment: datetime, argument: str) -> datetime:
+    """A time argument the database can compare: years 1900 to 9000, with an offset."""
+    if moment.tzinfo is None:
+        raise bad_argument(argument, "give the time with a UTC offset, like 2027-01-01T00:00Z.")
+    if not 1900 <= moment.year <= 9000 or not 1900 <= moment.astimezone(UTC).year <= 9000:
+        raise bad_argument(argument, "give a time between the years 1900 and 9000.")
+    return moment

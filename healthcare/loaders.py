@@ -7,12 +7,13 @@ prescriptions). Top-level lookups go through the domain's `visible_*` function.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from strawberry.dataloader import DataLoader
+from strawberry.dataloader import DataLoader as StrawberryDataLoader
 from tortoise.models import Model
 
 from healthcare import models
@@ -44,6 +45,18 @@ def many_by(
         return [grouped.get(k, []) for k in keys]
 
     return load
+
+
+class DataLoader(StrawberryDataLoader[Any, Any]):
+    """A DataLoader whose callers cannot cancel each other.
+
+    graphql-core cancels the sibling resolvers of a field that failed; a resolver awaiting
+    a shared batch future would cancel that future for every other resolver waiting on
+    it. `shield` lets each caller stop waiting without cancelling the shared load.
+    """
+
+    def load(self, key: Any) -> Any:
+        return asyncio.shield(super().load(key))
 
 
 class Loaders:

@@ -28,6 +28,10 @@ def normalize_email(value: str, field: str = "email") -> str:
 
 
 def check_password(password: str, email: str | None = None, field: str = "password") -> str:
+    try:
+        password.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(field, "This password is not valid Unicode.") from None
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InputError(field, f"Use at least {MIN_PASSWORD_LENGTH} characters.")
     if len(password) > MAX_PASSWORD_LENGTH:

@@ -1,13 +1,16 @@
 """The one Strawberry schema: every domain's Query and Mutation merged."""
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError, lexicographic_sort_schema, print_schema
 from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
 from strawberry.tools import merge_types
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from healthcare import audit, limits
 from healthcare.context import Context
@@ -90,6 +93,13 @@ class HealthcareSchema(strawberry.Schema):
     """
 
     suggestions: bool = True
+
+    async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        """Queries and mutations. Subscriptions run over the WebSocket (`subscribe`); over
+        HTTP they would resolve as a query and fail: refuse them with a 400 instead."""
+        allowed = kwargs.get("allowed_operation_types") or DEFAULT_ALLOWED_OPERATION_TYPES
+        kwargs["allowed_operation_types"] = set(allowed) - {OperationType.SUBSCRIPTION}
+        return await super().execute(*args, **kwargs)
 
     def _process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None

@@ -15,6 +15,7 @@ from healthcare.errors import (
     NotFound,
     SlotUnavailable,
     ValidationFailed,
+    within_calendar,
 )
 from healthcare.loaders import Loaders
 from healthcare.pagination import DEFAULT_PAGE_SIZE, Connection, paginate
@@ -192,9 +193,9 @@ class Query:
         if status is not None:
             queryset = queryset.filter(status=status)
         if starts_from is not None:
-            queryset = queryset.filter(starts_at__gte=starts_from)
+            queryset = queryset.filter(starts_at__gte=within_calendar(starts_from, "startsFrom"))
         if starts_before is not None:
-            queryset = queryset.filter(starts_at__lt=starts_before)
+            queryset = queryset.filter(starts_at__lt=within_calendar(starts_before, "startsBefore"))
         if doctor_id is not None:
             queryset = queryset.filter(doctor_id=parse_id(doctor_id))
         if patient_id is not None:
@@ -300,6 +301,8 @@ class Subscription:
         self, info: Info, changed_since: datetime | None = None
     ) -> AsyncGenerator[Appointment, None]:
         user = signed_in_user(info)
+        if changed_since is not None:
+            within_calendar(changed_since, "changedSince")
         mine = resolvers.visible_appointments  # re-applied to every row sent
         async with pubsub.current().subscribe(pubsub.appointments_channel(user.id)) as events:
             if changed_since is not None:

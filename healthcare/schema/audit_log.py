@@ -7,6 +7,7 @@ import strawberry
 
 from healthcare import models
 from healthcare.context import Info
+from healthcare.errors import within_calendar
 from healthcare.pagination import DEFAULT_PAGE_SIZE, Connection, paginate
 from healthcare.permissions import HasRole, IsAdmin, allow, signed_in_user
 from healthcare.resolvers.users import parse_id
@@ -95,9 +96,9 @@ class Query:
         if allowed is not None:
             rows = rows.filter(allowed=allowed)
         if since is not None:
-            rows = rows.filter(created_at__gte=since)
+            rows = rows.filter(created_at__gte=within_calendar(since, "since"))
         if until is not None:
-            rows = rows.filter(created_at__lt=until)
+            rows = rows.filter(created_at__lt=within_calendar(until, "until"))
         return await paginate(rows, AuditEvent.from_model, first, after)
 
     @strawberry.field(

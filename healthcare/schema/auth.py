@@ -18,6 +18,7 @@ from healthcare.errors import (
     invalid_credentials,
 )
 from healthcare.permissions import IsAuthenticated, allow, signed_in_user
+from healthcare.ratelimit import SIGN_IN, SIGN_UP, TOKEN_REFRESH, RateLimited
 from healthcare.resolvers import auth as resolvers
 from healthcare.schema.users import User
 
@@ -74,7 +75,11 @@ ChangePasswordResult = Annotated[
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(description="Create a patient account and sign in.")
+    @strawberry.mutation(
+        description="Create a patient account and sign in. Sign-ups are limited per network: "
+        "over the limit, a top-level RATE_LIMITED error gives `retryAfterSeconds`.",
+        extensions=[RateLimited(SIGN_UP)],
+    )
     async def register(self, info: Info, input: RegisterInput) -> RegisterResult:
         try:
             user = await resolvers.create_user(
@@ -91,7 +96,11 @@ class Mutation:
         )
 
     @strawberry.mutation(
-        description="Sign in. A wrong password and an unknown email give the same answer."
+        description="Sign in. A wrong password and an unknown email give the same answer. "
+        "Attempts are limited per email and per network (a successful sign-in does not count "
+        "against the email): over a limit, a top-level RATE_LIMITED error gives "
+        "`retryAfterSeconds`, even if the password is right.",
+        extensions=[RateLimited(SIGN_IN, account=lambda args: args["email"])],
     )
     async def login(self, info: Info, email: str, password: str) -> LoginResult:
         user = await resolvers.login(email, password)
@@ -108,7 +117,9 @@ class Mutation:
 
     @strawberry.mutation(
         description="Trade a refresh token for a new pair. The old one stops working; "
-        "presenting it again ends the whole sign-in."
+        "presenting it again ends the whole sign-in. Limited per network: over the limit, a "
+        "top-level RATE_LIMITED error gives `retryAfterSeconds`.",
+        extensions=[RateLimited(TOKEN_REFRESH)],
     )
     async def refresh_token(self, info: Info, refresh_token: str) -> RefreshTokenResult:
         tokens = await resolvers.refresh(refresh_token, info.context.settings)

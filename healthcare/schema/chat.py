@@ -12,7 +12,6 @@ from typing import Annotated
 from weakref import WeakKeyDictionary
 
 import strawberry
-from strawberry.dataloader import DataLoader
 from strawberry.exceptions import StrawberryGraphQLError
 
 from healthcare import audit, models, pubsub
@@ -25,7 +24,7 @@ from healthcare.errors import (
     ValidationFailed,
     bad_argument,
 )
-from healthcare.loaders import Loaders
+from healthcare.loaders import DataLoader, Loaders
 from healthcare.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Connection
 from healthcare.permissions import IsAuthenticated, allow, signed_in_user
 from healthcare.resolvers import chat as resolvers

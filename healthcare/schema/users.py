@@ -183,7 +183,11 @@ class Query:
             role=models.Role.DOCTOR, is_active=True
         )
         if specialty:
-            queryset = queryset.filter(specialty__iexact=specialty.strip())
+            try:
+                wanted = resolvers.clean_text(specialty, "specialty", 100)
+            except InputError as error:
+                raise bad_argument("specialty", error.message) from None
+            queryset = queryset.filter(specialty__iexact=wanted)
         if free_from is not None or free_to is not None:
             if free_from is None or free_to is None:
                 raise bad_argument("freeTo", "give both freeFrom and freeTo.")
