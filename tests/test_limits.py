@@ -6,6 +6,7 @@ import dataclasses
 import json
 
 import httpx
+import pytest
 import websockets
 from starlette.routing import Route
 
@@ -143,3 +144,29 @@ async def test_the_limits_keep_the_validation_cache_working(client, patient):
         await client.execute(query, as_=patient)
     # then: the same document is validated once, not once per request
     assert cache.cache_info().hits - hits_before >= 3
+
+
+async def test_postgresql_stops_any_statement_that_runs_too_long(live_server):
+    if live_server.settings.uses_sqlite:
+        pytest.skip("statement_timeout is PostgreSQL's")
+    from asyncpg import QueryCanceledError
+    from tortoise import connections
+
+    seconds = live_server.settings.statement_timeout_ms / 1000
+    with pytest.raises(QueryCanceledError, match="statement timeout"):
+        await connections.get("default").execute_query(f"SELECT pg_sleep({seconds + 2})")
+
+
+async def test_only_json_bodies_are_accepted_so_a_plain_html_form_cannot_post(client, patient):
+    # A cross-site form can send urlencoded or text/plain bodies, never application/json.
+    for content_type in ("application/x-www-form-urlencoded", "text/plain"):
+        response = await client.http.post(
+            "/graphql",
+            content='{"query": "mutation Logout { logout }"}',
+            headers={
+                "content-type": content_type,
+                "authorization": f"Bearer {patient.access_token}",
+            },
+        )
+        assert response.status_code == 400
+    assert await client.execute("query Me { me { id } }", as_=patient)
