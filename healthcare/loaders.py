@@ -17,6 +17,7 @@ from strawberry.dataloader import DataLoader as StrawberryDataLoader
 from tortoise.models import Model
 
 from healthcare import models
+from healthcare.resolvers import chat
 
 M = TypeVar("M", bound=Model)
 Key = uuid.UUID
@@ -64,7 +65,6 @@ class Loaders:
 
     def __init__(self) -> None:
         self.user_by_id = DataLoader(load_fn=one_by(models.User))
-        self.appointment_by_id = DataLoader(load_fn=one_by(models.Appointment))
         self.changes_by_appointment = DataLoader(
             load_fn=many_by(models.AppointmentChange, "appointment_id", "created_at")
         )
@@ -80,3 +80,5 @@ class Loaders:
         self.addenda_by_consultation = DataLoader(
             load_fn=many_by(models.ConsultationAddendum, "consultation_id", "created_at")
         )
+        self.unread_count = DataLoader(load_fn=chat.count_unread)
+        self.message_by_seq = DataLoader(load_fn=chat.messages_by_seq)

@@ -9,7 +9,6 @@ import uuid
 from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Annotated
-from weakref import WeakKeyDictionary
 
 import strawberry
 from strawberry.exceptions import StrawberryGraphQLError
@@ -24,7 +23,7 @@ from healthcare.errors import (
     ValidationFailed,
     bad_argument,
 )
-from healthcare.loaders import DataLoader, Loaders
+from healthcare.loaders import Loaders
 from healthcare.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Connection
 from healthcare.permissions import IsAuthenticated, allow, signed_in_user
 from healthcare.resolvers import chat as resolvers
@@ -33,25 +32,6 @@ from healthcare.schema.users import User, load_user
 DEFAULT_HISTORY_PAGE = 20
 # How far back a subscription may resume; further back, reload with `messages` first.
 MAX_RESUME_GAP = 500
-
-
-class ChatLoaders:
-    """Chat's per-operation loaders, kept beside the operation's `Loaders`."""
-
-    def __init__(self) -> None:
-        self.unread_count = DataLoader(load_fn=resolvers.count_unread)
-        self.message_by_seq = DataLoader(load_fn=resolvers.messages_by_seq)
-
-
-_chat_loaders: WeakKeyDictionary[Loaders, ChatLoaders] = WeakKeyDictionary()
-
-
-def chat_loaders(info: Info) -> ChatLoaders:
-    """The loaders of this operation: they live and die with `info.context.loaders`."""
-    loaders = _chat_loaders.get(info.context.loaders)
-    if loaders is None:
-        loaders = _chat_loaders[info.context.loaders] = ChatLoaders()
-    return loaders
 
 
 @strawberry.type(description="One chat message.")
@@ -128,13 +108,13 @@ class Conversation:
     @strawberry.field(description="Messages from the other participant you have not read.")
     async def unread_count(self, info: Info) -> int:
         key = (uuid.UUID(self.id), self.viewer_id, self.my_last_read_seq)
-        return await chat_loaders(info).unread_count.load(key)
+        return await info.context.loaders.unread_count.load(key)
 
     @strawberry.field(description="The newest message, for previews in a list; null before any.")
     async def last_message(self, info: Info) -> ChatMessage | None:
         if self.last_seq == 0:
             return None
-        row = await chat_loaders(info).message_by_seq.load((uuid.UUID(self.id), self.last_seq))
+        row = await info.context.loaders.message_by_seq.load((uuid.UUID(self.id), self.last_seq))
         return ChatMessage.from_model(row) if row else None
 
     @strawberry.field(
