@@ -2,8 +2,11 @@
 
 - Writes are recorded by the change seam (`changes.announce`), inside the transaction of
   the change, through `record_write`.
-- Reads are buffered per operation (`read`) and written in one insert when the operation
-  ends (schema.OperationScope), or before each subscription event is sent (`flush`).
+- Reads are buffered per operation (`read`); when the operation ends
+  (schema.OperationScope), or a subscription event is sent, `flush` hands them to the
+  instance's `AuditWriter`, which writes everything pending in one insert a few times a
+  second, off the request path. Reading the trail (`written()`) first writes what this
+  instance still holds; shutdown writes the rest.
 - Refusals (`denied`) are buffered the same way.
 Who and from where come from the request (`bind_request`), never from the client's
 word. The rows hold ids and field names, never the health data itself.
@@ -11,16 +14,24 @@ word. The rows hold ids and field names, never the health data itself.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import uuid
 from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from tortoise.exceptions import IntegrityError
 
 from healthcare import models
 
 if TYPE_CHECKING:
     from healthcare.context import Info
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,7 @@ def _event(
 ) -> models.AuditEvent:
     request = _request.get() or _NO_REQUEST
     return models.AuditEvent(
+        created_at=datetime.now(UTC),  # when it happened, not when the writer wrote it
         actor_id=actor.id if actor else None,
         actor_role=actor.role.value if actor else None,
         patient_id=patient_id,
@@ -105,11 +117,94 @@ def denied(
     )
 
 
+class AuditWriter:
+    """Writes buffered audit rows in batches: every `interval` seconds, or sooner when
+    `batch_size` rows wait. One insert then carries the reads of many operations and
+    events, instead of one insert on each one's way to the client.
+
+    If the database cannot be reached, the rows stay pending and the next round tries
+    again (up to `max_pending` rows; beyond that the oldest are dropped, and an error is
+    logged). A batch the database rejects as invalid is dropped with an error: it would
+    be rejected again forever and hold up every row behind it."""
+
+    def __init__(
+        self, interval: float = 0.25, batch_size: int = 500, max_pending: int = 100_000
+    ) -> None:
+        self.interval = interval
+        self.batch_size = batch_size
+        self.max_pending = max_pending
+        self._pending: list[models.AuditEvent] = []
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        """Write what is pending and stop."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.write_pending()
+
+    def add(self, rows: list[models.AuditEvent]) -> None:
+        self._pending += rows
+        if len(self._pending) > self.max_pending:
+            dropped = len(self._pending) - self.max_pending
+            del self._pending[:dropped]
+            logger.error("audit trail: %d rows dropped (the database refused them)", dropped)
+        if len(self._pending) >= self.batch_size:
+            self._wake.set()
+
+    async def write_pending(self) -> None:
+        async with self._lock:  # one insert at a time, in the order the rows came
+            while self._pending:
+                rows = self._pending[: self.batch_size]
+                try:
+                    await models.AuditEvent.bulk_create(rows)
+                except IntegrityError:
+                    logger.error("audit trail: %d rows rejected by the database", len(rows))
+                del self._pending[: len(rows)]
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.interval):
+                    await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self.write_pending()
+            except Exception:  # the database is down or slow: keep them, try again
+                logger.warning("audit trail: %d rows not written yet", len(self._pending))
+
+
+# The app's writer, set by its lifespan. Without one (the CLI), rows are written at once.
+_writer: AuditWriter | None = None
+
+
+def install(writer: AuditWriter | None) -> None:
+    global _writer
+    _writer = writer
+
+
 async def flush(buffer: list[models.AuditEvent]) -> None:
-    if buffer:
-        rows = list(buffer)
-        buffer.clear()
+    """Hand the buffered rows to the writer (or write them now, outside a server)."""
+    if not buffer:
+        return
+    rows = list(buffer)
+    buffer.clear()
+    if _writer is None:
         await models.AuditEvent.bulk_create(rows)
+    else:
+        _writer.add(rows)
+
+
+async def written() -> None:
+    """Before reading the trail: write what this instance still holds."""
+    if _writer is not None:
+        await _writer.write_pending()
 
 
 async def record_write(

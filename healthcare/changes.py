@@ -40,7 +40,7 @@ class ChangeKind(StrEnum):
 @dataclass(frozen=True)
 class Change:
     kind: ChangeKind
-    actor_id: uuid.UUID
+    actor: models.User
     # Who must hear about it: the other party, never the actor.
     recipient_ids: tuple[uuid.UUID, ...]
     appointment_id: uuid.UUID | None = None
@@ -111,13 +111,13 @@ async def announce(change: Change) -> None:
         "change",
         extra={
             "change": change.kind.value,
-            "actor_id": str(change.actor_id),
+            "actor_id": str(change.actor.id),
             "recipient_ids": [str(r) for r in change.recipient_ids],
             "appointment_id": str(change.appointment_id) if change.appointment_id else None,
             "consultation_id": str(change.consultation_id) if change.consultation_id else None,
         },
     )
-    actor = await models.User.get(id=change.actor_id)
+    actor = change.actor
     entity, action, entity_id = AUDITED[change.kind], models.AuditAction.UPDATE, None
     if change.kind in {ChangeKind.APPOINTMENT_BOOKED, ChangeKind.CONSULTATION_CREATED}:
         action = models.AuditAction.CREATE

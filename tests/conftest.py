@@ -21,7 +21,7 @@ import pytest
 import uvicorn
 from tortoise import Tortoise, connections
 
-from healthcare import models
+from healthcare import audit, models
 from healthcare.app import create_app
 from healthcare.config import Settings, normalize_database_url
 from healthcare.db import apply_migrations, create_throwaway_database, drop_database
@@ -97,6 +97,7 @@ async def live_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
 @pytest.fixture(autouse=True)
 async def clean_database(live_server: LiveServer) -> AsyncIterator[None]:
     yield
+    await audit.written()  # nothing of this test may land in the next one's tables
     tables = [
         model._meta.db_table
         for model in Tortoise.apps["models"].values()

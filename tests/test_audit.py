@@ -1,13 +1,14 @@
 """The audit trail: reads, writes and refusals of health data are recorded; admins search
 it; patients see who accessed their records; nobody can change it."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from tortoise import connections
 from tortoise.exceptions import OperationalError
 
-from healthcare import models
+from healthcare import audit, models
 from healthcare.schema import schema
 from tests.conftest import make_appointment, make_schedule
 
@@ -40,6 +41,7 @@ async def test_a_doctor_reading_an_appointment_is_recorded_with_who_what_and_whe
         APPOINTMENT, {"id": str(appointment.id)}, as_=doctor, headers={"x-request-id": "r-42"}
     )
     # then
+    await audit.written()  # reads are written in batches, off the request path
     event = await models.AuditEvent.get(action=models.AuditAction.READ)
     assert (event.actor_id, event.actor_role) == (doctor.user.id, "DOCTOR")
     assert (event.entity, event.entity_id) == (
@@ -64,6 +66,7 @@ async def test_a_booking_is_recorded_with_the_change_and_a_refused_one_is_not(
     second = (await client.execute(BOOK, variables, as_=patient))["bookAppointment"]
     # then
     assert (first["__typename"], second["__typename"]) == ("AppointmentPayload", "SlotUnavailable")
+    await audit.written()  # reads are written in batches, off the request path
     writes = await models.AuditEvent.filter(action=models.AuditAction.CREATE)
     assert len(writes) == 1
     assert writes[0].entity == models.AuditEntity.APPOINTMENT
@@ -74,6 +77,7 @@ async def test_a_refused_attempt_is_recorded(client, patient):
     # when
     await client.post(USERS, as_=patient)
     # then
+    await audit.written()  # reads are written in batches, off the request path
     event = await models.AuditEvent.get(allowed=False)
     assert (event.action, event.actor_id, event.fields_accessed) == (
         models.AuditAction.DENIED,
@@ -85,6 +89,7 @@ async def test_a_refused_attempt_is_recorded(client, patient):
 async def test_a_doctor_reading_a_patients_profile_is_recorded(client, patient, doctor):
     await make_appointment(patient.user, doctor.user)
     await client.execute(USER, {"id": patient.id}, as_=doctor)
+    await audit.written()  # reads are written in batches, off the request path
     event = await models.AuditEvent.get(entity=models.AuditEntity.PATIENT_PROFILE)
     assert (event.actor_id, event.patient_id) == (doctor.user.id, patient.user.id)
 
@@ -147,3 +152,42 @@ async def test_the_database_refuses_to_change_or_delete_audit_rows(live_server, 
     with pytest.raises(OperationalError, match="append-only"):
         await connection.execute_query('DELETE FROM "audit_events"')
     assert await models.AuditEvent.filter(allowed=False).count() == 1
+
+
+async def test_reads_reach_the_trail_by_themselves_within_a_second(client, patient, doctor):
+    # given
+    appointment = await make_appointment(patient.user, doctor.user)
+    # when: nobody reads the trail (which would write what is pending)
+    await client.execute(APPOINTMENT, {"id": str(appointment.id)}, as_=doctor)
+    # then: the writer's own round writes it
+    for _ in range(40):
+        if await models.AuditEvent.filter(action=models.AuditAction.READ).exists():
+            break
+        await asyncio.sleep(0.05)
+    event = await models.AuditEvent.get(action=models.AuditAction.READ)
+    assert (event.actor_id, event.entity_id) == (doctor.user.id, str(appointment.id))
+
+
+async def test_stopping_the_writer_writes_what_is_pending_and_a_rejected_batch_is_dropped(
+    live_server,
+):
+    # given: a writer that would not write for a minute
+    writer = audit.AuditWriter(interval=60)
+    writer.start()
+    kept = models.AuditEvent(
+        entity=models.AuditEntity.OPERATION, action=models.AuditAction.DENIED, allowed=False
+    )
+    writer.add([kept])
+    # when
+    await writer.stop()
+    # then
+    assert await models.AuditEvent.filter(id=kept.id).exists()
+    # and a row the database rejects (the same id again) does not block the ones after it
+    later = models.AuditEvent(
+        entity=models.AuditEntity.OPERATION, action=models.AuditAction.DENIED, allowed=False
+    )
+    writer.add([kept])
+    await writer.write_pending()
+    writer.add([later])
+    await writer.write_pending()
+    assert await models.AuditEvent.filter(id=later.id).exists()

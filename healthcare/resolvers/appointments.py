@@ -125,7 +125,7 @@ async def record(
     await announce(
         Change(
             kind=ChangeKind(f"APPOINTMENT_{kind.value}"),
-            actor_id=actor.id,
+            actor=actor,
             recipient_ids=other_party(actor.id, patient_id, doctor_id),
             appointment_id=appointment.id,
             party_ids=(patient_id, doctor_id),

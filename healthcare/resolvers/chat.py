@@ -107,15 +107,14 @@ async def send(
     retry returns the message the first attempt created and writes nothing."""
     text = clean_text(text, "text", MAX_MESSAGE_LENGTH)
     client_uuid = parse_client_id(client_id)
-    conversation = await find_visible_conversation(sender, conversation_id)
-    existing = await sent_before(sender, client_uuid, conversation.id)
-    if existing is not None:
-        return existing
+    parsed_id = parse_id(conversation_id)
+    if parsed_id is None:
+        raise NotFoundError("conversation")
     try:
         async with atomic():
-            return await append(sender, conversation.id, client_uuid, text)
-    except IntegrityError:  # a concurrent retry committed first; this one rolled back
-        existing = await sent_before(sender, client_uuid, conversation.id)
+            return await append(sender, parsed_id, client_uuid, text)
+    except IntegrityError:  # a retry: the unique (sender, clientId) refused a second copy
+        existing = await sent_before(sender, client_uuid, parsed_id)
         if existing is None:
             raise
         return existing
@@ -124,17 +123,18 @@ async def send(
 async def append(
     sender: models.User, conversation_id: uuid.UUID, client_id: uuid.UUID, text: str
 ) -> models.ChatMessage:
-    """Inside `atomic()`: number, store and announce one message."""
+    """Inside `atomic()`: number, store and announce one message.
+
+    The first send of a message costs no look-up for an earlier copy: a retry fails the
+    insert on the unique (sender, clientId), the transaction rolls back, and `send`
+    returns the copy that exists."""
     # The row lock orders senders (SQLite serialises writers instead): numbers follow
-    # commit order, and a retry that waited here sees the message its twin committed.
+    # commit order, and a retry that waited here finds its twin's copy committed.
     conversation = (
         await visible_conversations(sender).filter(id=conversation_id).select_for_update().first()
     )
     if conversation is None:
         raise NotFoundError("conversation")
-    existing = await sent_before(sender, client_id, conversation_id)
-    if existing is not None:
-        return existing
     seq = conversation.last_seq + 1
     message = await models.ChatMessage.create(
         conversation_id=conversation_id,
@@ -149,7 +149,7 @@ async def append(
     await announce(
         Change(
             kind=ChangeKind.CHAT_MESSAGE,
-            actor_id=sender.id,
+            actor=sender,
             recipient_ids=other_party(sender.id, conversation.patient_id, conversation.doctor_id),
             conversation_id=conversation_id,
             patient_id=conversation.patient_id,
@@ -196,11 +196,14 @@ async def history(
 async def messages_after(
     viewer: models.User, conversation_id: uuid.UUID, seq: int
 ) -> list[models.ChatMessage]:
-    """Messages above `seq`, oldest first, re-checking that `viewer` may still see them."""
+    """Messages above `seq`, oldest first, with their senders, re-checking that `viewer`
+    may still see them."""
     visible = visible_conversations(viewer).filter(id=conversation_id).values("id")
-    return await models.ChatMessage.filter(
-        conversation_id__in=Subquery(visible), seq__gt=seq
-    ).order_by("seq")
+    return (
+        await models.ChatMessage.filter(conversation_id__in=Subquery(visible), seq__gt=seq)
+        .select_related("sender")
+        .order_by("seq")
+    )
 
 
 async def set_typing(viewer: models.User, conversation_id: str, typing: bool) -> bool:

@@ -217,7 +217,7 @@ async def tell_patient(
     await announce(
         Change(
             kind=kind,
-            actor_id=actor.id,
+            actor=actor,
             recipient_ids=(consultation.patient_id,),
             appointment_id=consultation.appointment_id,
             consultation_id=consultation.id,

@@ -5,7 +5,7 @@ from datetime import datetime
 
 import strawberry
 
-from healthcare import models
+from healthcare import audit, models
 from healthcare.context import Info
 from healthcare.errors import within_calendar
 from healthcare.pagination import DEFAULT_PAGE_SIZE, Connection, paginate
@@ -84,6 +84,7 @@ class Query:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> AuditEventConnection:
+        await audit.written()
         rows = models.AuditEvent.all()
         if actor_id is not None:
             rows = rows.filter(actor_id=parse_id(actor_id))
@@ -109,5 +110,6 @@ class Query:
         self, info: Info, first: int = DEFAULT_PAGE_SIZE, after: str | None = None
     ) -> AuditEventConnection:
         me = signed_in_user(info)
+        await audit.written()
         rows = models.AuditEvent.filter(patient_id=me.id, allowed=True).exclude(actor_id=me.id)
         return await paginate(rows, AuditEvent.from_model, first, after)

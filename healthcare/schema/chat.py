@@ -321,6 +321,7 @@ class Subscription:
             pubsub.conversation_channel(conversation.id), start, fetch_after, lambda r: r.seq
         ):
             info.context.loaders = Loaders()  # fresh data for each pushed event
+            info.context.loaders.user_by_id.prime(row.sender_id, row.sender)
             audit.read(info, models.AuditEntity.CHAT_MESSAGE, [(row.id, conversation.patient_id)])
             await audit.flush(info.context.audit_buffer)
             yield ChatMessage.from_model(row)
