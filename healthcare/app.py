@@ -25,8 +25,10 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from tortoise.contrib.starlette import RegisterTortoise
 
-from healthcare import db, limits
+from healthcare import db, limits, metrics
+from healthcare.audit import AuditWriter
 from healthcare.audit import bind_request as bind_audit
+from healthcare.audit import install as install_audit_writer
 from healthcare.auth import ANONYMOUS, authenticate
 from healthcare.config import Settings, tortoise_config
 from healthcare.connections import ConnectionGuard, guarded
@@ -36,6 +38,7 @@ from healthcare.log import configure_logging
 from healthcare.pubsub import PubSub
 from healthcare.pubsub import install as install_pubsub
 from healthcare.ratelimit import RateLimiter
+from healthcare.runtime import tune_garbage_collector
 from healthcare.schema import schema
 
 logger = logging.getLogger(__name__)
@@ -217,9 +220,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 await db.create_sqlite_schema()
             await pubsub.connect()
             install_pubsub(pubsub)
+            audit_writer = AuditWriter()
+            audit_writer.start()
+            install_audit_writer(audit_writer)
+            tune_garbage_collector()
             try:
                 yield
             finally:
+                install_audit_writer(None)
+                await audit_writer.stop()
                 install_pubsub(None)
                 await pubsub.disconnect()
                 await graphql.rate_limiter.close()
@@ -228,6 +237,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            *metrics.routes(settings),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Mount("/media", app=_media_files(settings), name="media"),

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -68,7 +68,16 @@ AUDITED = {
     for kind in ChangeKind
 }
 
-_outbox: ContextVar[list[Event] | None] = ContextVar("healthcare_outbox", default=None)
+
+@dataclass
+class Outbox:
+    """What a transaction leaves for after its commit."""
+
+    events: list[Event] = field(default_factory=list)
+    actions: list[Callable[[], None]] = field(default_factory=list)
+
+
+_outbox: ContextVar[Outbox | None] = ContextVar("healthcare_outbox", default=None)
 
 
 @asynccontextmanager
@@ -82,31 +91,42 @@ async def atomic() -> AsyncIterator[None]:
         async with in_transaction():
             yield
         return
-    events: list[Event] = []
-    token = _outbox.set(events)
+    outbox = Outbox()
+    token = _outbox.set(outbox)
     try:
         async with in_transaction():
             yield
     finally:
         _outbox.reset(token)
-    for event in events:
+    for action in outbox.actions:
+        action()
+    for event in outbox.events:
         await pubsub.publish(event.channel, event.payload)
+
+
+def _current_outbox() -> Outbox:
+    outbox = _outbox.get()
+    if outbox is None:
+        raise RuntimeError("queue(), after_commit() and announce() belong inside atomic()")
+    return outbox
 
 
 def queue(event: Event) -> None:
     """Publish `event` after the current `atomic()` transaction commits."""
-    events = _outbox.get()
-    if events is None:
-        raise RuntimeError("queue() and announce() belong inside changes.atomic()")
-    events.append(event)
+    _current_outbox().events.append(event)
+
+
+def after_commit(action: Callable[[], None]) -> None:
+    """Run `action` once the current `atomic()` transaction has committed, before its
+    events are published (so that what a subscriber reads on hearing them is in place)."""
+    _current_outbox().actions.append(action)
 
 
 async def announce(change: Change) -> None:
     """Record that `change` happened: notification rows now, doorbells after commit."""
     from healthcare.resolvers.notifications import notify  # the seam's one consumer
 
-    if _outbox.get() is None:
-        raise RuntimeError("announce() belongs inside changes.atomic()")
+    _current_outbox()
     logger.info(
         "change",
         extra={

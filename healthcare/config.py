@@ -24,6 +24,7 @@ DEVELOPMENT = "development"
 PRODUCTION = "production"
 MIN_SECRET_BYTES = 32
 MAX_ACCESS_TOKEN_TTL_SECONDS = 15 * 60
+MIN_METRICS_TOKEN_CHARS = 16
 
 
 class ConfigurationError(Exception):
@@ -134,10 +135,18 @@ class Settings:
     register_rate_per_address: Rate = Rate(10, 60 * 60)
     refresh_rate_per_address: Rate = Rate(120, 15 * 60)
     rate_limit_exempt_networks: tuple[str, ...] = ()
+    metrics_enabled: bool = True
+    metrics_token: str = field(default="", repr=False)
 
     @property
     def is_production(self) -> bool:
         return self.env == PRODUCTION
+
+    @property
+    def metrics_served(self) -> bool:
+        """`GET /metrics` is served: in production only behind METRICS_TOKEN, so that a
+        forgotten proxy rule cannot publish it."""
+        return self.metrics_enabled and (bool(self.metrics_token) or not self.is_production)
 
     @property
     def rate_limit_store_url(self) -> str:
@@ -203,6 +212,8 @@ class Settings:
             register_rate_per_address=_rate(env, "REGISTER_RATE_PER_ADDRESS", Rate(10, 60 * 60)),
             refresh_rate_per_address=_rate(env, "REFRESH_RATE_PER_ADDRESS", Rate(120, 15 * 60)),
             rate_limit_exempt_networks=_networks(env, "RATE_LIMIT_EXEMPT_NETWORKS"),
+            metrics_enabled=_bool(env, "METRICS_ENABLED", True),
+            metrics_token=(env.get("METRICS_TOKEN") or "").strip(),
         )
         settings.validate()
         return settings
@@ -226,6 +237,10 @@ class Settings:
         if not self.rate_limit_store_url.startswith(("memory://", "redis://", "rediss://")):
             raise ConfigurationError(
                 "RATE_LIMIT_URL must start with memory://, redis:// or rediss://."
+            )
+        if self.metrics_token and len(self.metrics_token) < MIN_METRICS_TOKEN_CHARS:
+            raise ConfigurationError(
+                f"METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_CHARS} characters."
             )
         if self.is_production:
             self.check_production()
@@ -267,14 +282,24 @@ def _jwt_secret(env: Mapping[str, str], mode: str, data_dir: Path) -> tuple[str,
     return secret, True
 
 
+async def _keep_session(connection: Any) -> None:
+    """asyncpg's pool runs `RESET ALL; UNLISTEN *; CLOSE ALL; SELECT
+    pg_advisory_unlock_all()` each time a connection goes back to the pool: one more round
+    trip for every query outside a transaction. The app sets no session state, listens on
+    no channel (pub/sub has its own connection), opens no cursor and takes no advisory
+    lock, so there is nothing to reset; an open transaction is still rolled back."""
+
+
 def tortoise_config(database_url: str, statement_timeout_ms: int | None = None) -> dict[str, Any]:
     connection: str | dict[str, Any] = database_url
-    if statement_timeout_ms and database_url.startswith("postgres://"):
-        # PostgreSQL stops any statement that runs longer, whatever the client does.
+    if database_url.startswith("postgres://"):
         connection = expand_db_url(database_url)
-        connection["credentials"]["server_settings"] = {
-            "statement_timeout": str(statement_timeout_ms)
-        }
+        connection["credentials"]["reset"] = _keep_session
+        if statement_timeout_ms:
+            # PostgreSQL stops any statement that runs longer, whatever the client does.
+            connection["credentials"]["server_settings"] = {
+                "statement_timeout": str(statement_timeout_ms)
+            }
     return {
         "connections": {"default": connection},
         "apps": {

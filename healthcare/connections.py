@@ -19,7 +19,7 @@ from datetime import datetime
 
 from starlette.websockets import WebSocket, WebSocketState
 
-from healthcare import pubsub
+from healthcare import metrics, pubsub
 from healthcare.auth import Viewer, utcnow
 
 logger = logging.getLogger(__name__)
@@ -89,9 +89,11 @@ class ConnectionGuard:
 async def guarded(guard: ConnectionGuard, connection: Awaitable[None]) -> None:
     """Run a WebSocket connection with its guard beside it."""
     watcher = asyncio.ensure_future(guard.watch())
+    metrics.WEBSOCKETS.inc()
     try:
         await connection
     finally:
+        metrics.WEBSOCKETS.dec()
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher

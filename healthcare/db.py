@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -18,6 +20,19 @@ from healthcare.config import normalize_database_url, tortoise_config
 _BESIDE_PACKAGE = Path(__file__).resolve().parent.parent / "migrations"
 MIGRATIONS_DIR = _BESIDE_PACKAGE if _BESIDE_PACKAGE.is_dir() else Path.cwd() / "migrations"
 PING_TIMEOUT_SECONDS = 2.0
+
+
+async def fetch_one(sql: str, *values: Any) -> dict[str, Any] | None:
+    """The first row of one statement, for what the ORM cannot say in one round trip
+    (`INSERT ... ON CONFLICT ... RETURNING`). Write it for PostgreSQL, with $1, $2...; on
+    SQLite the placeholders become ?1, ?2... and UUIDs their text, as Tortoise stores them.
+    Runs in the current transaction, if any."""
+    connection = connections.get("default")
+    if connection.capabilities.dialect == "sqlite":
+        sql = re.sub(r"\$(\d+)", r"?\1", sql)
+        values = tuple(str(v) if isinstance(v, uuid.UUID) else v for v in values)
+    rows = await connection.execute_query_dict(sql, list(values))
+    return rows[0] if rows else None
 
 
 def ensure_sqlite_folder(database_url: str) -> None:

@@ -10,6 +10,8 @@ import uuid
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from healthcare import metrics
+
 logger = logging.getLogger("healthcare.request")
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -80,3 +82,4 @@ class RequestContextMiddleware:
                     "operation": ",".join(operations) if operations else None,
                 },
             )
+            metrics.count_http_request(scope["type"], scope["path"], status["code"] or 500)

@@ -171,28 +171,43 @@ async def publish(channel: str, event: Mapping[str, Any]) -> None:
             await current().publish(channel, event)
     except Exception:  # pub/sub down or slow: the database already has the change
         logger.warning("could not publish on %s", channel.split(".")[0], exc_info=True)
+        from healthcare.metrics import count_publish_failure  # on failure only
+
+        count_publish_failure(channel)
 
 
 async def stream(
     channel: str,
     after: int,
-    fetch_after: Callable[[int], Awaitable[Sequence[T]]],
+    fetch_after: Callable[[int, int | None], Awaitable[Sequence[T]]],
     seq_of: Callable[[T], int],
 ) -> AsyncIterator[T]:
     """Rows with a sequence number above `after`: first what was missed, then live.
 
-    `fetch_after(n)` returns the rows numbered above n, in order, checked against the
-    subscriber's permissions. Each doorbell triggers one such read, so a lost or
-    duplicated event costs nothing.
+    `fetch_after(n, announced)` returns the rows numbered above n, in order, checked
+    against the subscriber's permissions; `announced` is the number the doorbell carried
+    (None for the catch-up read), for a reader that keeps recent rows at hand. Each
+    doorbell triggers one such read, so a lost event costs nothing, and a duplicate or
+    late one (a number already delivered) is skipped without a read.
     """
     async with current().subscribe(channel) as events:
-        for row in await fetch_after(after):
+        for row in await fetch_after(after, None):
             after = seq_of(row)
             yield row
-        async for _ in events:
-            for row in await fetch_after(after):
+        async for event in events:
+            announced = _announced_seq(event)
+            if announced is not None and announced <= after:
+                continue
+            for row in await fetch_after(after, announced):
                 after = seq_of(row)
                 yield row
+
+
+def _announced_seq(event: Mapping[str, Any]) -> int | None:
+    try:
+        return int(event["seq"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 async def doorbells(channel: str) -> AsyncIterator[dict[str, Any]]:

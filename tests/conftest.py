@@ -9,6 +9,8 @@ named, applies the migrations to it, and drops it at the end. Tests use the ORM 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -315,3 +317,37 @@ async def make_appointment(
         reason=overrides.pop("reason", "Check-up"),
         **overrides,
     )
+
+
+def request_statements(records: list[logging.LogRecord]) -> list[str]:
+    """The SQL statements among captured log records (tortoise.db_client logs one DEBUG
+    record per statement), without the audit writer's batch inserts: those run on their
+    own schedule, for many requests at once, not as part of the request being measured."""
+    return [
+        record.getMessage()
+        for record in records
+        if record.name == "tortoise.db_client"
+        and not record.getMessage().startswith('INSERT INTO "audit_events"')
+    ]
+
+
+@pytest.fixture
+def slow_user_lookup(live_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A one-second request deadline, and a `user(id)` lookup that takes three."""
+    from starlette.routing import Route
+
+    from healthcare.resolvers import users
+
+    view = next(
+        route.endpoint
+        for route in live_server.app.routes
+        if isinstance(route, Route) and route.path == "/graphql"
+    )
+    monkeypatch.setattr(
+        view, "settings", dataclasses.replace(view.settings, request_timeout_seconds=1)
+    )
+
+    async def slow(*args: Any, **kwargs: Any) -> None:
+        await asyncio.sleep(3)
+
+    monkeypatch.setattr(users, "find_visible_user", slow)

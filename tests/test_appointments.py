@@ -11,7 +11,14 @@ import pytest
 from tortoise import connections
 
 from healthcare import models
-from tests.conftest import make_appointment, make_doctor, make_patient, make_schedule, sign_in
+from tests.conftest import (
+    make_appointment,
+    make_doctor,
+    make_patient,
+    make_schedule,
+    request_statements,
+    sign_in,
+)
 
 APPOINTMENT_FIELDS = """
 id startsAt endsAt status reason cancellationReason
@@ -837,8 +844,7 @@ async def test_listing_appointments_costs_the_same_number_of_queries_for_5_as_fo
             data = await client.execute(
                 APPOINTMENTS_WITH_PEOPLE_AND_HISTORY, {"first": first}, as_=admin
             )
-        records = [r for r in caplog.records if r.name == "tortoise.db_client"]
-        statements[first] = [r.getMessage() for r in records]
+        statements[first] = request_statements(caplog.records)
         edges = data["appointments"]["edges"]
         assert len(edges) == first
         assert all(len(edge["node"]["history"]) == 1 for edge in edges)

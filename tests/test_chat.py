@@ -15,7 +15,7 @@ import websockets
 
 from healthcare import models, pubsub
 from healthcare.schema import chat as chat_schema
-from tests.conftest import make_appointment
+from tests.conftest import make_appointment, request_statements
 
 TRANSPORT_WS = "graphql-transport-ws"
 LEGACY_WS = "graphql-ws"
@@ -463,7 +463,7 @@ async def test_listing_conversations_costs_the_same_queries_for_2_as_for_6(
         caplog.set_level(logging.DEBUG, logger="tortoise.db_client")
         await client.execute(CONVERSATIONS, as_=patient)
         caplog.set_level(logging.WARNING, logger="tortoise.db_client")
-        return len([r for r in caplog.records if r.name == "tortoise.db_client"])
+        return len(request_statements(caplog.records))
 
     # when
     await add_conversations(2)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from healthcare import models
-from tests.conftest import make_appointment
+from tests.conftest import make_appointment, request_statements
 
 PEOPLE = "doctor { id fullName } patient { id fullName }"
 CONSULTATION_CARD = f"""
@@ -703,7 +703,7 @@ async def test_reading_consultations_costs_the_same_queries_for_2_rows_as_for_6(
         caplog.clear()
         caplog.set_level(logging.DEBUG, logger="tortoise.db_client")
         await client.execute(query, {"first": 50}, as_=patient)
-        queries = [r for r in caplog.records if r.name == "tortoise.db_client"]
+        queries = request_statements(caplog.records)
         caplog.set_level(logging.WARNING, logger="tortoise.db_client")
         return len(queries)
 

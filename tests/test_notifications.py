@@ -11,7 +11,7 @@ from typing import Any
 import websockets
 
 from healthcare import models
-from tests.conftest import make_appointment, make_schedule
+from tests.conftest import make_appointment, make_patient, make_schedule, sign_in
 from tests.wsclient import Subscriber
 
 BOOK = """
@@ -139,6 +139,51 @@ async def test_the_actor_is_not_notified_and_the_other_party_is(client, patient,
     assert [(row.recipient_id, row.kind) for row in rows] == [
         (doctor.user.id, models.NotificationKind.APPOINTMENT_CANCELLED)
     ]
+
+
+async def test_numbering_continues_from_notifications_written_before_the_counter_existed(
+    client, patient, doctor
+):
+    # given: three notifications and no counter row (a database from before migration 6)
+    for seq in (1, 2, 3):
+        await models.Notification.create(
+            recipient_id=doctor.user.id,
+            seq=seq,
+            kind=models.NotificationKind.APPOINTMENT_BOOKED,
+            title="t",
+            body="b",
+        )
+    appointment = await make_appointment(patient.user, doctor.user)
+    # when
+    await client.execute(CANCEL, {"id": str(appointment.id), "reason": "Feeling better"}, patient)
+    # then
+    seqs = await models.Notification.filter(recipient_id=doctor.user.id).values_list(
+        "seq", flat=True
+    )
+    assert sorted(seqs) == [1, 2, 3, 4]
+
+
+async def test_concurrent_changes_number_one_recipients_notifications_without_gap_or_twin(
+    client, live_server, doctor
+):
+    # given: ten patients, each with an appointment with the doctor
+    personas = [await sign_in(await make_patient(), live_server.settings) for _ in range(10)]
+    appointments = [
+        await make_appointment(persona.user, doctor.user, tomorrow_at(0) + timedelta(hours=index))
+        for index, persona in enumerate(personas)
+    ]
+    # when: all ten cancel at once
+    await asyncio.gather(
+        *(
+            client.execute(CANCEL, {"id": str(appointment.id), "reason": "Sorry"}, persona)
+            for appointment, persona in zip(appointments, personas, strict=True)
+        )
+    )
+    # then
+    seqs = await models.Notification.filter(recipient_id=doctor.user.id).values_list(
+        "seq", flat=True
+    )
+    assert sorted(seqs) == list(range(1, 11))
 
 
 async def test_both_parties_see_their_appointment_change_live(client, live_server, patient, doctor):

@@ -17,7 +17,7 @@ from healthcare.models.consultation import (
     ConsultationRevision,
     PrescriptionItem,
 )
-from healthcare.models.notification import Notification, NotificationKind
+from healthcare.models.notification import Notification, NotificationCounter, NotificationKind
 from healthcare.models.user import Role, User
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "Conversation",
     "DoctorSchedule",
     "Notification",
+    "NotificationCounter",
     "NotificationKind",
     "PrescriptionItem",
     "RefreshToken",

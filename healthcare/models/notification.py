@@ -61,3 +61,21 @@ class Notification(Model):
     class Meta:
         table = "notifications"
         unique_together = (("recipient_id", "seq"),)
+
+
+class NotificationCounter(Model):
+    """The last notification number given to each recipient.
+
+    One upsert both numbers a notification and orders concurrent writers for that
+    recipient (the row stays locked until the transaction ends); the first one starts
+    from the recipient's existing notifications, so a database that predates this table
+    needs no backfill."""
+
+    recipient: fields.OneToOneRelation[User] = fields.OneToOneField(
+        "models.User", related_name=False, on_delete=fields.CASCADE, primary_key=True
+    )
+    recipient_id: uuid.UUID
+    last_seq = fields.BigIntField()
+
+    class Meta:
+        table = "notification_counters"

@@ -11,17 +11,27 @@ import base64
 import binascii
 import json
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Q, Subquery
+from tortoise.expressions import Q
 from tortoise.functions import Count
 from tortoise.queryset import QuerySet
 
 from healthcare import models, pubsub
-from healthcare.changes import Change, ChangeKind, Event, announce, atomic, other_party, queue
+from healthcare.changes import (
+    Change,
+    ChangeKind,
+    Event,
+    after_commit,
+    announce,
+    atomic,
+    other_party,
+    queue,
+)
 from healthcare.errors import InputError, NotFoundError, bad_argument
 from healthcare.pagination import Connection, Edge, PageInfo, check_page_size
 from healthcare.resolvers.users import parse_id
@@ -155,6 +165,8 @@ async def append(
             patient_id=conversation.patient_id,
         )
     )
+    message.sender = sender
+    after_commit(lambda: recent_messages.keep([message]))
     queue(Event(pubsub.conversation_channel(conversation_id), {"seq": str(seq)}))
     return message
 
@@ -193,17 +205,58 @@ async def history(
     return page[:last], len(page) > last
 
 
+class RecentMessages:
+    """The messages this instance wrote or read last, by (conversation, seq).
+
+    Messages are never edited or deleted, so a copy is as good as the row: when both
+    participants listen on the instance that stored a message, neither delivery reads
+    the database. Bounded; the oldest entries go first."""
+
+    def __init__(self, size: int = 2000) -> None:
+        self.size = size
+        self._rows: OrderedDict[tuple[uuid.UUID, int], models.ChatMessage] = OrderedDict()
+
+    def keep(self, rows: Sequence[models.ChatMessage]) -> None:
+        for row in rows:
+            self._rows[(row.conversation_id, row.seq)] = row
+        while len(self._rows) > self.size:
+            self._rows.popitem(last=False)
+
+    def between(
+        self, conversation_id: uuid.UUID, after: int, up_to: int
+    ) -> list[models.ChatMessage] | None:
+        """Messages after+1 .. up_to, if every one of them is at hand."""
+        found = []
+        for seq in range(after + 1, up_to + 1):
+            row = self._rows.get((conversation_id, seq))
+            if row is None:
+                return None
+            found.append(row)
+        return found
+
+
+recent_messages = RecentMessages()
+
+
 async def messages_after(
-    viewer: models.User, conversation_id: uuid.UUID, seq: int
+    conversation: models.Conversation, seq: int, announced: int | None = None
 ) -> list[models.ChatMessage]:
-    """Messages above `seq`, oldest first, with their senders, re-checking that `viewer`
-    may still see them."""
-    visible = visible_conversations(viewer).filter(id=conversation_id).values("id")
-    return (
-        await models.ChatMessage.filter(conversation_id__in=Subquery(visible), seq__gt=seq)
+    """Messages of `conversation` above `seq`, oldest first, with their senders; at least
+    up to `announced` when a doorbell said so (from `recent_messages` when they are all
+    there). For a subscriber who was shown `conversation` by `find_visible_conversation`:
+    its participants never change, and a participant who loses access (deactivated,
+    signed out) has the socket closed by the connection guard."""
+    if announced is not None:
+        cached = recent_messages.between(conversation.id, seq, announced)
+        if cached is not None:
+            return cached
+    rows = (
+        await models.ChatMessage.filter(conversation_id=conversation.id, seq__gt=seq)
         .select_related("sender")
         .order_by("seq")
     )
+    recent_messages.keep(rows)
+    return rows
 
 
 async def set_typing(viewer: models.User, conversation_id: str, typing: bool) -> bool:

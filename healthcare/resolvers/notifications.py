@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from healthcare import models, pubsub
+from healthcare import db, models, pubsub
 from healthcare.auth import utcnow
 from healthcare.changes import Change, ChangeKind, Event, queue
 from healthcare.errors import NotFoundError
@@ -53,12 +53,24 @@ async def notify(change: Change, actor: models.User) -> list[models.Notification
     return written
 
 
+# Numbers the recipient's next notification and locks their counter row until commit, so
+# concurrent writers for one recipient number in commit order (SQLite serialises writers).
+# The first notification after this table appeared continues from the existing ones.
+NEXT_SEQ_SQL = """
+INSERT INTO "notification_counters" ("recipient_id", "last_seq")
+VALUES ($1, (SELECT COALESCE(MAX("seq"), 0) + 1 FROM "notifications" WHERE "recipient_id" = $1))
+ON CONFLICT ("recipient_id")
+DO UPDATE SET "last_seq" = "notification_counters"."last_seq" + 1
+RETURNING "last_seq"
+"""
+
+
 async def next_seq(recipient_id: uuid.UUID) -> int:
-    """The recipient's next number. Locking their user row orders concurrent writers on
-    PostgreSQL (SQLite serialises writers), so numbers follow commit order."""
-    await models.User.filter(id=recipient_id).select_for_update().first()
-    last = await models.Notification.filter(recipient_id=recipient_id).order_by("-seq").first()
-    return last.seq + 1 if last else 1
+    """The recipient's next notification number, in one statement. Inside `atomic()`."""
+    row = await db.fetch_one(NEXT_SEQ_SQL, recipient_id)
+    if row is None:
+        raise RuntimeError("the counter upsert returned no row")
+    return int(row["last_seq"])
 
 
 async def after_seq(user: models.User, seq: int, limit: int = 100) -> list[models.Notification]:

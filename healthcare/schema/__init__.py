@@ -12,7 +12,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from healthcare import audit, limits
+from healthcare import audit, limits, metrics
 from healthcare.context import Context
 from healthcare.errors import MaskUnexpectedErrors, label_request_error
 from healthcare.loaders import Loaders
@@ -126,6 +126,7 @@ schema = HealthcareSchema(
     # resolution to the unsorted ones, and every result union then fails. `sdl()` sorts.
     config=StrawberryConfig(auto_camel_case=True),
     extensions=[
+        metrics.OperationMetrics,  # first: its time includes the others'
         MaskUnexpectedErrors,
         *limits.schema_extensions(),
         ParserCache,
@@ -133,6 +134,7 @@ schema = HealthcareSchema(
         OperationScope,
     ],
 )
+metrics.instrument(schema)
 
 
 def sdl() -> str:

@@ -247,10 +247,12 @@ class Mutation:
     async def send_message(
         self, info: Info, conversation_id: strawberry.ID, client_id: strawberry.ID, text: str
     ) -> SendMessageResult:
+        sender = signed_in_user(info)
         try:
-            row = await resolvers.send(signed_in_user(info), conversation_id, client_id, text)
+            row = await resolvers.send(sender, conversation_id, client_id, text)
         except ExpectedFailure as failure:
             return failure.as_result()
+        info.context.loaders.user_by_id.prime(sender.id, sender)  # no query for `sender`
         return MessagePayload(chat_message=ChatMessage.from_model(row))
 
     @strawberry.mutation(
@@ -305,7 +307,6 @@ class Subscription:
         self, info: Info, conversation_id: strawberry.ID, after_seq: int | None = None
     ) -> AsyncGenerator[ChatMessage, None]:
         conversation = await subscribable(info, conversation_id)
-        user = signed_in_user(info)
         start = conversation.last_seq if after_seq is None else after_seq
         if start < 0:
             raise bad_argument("afterSeq", "must be 0 or more.")
@@ -314,8 +315,8 @@ class Subscription:
                 "afterSeq", f"more than {MAX_RESUME_GAP} messages behind: reload `messages`."
             )
 
-        async def fetch_after(seq: int) -> list[models.ChatMessage]:
-            return await resolvers.messages_after(user, conversation.id, seq)
+        async def fetch_after(seq: int, announced: int | None) -> list[models.ChatMessage]:
+            return await resolvers.messages_after(conversation, seq, announced)
 
         async for row in pubsub.stream(
             pubsub.conversation_channel(conversation.id), start, fetch_after, lambda r: r.seq

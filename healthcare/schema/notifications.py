@@ -136,7 +136,7 @@ class Subscription:
             last = await models.Notification.filter(recipient_id=user.id).order_by("-seq").first()
             after_seq = last.seq if last else 0
 
-        async def fetch_after(seq: int) -> list[models.Notification]:
+        async def fetch_after(seq: int, announced: int | None) -> list[models.Notification]:
             return await resolvers.after_seq(user, seq)
 
         async for row in pubsub.stream(

@@ -1,0 +1,322 @@
+"""GET /metrics: operations by name, type and outcome, sockets, subscriptions, pub/sub
+failures, HTTP statuses and the database pool, scraped from the live server; and who
+may scrape it.
+
+The server is shared by the whole run, so every check compares two scrapes.
+"""
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from starlette.applications import Starlette
+from tortoise.transactions import in_transaction
+
+from healthcare import metrics, pubsub
+from healthcare.config import ConfigurationError, Settings
+from healthcare.schema import users as users_schema
+from tests.wsclient import Subscriber
+
+OPERATIONS = "healthcare_graphql_operations_total"
+DURATION = "healthcare_graphql_operation_duration_seconds"
+SUBSCRIPTIONS = "healthcare_graphql_subscriptions_active"
+WEBSOCKETS = "healthcare_websockets_open"
+PUBLISH_FAILURES = "healthcare_pubsub_publish_failures_total"
+HTTP_REQUESTS = "healthcare_http_requests_total"
+POOL = "healthcare_db_pool_connections"
+POOL_IN_USE = "healthcare_db_pool_connections_in_use"
+POOL_MAX = "healthcare_db_pool_max_connections"
+TOKEN = "metrics-test-token-" + "t" * 24
+
+ME = "query MetricsMe { me { id email } }"
+USER = "query MetricsUser($id: ID!) { user(id: $id) { id } }"
+ANONYMOUS_ME = "{ me { id } }"
+NO_SUCH_FIELD = "query MetricsInvalid { noSuchField }"
+LOGIN = """
+mutation MetricsLogin($email: String!, $password: String!) {
+  login(email: $email, password: $password) { __typename }
+}
+"""
+NOTIFICATIONS = "subscription MetricsNotifications { notificationAdded { seq } }"
+
+
+@dataclass
+class Scrape:
+    text: str
+    values: dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+    def __call__(self, name: str, **labels: str) -> float:
+        return self.values.get((name, frozenset(labels.items())), 0.0)
+
+    def has(self, name: str) -> bool:
+        return any(key[0] == name for key in self.values)
+
+
+async def scrape(client) -> Scrape:
+    response = await client.http.get("/metrics")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    values = {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+    return Scrape(response.text, values)
+
+
+async def eventually(client, check: Callable[[Scrape], bool], seconds: float = 5) -> Scrape:
+    """Scrape until `check` holds (the server finishes closing sockets on its own time)."""
+    async with asyncio.timeout(seconds):
+        while True:
+            latest = await scrape(client)
+            if check(latest):
+                return latest
+            await asyncio.sleep(0.05)
+
+
+def moved(before: Scrape, after: Scrape, name: str, **labels: str) -> float:
+    return after(name, **labels) - before(name, **labels)
+
+
+def operation(outcome: str, name: str, kind: str = "query") -> dict[str, str]:
+    return {"operation": name, "type": kind, "outcome": outcome}
+
+
+async def test_a_named_query_is_counted_and_timed_under_its_name(client, patient):
+    # given
+    before = await scrape(client)
+    # when
+    for _ in range(2):
+        await client.execute(ME, as_=patient)
+    after = await scrape(client)
+    # then
+    ok = operation("ok", "MetricsMe")
+    assert moved(before, after, OPERATIONS, **ok) == 2
+    assert moved(before, after, f"{DURATION}_count", **ok) == 2
+    assert moved(before, after, f"{DURATION}_bucket", le="+Inf", **ok) == 2
+    assert after(f"{DURATION}_sum", **ok) > before(f"{DURATION}_sum", **ok)
+    # and no label holds who asked or what came back
+    assert patient.id not in after.text
+    assert patient.user.email not in after.text
+
+
+async def test_refusals_typed_failures_and_errors_are_told_apart(client, patient, monkeypatch):
+    # given
+    before = await scrape(client)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    # when: signed out, an invalid document, a wrong password, a bug
+    assert await client.error_codes(ME) == ["UNAUTHENTICATED"]
+    assert await client.error_codes(NO_SUCH_FIELD) == ["GRAPHQL_VALIDATION_FAILED"]
+    wrong = {"email": patient.user.email, "password": "not the password"}
+    assert (await client.execute(LOGIN, wrong))["login"]["__typename"] == "InvalidCredentials"
+    monkeypatch.setattr(users_schema.User, "from_model", broken)
+    assert await client.error_codes(ME, as_=patient) == ["INTERNAL_SERVER_ERROR"]
+    after = await scrape(client)
+
+    # then
+    assert moved(before, after, OPERATIONS, **operation("refused", "MetricsMe")) == 1
+    assert moved(before, after, OPERATIONS, **operation("error", "MetricsMe")) == 1
+    assert moved(before, after, OPERATIONS, **operation("ok", "MetricsMe")) == 0
+    assert moved(before, after, OPERATIONS, **operation("refused", "MetricsInvalid")) == 1
+    login = {"operation": "MetricsLogin", "type": "mutation"}
+    assert moved(before, after, OPERATIONS, outcome="failure", **login) == 1
+    assert moved(before, after, OPERATIONS, outcome="ok", **login) == 0
+
+
+async def test_an_operation_cut_off_by_the_deadline_is_an_error(client, patient, slow_user_lookup):
+    # given: a one-second deadline and a lookup that takes three (slow_user_lookup)
+    before = await scrape(client)
+    # when
+    response = await client.post(USER, {"id": patient.id}, as_=patient)
+    after = await scrape(client)
+    # then
+    assert response.status_code == 503
+    cut_off = operation("error", "MetricsUser")
+    assert moved(before, after, OPERATIONS, **cut_off) == 1
+    assert moved(before, after, f"{DURATION}_count", **cut_off) == 1
+    assert moved(before, after, f"{DURATION}_bucket", le="0.5", **cut_off) == 0
+    assert moved(before, after, HTTP_REQUESTS, route="/graphql", status="503") == 1
+
+
+async def test_a_subscription_over_http_is_refused_and_counted_as_such(client, patient):
+    # given
+    before = await scrape(client)
+    # when
+    response = await client.post(NOTIFICATIONS, as_=patient)
+    after = await scrape(client)
+    # then
+    assert response.status_code == 400
+    refused = operation("refused", "MetricsNotifications", "subscription")
+    assert moved(before, after, OPERATIONS, **refused) == 1
+
+
+async def test_anonymous_and_made_up_operation_names_get_fixed_labels(client, patient):
+    # given
+    before = await scrape(client)
+    made_up = f"patient {patient.user.email}"
+    # when
+    await client.execute(ANONYMOUS_ME, as_=patient)
+    response = await client.http.post(
+        "/graphql",
+        json={"query": ME, "operationName": made_up},
+        headers={"authorization": f"Bearer {patient.access_token}"},
+    )
+    after = await scrape(client)
+    # then
+    assert response.status_code == 400  # no operation of that name in the document
+    assert moved(before, after, OPERATIONS, **operation("ok", "(anonymous)")) == 1
+    assert moved(before, after, OPERATIONS, **operation("refused", "(other)", "unknown")) == 1
+    assert patient.user.email not in after.text
+
+
+def test_only_plain_names_and_only_so_many_become_labels(monkeypatch):
+    # given: room for one more name
+    monkeypatch.setattr(metrics, "_operation_names", {"Known": "Known"})
+    monkeypatch.setattr(metrics, "MAX_OPERATION_NAMES", 2)
+    # then
+    assert metrics.operation_label(None) == "(anonymous)"
+    assert metrics.operation_label("x" * 65) == "(other)"
+    assert metrics.operation_label("has space") == "(other)"
+    assert metrics.operation_label("Second") == "Second"
+    assert metrics.operation_label("Third") == "(other)"
+    assert metrics.operation_label("Known") == "Known"
+    assert metrics.operation_label("Second") == "Second"
+
+
+@pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
+async def test_open_websockets_and_active_subscriptions_rise_and_fall(
+    client, live_server, patient, protocol
+):
+    # given: whatever other tests opened has closed
+    before = await eventually(client, lambda s: s(WEBSOCKETS) == 0)
+    active = {"operation": "MetricsNotifications"}
+    # when
+    subscriber = await Subscriber.open(live_server, patient, protocol)
+    await subscriber.subscribe(NOTIFICATIONS)
+    during = await scrape(client)
+    await subscriber.close()
+    after = await eventually(client, lambda s: s(WEBSOCKETS) == s(SUBSCRIPTIONS, **active) == 0)
+    # then
+    assert during(WEBSOCKETS) == 1
+    assert moved(before, during, SUBSCRIPTIONS, **active) == 1
+    ended = operation("ok", "MetricsNotifications", "subscription")
+    assert moved(before, after, OPERATIONS, **ended) == 1
+    # subscriptions are counted, not timed: their length says nothing about the server
+    assert not after(f"{DURATION}_count", **ended)
+
+
+async def test_a_failed_publish_is_counted_by_channel_kind_only(client, live_server, monkeypatch):
+    # given
+    before = await scrape(client)
+    user_id = uuid.uuid4()
+
+    async def unreachable(channel, event):
+        raise ConnectionError("pub/sub is down")
+
+    monkeypatch.setattr(live_server.app.state.pubsub, "publish", unreachable)
+    # when
+    await pubsub.publish(pubsub.notifications_channel(user_id), {"seq": 1})
+    # then
+    after = await eventually(
+        client, lambda s: moved(before, s, PUBLISH_FAILURES, channel="notifications") > 0
+    )
+    assert moved(before, after, PUBLISH_FAILURES, channel="notifications") == 1
+    assert str(user_id) not in after.text
+
+
+async def test_http_requests_are_counted_by_route_and_status(client):
+    # given
+    before = await scrape(client)
+    # when
+    assert (await client.http.get("/healthz")).status_code == 200
+    assert (await client.http.get("/no-such-page/a1b2c3")).status_code == 404
+    after = await scrape(client)
+
+    # then
+    assert moved(before, after, HTTP_REQUESTS, route="/healthz", status="200") == 1
+    assert moved(before, after, HTTP_REQUESTS, route="(other)", status="404") == 1
+    assert "a1b2c3" not in after.text
+
+
+async def test_the_database_pool_is_reported_on_postgresql(client, live_server):
+    if live_server.settings.uses_sqlite:
+        # SQLite has no pool: nothing is made up for it
+        assert not (await scrape(client)).has(POOL)
+        return
+    # when: a transaction holds a connection
+    async with in_transaction():
+        during = await scrape(client)
+    # then
+    assert during(POOL_IN_USE) >= 1
+    assert during(POOL_MAX) >= during(POOL) >= during(POOL_IN_USE)
+    # and once it is back, the connection is no longer in use
+    await eventually(client, lambda s: s(POOL_IN_USE) == during(POOL_IN_USE) - 1)
+
+
+def test_an_operation_with_an_uncoded_error_is_an_error_and_coded_refusals_are_not():
+    from graphql import GraphQLError
+
+    forbidden = GraphQLError("no", extensions={"code": "FORBIDDEN"})
+    assert metrics.outcome_of([forbidden], typed_failure=False) == "refused"
+    assert metrics.outcome_of([forbidden, GraphQLError("boom")], typed_failure=False) == "error"
+    assert metrics.outcome_of(None, typed_failure=True) == "failure"
+    assert metrics.outcome_of([], typed_failure=False) == "ok"
+
+
+# ---- who may scrape ------------------------------------------------------------------------
+
+
+async def get_metrics(settings: Settings, authorization: str | None = None) -> httpx.Response:
+    app = Starlette(routes=metrics.routes(settings))
+    headers = {"authorization": authorization} if authorization else {}
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://metrics.test") as http:
+        return await http.get("/metrics", headers=headers)
+
+
+@pytest.mark.parametrize("env", ["development", "production"])
+async def test_with_a_token_set_only_that_bearer_token_may_scrape(env):
+    settings = Settings(env=env, metrics_token=TOKEN)
+    for refused in (None, "Bearer wrong-token-0123456789", f"Basic {TOKEN}", f"Bearer {TOKEN}x"):
+        response = await get_metrics(settings, refused)
+        assert response.status_code == 401, refused
+        assert response.headers["www-authenticate"].startswith("Bearer")
+        assert "healthcare_" not in response.text
+    response = await get_metrics(settings, f"Bearer {TOKEN}")
+    assert response.status_code == 200
+    assert "healthcare_graphql_operations_total" in response.text
+
+
+async def test_production_without_a_token_serves_no_metrics():
+    settings = Settings(env="production")
+    assert not settings.metrics_served
+    assert (await get_metrics(settings)).status_code == 404
+
+
+async def test_development_without_a_token_serves_metrics_to_anyone():
+    response = await get_metrics(Settings(env="development"))
+    assert response.status_code == 200
+    assert "healthcare_websockets_open" in response.text
+
+
+async def test_metrics_can_be_turned_off():
+    settings = Settings(metrics_enabled=False, metrics_token=TOKEN)
+    assert (await get_metrics(settings, f"Bearer {TOKEN}")).status_code == 404
+
+
+def test_metrics_settings_come_from_the_environment(tmp_path):
+    env = {"DATA_DIR": str(tmp_path), "JWT_SECRET": "s" * 48}
+    assert Settings.from_env(env).metrics_served
+    assert not Settings.from_env({**env, "METRICS_ENABLED": "false"}).metrics_served
+    production = {**env, "HEALTHCARE_ENV": "production"}
+    assert not Settings.from_env(production).metrics_served
+    assert Settings.from_env({**production, "METRICS_TOKEN": TOKEN}).metrics_served
+    with pytest.raises(ConfigurationError, match="METRICS_TOKEN"):
+        Settings.from_env({**env, "METRICS_TOKEN": "short"})
