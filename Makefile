@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test fuzz lint typecheck schema migrate clean
+.PHONY: run test fuzz lint typecheck schema migrate clean web e2e bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,26 @@ schema: $(STAMP)  ## re-export schema.graphql after changing the schema
 
 migrate: $(STAMP)
 	$(BIN)/healthcare migrate
+
+# The React + Apollo Client reference app and its end-to-end tests (web/README.md).
+WEB_DEPS := web/node_modules/.installed
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+$(WEB_DEPS): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	touch $@
+
+web: $(WEB_DEPS)  ## the app on http://localhost:5173 against the API at API_URL (default: `make run`'s)
+	cd web && npm run dev
+
+e2e: $(STAMP) $(WEB_DEPS)  ## Playwright in Debian's chromium, and a Node Apollo client across a server restart
+	@test -x $(CHROMIUM) || { echo "Installing Debian's chromium (no browser download)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+	cd web && CHROMIUM=$(CHROMIUM) node --test --test-concurrency=1 e2e/*.test.js
+
+bench: $(STAMP)  ## the API against its floors on PostgreSQL (bench/README.md); writes bench/results/, docs/benchmarks.md
+	$(BIN)/python -m bench.api $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

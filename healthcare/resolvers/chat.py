@@ -21,7 +21,8 @@ from tortoise.expressions import Q
 from tortoise.functions import Count
 from tortoise.queryset import QuerySet
 
-from healthcare import models, pubsub
+from healthcare import db, models, pubsub
+from healthcare.auth import utcnow
 from healthcare.changes import (
     Change,
     ChangeKind,
@@ -130,6 +131,16 @@ async def send(
         return existing
 
 
+# Numbers the next message of a conversation the sender takes part in, and locks the
+# conversation's row until commit: concurrent senders number in commit order (SQLite
+# serialises writers instead), and a retry that waited here finds its twin committed.
+NEXT_MESSAGE_SQL = """
+UPDATE "conversations" SET "last_seq" = "last_seq" + 1, "last_message_at" = $3
+WHERE "id" = $1 AND ("patient_id" = $2 OR "doctor_id" = $2)
+RETURNING "last_seq", "patient_id", "doctor_id"
+"""
+
+
 async def append(
     sender: models.User, conversation_id: uuid.UUID, client_id: uuid.UUID, text: str
 ) -> models.ChatMessage:
@@ -138,36 +149,33 @@ async def append(
     The first send of a message costs no look-up for an earlier copy: a retry fails the
     insert on the unique (sender, clientId), the transaction rolls back, and `send`
     returns the copy that exists."""
-    # The row lock orders senders (SQLite serialises writers instead): numbers follow
-    # commit order, and a retry that waited here finds its twin's copy committed.
-    conversation = (
-        await visible_conversations(sender).filter(id=conversation_id).select_for_update().first()
-    )
-    if conversation is None:
+    if sender.is_admin:  # administrators take part in no conversation
         raise NotFoundError("conversation")
-    seq = conversation.last_seq + 1
+    now = utcnow()
+    numbered = await db.fetch_one(NEXT_MESSAGE_SQL, conversation_id, sender.id, now)
+    if numbered is None:
+        raise NotFoundError("conversation")
+    patient_id, doctor_id = (uuid.UUID(str(numbered[k])) for k in ("patient_id", "doctor_id"))
     message = await models.ChatMessage.create(
         conversation_id=conversation_id,
-        seq=seq,
+        seq=int(numbered["last_seq"]),
         sender_id=sender.id,
         client_id=client_id,
         text=text,
-    )
-    await models.Conversation.filter(id=conversation_id).update(
-        last_seq=seq, last_message_at=message.created_at
+        created_at=now,
     )
     await announce(
         Change(
             kind=ChangeKind.CHAT_MESSAGE,
             actor=sender,
-            recipient_ids=other_party(sender.id, conversation.patient_id, conversation.doctor_id),
+            recipient_ids=other_party(sender.id, patient_id, doctor_id),
             conversation_id=conversation_id,
-            patient_id=conversation.patient_id,
+            patient_id=patient_id,
         )
     )
     message.sender = sender
     after_commit(lambda: recent_messages.keep([message]))
-    queue(Event(pubsub.conversation_channel(conversation_id), {"seq": str(seq)}))
+    queue(Event(pubsub.conversation_channel(conversation_id), {"seq": str(message.seq)}))
     return message
 
 

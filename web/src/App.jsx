@@ -1,0 +1,87 @@
+import { ApolloProvider, useApolloClient } from "@apollo/client/react";
+import { useEffect, useState, useSyncExternalStore } from "react";
+import { createApolloClient } from "./apollo.js";
+import { AppointmentView } from "./AppointmentView.jsx";
+import { Appointments } from "./Appointments.jsx";
+import { Bell } from "./Bell.jsx";
+import { Book } from "./Book.jsx";
+import { Chat } from "./Chat.jsx";
+import { useHashRoute } from "./hooks.js";
+import { LOGOUT } from "./operations.js";
+import { currentSession, distrustToken, getToken, onSessionChange, signOutLocally } from "./session.js";
+import { SignIn } from "./SignIn.jsx";
+
+export function App() {
+  const session = useSyncExternalStore(onSessionChange, currentSession);
+  if (!session) return <SignIn />;
+  // A new client (cache and socket) for each user: nothing leaks from one to the next.
+  return <SignedIn key={session.user.id} user={session.user} />;
+}
+
+function SignedIn({ user }) {
+  const [apollo, setApollo] = useState(null);
+  const [socket, setSocket] = useState({ connected: false });
+  useEffect(() => {
+    const scheme = window.location.protocol === "https:" ? "wss" : "ws";
+    const created = createApolloClient({
+      httpUrl: "/graphql",
+      wsUrl: `${scheme}://${window.location.host}/graphql`,
+      getToken,
+      onSocket: setSocket,
+      onTokenRefused: distrustToken,
+    });
+    setApollo(created);
+    return () => {
+      created.dispose();
+      created.client.stop();
+    };
+  }, []);
+  if (!apollo) return null;
+  return (
+    <ApolloProvider client={apollo.client}>
+      <Shell user={user} socket={socket} />
+    </ApolloProvider>
+  );
+}
+
+function Shell({ user, socket }) {
+  const client = useApolloClient();
+  const [[page = "", id], navigate] = useHashRoute();
+  const isPatient = user.role === "PATIENT";
+
+  async function signOut() {
+    await client.mutate({ mutation: LOGOUT }).catch(() => {});
+    signOutLocally();
+  }
+
+  let content;
+  if (page === "book" && isPatient) content = <Book navigate={navigate} />;
+  else if (page === "appointments" && id)
+    content = <AppointmentView id={id} user={user} navigate={navigate} />;
+  else if (page === "chat") content = <Chat conversationId={id} user={user} />;
+  else content = <Appointments user={user} navigate={navigate} />;
+
+  return (
+    <>
+      <header>
+        <strong>Healthcare</strong>
+        <nav>
+          {isPatient && <a href="#/book">Book</a>}
+          <a href="#/appointments">{user.role === "DOCTOR" ? "Agenda" : "Appointments"}</a>
+          <a href="#/chat">Chat</a>
+        </nav>
+        <span className={socket.connected ? "live on" : "live"} title="Live updates">
+          {socket.connected ? "live" : "connecting…"}
+        </span>
+        <Bell navigate={navigate} connected={socket.connected} />
+        <span>
+          {user.fullName} <small>({user.role.toLowerCase()})</small>
+        </span>
+        <button type="button" onClick={signOut}>
+          Sign out
+        </button>
+      </header>
+      <main>{content}</main>
+    </>
+  );
+}

@@ -1,0 +1,210 @@
+import { useMutation, useQuery } from "@apollo/client/react";
+import { useEffect, useRef, useState } from "react";
+import { time, uuid } from "./format.js";
+import { notificationEvents, useResumable } from "./hooks.js";
+import { maxSeq } from "./live.js";
+import {
+  CONVERSATION,
+  CONVERSATIONS,
+  MARK_CONVERSATION_READ,
+  MESSAGE_ADDED,
+  READ_RECEIPT,
+  SEND_MESSAGE,
+  SET_TYPING,
+  TYPING_CHANGED,
+} from "./operations.js";
+
+const TYPING_IDLE_MS = 2500; // stop "typing" after this long without a keystroke
+const TYPING_STALE_MS = 8000; // hide the other's indicator if its "stop" got lost
+const RECEIPT_POLL_MS = 2000;
+
+export function Chat({ conversationId, user }) {
+  const { data, refetch } = useQuery(CONVERSATIONS, { fetchPolicy: "cache-and-network" });
+  // A new message anywhere: new conversations and unread counts.
+  useEffect(() => {
+    const onNotification = (event) => event.detail.kind === "CHAT_MESSAGE" && refetch();
+    notificationEvents.addEventListener("notification", onNotification);
+    return () => notificationEvents.removeEventListener("notification", onNotification);
+  }, [refetch]);
+
+  const other = (c) => (user.id === c.patient.id ? c.doctor : c.patient);
+  return (
+    <section className="chat">
+      <nav aria-label="Conversations">
+        <h1>Chat</h1>
+        {data?.conversations.nodes.length === 0 && <p>No conversations yet: open an appointment to write.</p>}
+        <ul>
+          {data?.conversations.nodes.map((c) => (
+            <li key={c.id} className={c.id === conversationId ? "current" : ""}>
+              <a href={`#/chat/${c.id}`}>
+                {other(c).fullName}
+                {c.unreadCount > 0 && <span className="badge">{c.unreadCount}</span>}
+              </a>
+              <small>{c.lastMessage?.text}</small>
+            </li>
+          ))}
+        </ul>
+      </nav>
+      {conversationId ? (
+        <Conversation key={conversationId} id={conversationId} user={user} onRead={refetch} />
+      ) : (
+        <p>Pick a conversation.</p>
+      )}
+    </section>
+  );
+}
+
+function Conversation({ id, user, onRead }) {
+  const { data, error } = useQuery(CONVERSATION, { variables: { id }, fetchPolicy: "network-only" });
+  const [messages, setMessages] = useState(null); // oldest first
+  const [typing, setTyping] = useState(null); // who is typing, or null
+  const receipt = useQuery(READ_RECEIPT, { variables: { id }, pollInterval: RECEIPT_POLL_MS, skip: !data });
+  const [markRead] = useMutation(MARK_CONVERSATION_READ);
+  const conversation = data?.conversation;
+
+  // Seed the history once; from then on the subscription appends.
+  useEffect(() => {
+    if (conversation && messages === null) setMessages([...conversation.messages.messages].reverse());
+  }, [conversation, messages]);
+
+  const append = (message) =>
+    setMessages((list) => (list.some((m) => m.seq === message.seq) ? list : [...list, message]));
+
+  useResumable(
+    MESSAGE_ADDED,
+    {
+      skip: !conversation,
+      cursor: conversation?.lastSeq,
+      variables: (afterSeq) => ({ conversationId: id, afterSeq }),
+      advance: (cursor, d) => maxSeq(cursor, d.messageAdded.seq),
+      onData: (d) => {
+        append(d.messageAdded);
+        if (d.messageAdded.sender.id !== user.id) setTyping(null);
+      },
+    },
+    [id, Boolean(conversation)],
+  );
+
+  useResumable(
+    TYPING_CHANGED,
+    {
+      skip: !conversation,
+      variables: () => ({ conversationId: id }),
+      onData: (d) => setTyping(d.typingChanged.typing ? d.typingChanged.user.fullName : null),
+    },
+    [id, Boolean(conversation)],
+  );
+  useEffect(() => {
+    if (!typing) return undefined;
+    const stale = setTimeout(() => setTyping(null), TYPING_STALE_MS);
+    return () => clearTimeout(stale);
+  }, [typing]);
+
+  // Read receipt for the other participant: everything shown here has been read.
+  const lastSeq = messages?.at(-1)?.seq ?? 0;
+  const refreshList = useRef(onRead);
+  refreshList.current = onRead;
+  useEffect(() => {
+    if (lastSeq > 0 && document.visibilityState === "visible") {
+      markRead({ variables: { conversationId: id, upToSeq: lastSeq } }).then(
+        () => refreshList.current(),
+        () => {},
+      );
+    }
+  }, [id, lastSeq, markRead]);
+
+  if (error) return <p role="alert">{error.message}</p>;
+  if (!conversation || !messages) return <p>Loading…</p>;
+  const other = user.id === conversation.patient.id ? conversation.doctor : conversation.patient;
+  const readUpTo = receipt.data?.conversation?.otherLastReadSeq ?? conversation.otherLastReadSeq;
+  const lastMine = messages.findLast((m) => m.sender.id === user.id);
+
+  return (
+    <article className="conversation">
+      <h2>Chat with {other.fullName}</h2>
+      <ol aria-label="Messages">
+        {messages.map((m) => (
+          <li key={m.seq} className={m.sender.id === user.id ? "mine" : "theirs"}>
+            <span className="text">{m.text}</span>
+            <small>
+              {m.sender.fullName}, {time(m.createdAt)}
+              {m === lastMine && <span className="receipt"> · {m.seq <= readUpTo ? "Read" : "Sent"}</span>}
+            </small>
+          </li>
+        ))}
+      </ol>
+      <p className="typing" aria-live="polite">
+        {typing ? `${typing} is typing…` : " "}
+      </p>
+      <Composer conversationId={id} onSent={append} />
+    </article>
+  );
+}
+
+function Composer({ conversationId, onSent }) {
+  const [text, setText] = useState("");
+  const [problem, setProblem] = useState(null);
+  const [send, { loading }] = useMutation(SEND_MESSAGE);
+  const [setTyping] = useMutation(SET_TYPING);
+  const typing = useRef({ on: false, timer: null });
+  // One clientId per message, kept until it is sent: a retry reuses it, and the server
+  // answers a retry with the message the first attempt stored, never a second copy.
+  const clientId = useRef(uuid());
+
+  function typed(value) {
+    setText(value);
+    clientId.current = uuid();
+    clearTimeout(typing.current.timer);
+    if (!typing.current.on) {
+      typing.current.on = true;
+      setTyping({ variables: { conversationId, typing: true } }).catch(() => {});
+    }
+    typing.current.timer = setTimeout(stopTyping, TYPING_IDLE_MS);
+  }
+
+  function stopTyping() {
+    clearTimeout(typing.current.timer);
+    if (typing.current.on) {
+      typing.current.on = false;
+      setTyping({ variables: { conversationId, typing: false } }).catch(() => {});
+    }
+  }
+  useEffect(() => stopTyping, []); // eslint-disable-line react-hooks/exhaustive-deps
+
+  async function submit(event) {
+    event.preventDefault();
+    if (!text.trim()) return;
+    stopTyping();
+    const variables = { conversationId, clientId: clientId.current, text };
+    setProblem(null);
+    try {
+      const { data } = await send({ variables });
+      const result = data.sendMessage;
+      if (result.__typename === "MessagePayload") {
+        onSent(result.chatMessage);
+        setText("");
+        clientId.current = uuid();
+      } else {
+        setProblem(result.message);
+      }
+    } catch {
+      setProblem("Not sent: the server cannot be reached. Press Send to retry.");
+    }
+  }
+
+  return (
+    <form onSubmit={submit} className="composer">
+      <input
+        aria-label="Message"
+        value={text}
+        onChange={(e) => typed(e.target.value)}
+        maxLength={4000}
+        autoComplete="off"
+      />
+      <button type="submit" disabled={loading}>
+        Send
+      </button>
+      {problem && <p role="alert">{problem}</p>}
+    </form>
+  );
+}

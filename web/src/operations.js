@@ -1,0 +1,377 @@
+// Every operation the app sends, named (the server logs operation names, never variables).
+// Mutation results are unions: ask for `__typename` and `... on Error { code message }`.
+import { gql } from "@apollo/client";
+
+const APPOINTMENT = gql`
+  fragment AppointmentRow on Appointment {
+    id
+    startsAt
+    endsAt
+    status
+    reason
+    doctor {
+      id
+      fullName
+      specialty
+    }
+    patient {
+      id
+      fullName
+    }
+    history {
+      kind
+      createdAt
+    }
+  }
+`;
+
+const MESSAGE = gql`
+  fragment Message on ChatMessage {
+    id
+    seq
+    text
+    createdAt
+    sender {
+      id
+      fullName
+    }
+  }
+`;
+
+export const ME = gql`
+  query Me {
+    me {
+      id
+      fullName
+      role
+    }
+  }
+`;
+
+export const LOGOUT = gql`
+  mutation Logout {
+    logout
+  }
+`;
+
+// ---- booking -------------------------------------------------------------------------
+
+export const DOCTORS = gql`
+  query Doctors {
+    doctors(first: 50) {
+      nodes {
+        id
+        fullName
+        specialty
+      }
+    }
+  }
+`;
+
+export const SLOTS = gql`
+  query Slots($doctorId: ID!, $fromDate: Date!, $toDate: Date!) {
+    availableSlots(doctorId: $doctorId, fromDate: $fromDate, toDate: $toDate) {
+      startsAt
+      localStartsAt
+    }
+  }
+`;
+
+export const BOOK = gql`
+  mutation Book($input: BookAppointmentInput!) {
+    bookAppointment(input: $input) {
+      __typename
+      ... on AppointmentPayload {
+        appointment {
+          ...AppointmentRow
+        }
+      }
+      ... on ValidationFailed {
+        fieldErrors {
+          field
+          message
+        }
+      }
+      ... on Error {
+        code
+        message
+      }
+    }
+  }
+  ${APPOINTMENT}
+`;
+
+// ---- appointments and consultations -------------------------------------------------
+
+export const APPOINTMENTS = gql`
+  query Appointments($from: DateTime) {
+    appointments(first: 100, startsFrom: $from) {
+      nodes {
+        ...AppointmentRow
+      }
+    }
+  }
+  ${APPOINTMENT}
+`;
+
+export const APPOINTMENT_CHANGED = gql`
+  subscription AppointmentChanged($changedSince: DateTime) {
+    appointmentChanged(changedSince: $changedSince) {
+      ...AppointmentRow
+    }
+  }
+  ${APPOINTMENT}
+`;
+
+export const APPOINTMENT_DETAIL = gql`
+  query AppointmentDetail($id: ID!) {
+    appointment(id: $id) {
+      ...AppointmentRow
+      cancellationReason
+      consultation {
+        id
+        isSigned
+        signedAt
+        medicalHistory
+        examinationFindings
+        investigations
+        treatmentPlan
+        reviewDate
+        prescriptions {
+          medication
+          dose
+          route
+          frequency
+          duration
+          instructions
+        }
+        addenda {
+          text
+          createdAt
+        }
+      }
+    }
+  }
+  ${APPOINTMENT}
+`;
+
+export const CREATE_CONSULTATION = gql`
+  mutation CreateConsultation($input: CreateConsultationInput!) {
+    createConsultation(input: $input) {
+      __typename
+      ... on ValidationFailed {
+        fieldErrors {
+          field
+          message
+        }
+      }
+      ... on Error {
+        code
+        message
+      }
+    }
+  }
+`;
+
+export const SIGN_CONSULTATION = gql`
+  mutation SignConsultation($id: ID!) {
+    signConsultation(id: $id) {
+      __typename
+      ... on ConsultationPayload {
+        consultation {
+          id
+          isSigned
+          signedAt
+        }
+      }
+      ... on Error {
+        code
+        message
+      }
+    }
+  }
+`;
+
+// ---- chat ------------------------------------------------------------------------------
+
+export const START_CONVERSATION = gql`
+  mutation StartConversation($withUserId: ID!) {
+    startConversation(withUserId: $withUserId) {
+      __typename
+      ... on ConversationPayload {
+        conversation {
+          id
+        }
+      }
+      ... on Error {
+        code
+        message
+      }
+    }
+  }
+`;
+
+export const CONVERSATIONS = gql`
+  query Conversations {
+    conversations(first: 50) {
+      nodes {
+        id
+        unreadCount
+        patient {
+          id
+          fullName
+        }
+        doctor {
+          id
+          fullName
+        }
+        lastMessage {
+          id
+          text
+        }
+      }
+    }
+  }
+`;
+
+export const CONVERSATION = gql`
+  query Conversation($id: ID!) {
+    conversation(id: $id) {
+      id
+      lastSeq
+      otherLastReadSeq
+      patient {
+        id
+        fullName
+      }
+      doctor {
+        id
+        fullName
+      }
+      messages(last: 50) {
+        messages {
+          ...Message
+        }
+      }
+    }
+  }
+  ${MESSAGE}
+`;
+
+// Read receipts are not pushed by the API (see web/README.md): the chat polls this.
+export const READ_RECEIPT = gql`
+  query ReadReceipt($id: ID!) {
+    conversation(id: $id) {
+      id
+      otherLastReadSeq
+    }
+  }
+`;
+
+export const MESSAGE_ADDED = gql`
+  subscription MessageAdded($conversationId: ID!, $afterSeq: Int) {
+    messageAdded(conversationId: $conversationId, afterSeq: $afterSeq) {
+      ...Message
+    }
+  }
+  ${MESSAGE}
+`;
+
+export const TYPING_CHANGED = gql`
+  subscription TypingChanged($conversationId: ID!) {
+    typingChanged(conversationId: $conversationId) {
+      typing
+      user {
+        id
+        fullName
+      }
+    }
+  }
+`;
+
+export const SEND_MESSAGE = gql`
+  mutation SendMessage($conversationId: ID!, $clientId: ID!, $text: String!) {
+    sendMessage(conversationId: $conversationId, clientId: $clientId, text: $text) {
+      __typename
+      ... on MessagePayload {
+        chatMessage {
+          ...Message
+        }
+      }
+      ... on Error {
+        code
+        message
+      }
+    }
+  }
+  ${MESSAGE}
+`;
+
+export const MARK_CONVERSATION_READ = gql`
+  mutation MarkConversationRead($conversationId: ID!, $upToSeq: Int!) {
+    markConversationRead(conversationId: $conversationId, upToSeq: $upToSeq) {
+      __typename
+      ... on ConversationPayload {
+        conversation {
+          id
+          unreadCount
+        }
+      }
+    }
+  }
+`;
+
+export const SET_TYPING = gql`
+  mutation SetTyping($conversationId: ID!, $typing: Boolean!) {
+    setTyping(conversationId: $conversationId, typing: $typing)
+  }
+`;
+
+// ---- notifications ---------------------------------------------------------------------
+
+export const BELL = gql`
+  query Bell {
+    unreadNotificationCount
+    myNotifications(first: 20, unreadOnly: true) {
+      nodes {
+        id
+        seq
+        kind
+        title
+        body
+        createdAt
+        appointmentId
+        conversationId
+      }
+    }
+  }
+`;
+
+export const NOTIFICATION_ADDED = gql`
+  subscription NotificationAdded($afterSeq: Int) {
+    notificationAdded(afterSeq: $afterSeq) {
+      id
+      seq
+      kind
+      title
+      conversationId
+      appointmentId
+    }
+  }
+`;
+
+export const MARK_NOTIFICATIONS_READ = gql`
+  mutation MarkNotificationsRead($ids: [ID!]!) {
+    markNotificationsRead(ids: $ids) {
+      unreadCount
+    }
+  }
+`;
+
+export const MARK_ALL_NOTIFICATIONS_READ = gql`
+  mutation MarkAllNotificationsRead {
+    markAllNotificationsRead {
+      unreadCount
+    }
+  }
+`;

@@ -1,0 +1,114 @@
+// Generated from schema.graphql by `npm run possible-types`: do not edit.
+export default {
+  "AddConsultationAddendumResult": [
+    "ConsultationPayload",
+    "NotFound",
+    "ValidationFailed"
+  ],
+  "AddTimeOffResult": [
+    "NotFound",
+    "TimeOffPayload",
+    "ValidationFailed"
+  ],
+  "AdminUserChangeResult": [
+    "NotFound",
+    "UserPayload",
+    "ValidationFailed"
+  ],
+  "AppointmentStatusResult": [
+    "AppointmentPayload",
+    "InvalidStatusTransition",
+    "NotFound",
+    "ValidationFailed"
+  ],
+  "BookAppointmentResult": [
+    "AppointmentPayload",
+    "NotFound",
+    "SlotUnavailable",
+    "ValidationFailed"
+  ],
+  "ChangePasswordResult": [
+    "AuthPayload",
+    "InvalidCredentials",
+    "ValidationFailed"
+  ],
+  "CreateConsultationResult": [
+    "ConsultationPayload",
+    "InvalidStatusTransition",
+    "NotFound",
+    "ValidationFailed"
+  ],
+  "CreateUserResult": [
+    "UserPayload",
+    "ValidationFailed"
+  ],
+  "Error": [
+    "AccountDeactivated",
+    "ConsultationSigned",
+    "InvalidCredentials",
+    "InvalidRefreshToken",
+    "InvalidStatusTransition",
+    "NotFound",
+    "SlotUnavailable",
+    "ValidationFailed"
+  ],
+  "LoginResult": [
+    "AccountDeactivated",
+    "AuthPayload",
+    "InvalidCredentials"
+  ],
+  "MarkConversationReadResult": [
+    "ConversationPayload",
+    "NotFound",
+    "ValidationFailed"
+  ],
+  "ProfilePictureResult": [
+    "UserPayload",
+    "ValidationFailed"
+  ],
+  "RefreshTokenResult": [
+    "AuthPayload",
+    "InvalidRefreshToken"
+  ],
+  "RegisterResult": [
+    "AuthPayload",
+    "ValidationFailed"
+  ],
+  "RescheduleAppointmentResult": [
+    "AppointmentPayload",
+    "InvalidStatusTransition",
+    "NotFound",
+    "SlotUnavailable",
+    "ValidationFailed"
+  ],
+  "SendMessageResult": [
+    "MessagePayload",
+    "NotFound",
+    "ValidationFailed"
+  ],
+  "SetDoctorScheduleResult": [
+    "NotFound",
+    "SchedulePayload",
+    "ValidationFailed"
+  ],
+  "SignConsultationResult": [
+    "ConsultationPayload",
+    "ConsultationSigned",
+    "NotFound"
+  ],
+  "StartConversationResult": [
+    "ConversationPayload",
+    "NotFound",
+    "ValidationFailed"
+  ],
+  "UpdateConsultationResult": [
+    "ConsultationPayload",
+    "ConsultationSigned",
+    "NotFound",
+    "ValidationFailed"
+  ],
+  "UpdateMyProfileResult": [
+    "UserPayload",
+    "ValidationFailed"
+  ]
+};
