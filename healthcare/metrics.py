@@ -88,7 +88,9 @@ _OPERATION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 # Up to REQUEST_TIMEOUT_SECONDS (15 s by default).
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15)
 ROUTES = frozenset({"/graphql", "/healthz", "/readyz", "/metrics"})
-CHANNEL_KINDS = frozenset({"notifications", "appointments", "conversation", "typing", "sessions"})
+CHANNEL_KINDS = frozenset(
+    {"notifications", "appointments", "conversation", "typing", "receipts", "sessions"}
+)
 
 OPERATIONS = Counter(
     "healthcare_graphql_operations",

@@ -46,6 +46,10 @@ def typing_channel(conversation_id: uuid.UUID) -> str:
     return f"typing.{conversation_id}"
 
 
+def receipts_channel(conversation_id: uuid.UUID) -> str:
+    return f"receipts.{conversation_id}"
+
+
 SESSIONS_CHANNEL = "sessions.revoked"
 
 

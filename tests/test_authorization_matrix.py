@@ -94,6 +94,7 @@ MATRIX: dict[str, tuple[str, str, str, str, str, str, str]] = {
     "Query.myNotifications":             (U,    D,    N,    N,    N,    N,    U),  # A has one
     "Query.notification":                (U,    D,    N,    N,    N,    N,    U),  # A's
     "Query.unreadNotificationCount":     (U,    D,    N,    N,    N,    N,    U),
+    "Query.lastNotificationSeq":         (U,    D,    N,    N,    N,    N,    U),
     "Query.conversation":                (U,    D,    N,    D,    N,    N,    U),
     "Query.conversations":               (U,    D,    N,    D,    N,    N,    U),
     "Query.auditEvents":                 (U,    F,    F,    F,    F,    D,    U),
@@ -137,6 +138,7 @@ MATRIX: dict[str, tuple[str, str, str, str, str, str, str]] = {
     "Subscription.notificationAdded":    (U,    D,    N,    N,    N,    N,    WS403),
     "Subscription.messageAdded":         (U,    D,    NFE,  D,    NFE,  NFE,  WS403),
     "Subscription.typingChanged":        (U,    D,    NFE,  D,    NFE,  NFE,  WS403),
+    "Subscription.readReceiptChanged":   (U,    D,    NFE,  D,    NFE,  NFE,  WS403),
     # -- fields of types: a public profile, and the sensitive fields
     "User.email (patient A's)":          (U,    D,    N,    N,    N,    D,    U),
     "User.phoneNumber (patient A's)":    (U,    D,    N,    N,    N,    D,    U),
@@ -424,6 +426,25 @@ async def both_start_typing(client: GraphQLClient, world: World) -> None:
         )
 
 
+async def both_read_each_others_message(client: GraphQLClient, world: World) -> None:
+    conversation = {"id": str(world.conversation.id)}
+    for persona in ("patient_a", "doctor"):
+        await client.execute(
+            "mutation Send($id: ID!, $clientId: ID!) {"
+            ' sendMessage(conversationId: $id, clientId: $clientId, text: "hello") {'
+            " __typename } }",
+            {**conversation, "clientId": str(uuid.uuid4())},
+            as_=world.personas[persona],
+        )
+    for persona in ("patient_a", "doctor"):
+        await client.execute(
+            "mutation Read($id: ID!) { markConversationRead(conversationId: $id, upToSeq: 2) {"
+            " __typename } }",
+            conversation,
+            as_=world.personas[persona],
+        )
+
+
 PROBES: dict[str, Probe] = {
     # -- queries
     "Query.me": Probe("query Me { me { id } }"),
@@ -469,6 +490,7 @@ PROBES: dict[str, Probe] = {
         ids(id=lambda w: w.notification.id),
     ),
     "Query.unreadNotificationCount": Probe("query Unread { unreadNotificationCount }"),
+    "Query.lastNotificationSeq": Probe("query LastSeq { lastNotificationSeq }"),
     "Query.conversation": Probe(
         "query Conversation($id: ID!) { conversation(id: $id) { id } }",
         ids(id=lambda w: w.conversation.id),
@@ -646,6 +668,13 @@ PROBES: dict[str, Probe] = {
         ids(id=lambda w: w.conversation.id),
         via="websocket",
         then=both_start_typing,
+    ),
+    "Subscription.readReceiptChanged": Probe(
+        "subscription Receipts($id: ID!) { readReceiptChanged(conversationId: $id) {"
+        " lastReadSeq } }",
+        ids(id=lambda w: w.conversation.id),
+        via="websocket",
+        then=both_read_each_others_message,
     ),
     # -- fields of types: a public profile, and the sensitive fields
     "User.email (patient A's)": user_field("email", patient_a_id),

@@ -15,7 +15,7 @@ import websockets
 
 from healthcare import models, pubsub
 from healthcare.schema import chat as chat_schema
-from tests.conftest import make_appointment, request_statements
+from tests.conftest import make_appointment, make_doctor, request_statements, sign_in
 
 TRANSPORT_WS = "graphql-transport-ws"
 LEGACY_WS = "graphql-ws"
@@ -634,3 +634,68 @@ async def test_typing_reaches_the_other_participant_only_and_is_never_stored(
     assert await socket.nothing_within(0.3)
     assert await chat_state() == before
     await socket.close()
+
+
+READ_RECEIPT_CHANGED = """
+subscription ReadReceiptChanged($conversationId: ID!) {
+  readReceiptChanged(conversationId: $conversationId) { conversationId userId lastReadSeq }
+}
+"""
+
+
+async def test_read_receipts_reach_the_other_participant_live_and_only_when_the_mark_moves(
+    client, live_server, patient, doctor
+):
+    # given: two messages from the doctor, and the doctor listening for receipts
+    conversation_id = await conversation_between(client, patient, doctor)
+    await send(client, doctor, conversation_id, "One")
+    await send(client, doctor, conversation_id, "Two")
+    socket = await Socket.open(live_server, doctor)
+    await socket.subscribe(READ_RECEIPT_CHANGED, {"conversationId": conversation_id})
+    await subscribed(pubsub.receipts_channel(uuid.UUID(conversation_id)))
+
+    async def mark(persona, up_to_seq):
+        variables = {"conversationId": conversation_id, "upToSeq": up_to_seq}
+        await client.execute(MARK_CONVERSATION_READ, variables, as_=persona)
+
+    # when: the doctor's own mark, the patient's, the same again, and a lower one
+    await mark(doctor, 2)
+    await mark(patient, 1)
+    await mark(patient, 2)
+    await mark(patient, 2)
+    await mark(patient, 1)
+    received = [(await socket.next_data())["readReceiptChanged"] for _ in range(2)]
+    # then
+    assert received == [
+        {"conversationId": conversation_id, "userId": patient.id, "lastReadSeq": seq}
+        for seq in (1, 2)
+    ]
+    assert await socket.nothing_within(0.3)
+    await socket.close()
+
+
+async def test_reading_a_conversation_to_the_end_marks_its_message_notifications_read(
+    client, patient, doctor
+):
+    # given: two messages to the patient, and one in another conversation
+    conversation_id = await conversation_between(client, patient, doctor)
+    other_doctor = await sign_in(await make_doctor(), client.server.settings)
+    other_conversation = await conversation_between(client, patient, other_doctor)
+    for text in ("One", "Two"):
+        await send(client, doctor, conversation_id, text)
+    await send(client, other_doctor, other_conversation, "Elsewhere")
+
+    async def unread() -> int:
+        return (await client.execute("{ unreadNotificationCount }", as_=patient))[
+            "unreadNotificationCount"
+        ]
+
+    variables = {"conversationId": conversation_id}
+    # when: read up to the first message only
+    await client.execute(MARK_CONVERSATION_READ, {**variables, "upToSeq": 1}, as_=patient)
+    # then: not to the end, so nothing is marked
+    assert await unread() == 3
+    # when: read to the end
+    await client.execute(MARK_CONVERSATION_READ, {**variables, "upToSeq": 2}, as_=patient)
+    # then: that conversation's two are read, the other conversation's is not
+    assert await unread() == 1

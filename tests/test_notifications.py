@@ -272,3 +272,34 @@ async def test_a_duplicate_subscription_id_closes_the_socket_with_4409(live_serv
     with contextlib.suppress(websockets.ConnectionClosed):
         await asyncio.wait_for(subscriber.socket.recv(), 5)
     assert subscriber.socket.close_code == 4409
+
+
+async def test_the_last_seq_lets_a_client_subscribe_without_missing_anything(
+    client, patient, doctor
+):
+    # given: nothing yet
+    query = "query LastSeq { lastNotificationSeq }"
+    assert (await client.execute(query, as_=doctor))["lastNotificationSeq"] == 0
+    # when: two notifications to the doctor
+    await make_schedule(doctor.user)
+    for hour in (9, 11):
+        assert (await book(client, patient, doctor, hour=hour))["__typename"] == (
+            "AppointmentPayload"
+        )
+    # then
+    assert (await client.execute(query, as_=doctor))["lastNotificationSeq"] == 2
+    assert (await client.execute(query, as_=patient))["lastNotificationSeq"] == 0
+
+
+async def test_an_appointment_tells_when_it_last_changed(client, patient, doctor):
+    # given
+    appointment = await make_appointment(patient.user, doctor.user)
+    query = "query Appointment($id: ID!) { appointment(id: $id) { updatedAt } }"
+    before = await client.execute(query, {"id": str(appointment.id)}, as_=patient)
+    # when
+    await client.execute(CANCEL, {"id": str(appointment.id), "reason": "Feeling better"}, patient)
+    after = await client.execute(query, {"id": str(appointment.id)}, as_=patient)
+    # then
+    stored = await models.Appointment.get(id=appointment.id)
+    assert datetime.fromisoformat(after["appointment"]["updatedAt"]) == stored.updated_at
+    assert after["appointment"]["updatedAt"] > before["appointment"]["updatedAt"]

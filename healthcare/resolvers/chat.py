@@ -194,9 +194,21 @@ async def mark_read(
     )
     target = min(up_to_seq, conversation.last_seq)
     # Conditional, so that a late, lower mark from another tab cannot move it back.
-    await models.Conversation.filter(id=conversation.id, **{f"{column}__lt": target}).update(
-        **{column: target}
-    )
+    moved = await models.Conversation.filter(
+        id=conversation.id, **{f"{column}__lt": target}
+    ).update(**{column: target})
+    if moved:
+        await pubsub.publish(
+            pubsub.receipts_channel(conversation.id),
+            {"user_id": str(reader.id), "last_read_seq": target},
+        )
+    if target == conversation.last_seq:  # read to the end: its message notifications too
+        await models.Notification.filter(
+            recipient_id=reader.id,
+            conversation_id=conversation.id,
+            kind=models.NotificationKind.CHAT_MESSAGE,
+            read_at__isnull=True,
+        ).update(read_at=utcnow())
     await conversation.refresh_from_db()
     return conversation
 

@@ -73,6 +73,12 @@ async def next_seq(recipient_id: uuid.UUID) -> int:
     return int(row["last_seq"])
 
 
+async def last_seq(user: models.User) -> int:
+    """The seq of the user's newest notification; 0 before any."""
+    last = await models.Notification.filter(recipient_id=user.id).order_by("-seq").first()
+    return last.seq if last else 0
+
+
 async def after_seq(user: models.User, seq: int, limit: int = 100) -> list[models.Notification]:
     """The user's notifications numbered above `seq`, oldest first."""
     rows = models.Notification.filter(recipient_id=user.id, seq__gt=seq)

@@ -65,6 +65,10 @@ class Appointment:
     status: AppointmentStatus
     cancellation_reason: str | None
     created_at: datetime
+    updated_at: datetime = strawberry.field(
+        description="When it last changed: pass the newest you saw as `changedSince` to "
+        "`appointmentChanged` to resume."
+    )
     patient_id: strawberry.Private[uuid.UUID]
     doctor_id: strawberry.Private[uuid.UUID]
 
@@ -123,6 +127,7 @@ class Appointment:
             status=row.status,
             cancellation_reason=row.cancellation_reason,
             created_at=row.created_at,
+            updated_at=row.updated_at,
             patient_id=row.patient_id,
             doctor_id=row.doctor_id,
             reason=row.reason,

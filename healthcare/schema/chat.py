@@ -167,6 +167,15 @@ class TypingEvent:
         return await load_user(info, uuid.UUID(self.user_id))
 
 
+@strawberry.type(description="The other participant has read a conversation up to a message.")
+class ReadReceipt:
+    conversation_id: strawberry.ID
+    user_id: strawberry.ID
+    last_read_seq: int = strawberry.field(
+        description="They have read every message up to this `seq` (`otherLastReadSeq`)."
+    )
+
+
 @strawberry.type
 class ConversationPayload:
     conversation: Conversation
@@ -346,4 +355,25 @@ class Subscription:
                 conversation_id=strawberry.ID(str(conversation.id)),
                 user_id=strawberry.ID(str(event["user_id"])),
                 typing=bool(event.get("typing")),
+            )
+
+    @strawberry.subscription(
+        description="Read receipts: the other participant's `otherLastReadSeq` as it moves "
+        "(your own marks are not sent back). Live only: read `otherLastReadSeq` of "
+        "`conversation` when you (re)connect. An error with code NOT_FOUND when there is no "
+        "such conversation you may see.",
+        extensions=allow(IsAuthenticated()),
+    )
+    async def read_receipt_changed(
+        self, info: Info, conversation_id: strawberry.ID
+    ) -> AsyncGenerator[ReadReceipt, None]:
+        conversation = await subscribable(info, conversation_id)
+        me = str(signed_in_user(info).id)
+        async for event in pubsub.doorbells(pubsub.receipts_channel(conversation.id)):
+            if event.get("user_id") == me:
+                continue
+            yield ReadReceipt(
+                conversation_id=strawberry.ID(str(conversation.id)),
+                user_id=strawberry.ID(str(event["user_id"])),
+                last_read_seq=int(event["last_read_seq"]),
             )

@@ -99,6 +99,15 @@ class Query:
     async def unread_notification_count(self, info: Info) -> int:
         return await resolvers.unread_count(signed_in_user(info))
 
+    @strawberry.field(
+        description="The `seq` of your newest notification (0 before any): read it with "
+        "the count, then subscribe to `notificationAdded(afterSeq:)` with it, and nothing "
+        "that arrives in between is missed.",
+        extensions=allow(IsAuthenticated()),
+    )
+    async def last_notification_seq(self, info: Info) -> int:
+        return await resolvers.last_seq(signed_in_user(info))
+
 
 @strawberry.type
 class Mutation:
@@ -133,8 +142,7 @@ class Subscription:
     ) -> AsyncGenerator[Notification, None]:
         user = signed_in_user(info)
         if after_seq is None:
-            last = await models.Notification.filter(recipient_id=user.id).order_by("-seq").first()
-            after_seq = last.seq if last else 0
+            after_seq = await resolvers.last_seq(user)
 
         async def fetch_after(seq: int, announced: int | None) -> list[models.Notification]:
             return await resolvers.after_seq(user, seq)
