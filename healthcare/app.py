@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+import orjson
 from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -168,6 +169,16 @@ class GraphQLView(GraphQL[Context, None]):
         context.viewer = viewer
         context.request.scope["state"]["connection_guard"].arm(context.request, viewer)
         return None
+
+    def encode_json(self, data: object) -> str:
+        """Responses and WebSocket messages, encoded by orjson (several times faster than
+        the standard library on a page of results). Text, not bytes: strawberry's WebSocket
+        handlers send what this returns as text. What orjson refuses (a lone surrogate
+        echoed from a request) falls back to the standard encoder."""
+        try:
+            return orjson.dumps(data).decode()
+        except orjson.JSONEncodeError:
+            return json.dumps(data, separators=(",", ":"))
 
     def parse_json(self, data: str | bytes) -> Any:
         """A JSON object, or 400: not a bare value, not bytes that are not UTF-8 text."""

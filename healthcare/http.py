@@ -32,6 +32,18 @@ def request_id_from(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
+# A WebSocket close frame carries at most 125 bytes: the code (2) and a UTF-8 reason.
+MAX_CLOSE_REASON_BYTES = 123
+
+
+def close_reason(reason: str | None) -> str:
+    """A close reason the frame can carry: strawberry closes with an error's message as
+    the reason, which may quote the client's input (a lone surrogate cannot be encoded,
+    and a long name would not fit); either made the close itself fail."""
+    encoded = (reason or "").encode("utf-8", "replace")[:MAX_CLOSE_REASON_BYTES]
+    return encoded.decode("utf-8", "ignore")
+
+
 class RequestContextMiddleware:
     """Gives each request an id, adds security headers, and logs one line when done.
 
@@ -62,8 +74,10 @@ class RequestContextMiddleware:
                     headers["cache-control"] = "no-store"
             elif message["type"] == "websocket.accept":
                 status["code"] = 101
-            elif message["type"] == "websocket.close" and not status["code"]:
-                status["code"] = 403
+            elif message["type"] == "websocket.close":
+                if not status["code"]:
+                    status["code"] = 403
+                message = {**message, "reason": close_reason(message.get("reason"))}
             await send(message)
 
         try:

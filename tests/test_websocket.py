@@ -164,3 +164,21 @@ async def test_an_expired_token_is_refused_with_4403(live_server, patient):
         await init(socket, token)
         # then
         assert await closed_code(socket) == 4403
+
+
+@pytest.mark.parametrize("operation_name", ["\udfff", "x" * 300], ids=["lone surrogate", "long"])
+async def test_an_unknown_operation_name_closes_the_socket_cleanly_with_4400(
+    live_server, patient, operation_name
+):
+    # Found by fuzzing: the close reason quotes the name, and a reason the close frame
+    # cannot carry (not UTF-8, over 123 bytes) made the close itself fail (1006).
+    async with websockets.connect(live_server.ws_url, subprotocols=[TRANSPORT_WS]) as socket:
+        await init(socket, patient.access_token)
+        assert (await receive(socket))["type"] == "connection_ack"
+        payload = {"query": "subscription { notificationAdded { seq } }"}
+        payload["operationName"] = operation_name
+        # json.dumps escapes the surrogate as \udfff, as a buggy client would send it
+        await socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+        code = await closed_code(socket)
+    assert code == 4400
+    assert socket.close_reason and len(socket.close_reason.encode()) <= 123
