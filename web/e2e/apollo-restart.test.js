@@ -1,7 +1,8 @@
 // A headless client with @apollo/client and graphql-ws (the app's own apollo.js and
 // live.js): sign in, query, mutate, subscribe; then the API restarts (same port, same
 // data) and the client reconnects and resumes from the last seq it saw, losing nothing
-// and repeating nothing, including what was sent while it was away.
+// and repeating nothing, including what was sent while it was away. The live-only read
+// receipts are read again on reconnecting, so a receipt that moved meanwhile shows too.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { gql } from "@apollo/client";
@@ -11,12 +12,16 @@ import { backoff, latestChange, maxSeq, resumable } from "../src/live.js";
 import {
   APPOINTMENT_CHANGED,
   APPOINTMENTS,
+  BELL,
   BOOK,
   CONVERSATION,
   DOCTORS,
+  MARK_CONVERSATION_READ,
   MESSAGE_ADDED,
   ME,
   NOTIFICATION_ADDED,
+  READ_RECEIPT,
+  READ_RECEIPT_CHANGED,
   SEND_MESSAGE,
   SLOTS,
   START_CONVERSATION,
@@ -45,16 +50,6 @@ const LOGIN = gql`
     }
   }
 `;
-const NOTIFICATION_SEQS = gql`
-  query NotificationSeqs {
-    myNotifications(first: 100) {
-      nodes {
-        seq
-      }
-    }
-  }
-`;
-
 let api;
 let dataDir;
 const clients = [];
@@ -101,6 +96,14 @@ async function send(client, conversationId, text) {
   return data.sendMessage.chatMessage;
 }
 
+async function markRead(client, conversationId, upToSeq) {
+  const { data } = await client.mutate({
+    mutation: MARK_CONVERSATION_READ,
+    variables: { conversationId, upToSeq },
+  });
+  assert.equal(data.markConversationRead.__typename, "ConversationPayload");
+}
+
 test("a bad token in connection_init closes the socket with 4403", async () => {
   const closes = [];
   const client = connect("not-a-token", ({ code }) => code && closes.push(code));
@@ -137,14 +140,21 @@ test(
     const conversationId = started.data.startConversation.conversation.id;
 
     // and House subscribed to the chat, his notifications and his appointments, each
-    // from where his queries left off (so nothing slips between query and subscription)
+    // from where his queries left off (so nothing slips between query and subscription),
+    // and to Alice's read receipts, read again each time that live-only one subscribes
     let hold = null; // while set, House's client stays offline
     const retryDelay = (attempt) => hold ?? backoff(attempt);
     const messages = [];
     const notifications = [];
     const appointments = [];
+    const receipts = []; // [how, lastReadSeq]: "read" on (re)subscribing, "live" pushed
+    let aliceReadUpTo = 0; // House's view of Alice's receipt: the highest seen
+    const receiptAt = (how, seq) => {
+      receipts.push([how, seq]);
+      aliceReadUpTo = Math.max(aliceReadUpTo, seq);
+    };
     const conversation = await house.query({ query: CONVERSATION, variables: { id: conversationId } });
-    const seqs = await house.query({ query: NOTIFICATION_SEQS, fetchPolicy: "network-only" });
+    const bell = await house.query({ query: BELL, fetchPolicy: "network-only" });
     const agenda = await house.query({ query: APPOINTMENTS, variables: { from: null } });
     streams.push(
       resumable(house, {
@@ -157,7 +167,7 @@ test(
       }),
       resumable(house, {
         query: NOTIFICATION_ADDED,
-        cursor: Math.max(0, ...seqs.data.myNotifications.nodes.map((n) => n.seq)),
+        cursor: bell.data.lastNotificationSeq,
         variables: (afterSeq) => ({ afterSeq }),
         advance: (cursor, d) => maxSeq(cursor, d.notificationAdded.seq),
         onData: (d) => notifications.push(d.notificationAdded),
@@ -171,15 +181,33 @@ test(
         onData: (d) => appointments.push(d.appointmentChanged),
         retryDelay,
       }),
+      resumable(house, {
+        query: READ_RECEIPT_CHANGED,
+        variables: () => ({ conversationId }),
+        onData: (d) => receiptAt("live", d.readReceiptChanged.lastReadSeq),
+        onSubscribe: () =>
+          house
+            .query({ query: READ_RECEIPT, variables: { id: conversationId }, fetchPolicy: "network-only" })
+            .then(
+              ({ data }) => receiptAt("read", data.conversation.otherLastReadSeq),
+              (error) => receipts.push(["failed", error.message]),
+            ),
+        retryDelay,
+      }),
     );
     const firstNotification = streams[1].cursor + 1;
 
-    // when Alice writes, House gets it live
+    // when Alice writes, House gets it live; when she marks it read, he sees her receipt
+    await eventually(() => receipts.length === 1, "the first read of Alice's receipt");
     await send(alice, conversationId, "before the restart");
     await eventually(() => messages.length === 1, "the first message");
+    // (a message delivered over the socket: the receipts subscription, sent before it, is
+    // in place by now; live-only, it would not replay a receipt that came earlier)
+    await markRead(alice, conversationId, 1);
+    await eventually(() => aliceReadUpTo === 1, "Alice's receipt, live");
 
-    // when the API restarts while House's client is held offline, and Alice writes twice
-    // and books with House before his client is back
+    // when the API restarts while House's client is held offline, and Alice writes twice,
+    // reads to the end and books with House before his client is back
     let release;
     hold = new Promise((open) => (release = open));
     await api.stop();
@@ -187,6 +215,7 @@ test(
     await api.start();
     await send(alice, conversationId, "while you were away, 1");
     await send(alice, conversationId, "while you were away, 2");
+    await markRead(alice, conversationId, 3); // a receipt event House's client cannot get
     const slots = await alice.query({
       query: SLOTS,
       variables: { doctorId: houseAuth.user.id, fromDate: isoDate(0), toDate: isoDate(14) },
@@ -217,9 +246,13 @@ test(
     // then it first gets what it missed, from the last seq it saw
     await eventually(() => messages.length === 3, "the two missed messages");
     await eventually(() => appointments.some((a) => a.id === bookedId), "the missed booking");
-    // and then live messages again
+    // and reads Alice's receipt again, which moved while it was away
+    await eventually(() => aliceReadUpTo === 3, "Alice's receipt, read again after reconnecting");
+    // and then live messages and receipts again
     await send(alice, conversationId, "after the restart");
     await eventually(() => messages.length === 4, "the live message after reconnecting");
+    await markRead(alice, conversationId, 4);
+    await eventually(() => aliceReadUpTo === 4, "Alice's receipt, live after reconnecting");
     await eventually(() => notifications.length === 5, "five notifications (4 messages, 1 booking)");
 
     assert.deepEqual(
@@ -244,6 +277,16 @@ test(
       "CHAT_MESSAGE",
     ]);
     assert.equal(appointments.filter((a) => a.id === bookedId).length, 1, "the booking arrives once");
+    assert.deepEqual(
+      receipts,
+      [
+        ["read", 0],
+        ["live", 1],
+        ["read", 3],
+        ["live", 4],
+      ],
+      "Alice's receipt: read on subscribing, live, read again on reconnecting, live",
+    );
     const closes = socketEvents.filter((s) => !s.connected).map((s) => s.code);
     assert.deepEqual(closes, [1012], "one close, 1012: the server is restarting");
     assert.ok(socketEvents.filter((s) => s.connected).length >= 2, "the client connected again");

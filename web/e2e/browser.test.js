@@ -130,7 +130,9 @@ test(
       .click();
     await doctor.getByRole("list", { name: "Messages" }).getByText("Hello doctor, my knee hurts.").waitFor();
 
-    // and the patient sees the read receipt
+    // and reading it counts his bell down (reading a chat to the end marks its message
+    // notifications read), and the patient sees the read receipt, pushed live
+    await bellShows(doctor, doctorUnread + 1, "the doctor");
     await patient.locator(".receipt", { hasText: "Read" }).waitFor();
 
     // when the doctor types, the patient sees it; when he sends, the message arrives
@@ -145,11 +147,29 @@ test(
       async () => !(await patient.getByText("is typing…").isVisible()),
       "the typing indicator to go",
     );
+    // and the patient, reading the chat as it arrives, sends the doctor a read receipt
+    await doctor.locator(".receipt", { hasText: "Read" }).waitFor();
     await shot(patient, "04-patient-chat");
     await shot(doctor, "05-doctor-chat");
 
-    // and the patient's bell counts the doctor's message
+    // when the patient is elsewhere and the doctor writes again, her bell counts it and
+    // his message stays unread
+    await patient.getByRole("link", { name: "Appointments" }).click();
+    await patient.getByRole("heading", { name: "My appointments" }).waitFor();
+    await doctor.getByLabel("Message", { exact: true }).fill("Any swelling?");
+    await doctor.getByRole("button", { name: "Send" }).click();
+    await doctor.locator(".receipt", { hasText: "Sent" }).waitFor();
     await bellShows(patient, patientUnread + 1, "the patient");
+
+    // then opening the chat counts her bell down, and the doctor sees it read, live
+    await patient.getByRole("link", { name: "Chat" }).click();
+    await patient
+      .getByRole("navigation", { name: "Conversations" })
+      .getByRole("link", { name: /Gregory House/ })
+      .click();
+    await patient.getByRole("list", { name: "Messages" }).getByText("Any swelling?").waitFor();
+    await bellShows(patient, patientUnread, "the patient");
+    await doctor.locator(".receipt", { hasText: "Read" }).waitFor();
 
     // when the doctor writes up the new appointment, the patient's bell counts that too
     await doctor.getByRole("link", { name: "Agenda" }).click();
@@ -160,7 +180,7 @@ test(
     await doctor.getByLabel("Plan").fill("Ice and rest; come back if it swells.");
     await doctor.getByRole("button", { name: "Save draft" }).click();
     await doctor.getByText("Draft", { exact: true }).waitFor();
-    await bellShows(patient, patientUnread + 2, "the patient");
+    await bellShows(patient, patientUnread + 1, "the patient");
 
     // when the doctor marks all read, his bell goes to zero
     await doctor.getByRole("button", { name: /^Notifications:/ }).click();
@@ -178,7 +198,7 @@ test(
       .getByRole("button", { name: /Visit notes ready/ })
       .last() // oldest first: the demo visit's notes, then today's
       .click();
-    await bellShows(patient, patientUnread + 1, "the patient");
+    await bellShows(patient, patientUnread, "the patient");
     await patient.getByText("Ice and rest; come back if it swells.").waitFor();
 
     // and she can read the consultation of her past visit, prescriptions included

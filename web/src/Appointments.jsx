@@ -17,7 +17,7 @@ export function Appointments({ user, navigate }) {
   known.current = new Set(rows.map((a) => a.id));
 
   // Changes to listed appointments update the cache (and so this list) by themselves;
-  // a new one needs the list again. Resumes from the latest change seen.
+  // a new one needs the list again. Resumes from the newest `updatedAt` seen.
   useResumable(
     APPOINTMENT_CHANGED,
     {

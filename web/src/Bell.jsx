@@ -18,10 +18,14 @@ export function Bell({ navigate, connected }) {
   const [markAllRead] = useMutation(MARK_ALL_NOTIFICATIONS_READ, { refetchQueries: ["Bell"] });
 
   // The count comes from the server each time (never drifts); the subscription says when.
-  // Resumed from the last seq seen, so what arrived while offline still rings.
+  // It starts from the lastNotificationSeq read with the first count, so nothing that
+  // arrives in between is missed, and resumes from the last seq seen, so what arrived
+  // while offline still rings.
   useResumable(
     NOTIFICATION_ADDED,
     {
+      skip: !data,
+      cursor: data?.lastNotificationSeq,
       variables: (afterSeq) => ({ afterSeq }),
       advance: (cursor, d) => maxSeq(cursor, d.notificationAdded.seq),
       onData: (d) => {
@@ -29,9 +33,10 @@ export function Bell({ navigate, connected }) {
         notificationEvents.dispatchEvent(new CustomEvent("notification", { detail: d.notificationAdded }));
       },
     },
-    [],
+    [Boolean(data)],
   );
-  // After a reconnect, whatever happened before the first subscription started.
+  // A fresh count after a reconnect: reads made elsewhere (another tab or device) send no
+  // event. Reading a chat here refetches the count itself (Chat.jsx).
   useEffect(() => {
     if (connected) refetch();
   }, [connected, refetch]);

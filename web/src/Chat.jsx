@@ -1,4 +1,4 @@
-import { useMutation, useQuery } from "@apollo/client/react";
+import { useApolloClient, useMutation, useQuery } from "@apollo/client/react";
 import { useEffect, useRef, useState } from "react";
 import { time, uuid } from "./format.js";
 import { notificationEvents, useResumable } from "./hooks.js";
@@ -9,6 +9,7 @@ import {
   MARK_CONVERSATION_READ,
   MESSAGE_ADDED,
   READ_RECEIPT,
+  READ_RECEIPT_CHANGED,
   SEND_MESSAGE,
   SET_TYPING,
   TYPING_CHANGED,
@@ -16,7 +17,6 @@ import {
 
 const TYPING_IDLE_MS = 2500; // stop "typing" after this long without a keystroke
 const TYPING_STALE_MS = 8000; // hide the other's indicator if its "stop" got lost
-const RECEIPT_POLL_MS = 2000;
 
 export function Chat({ conversationId, user }) {
   const { data, refetch } = useQuery(CONVERSATIONS, { fetchPolicy: "cache-and-network" });
@@ -55,11 +55,14 @@ export function Chat({ conversationId, user }) {
 }
 
 function Conversation({ id, user, onRead }) {
+  const client = useApolloClient();
   const { data, error } = useQuery(CONVERSATION, { variables: { id }, fetchPolicy: "network-only" });
   const [messages, setMessages] = useState(null); // oldest first
   const [typing, setTyping] = useState(null); // who is typing, or null
-  const receipt = useQuery(READ_RECEIPT, { variables: { id }, pollInterval: RECEIPT_POLL_MS, skip: !data });
-  const [markRead] = useMutation(MARK_CONVERSATION_READ);
+  const [readUpTo, setReadUpTo] = useState(0); // the other participant's read receipt
+  // Reading a conversation to the end also marks its message notifications read: the
+  // bell's count comes from the server, so ask it again.
+  const [markRead] = useMutation(MARK_CONVERSATION_READ, { refetchQueries: ["Bell"] });
   const conversation = data?.conversation;
 
   // Seed the history once; from then on the subscription appends.
@@ -94,6 +97,27 @@ function Conversation({ id, user, onRead }) {
     },
     [id, Boolean(conversation)],
   );
+  // Read receipts only move forward: keep the highest seen, from whichever source.
+  const receiptAt = (seq) => setReadUpTo((known) => Math.max(known, seq ?? 0));
+  useEffect(() => {
+    if (conversation) receiptAt(conversation.otherLastReadSeq);
+  }, [conversation]);
+  useResumable(
+    READ_RECEIPT_CHANGED,
+    {
+      skip: !conversation,
+      variables: () => ({ conversationId: id }),
+      onData: (d) => receiptAt(d.readReceiptChanged.lastReadSeq),
+      // Live only: what moved while the socket was down (or before the first subscription)
+      // is not replayed, so read otherLastReadSeq again each time it (re)subscribes.
+      onSubscribe: () =>
+        client
+          .query({ query: READ_RECEIPT, variables: { id }, fetchPolicy: "network-only" })
+          .then(({ data: read }) => receiptAt(read?.conversation?.otherLastReadSeq), () => {}),
+    },
+    [id, Boolean(conversation)],
+  );
+
   useEffect(() => {
     if (!typing) return undefined;
     const stale = setTimeout(() => setTyping(null), TYPING_STALE_MS);
@@ -116,7 +140,6 @@ function Conversation({ id, user, onRead }) {
   if (error) return <p role="alert">{error.message}</p>;
   if (!conversation || !messages) return <p>Loading…</p>;
   const other = user.id === conversation.patient.id ? conversation.doctor : conversation.patient;
-  const readUpTo = receipt.data?.conversation?.otherLastReadSeq ?? conversation.otherLastReadSeq;
   const lastMine = messages.findLast((m) => m.sender.id === user.id);
 
   return (

@@ -20,14 +20,19 @@ export function useHashRoute() {
 }
 
 /**
- * A subscription that resumes from the last cursor seen after the socket drops (live.js).
+ * A subscription that resumes from the last cursor seen after the socket drops (live.js);
+ * `onSubscribe` runs after each (re)subscription (for live-only ones: read the state again).
  * It starts when `skip` turns false and restarts only when `deps` change: the callbacks
  * may change on every render without resubscribing.
  */
-export function useResumable(query, { skip = false, cursor = null, variables, advance, onData }, deps) {
+export function useResumable(
+  query,
+  { skip = false, cursor = null, variables, advance, onData, onSubscribe },
+  deps,
+) {
   const client = useApolloClient();
   const latest = useRef();
-  latest.current = { cursor, variables, advance, onData };
+  latest.current = { cursor, variables, advance, onData, onSubscribe };
   useEffect(() => {
     if (skip) return undefined;
     const live = resumable(client, {
@@ -36,6 +41,7 @@ export function useResumable(query, { skip = false, cursor = null, variables, ad
       variables: (at) => latest.current.variables(at),
       advance: (at, data) => (latest.current.advance ? latest.current.advance(at, data) : at),
       onData: (data) => latest.current.onData(data),
+      onSubscribe: (attempt) => latest.current.onSubscribe?.(attempt),
       onError: (error) => console.warn("subscription stopped:", error.message),
     });
     return () => live.stop();

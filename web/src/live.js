@@ -2,10 +2,12 @@
 // token refresh) without losing or repeating anything.
 //
 // The API numbers what it pushes: notifications and chat messages carry a `seq`, and an
-// appointment's history says when it last changed. Subscribing again with `afterSeq`
-// (or `changedSince`) first replays what was missed, then goes live. So: remember the
-// last cursor seen, and when the subscription ends with a network error, subscribe
-// again from that cursor after a short backoff. No React here (the Node check uses it).
+// appointment its `updatedAt`. Subscribing again with `afterSeq` (or `changedSince`) first
+// replays what was missed, then goes live. So: remember the last cursor seen, and when
+// the subscription ends with a network error, subscribe again from that cursor after a
+// short backoff. Live-only subscriptions (typing, read receipts) replay nothing: where
+// the state matters, `onSubscribe` reads it again each time they (re)subscribe. No React
+// here (the Node check uses it).
 import { CombinedGraphQLErrors } from "@apollo/client/errors";
 
 // Errors that another attempt would only repeat.
@@ -36,14 +38,19 @@ export function backoff(attempt) {
  * @param {import("graphql").DocumentNode} options.query
  * @param {(cursor: any) => object} options.variables  the variables to (re)subscribe with
  * @param {any} [options.cursor]                   where to start (null: from now on)
- * @param {(cursor: any, data: object) => any} options.advance  the cursor after an event
+ * @param {(cursor: any, data: object) => any} [options.advance]  the cursor after an event
+ *   (none for a live-only subscription)
  * @param {(data: object) => void} options.onData
+ * @param {(attempt: number) => void} [options.onSubscribe]  after each (re)subscription
+ *   (attempt 0 first, then the number of failures so far): where a live-only subscription
+ *   reads the current state again, since what changed while it was away is not replayed
  * @param {(error: Error) => void} [options.onError]  a permanent error: no more attempts
  * @param {(attempt: number) => number|Promise<void>} [options.retryDelay]  ms, or a promise
  * @returns {{stop: () => void, readonly cursor: any}}
  */
 export function resumable(client, options) {
-  const { query, variables, advance, onData, onError, retryDelay = backoff } = options;
+  const { query, variables, onData, onSubscribe, onError, retryDelay = backoff } = options;
+  const advance = options.advance ?? ((at) => at);
   let cursor = options.cursor ?? null;
   let subscription = null;
   let stopped = false;
@@ -64,6 +71,10 @@ export function resumable(client, options) {
       error: (error) => retryAfter(error),
       complete: () => retryAfter(failure),
     });
+    // Right after subscribing (the server does not acknowledge a subscription, so this is
+    // as close as a client gets): a change around this moment comes in the read, in an
+    // event, or in both; callers keep the newest.
+    onSubscribe?.(failures);
   }
 
   async function retryAfter(error) {
@@ -95,11 +106,13 @@ export function maxSeq(cursor, seq) {
   return cursor == null || seq > cursor ? seq : cursor;
 }
 
-/** For `changedSince` cursors: the latest change in an appointment's history. */
+/**
+ * For `changedSince` cursors: the newer of the cursor and an appointment's `updatedAt`.
+ * The server's own string is kept (microseconds included); a tie within a millisecond
+ * keeps the cursor, which at worst replays one change already seen, never skips one.
+ */
 export function latestChange(cursor, appointment) {
-  let latest = cursor;
-  for (const { createdAt } of appointment.history ?? []) {
-    if (latest == null || Date.parse(createdAt) > Date.parse(latest)) latest = createdAt;
-  }
-  return latest;
+  const at = appointment.updatedAt;
+  if (at == null) return cursor;
+  return cursor == null || Date.parse(at) > Date.parse(cursor) ? at : cursor;
 }

@@ -18,10 +18,7 @@ const APPOINTMENT = gql`
       id
       fullName
     }
-    history {
-      kind
-      createdAt
-    }
+    updatedAt
   }
 `;
 
@@ -258,12 +255,23 @@ export const CONVERSATION = gql`
   ${MESSAGE}
 `;
 
-// Read receipts are not pushed by the API (see web/README.md): the chat polls this.
+// The other participant's read receipt: read again each time READ_RECEIPT_CHANGED
+// (re)subscribes, since that subscription is live only.
 export const READ_RECEIPT = gql`
   query ReadReceipt($id: ID!) {
     conversation(id: $id) {
       id
       otherLastReadSeq
+    }
+  }
+`;
+
+export const READ_RECEIPT_CHANGED = gql`
+  subscription ReadReceiptChanged($conversationId: ID!) {
+    readReceiptChanged(conversationId: $conversationId) {
+      conversationId
+      userId
+      lastReadSeq
     }
   }
 `;
@@ -329,8 +337,12 @@ export const SET_TYPING = gql`
 
 // ---- notifications ---------------------------------------------------------------------
 
+// The newest seq with the count, in one request: notificationAdded(afterSeq) from that
+// seq then misses nothing that arrives after it. Asked first: should one arrive between
+// the two reads, it is then counted and replayed (one extra refetch) rather than missed.
 export const BELL = gql`
   query Bell {
+    lastNotificationSeq
     unreadNotificationCount
     myNotifications(first: 20, unreadOnly: true) {
       nodes {
