@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.types import Info as StrawberryInfo
 
-from healthcare import models
+from healthcare import audit
 from healthcare.auth import ANONYMOUS, Viewer
 from healthcare.config import Settings
 from healthcare.loaders import Loaders
@@ -31,7 +31,7 @@ class Context:
     # Set by strawberry from the WebSocket `connection_init` payload.
     connection_params: dict[str, object] | None = None
     # Reads and refusals to record when the operation ends (see healthcare.audit).
-    audit_buffer: list[models.AuditEvent] = field(default_factory=list)
+    audit_buffer: list[audit.AuditRecord] = field(default_factory=list)
 
     @property
     def client_address(self) -> str | None:

@@ -168,26 +168,57 @@ async def test_reads_reach_the_trail_by_themselves_within_a_second(client, patie
     assert (event.actor_id, event.entity_id) == (doctor.user.id, str(appointment.id))
 
 
+def record(request_id: str, entity: str | None = "OPERATION") -> audit.AuditRecord:
+    return audit.AuditRecord(
+        created_at=datetime.now(UTC),
+        actor_id=None,
+        actor_role=None,
+        patient_id=None,
+        entity=entity,  # type: ignore[arg-type]
+        entity_id=None,
+        action="DENIED",
+        fields_accessed=("me",),
+        allowed=False,
+        client_address=None,
+        request_id=request_id,
+    )
+
+
 async def test_stopping_the_writer_writes_what_is_pending_and_a_rejected_batch_is_dropped(
     live_server,
 ):
     # given: a writer that would not write for a minute
     writer = audit.AuditWriter(interval=60)
     writer.start()
-    kept = models.AuditEvent(
-        entity=models.AuditEntity.OPERATION, action=models.AuditAction.DENIED, allowed=False
-    )
-    writer.add([kept])
+    writer.add([record("kept")])
     # when
     await writer.stop()
     # then
-    assert await models.AuditEvent.filter(id=kept.id).exists()
-    # and a row the database rejects (the same id again) does not block the ones after it
-    later = models.AuditEvent(
-        entity=models.AuditEntity.OPERATION, action=models.AuditAction.DENIED, allowed=False
-    )
-    writer.add([kept])
+    kept = await models.AuditEvent.get(request_id="kept")
+    assert (kept.entity, kept.fields_accessed, kept.allowed) == ("OPERATION", ["me"], False)
+    # and a row the database rejects (no entity) does not block the ones after it
+    writer.add([record("rejected", entity=None)])
     await writer.write_pending()
-    writer.add([later])
+    writer.add([record("later")])
     await writer.write_pending()
-    assert await models.AuditEvent.filter(id=later.id).exists()
+    assert await models.AuditEvent.filter(request_id="later").exists()
+    assert not await models.AuditEvent.filter(request_id="rejected").exists()
+
+
+async def test_a_list_records_the_fields_read_of_its_rows_not_of_the_connection(
+    client, patient, doctor
+):
+    # given
+    await make_appointment(patient.user, doctor.user)
+    query = """
+    query Mine { appointments(first: 5) {
+      edges { node { id status ...When } } pageInfo { hasNextPage }
+    } }
+    fragment When on Appointment { startsAt }
+    """
+    # when
+    await client.execute(query, as_=doctor)
+    await audit.written()
+    # then
+    event = await models.AuditEvent.get(entity=models.AuditEntity.APPOINTMENT)
+    assert event.fields_accessed == ["id", "startsAt", "status"]
