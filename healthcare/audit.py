@@ -108,7 +108,16 @@ CONNECTION_METADATA = {"pageInfo", "totalCount", "__typename"}
 
 def selected_fields(info: Info) -> list[str]:
     """The fields the operation asked of the objects being read, by name: one level
-    below the current field, or below `edges { node }` / `nodes` for a connection."""
+    below the current field, or below `edges { node }` / `nodes` for a connection.
+    Worked out once per field of the operation, not once per row of a list."""
+    key = tuple(id(node) for node in info._raw_info.field_nodes)
+    cached = info.context.read_fields.get(key)
+    if cached is None:
+        cached = info.context.read_fields[key] = _selected_fields(info)
+    return cached
+
+
+def _selected_fields(info: Info) -> list[str]:
     fields: set[str] = set()
     pending = [child for selected in info.selected_fields for child in selected.selections]
     while pending:

@@ -32,6 +32,9 @@ class Context:
     connection_params: dict[str, object] | None = None
     # Reads and refusals to record when the operation ends (see healthcare.audit).
     audit_buffer: list[audit.AuditRecord] = field(default_factory=list)
+    # The fields read below each field of the operation, by its AST nodes' ids: every row
+    # of a list asks the same question (see audit.selected_fields). Cleared per operation.
+    read_fields: dict[tuple[int, ...], list[str]] = field(default_factory=dict)
 
     @property
     def client_address(self) -> str | None:

@@ -72,6 +72,7 @@ class OperationScope(SchemaExtension):
         context = self.execution_context.context
         if isinstance(context, Context):
             context.loaders = Loaders()
+            context.read_fields.clear()
         yield
         if isinstance(context, Context):
             await audit.flush(context.audit_buffer)
