@@ -176,7 +176,7 @@ class AuditWriter:
     with an error: it would be rejected again forever and hold up every row behind it."""
 
     def __init__(
-        self, interval: float = 0.25, batch_size: int = 500, max_pending: int = 100_000
+        self, interval: float = 0.25, batch_size: int = 5000, max_pending: int = 100_000
     ) -> None:
         self.interval = interval
         self.batch_size = batch_size
