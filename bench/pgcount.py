@@ -55,7 +55,7 @@ def classify(sql: str) -> str:
         return "transaction"
     if head in {"RESET", "CLOSE", "UNLISTEN"} or "pg_advisory_unlock_all" in text:
         return "pool reset"
-    if head == "INSERT" and "audit_events" in text:
+    if head in {"INSERT", "COPY"} and "audit_events" in text:
         return "audit write"
     if head in {"INSERT", "UPDATE", "DELETE"}:
         return "write"
