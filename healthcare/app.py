@@ -239,7 +239,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 yield
             finally:
                 install_audit_writer(None)
-                await audit_writer.stop()
+                try:
+                    await audit_writer.stop()
+                except Exception:  # the database is gone: say how much is lost, shut down
+                    logger.exception("audit trail: rows not written at shutdown")
                 install_pubsub(None)
                 await pubsub.disconnect()
                 await graphql.rate_limiter.close()

@@ -74,6 +74,7 @@ class AuditRecord:
 
 
 COLUMNS = tuple(AuditRecord.__slots__)
+TEXT_COLUMN_CHARS = 64  # entity_id, client_address, request_id
 
 
 def _event(
@@ -92,18 +93,25 @@ def _event(
         actor_role=actor.role.value if actor else None,
         patient_id=patient_id,
         entity=entity.value,
-        entity_id=str(entity_id) if entity_id is not None else None,
+        # Cut to the columns' size: these may quote what a client sent (an id that is not
+        # one, a proxy header), and one row the database refuses must not cost a batch.
+        entity_id=str(entity_id)[:TEXT_COLUMN_CHARS] if entity_id is not None else None,
         action=action.value,
         fields_accessed=tuple(fields),
         allowed=allowed,
-        client_address=request.client_address,
-        request_id=request.request_id,
+        client_address=_cut(request.client_address),
+        request_id=_cut(request.request_id),
     )
 
 
+def _cut(text: str | None) -> str | None:
+    return text[:TEXT_COLUMN_CHARS] if text is not None else None
+
+
 # Wrappers between a list field and its rows: the rows' fields are the ones read.
-CONNECTION_WRAPPERS = {"edges", "node", "nodes"}
-CONNECTION_METADATA = {"pageInfo", "totalCount", "__typename"}
+# (`messages`: a conversation's page of history, ChatMessagePage.)
+CONNECTION_WRAPPERS = {"edges", "node", "nodes", "messages"}
+CONNECTION_METADATA = {"pageInfo", "totalCount", "hasMore", "nextBeforeSeq", "__typename"}
 
 
 def selected_fields(info: Info) -> list[str]:
@@ -172,8 +180,9 @@ class AuditWriter:
     On PostgreSQL a batch is one COPY (a single statement, whatever its size); on SQLite
     one multi-row insert. If the database cannot be reached, the rows stay pending and
     the next round tries again (up to `max_pending` rows; beyond that the oldest are
-    dropped, and an error is logged). A batch the database rejects as invalid is dropped
-    with an error: it would be rejected again forever and hold up every row behind it."""
+    dropped, and an error is logged). When the database refuses a batch, its rows are
+    written one by one and only the refused ones are dropped (with an error): a refused
+    row would be refused forever and hold up every row behind it."""
 
     def __init__(
         self, interval: float = 0.25, batch_size: int = 5000, max_pending: int = 100_000
@@ -185,16 +194,17 @@ class AuditWriter:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        """Write what is pending and stop."""
+        """Let the current round finish (never cut a write short), then write the rest."""
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task
         await self.write_pending()
 
     def add(self, rows: list[AuditRecord]) -> None:
@@ -210,14 +220,29 @@ class AuditWriter:
         async with self._lock:  # one insert at a time, in the order the rows came
             while self._pending:
                 rows = self._pending[: self.batch_size]
-                try:
-                    await insert(rows)
-                except REJECTED:
-                    logger.error("audit trail: %d rows rejected by the database", len(rows))
                 del self._pending[: len(rows)]
+                try:
+                    await self._write(rows)
+                except BaseException:  # not written (database unreachable): first in line
+                    self._pending[:0] = rows
+                    raise
+
+    @staticmethod
+    async def _write(rows: list[AuditRecord]) -> None:
+        """One insert; if the database refuses it, row by row, so that only the rows it
+        refuses are lost."""
+        try:
+            await insert(rows)
+            return
+        except REJECTED:
+            if len(rows) == 1:
+                logger.error("audit trail: a row was rejected by the database")
+                return
+        for row in rows:
+            await AuditWriter._write([row])
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.interval):
                     await self._wake.wait()

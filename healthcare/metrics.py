@@ -134,14 +134,16 @@ _operation_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 _http_children: dict[tuple[str, int], Any] = {}
 
 
-def operation_label(name: str | None) -> str:
-    """The operation's name as a label: only plain names, and only the first few hundred."""
+def operation_label(name: str | None, admit: bool = True) -> str:
+    """The operation's name as a label: only plain names, only the first few hundred, and
+    a new name only from an operation that was not refused (`admit`), so that nobody can
+    fill the labels with made-up names in requests that are turned away."""
     if name is None:
         return ANONYMOUS
     label = _operation_names.get(name)
     if label is not None:
         return label
-    if len(_operation_names) < MAX_OPERATION_NAMES and _OPERATION_NAME.fullmatch(name):
+    if admit and len(_operation_names) < MAX_OPERATION_NAMES and _OPERATION_NAME.fullmatch(name):
         _operation_names[name] = name
         return name
     return OTHER
@@ -213,7 +215,8 @@ class OperationMetrics(SchemaExtension):
         if outcome is None:
             found = getattr(context.result, "errors", None) or context.pre_execution_errors
             outcome = outcome_of(found, self.typed_failure)
-        _record(operation_label(context.operation_name), kind, outcome, seconds)
+        name = operation_label(context.operation_name, admit=outcome != REFUSED)
+        _record(name, kind, outcome, seconds)
 
 
 def _operation_kind(document: DocumentNode | None, name: str | None) -> str:

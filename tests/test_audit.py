@@ -11,6 +11,7 @@ from tortoise.exceptions import OperationalError
 from healthcare import audit, models
 from healthcare.schema import schema
 from tests.conftest import make_appointment, make_schedule
+from tests.wsclient import Subscriber
 
 APPOINTMENT = "query Appointment($id: ID!) { appointment(id: $id) { id reason status } }"
 USERS = "query Users { users(first: 5) { nodes { id } } }"
@@ -184,7 +185,7 @@ def record(request_id: str, entity: str | None = "OPERATION") -> audit.AuditReco
     )
 
 
-async def test_stopping_the_writer_writes_what_is_pending_and_a_rejected_batch_is_dropped(
+async def test_stopping_the_writer_writes_what_is_pending_and_a_refused_row_costs_only_itself(
     live_server,
 ):
     # given: a writer that would not write for a minute
@@ -196,13 +197,11 @@ async def test_stopping_the_writer_writes_what_is_pending_and_a_rejected_batch_i
     # then
     kept = await models.AuditEvent.get(request_id="kept")
     assert (kept.entity, kept.fields_accessed, kept.allowed) == ("OPERATION", ["me"], False)
-    # and a row the database rejects (no entity) does not block the ones after it
-    writer.add([record("rejected", entity=None)])
+    # and a row the database refuses (no entity) costs only itself, not its batch
+    writer.add([record("before"), record("rejected", entity=None), record("after")])
     await writer.write_pending()
-    writer.add([record("later")])
-    await writer.write_pending()
-    assert await models.AuditEvent.filter(request_id="later").exists()
-    assert not await models.AuditEvent.filter(request_id="rejected").exists()
+    written = await models.AuditEvent.filter(request_id__in=["before", "rejected", "after"])
+    assert sorted(row.request_id for row in written) == ["after", "before"]
 
 
 async def test_a_list_records_the_fields_read_of_its_rows_not_of_the_connection(
@@ -222,3 +221,50 @@ async def test_a_list_records_the_fields_read_of_its_rows_not_of_the_connection(
     # then
     event = await models.AuditEvent.get(entity=models.AuditEntity.APPOINTMENT)
     assert event.fields_accessed == ["id", "startsAt", "status"]
+
+
+async def test_an_id_a_client_made_too_long_for_the_trail_costs_nobody_elses_read(
+    client, patient, doctor
+):
+    # given: a patient's refused lookup quoting a 65-character "id" in the same batch as a
+    # doctor's read
+    appointment = await make_appointment(patient.user, doctor.user)
+    await client.execute(APPOINTMENT, {"id": str(appointment.id)}, as_=doctor)
+    await client.post(APPOINTMENT, {"id": "x" * 65}, as_=patient)
+    # when
+    await audit.written()
+    # then: both are on the trail, the long id cut to the column's size
+    read = await models.AuditEvent.get(action=models.AuditAction.READ)
+    assert read.actor_id == doctor.user.id
+    denied = await models.AuditEvent.get(entity_id__startswith="xxx")
+    assert denied.entity_id == "x" * 64
+
+
+async def test_reads_nested_in_a_pushed_event_are_recorded_when_the_client_stops_listening(
+    live_server, client, patient, doctor
+):
+    # given: a doctor listening to appointment changes, with the patient's profile nested
+    appointment = await make_appointment(patient.user, doctor.user)
+    subscriber = await Subscriber.open(live_server, doctor)
+    await subscriber.subscribe("subscription S { appointmentChanged { id patient { firstName } } }")
+    # when: an event is pushed, and the doctor closes the socket
+    await client.post(
+        'mutation C($id: ID!) { cancelAppointment(id: $id, reason: "busy") { __typename } }',
+        {"id": str(appointment.id)},
+        as_=patient,
+    )
+    assert (await subscriber.next())["appointmentChanged"]["patient"]["firstName"]
+    await subscriber.close()
+    # then: the profile read nested in the event is on the trail too
+    for _ in range(40):
+        await audit.written()
+        reads = await models.AuditEvent.filter(
+            action=models.AuditAction.READ, actor_id=doctor.user.id
+        ).values_list("entity", flat=True)
+        if models.AuditEntity.PATIENT_PROFILE in reads:
+            break
+        await asyncio.sleep(0.05)
+    assert sorted(set(reads)) == [
+        models.AuditEntity.APPOINTMENT,
+        models.AuditEntity.PATIENT_PROFILE,
+    ]

@@ -163,6 +163,30 @@ async def test_numbering_continues_from_notifications_written_before_the_counter
     assert sorted(seqs) == [1, 2, 3, 4]
 
 
+async def test_numbering_catches_up_with_a_notification_numbered_some_other_way(
+    client, patient, doctor
+):
+    # given: the counter at 1, then a row numbered 2 by something else (an instance of
+    # the previous release during a rolling deploy)
+    appointment = await make_appointment(patient.user, doctor.user)
+    await client.execute(CANCEL, {"id": str(appointment.id), "reason": "One"}, patient)
+    await models.Notification.create(
+        recipient_id=doctor.user.id,
+        seq=2,
+        kind=models.NotificationKind.APPOINTMENT_BOOKED,
+        title="t",
+        body="b",
+    )
+    later = await make_appointment(patient.user, doctor.user, tomorrow_at(15))
+    # when
+    await client.execute(CANCEL, {"id": str(later.id), "reason": "Two"}, patient)
+    # then: numbered 3, not refused as a second 2
+    seqs = await models.Notification.filter(recipient_id=doctor.user.id).values_list(
+        "seq", flat=True
+    )
+    assert sorted(seqs) == [1, 2, 3]
+
+
 async def test_concurrent_changes_number_one_recipients_notifications_without_gap_or_twin(
     client, live_server, doctor
 ):

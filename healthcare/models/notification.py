@@ -30,7 +30,7 @@ class Notification(Model):
     """Something a user must hear about. Title and body never hold clinical details.
 
     `seq` numbers a recipient's notifications 1, 2, 3... in commit order (the writer locks
-    the recipient's user row; see resolvers.notifications): a client resumes a
+    the recipient's NotificationCounter row; see resolvers.notifications): a client resumes a
     subscription after the last `seq` it saw, with no gap and no duplicate.
     """
 
@@ -67,9 +67,9 @@ class NotificationCounter(Model):
     """The last notification number given to each recipient.
 
     One upsert both numbers a notification and orders concurrent writers for that
-    recipient (the row stays locked until the transaction ends); the first one starts
-    from the recipient's existing notifications, so a database that predates this table
-    needs no backfill."""
+    recipient (the row stays locked until the transaction ends). It never falls below the
+    recipient's existing notifications, so a database that predates this table needs no
+    backfill."""
 
     recipient: fields.OneToOneRelation[User] = fields.OneToOneField(
         "models.User", related_name=False, on_delete=fields.CASCADE, primary_key=True

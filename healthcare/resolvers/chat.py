@@ -182,6 +182,16 @@ async def append(
 # ---- reading ----------------------------------------------------------------------------
 
 
+# Only while `target` is still the newest message: a message that arrived since was not
+# read, and neither was its notification.
+READ_MESSAGE_NOTIFICATIONS_SQL = """
+UPDATE "notifications" SET "read_at" = $4
+WHERE "recipient_id" = $1 AND "conversation_id" = $2 AND "kind" = 'CHAT_MESSAGE'
+  AND "read_at" IS NULL
+  AND (SELECT "last_seq" FROM "conversations" WHERE "id" = $2) = $3
+"""
+
+
 async def mark_read(
     reader: models.User, conversation_id: str, up_to_seq: int
 ) -> models.Conversation:
@@ -203,12 +213,9 @@ async def mark_read(
             {"user_id": str(reader.id), "last_read_seq": target},
         )
     if target == conversation.last_seq:  # read to the end: its message notifications too
-        await models.Notification.filter(
-            recipient_id=reader.id,
-            conversation_id=conversation.id,
-            kind=models.NotificationKind.CHAT_MESSAGE,
-            read_at__isnull=True,
-        ).update(read_at=utcnow())
+        await db.fetch_one(
+            READ_MESSAGE_NOTIFICATIONS_SQL, reader.id, conversation.id, target, utcnow()
+        )
     await conversation.refresh_from_db()
     return conversation
 

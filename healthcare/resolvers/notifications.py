@@ -55,12 +55,16 @@ async def notify(change: Change, actor: models.User) -> list[models.Notification
 
 # Numbers the recipient's next notification and locks their counter row until commit, so
 # concurrent writers for one recipient number in commit order (SQLite serialises writers).
-# The first notification after this table appeared continues from the existing ones.
+# It never goes below the notifications that exist: the first one after this table
+# appeared continues from them, and so does the counter if a row was numbered some other
+# way (an instance of the previous release, during a rolling deploy).
 NEXT_SEQ_SQL = """
 INSERT INTO "notification_counters" ("recipient_id", "last_seq")
 VALUES ($1, (SELECT COALESCE(MAX("seq"), 0) + 1 FROM "notifications" WHERE "recipient_id" = $1))
-ON CONFLICT ("recipient_id")
-DO UPDATE SET "last_seq" = "notification_counters"."last_seq" + 1
+ON CONFLICT ("recipient_id") DO UPDATE SET "last_seq" = CASE
+    WHEN excluded."last_seq" > "notification_counters"."last_seq" THEN excluded."last_seq"
+    ELSE "notification_counters"."last_seq" + 1
+END
 RETURNING "last_seq"
 """
 

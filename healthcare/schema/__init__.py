@@ -65,7 +65,7 @@ class OperationScope(SchemaExtension):
     - Fresh DataLoaders for each operation: a WebSocket context outlives many operations,
       and a cache must not outlive the operation that filled it.
     - The operation's name goes into the request's ASGI state, for the request log line.
-    - The reads and refusals it buffered go into the audit trail, in one insert.
+    - The reads and refusals it buffered go to the audit trail's writer, however it ends.
     """
 
     async def on_operation(self) -> AsyncIterator[None]:
@@ -73,9 +73,12 @@ class OperationScope(SchemaExtension):
         if isinstance(context, Context):
             context.loaders = Loaders()
             context.read_fields.clear()
-        yield
+        try:
+            yield
+        finally:  # a subscription stopped by its client ends here too
+            if isinstance(context, Context):
+                await audit.flush(context.audit_buffer)
         if isinstance(context, Context):
-            await audit.flush(context.audit_buffer)
             names = context.request.scope.setdefault("state", {}).setdefault(
                 "graphql_operations", []
             )
