@@ -212,7 +212,9 @@ class AuditWriter:
         if len(self._pending) > self.max_pending:
             dropped = len(self._pending) - self.max_pending
             del self._pending[:dropped]
-            logger.error("audit trail: %d rows dropped (the database was unreachable too long)", dropped)
+            logger.error(
+                "audit trail: %d rows dropped (the database was unreachable too long)", dropped
+            )
         if len(self._pending) >= self.batch_size:
             self._wake.set()
 
