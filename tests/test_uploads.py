@@ -51,14 +51,17 @@ async def test_a_png_upload_becomes_the_profile_picture_served_under_media(clien
     # given
     before = stored_files(client)
     # when
-    response = await upload(client, patient, image_bytes("PNG"), "me.png")
+    response = await upload(client, patient, image_bytes("PNG"), "holiday-photo.png")
     # then
     result = response.json()["data"]["uploadProfilePicture"]
     assert result["__typename"] == "UserPayload"
     url = result["user"]["profilePictureUrl"]
     assert url.startswith(client.server.base_url + "/media/")
     assert url.endswith(".png")
-    assert "me" not in url.rsplit("/", 1)[1].removesuffix(".png")  # a random name
+    # a random name, not the client's ("me" was too short: random text contained it)
+    stored_name = url.rsplit("/", 1)[1].removesuffix(".png")
+    assert "holiday" not in stored_name
+    assert len(stored_name) == 32
     served = await client.http.get(url)
     assert served.status_code == 200
     assert Image.open(io.BytesIO(served.content)).format == "PNG"
