@@ -137,7 +137,6 @@ async def announce(change: Change) -> None:
             "consultation_id": str(change.consultation_id) if change.consultation_id else None,
         },
     )
-    actor = change.actor
     entity, action, entity_id = AUDITED[change.kind], models.AuditAction.UPDATE, None
     if change.kind in {ChangeKind.APPOINTMENT_BOOKED, ChangeKind.CONSULTATION_CREATED}:
         action = models.AuditAction.CREATE
@@ -147,8 +146,10 @@ async def announce(change: Change) -> None:
         entity_id = change.consultation_id
     else:
         entity_id, action = change.conversation_id, models.AuditAction.CREATE
-    await audit.record_write(actor, entity, action, entity_id, change.patient_id, change.fields)
-    await notify(change, actor)
+    await audit.record_write(
+        change.actor, entity, action, entity_id, change.patient_id, change.fields
+    )
+    await notify(change)
     if change.appointment_id is not None:
         for party in change.party_ids:
             queue(

@@ -33,7 +33,7 @@ TEXTS: dict[ChangeKind, tuple[str, str]] = {
 }
 
 
-async def notify(change: Change, actor: models.User) -> list[models.Notification]:
+async def notify(change: Change) -> list[models.Notification]:
     """One notification per recipient, numbered in commit order. Inside `atomic()`."""
     title, body = TEXTS[change.kind]
     written = []
@@ -43,7 +43,7 @@ async def notify(change: Change, actor: models.User) -> list[models.Notification
             seq=await next_seq(recipient_id),
             kind=models.NotificationKind(change.kind.value),
             title=title,
-            body=body.format(actor=actor.full_name),
+            body=body.format(actor=change.actor.full_name),
             appointment_id=change.appointment_id,
             consultation_id=change.consultation_id,
             conversation_id=change.conversation_id,

@@ -66,6 +66,9 @@ class OperationScope(SchemaExtension):
       and a cache must not outlive the operation that filled it.
     - The operation's name goes into the request's ASGI state, for the request log line.
     - The reads and refusals it buffered go to the audit trail's writer, however it ends.
+    - A subscription's events are operations of their own in these two respects: each
+      one's reads (nested fields included) go to the writer before it is sent, and the
+      next one starts with fresh loaders. Resolvers that push events do neither.
     """
 
     async def on_operation(self) -> AsyncIterator[None]:
@@ -85,6 +88,14 @@ class OperationScope(SchemaExtension):
             name = (self.execution_context.operation_name or "anonymous")[:100]
             if len(names) < MAX_LOGGED_OPERATION_NAMES and name not in names:
                 names.append(name)
+
+    async def on_stream_result(self, result: Any) -> AsyncIterator[None]:
+        context = self.execution_context.context
+        if isinstance(context, Context):
+            await audit.flush(context.audit_buffer)
+        yield
+        if isinstance(context, Context):
+            context.loaders = Loaders()
 
 
 class HealthcareSchema(strawberry.Schema):

@@ -17,7 +17,6 @@ from healthcare.errors import (
     ValidationFailed,
     within_calendar,
 )
-from healthcare.loaders import Loaders
 from healthcare.pagination import DEFAULT_PAGE_SIZE, Connection, paginate
 from healthcare.permissions import (
     HasRole,
@@ -286,11 +285,9 @@ class Mutation:
         return appointment_payload(row)
 
 
-async def delivered(info: Info, row: models.Appointment) -> Appointment:
-    """A pushed appointment: fresh loaders for it, and its read on the audit trail."""
-    info.context.loaders = Loaders()
+def delivered(info: Info, row: models.Appointment) -> Appointment:
+    """A pushed appointment, its read on the audit trail (see schema.OperationScope)."""
     audit.read(info, models.AuditEntity.APPOINTMENT, [(row.id, row.patient_id)])
-    await audit.flush(info.context.audit_buffer)
     return Appointment.from_model(row)
 
 
@@ -314,8 +311,8 @@ class Subscription:
                 for row in (
                     await mine(user).filter(updated_at__gt=changed_since).order_by("updated_at")
                 ):
-                    yield await delivered(info, row)
+                    yield delivered(info, row)
             async for event in events:
                 changed = await mine(user).filter(id=parse_id(event["appointment_id"])).first()
                 if changed is not None:
-                    yield await delivered(info, changed)
+                    yield delivered(info, changed)

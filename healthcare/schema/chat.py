@@ -23,7 +23,6 @@ from healthcare.errors import (
     ValidationFailed,
     bad_argument,
 )
-from healthcare.loaders import Loaders
 from healthcare.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Connection
 from healthcare.permissions import IsAuthenticated, allow, signed_in_user
 from healthcare.resolvers import chat as resolvers
@@ -330,10 +329,8 @@ class Subscription:
         async for row in pubsub.stream(
             pubsub.conversation_channel(conversation.id), start, fetch_after, lambda r: r.seq
         ):
-            info.context.loaders = Loaders()  # fresh data for each pushed event
             info.context.loaders.user_by_id.prime(row.sender_id, row.sender)
             audit.read(info, models.AuditEntity.CHAT_MESSAGE, [(row.id, conversation.patient_id)])
-            await audit.flush(info.context.audit_buffer)
             yield ChatMessage.from_model(row)
 
     @strawberry.subscription(
@@ -350,7 +347,6 @@ class Subscription:
         async for event in pubsub.doorbells(pubsub.typing_channel(conversation.id)):
             if event.get("user_id") == me:
                 continue
-            info.context.loaders = Loaders()
             yield TypingEvent(
                 conversation_id=strawberry.ID(str(conversation.id)),
                 user_id=strawberry.ID(str(event["user_id"])),
