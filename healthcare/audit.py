@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -24,7 +25,7 @@ from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import asyncpg
 from strawberry.types.nodes import FragmentSpread, InlineFragment
@@ -55,8 +56,7 @@ def bind_request(client_address: str | None, request_id: str | None) -> None:
     _request.set(RequestMeta(client_address, request_id))
 
 
-@dataclass(frozen=True, slots=True)
-class AuditRecord:
+class AuditRecord(NamedTuple):
     """One row of the trail, as buffered: plain values, cheap to make by the hundred on a
     request's path. The writer gives it its id when it writes it."""
 
@@ -73,8 +73,42 @@ class AuditRecord:
     request_id: str | None
 
 
-COLUMNS = tuple(AuditRecord.__slots__)
+COLUMNS = AuditRecord._fields
 TEXT_COLUMN_CHARS = 64  # entity_id, client_address, request_id
+
+
+def _events(
+    actor: models.User | None,
+    entity: models.AuditEntity,
+    action: models.AuditAction,
+    allowed: bool,
+    rows: Iterable[tuple[Any, uuid.UUID | None]],
+    fields: Iterable[str] = (),
+) -> list[AuditRecord]:
+    """One record per (entity id, patient id) in `rows`, at this moment, by `actor`."""
+    request = _request.get() or _NO_REQUEST
+    now = datetime.now(UTC)
+    actor_id, actor_role = (actor.id, actor.role.value) if actor else (None, None)
+    entity_name, action_name, field_names = entity.value, action.value, tuple(fields)
+    client_address, request_id = _cut(request.client_address), _cut(request.request_id)
+    return [
+        AuditRecord(
+            now,
+            actor_id,
+            actor_role,
+            patient_id,
+            entity_name,
+            # Cut to the column's size: it may quote what a client sent (an id that is
+            # not one), and one row the database refuses must not cost a batch.
+            _cut(str(entity_id)) if entity_id is not None else None,
+            action_name,
+            field_names,
+            allowed,
+            client_address,  # cut too: it may come from a proxy header
+            request_id,
+        )
+        for entity_id, patient_id in rows
+    ]
 
 
 def _event(
@@ -86,22 +120,7 @@ def _event(
     patient_id: uuid.UUID | None = None,
     fields: Iterable[str] = (),
 ) -> AuditRecord:
-    request = _request.get() or _NO_REQUEST
-    return AuditRecord(
-        created_at=datetime.now(UTC),
-        actor_id=actor.id if actor else None,
-        actor_role=actor.role.value if actor else None,
-        patient_id=patient_id,
-        entity=entity.value,
-        # Cut to the columns' size: these may quote what a client sent (an id that is not
-        # one, a proxy header), and one row the database refuses must not cost a batch.
-        entity_id=str(entity_id)[:TEXT_COLUMN_CHARS] if entity_id is not None else None,
-        action=action.value,
-        fields_accessed=tuple(fields),
-        allowed=allowed,
-        client_address=_cut(request.client_address),
-        request_id=_cut(request.request_id),
-    )
+    return _events(actor, entity, action, allowed, [(entity_id, patient_id)], fields)[0]
 
 
 def _cut(text: str | None) -> str | None:
@@ -114,7 +133,7 @@ CONNECTION_WRAPPERS = {"edges", "node", "nodes", "messages"}
 CONNECTION_METADATA = {"pageInfo", "totalCount", "hasMore", "nextBeforeSeq", "__typename"}
 
 
-def selected_fields(info: Info) -> list[str]:
+def selected_fields(info: Info) -> tuple[str, ...]:
     """The fields the operation asked of the objects being read, by name: one level
     below the current field, or below `edges { node }` / `nodes` for a connection.
     Worked out once per field of the operation, not once per row of a list."""
@@ -125,7 +144,7 @@ def selected_fields(info: Info) -> list[str]:
     return cached
 
 
-def _selected_fields(info: Info) -> list[str]:
+def _selected_fields(info: Info) -> tuple[str, ...]:
     fields: set[str] = set()
     pending = [child for selected in info.selected_fields for child in selected.selections]
     while pending:
@@ -134,7 +153,7 @@ def _selected_fields(info: Info) -> list[str]:
             pending += child.selections
         elif child.name not in CONNECTION_METADATA:
             fields.add(child.name)
-    return sorted(fields)
+    return tuple(sorted(fields))
 
 
 def read(
@@ -144,12 +163,9 @@ def read(
     fields: Iterable[str] | None = None,
 ) -> None:
     """Buffer one READ per (entity id, patient id) the viewer is about to receive."""
-    names = list(fields) if fields is not None else selected_fields(info)
+    names = fields if fields is not None else selected_fields(info)
     viewer = info.context.viewer.user
-    info.context.audit_buffer += [
-        _event(viewer, entity, models.AuditAction.READ, True, entity_id, patient_id, names)
-        for entity_id, patient_id in rows
-    ]
+    info.context.audit_buffer += _events(viewer, entity, models.AuditAction.READ, True, rows, names)
 
 
 def denied(
@@ -266,27 +282,21 @@ REJECTED = (
 
 
 async def insert(rows: list[AuditRecord]) -> None:
-    """Write `rows`, each with a new random id (one system call for all of them)."""
-    entropy = os.urandom(16 * len(rows))
-    ids = [uuid.UUID(bytes=entropy[16 * i : 16 * i + 16], version=4) for i in range(len(rows))]
+    """Write `rows`, each with a new random id."""
     client = connections.get("default")
     if isinstance(client, AsyncpgDBClient):
+        records = [_copy_record(i, row) for i, row in zip(random_ids(len(rows)), rows, strict=True)]
         async with client.acquire_connection() as connection:
             await connection.copy_records_to_table(
-                models.AuditEvent._meta.db_table,
-                records=[_copy_record(row_id, row) for row_id, row in zip(ids, rows, strict=True)],
-                columns=("id", *COLUMNS),
+                models.AuditEvent._meta.db_table, records=records, columns=("id", *COLUMNS)
             )
         return
     await models.AuditEvent.bulk_create(
-        [
-            models.AuditEvent(id=row_id, **model_values(row))
-            for row_id, row in zip(ids, rows, strict=True)
-        ]
+        [models.AuditEvent(id=uuid.uuid4(), **model_values(row)) for row in rows]
     )
 
 
-def _copy_record(row_id: uuid.UUID, row: AuditRecord) -> tuple[Any, ...]:
+def _copy_record(row_id: str, row: AuditRecord) -> tuple[Any, ...]:
     """A row for COPY, in the order of ("id", *COLUMNS)."""
     return (
         row_id,
@@ -297,11 +307,28 @@ def _copy_record(row_id: uuid.UUID, row: AuditRecord) -> tuple[Any, ...]:
         row.entity,
         row.entity_id,
         row.action,
-        json.dumps(row.fields_accessed),
+        _json_list(row.fields_accessed),
         row.allowed,
         row.client_address,
         row.request_id,
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _json_list(names: tuple[str, ...]) -> str:
+    """The rows of one read share their field names: encode each list once."""
+    return json.dumps(names)
+
+
+def random_ids(count: int) -> list[str]:
+    """`count` random (version 4) UUIDs as hex text, from one system call: cheaper by the
+    thousand than `uuid.uuid4()`, and asyncpg takes the text for a uuid column."""
+    entropy = bytearray(os.urandom(16 * count))
+    for start in range(0, len(entropy), 16):
+        entropy[start + 6] = entropy[start + 6] & 0x0F | 0x40  # version 4
+        entropy[start + 8] = entropy[start + 8] & 0x3F | 0x80  # RFC 4122 variant
+    text = entropy.hex()
+    return [text[32 * i : 32 * i + 32] for i in range(count)]
 
 
 def model_values(row: AuditRecord) -> dict[str, Any]:

@@ -34,7 +34,7 @@ class Context:
     audit_buffer: list[audit.AuditRecord] = field(default_factory=list)
     # The fields read below each field of the operation, by its AST nodes' ids: every row
     # of a list asks the same question (see audit.selected_fields). Cleared per operation.
-    read_fields: dict[tuple[int, ...], list[str]] = field(default_factory=dict)
+    read_fields: dict[tuple[int, ...], tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def client_address(self) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader as StrawberryDataLoader
@@ -48,8 +48,13 @@ def many_by(
     return load
 
 
+T = TypeVar("T")
+NOT_LOADED: Any = object()
+
+
 class DataLoader(StrawberryDataLoader[Any, Any]):
-    """A DataLoader whose callers cannot cancel each other.
+    """A DataLoader whose callers cannot cancel each other, and that answers at once what
+    the operation has loaded already.
 
     graphql-core cancels the sibling resolvers of a field that failed; a resolver awaiting
     a shared batch future would cancel that future for every other resolver waiting on
@@ -58,6 +63,25 @@ class DataLoader(StrawberryDataLoader[Any, Any]):
 
     def load(self, key: Any) -> Any:
         return asyncio.shield(super().load(key))
+
+    def load_now_or_later(self, key: Any, convert: Callable[[Any], T]) -> T | Awaitable[T]:
+        """`convert` of the value for `key`: at once when this operation has loaded it
+        already (a list's resolver loads its rows' relations with `load_ahead`), else
+        awaitable. A resolver that returns the value itself lets graphql-core complete
+        the field without a task; declare such a field's type with `graphql_type=`."""
+        future = self.cache_map.get(key)
+        if future is None or not future.done() or future.cancelled() or future.exception():
+            return self._load_then(key, convert)
+        return convert(future.result())
+
+    async def _load_then(self, key: Any, convert: Callable[[Any], T]) -> T:
+        return convert(await self.load(key))
+
+    async def load_ahead(self, keys: Iterable[Any]) -> None:
+        """Load `keys` now, in one batch, for `load_now_or_later` to answer at once."""
+        missing = [key for key in dict.fromkeys(keys) if self.cache_map.get(key) is None]
+        if missing:
+            self.prime_many(dict(zip(missing, await self.load_fn(missing), strict=True)))
 
 
 class Loaders:

@@ -6,7 +6,7 @@ A conversation someone may not see is answered exactly like one that does not ex
 """
 
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable
 from datetime import datetime
 from typing import Annotated
 
@@ -26,7 +26,7 @@ from healthcare.errors import (
 from healthcare.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Connection
 from healthcare.permissions import IsAuthenticated, allow, signed_in_user
 from healthcare.resolvers import chat as resolvers
-from healthcare.schema.users import User, load_user
+from healthcare.schema.users import User, related_user
 
 DEFAULT_HISTORY_PAGE = 20
 # How far back a subscription may resume; further back, reload with `messages` first.
@@ -48,9 +48,9 @@ class ChatMessage:
     conversation_id: strawberry.ID
     sender_id: strawberry.Private[uuid.UUID]
 
-    @strawberry.field
-    async def sender(self, info: Info) -> User:
-        return await load_user(info, self.sender_id)
+    @strawberry.field(graphql_type=User)
+    def sender(self, info: Info) -> User | Awaitable[User]:
+        return related_user(info, self.sender_id)
 
     @classmethod
     def from_model(cls, row: models.ChatMessage) -> "ChatMessage":
@@ -96,13 +96,13 @@ class Conversation:
     doctor_id: strawberry.Private[uuid.UUID]
     viewer_id: strawberry.Private[uuid.UUID]
 
-    @strawberry.field
-    async def patient(self, info: Info) -> User:
-        return await load_user(info, self.patient_id)
+    @strawberry.field(graphql_type=User)
+    def patient(self, info: Info) -> User | Awaitable[User]:
+        return related_user(info, self.patient_id)
 
-    @strawberry.field
-    async def doctor(self, info: Info) -> User:
-        return await load_user(info, self.doctor_id)
+    @strawberry.field(graphql_type=User)
+    def doctor(self, info: Info) -> User | Awaitable[User]:
+        return related_user(info, self.doctor_id)
 
     @strawberry.field(description="Messages from the other participant you have not read.")
     async def unread_count(self, info: Info) -> int:
@@ -161,9 +161,9 @@ class TypingEvent:
     user_id: strawberry.ID
     typing: bool
 
-    @strawberry.field(description="Who is typing.")
-    async def user(self, info: Info) -> User:
-        return await load_user(info, uuid.UUID(self.user_id))
+    @strawberry.field(description="Who is typing.", graphql_type=User)
+    def user(self, info: Info) -> User | Awaitable[User]:
+        return related_user(info, uuid.UUID(self.user_id))
 
 
 @strawberry.type(description="The other participant has read a conversation up to a message.")

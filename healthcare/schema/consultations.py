@@ -7,6 +7,7 @@ never clinical content.
 """
 
 import uuid
+from collections.abc import Awaitable
 from contextlib import suppress
 from datetime import date, datetime
 from typing import Annotated
@@ -35,7 +36,7 @@ from healthcare.permissions import (
 )
 from healthcare.resolvers import consultations as resolvers
 from healthcare.resolvers.users import parse_id
-from healthcare.schema.users import User, load_user
+from healthcare.schema.users import User, related_user
 
 HIDDEN_FROM_ADMINS = " Null for administrators: they see who and when, not clinical content."
 EMPTY_FOR_ADMINS = " Empty for administrators: they see who and when, not clinical content."
@@ -75,9 +76,9 @@ class ConsultationRevision:
     )
     author_id: strawberry.Private[uuid.UUID]
 
-    @strawberry.field(description="The doctor who wrote this version.")
-    async def author(self, info: Info) -> User:
-        return await load_user(info, self.author_id)
+    @strawberry.field(description="The doctor who wrote this version.", graphql_type=User)
+    def author(self, info: Info) -> User | Awaitable[User]:
+        return related_user(info, self.author_id)
 
 
 @strawberry.type(description="Text the author appended after signing.")
@@ -87,9 +88,9 @@ class ConsultationAddendum:
     created_at: datetime
     author_id: strawberry.Private[uuid.UUID]
 
-    @strawberry.field(description="The doctor who wrote it.")
-    async def author(self, info: Info) -> User:
-        return await load_user(info, self.author_id)
+    @strawberry.field(description="The doctor who wrote it.", graphql_type=User)
+    def author(self, info: Info) -> User | Awaitable[User]:
+        return related_user(info, self.author_id)
 
 
 @strawberry.type(
@@ -138,13 +139,13 @@ class Consultation:
     def is_signed(self) -> bool:
         return self.signed_at is not None
 
-    @strawberry.field(description="The doctor who wrote it.")
-    async def doctor(self, info: Info) -> User:
-        return await load_user(info, self.doctor_id)
+    @strawberry.field(description="The doctor who wrote it.", graphql_type=User)
+    def doctor(self, info: Info) -> User | Awaitable[User]:
+        return related_user(info, self.doctor_id)
 
-    @strawberry.field(description="The patient it is about.")
-    async def patient(self, info: Info) -> User:
-        return await load_user(info, self.patient_id)
+    @strawberry.field(description="The patient it is about.", graphql_type=User)
+    def patient(self, info: Info) -> User | Awaitable[User]:
+        return related_user(info, self.patient_id)
 
     @strawberry.field(
         description="The medications prescribed, in order." + EMPTY_FOR_ADMINS,

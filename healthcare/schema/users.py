@@ -1,6 +1,7 @@
 """Users: the `User` type, who may read which of its fields, and account management."""
 
 import uuid
+from collections.abc import Awaitable
 from datetime import date, datetime
 from typing import Annotated, cast
 
@@ -75,12 +76,16 @@ class User:
 UserConnection = Connection[User]
 
 
-async def load_user(info: Info, user_id: uuid.UUID) -> User:
-    """A user reached through a row the viewer may see; foreign keys guarantee it exists."""
-    user = await info.context.loaders.user_by_id.load(user_id)
-    if user is None:
-        raise LookupError(f"user {user_id} referenced but missing")
-    return User.from_model(user)
+def related_user(info: Info, user_id: uuid.UUID) -> User | Awaitable[User]:
+    """A user reached through a row the viewer may see; foreign keys guarantee it exists.
+    At once when the operation has loaded it ahead (declare the field `graphql_type=User`)."""
+
+    def existing(row: models.User | None) -> User:
+        if row is None:
+            raise LookupError(f"user {user_id} referenced but missing")
+        return User.from_model(row)
+
+    return info.context.loaders.user_by_id.load_now_or_later(user_id, existing)
 
 
 @strawberry.input(description="Profile fields to change; leave a field out to keep it.")
