@@ -10,6 +10,8 @@ running equivalent SQL and returning the same JSON, and F0, a constant body.
 
 1. The API and F1 through a counting proxy (bench/pgcount.py): their answers compared,
    and the SQL statements each runs per request, at page sizes 5, 50 and 100 (d).
+   Then, in this process, the list's GraphQL execution alone over the API's own answer
+   held in memory (bench/graphql_ceiling.py): a ceiling for any server on this stack.
 2. For a) the list, b) `appointment(id)` and `me`: each server's peak requests/s
    (closed loop), then each at half the API's peak (open loop): p50, p99.
 3. c) `bookAppointment` over distinct free slots: each server's peak bookings/s.
@@ -32,7 +34,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import api_data, api_report, api_runner, environment
+from bench import api_data, api_report, api_runner, environment, graphql_ceiling
+from bench import api_operations as ops
 from bench.api_profile import summarize_file
 from bench.processes import raise_open_files_limit
 from bench.seed import benchmark_database
@@ -162,6 +165,11 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         for name, answer in checked["answers"].items():
             same = answer.get("same_json", answer.get("same_shape"))
             log(f"  {name}: {'same' if same else answer}")
+        ceiling = None
+        if ops.LIST in bodies:
+            log("a) GraphQL execution alone, over the API's answer in memory")
+            ceiling = await graphql_ceiling.measure(json.loads(bodies[ops.LIST]))
+            log(f"  {ceiling}")
         measured = await measure(ctx, args, bodies)
         database = await environment.database_description(args.postgres_url, None)
         database["pool"] = "asyncpg, 1 to 5 connections (Tortoise's default; F1 the same)"
@@ -169,6 +177,7 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             "database": database,
             "dataset": {"sizes": vars(sizes), "rows": data.counts, "seconds": data.seconds},
             **checked,
+            "graphql_ceiling": ceiling,
             **measured,
             "bookings_made": ctx.booked,
         }

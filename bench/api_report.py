@@ -179,6 +179,7 @@ def markdown(results: dict[str, Any], checks: list[dict[str, Any]]) -> str:
                 {s: peak[s]["cpu"]["server_percent"] for s in SERVERS if s in peak},
             )
         )
+    lines += ceiling_table(results)
     counts = results.get("statements", {})
     if counts:
         lines += [
@@ -206,6 +207,36 @@ def markdown(results: dict[str, Any], checks: list[dict[str, Any]]) -> str:
         met = "**yes**" if check["met"] else "**no**"
         lines.append(f"| {check['target']} | {check['measured']} | {met} |")
     return "\n".join(lines)
+
+
+def ceiling_table(results: dict[str, Any]) -> list[str]:
+    """a)'s GraphQL execution alone (bench/graphql_ceiling.py) beside the whole request."""
+    ceiling = results.get("graphql_ceiling")
+    peak = results["scenarios"].get("list", {}).get("peak", {})
+    if not ceiling or "api" not in peak:
+        return []
+    f1 = peak.get("f1", {}).get("per_second")
+    api = peak["api"]
+    api_ms = api["cpu"]["server_percent"] * 10 / api["per_second"]
+    rows = [
+        ("the API, whole request (server CPU at saturation / requests)", api_ms),
+        ("strawberry, as the API executes it", ceiling["strawberry"]["cpu_ms_per_execution"]),
+        ("graphql-core alone", ceiling["graphql_core"]["cpu_ms_per_execution"]),
+    ]
+    lines = [
+        "",
+        f"| a) CPU per list of 50 ({ceiling['fields']} fields); GraphQL execution alone is "
+        "over the same rows in memory (bench/graphql_ceiling.py) | CPU ms | at most req/s "
+        "on one core | that / F1's req/s |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for label, ms in rows:
+        ceiling_per_second = 1000 / ms
+        lines.append(
+            f"| {label} | {ms:,.2f} | {ceiling_per_second:,.1f} | "
+            f"{_fmt(_ratio(ceiling_per_second, f1), 2)}x |"
+        )
+    return lines
 
 
 def cpu_table(results: dict[str, Any]) -> str:
