@@ -47,6 +47,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bench import api_operations as ops
+from healthcare.resolvers import appointments
 
 JWT_ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["sub", "sid", "exp", "iat", "jti", "typ"]
@@ -87,15 +88,8 @@ FROM unnest($1::timestamptz[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $
 """
 # The booking, statement for statement as the API runs it (bench.api lists both).
 SQL_DOCTOR = "SELECT id FROM users WHERE id = $1 AND role = 'DOCTOR' AND is_active"
-SQL_SCHEDULE = "SELECT id, time_zone, slot_minutes FROM doctor_schedules WHERE doctor_id = $1"
-SQL_HOURS = "SELECT weekday, start_minute, end_minute FROM working_hours WHERE schedule_id = $1"
-SQL_TIME_OFF = (
-    "SELECT 1 FROM time_off WHERE doctor_id = $1 AND starts_at < $2 AND ends_at > $3 LIMIT 1"
-)
-SQL_DOCTOR_BUSY = """SELECT 1 FROM appointments WHERE starts_at < $1 AND ends_at > $2
-AND status <> 'CANCELLED' AND doctor_id = $3 LIMIT 1"""
-SQL_PATIENT_BUSY = """SELECT 1 FROM appointments WHERE starts_at < $1 AND ends_at > $2
-AND status <> 'CANCELLED' AND patient_id = $3 LIMIT 1"""
+SQL_SLOT_RULES = appointments.SLOT_RULES_SQL  # the schedule with its hours
+SQL_SLOT_CONFLICTS = appointments.SLOT_CONFLICTS_SQL  # time off, doctor busy, patient busy
 SQL_INSERT_APPOINTMENT = """
 INSERT INTO appointments (id, starts_at, ends_at, reason, status, cancellation_reason,
                           created_at, updated_at, doctor_id, patient_id)
@@ -393,16 +387,15 @@ class FloorF1:
             return _failure("NotFound", "NOT_FOUND", "No such doctor.")
         now = datetime.now(UTC)
         async with connection.transaction():
-            schedule = await connection.fetchrow(SQL_SCHEDULE, doctor_id)
-            hours = await connection.fetch(SQL_HOURS, schedule["id"])
-            ends_at = _slot_end(starts_at, hours, schedule["slot_minutes"])
+            rules = await connection.fetch(SQL_SLOT_RULES, doctor_id)
+            ends_at = _slot_end(starts_at, rules, rules[0]["slot_minutes"]) if rules else None
             if ends_at is None or starts_at <= now:
                 return _failure("SlotUnavailable", "SLOT_UNAVAILABLE", "Not a slot.")
-            if (
-                await connection.fetchval(SQL_TIME_OFF, doctor_id, ends_at, starts_at)
-                or await connection.fetchval(SQL_DOCTOR_BUSY, ends_at, starts_at, doctor_id)
-                or await connection.fetchval(SQL_PATIENT_BUSY, ends_at, starts_at, viewer["id"])
-            ):
+            conflicts = await connection.fetchrow(
+                SQL_SLOT_CONFLICTS, doctor_id, starts_at, ends_at, viewer["id"],
+                appointments.NO_APPOINTMENT, "CANCELLED",
+            )  # fmt: skip
+            if any(conflicts.values()):
                 return _failure("SlotUnavailable", "SLOT_UNAVAILABLE", "Taken.")
             appointment_id = uuid.uuid4()
             await connection.execute(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -22,17 +23,30 @@ MIGRATIONS_DIR = _BESIDE_PACKAGE if _BESIDE_PACKAGE.is_dir() else Path.cwd() / "
 PING_TIMEOUT_SECONDS = 2.0
 
 
-async def fetch_one(sql: str, *values: Any) -> dict[str, Any] | None:
-    """The first row of one statement, for what the ORM cannot say in one round trip
-    (`INSERT ... ON CONFLICT ... RETURNING`). Write it for PostgreSQL, with $1, $2...; on
-    SQLite the placeholders become ?1, ?2... and UUIDs their text, as Tortoise stores them.
-    Runs in the current transaction, if any."""
+async def fetch_all(sql: str, *values: Any) -> list[dict[str, Any]]:
+    """The rows of one statement, for what the ORM cannot say in one round trip (several
+    checks in one `SELECT`, `INSERT ... ON CONFLICT ... RETURNING`). Write it for
+    PostgreSQL, with $1, $2...; on SQLite the placeholders become ?1, ?2..., UUIDs their
+    text and times UTC, as Tortoise stores them. Runs in the current transaction, if any."""
     connection = connections.get("default")
     if connection.capabilities.dialect == "sqlite":
         sql = re.sub(r"\$(\d+)", r"?\1", sql)
-        values = tuple(str(v) if isinstance(v, uuid.UUID) else v for v in values)
-    rows = await connection.execute_query_dict(sql, list(values))
+        values = tuple(_as_sqlite_value(v) for v in values)
+    return await connection.execute_query_dict(sql, list(values))
+
+
+async def fetch_one(sql: str, *values: Any) -> dict[str, Any] | None:
+    """The first row of one statement (see `fetch_all`)."""
+    rows = await fetch_all(sql, *values)
     return rows[0] if rows else None
+
+
+def _as_sqlite_value(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC)  # text in one offset compares in time order
+    return value
 
 
 def ensure_sqlite_folder(database_url: str) -> None:

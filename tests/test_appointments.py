@@ -4,7 +4,7 @@ import asyncio
 import logging
 import random
 from collections import Counter
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -309,6 +309,28 @@ async def test_booking_over_another_appointment_of_the_doctor_is_refused(
     # then
     assert same_start["__typename"] == inside["__typename"] == "SlotUnavailable"
     assert await written() == (1, 0)
+
+
+async def test_the_same_instant_written_with_another_utc_offset_is_the_same_slot(
+    client, patient, other_patient, doctor
+):
+    # given: a booking made from a client one hour east of UTC, and time off given the same way
+    await make_schedule(doctor.user)
+    east = timezone(timedelta(hours=1))
+    first = await book(client, other_patient, doctor.id, at(9).astimezone(east))
+    assert first["__typename"] == "AppointmentPayload", first
+    await models.TimeOff.create(
+        doctor=doctor.user, starts_at=at(11).astimezone(east), ends_at=at(12).astimezone(east)
+    )
+    # when: another patient asks for the same instants, written in UTC
+    same_time = await book(client, patient, doctor.id, at(9))
+    during_time_off = await book(client, patient, doctor.id, at(11, 30))
+    # then: the doctor is busy, then away, whatever offset each time was written with
+    assert same_time["__typename"] == "SlotUnavailable", same_time
+    assert "already booked" in same_time["message"]
+    assert during_time_off["__typename"] == "SlotUnavailable", during_time_off
+    assert "away" in during_time_off["message"]
+    assert await models.Appointment.filter(doctor_id=doctor.user.id).count() == 1
 
 
 async def test_booking_over_the_patients_own_appointment_with_another_doctor_is_refused(

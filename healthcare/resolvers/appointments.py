@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
 
-from healthcare import models
+from healthcare import db, models
 from healthcare.auth import utcnow
 from healthcare.changes import Change, ChangeKind, announce, atomic, other_party
 from healthcare.errors import (
@@ -49,6 +49,30 @@ async def find_visible_appointment(viewer: models.User, appointment_id: str) -> 
 # ---- booking and rescheduling -----------------------------------------------------------
 
 
+# The doctor's schedule with its weekly hours (a row per block; one row with null hours
+# when there are none yet).
+SLOT_RULES_SQL = """
+SELECT s.time_zone, s.slot_minutes, h.weekday, h.start_minute, h.end_minute
+FROM doctor_schedules s LEFT JOIN working_hours h ON h.schedule_id = s.id
+WHERE s.doctor_id = $1
+"""
+# What stands in the way of the slot [$2, $3) for doctor $1 and patient $4: the doctor's
+# time off, and appointments of either that are not cancelled ($6), other than $5 (the
+# one being moved). One round trip for the three checks.
+SLOT_CONFLICTS_SQL = """
+SELECT
+    EXISTS (SELECT 1 FROM time_off
+            WHERE doctor_id = $1 AND starts_at < $3 AND ends_at > $2) AS doctor_away,
+    EXISTS (SELECT 1 FROM appointments
+            WHERE doctor_id = $1 AND starts_at < $3 AND ends_at > $2
+              AND status <> $6 AND id <> $5) AS doctor_busy,
+    EXISTS (SELECT 1 FROM appointments
+            WHERE patient_id = $4 AND starts_at < $3 AND ends_at > $2
+              AND status <> $6 AND id <> $5) AS patient_busy
+"""
+NO_APPOINTMENT = uuid.UUID(int=0)
+
+
 async def check_bookable(
     doctor_id: uuid.UUID,
     patient_id: uuid.UUID,
@@ -65,35 +89,40 @@ async def check_bookable(
         raise SlotUnavailableError("That time is in the past.")
     if starts_at > utcnow() + BOOKING_HORIZON:
         raise SlotUnavailableError("Appointments can be booked up to a year ahead.")
-    schedule = await models.DoctorSchedule.filter(doctor_id=doctor_id).first()
-    if schedule is None:
+    rules = await db.fetch_all(SLOT_RULES_SQL, doctor_id)
+    if not rules:
         raise SlotUnavailableError("This doctor has no working hours yet.")
-    tz = zone(schedule.time_zone)
-    hours = await models.WorkingHours.filter(schedule_id=schedule.id)
-    blocks = [HoursBlock(h.weekday, h.start_minute, h.end_minute) for h in hours]
+    tz = zone(rules[0]["time_zone"])
+    blocks = [
+        HoursBlock(row["weekday"], row["start_minute"], row["end_minute"])
+        for row in rules
+        if row["weekday"] is not None  # a schedule without hours yet
+    ]
     local_day = starts_at.astimezone(tz).date()
     slot = next(
         (
             s
-            for s in slots_on(local_day, blocks, schedule.slot_minutes, tz)
+            for s in slots_on(local_day, blocks, rules[0]["slot_minutes"], tz)
             if s.starts_at == starts_at
         ),
         None,
     )
     if slot is None:
         raise SlotUnavailableError("That time is not the start of a slot in the doctor's hours.")
-    if await models.TimeOff.filter(
-        doctor_id=doctor_id, starts_at__lt=slot.ends_at, ends_at__gt=slot.starts_at
-    ).exists():
+    [conflicts] = await db.fetch_all(
+        SLOT_CONFLICTS_SQL,
+        doctor_id,
+        slot.starts_at,
+        slot.ends_at,
+        patient_id,
+        ignore or NO_APPOINTMENT,
+        Status.CANCELLED.value,
+    )
+    if conflicts["doctor_away"]:
         raise SlotUnavailableError("The doctor is away at that time.")
-    overlapping = models.Appointment.filter(
-        starts_at__lt=slot.ends_at, ends_at__gt=slot.starts_at
-    ).exclude(status=Status.CANCELLED)
-    if ignore is not None:
-        overlapping = overlapping.exclude(id=ignore)
-    if await overlapping.filter(doctor_id=doctor_id).exists():
+    if conflicts["doctor_busy"]:
         raise SlotUnavailableError("The doctor is already booked at that time.")
-    if await overlapping.filter(patient_id=patient_id).exists():
+    if conflicts["patient_busy"]:
         raise SlotUnavailableError(
             "You already have an appointment at that time."
             if by_patient
