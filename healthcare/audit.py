@@ -149,11 +149,19 @@ def _selected_fields(info: Info) -> tuple[str, ...]:
     pending = [child for selected in info.selected_fields for child in selected.selections]
     while pending:
         child = pending.pop()
+        if not _included(child.directives):
+            continue  # not executed, so not read
         if isinstance(child, FragmentSpread | InlineFragment) or child.name in CONNECTION_WRAPPERS:
             pending += child.selections
         elif child.name not in CONNECTION_METADATA:
             fields.add(child.name)
     return tuple(sorted(fields))
+
+
+def _included(directives: dict[str, dict[str, Any]]) -> bool:
+    """Whether `@skip` and `@include` (their variables given) let a selection run."""
+    skip, include = directives.get("skip"), directives.get("include")
+    return not (skip and skip.get("if")) and (include is None or bool(include.get("if")))
 
 
 def read(
