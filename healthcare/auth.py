@@ -16,7 +16,7 @@ import jwt
 from anyio import to_thread
 from pwdlib import PasswordHash
 
-from healthcare import models
+from healthcare import db, models
 from healthcare.config import Settings
 
 JWT_ALGORITHM = "HS256"
@@ -138,6 +138,14 @@ def bearer_token(authorization: str | None) -> str | None:
     return token.strip()
 
 
+# The user of a live session: one statement on every signed-in request, written in SQL
+# because the ORM's join and two model instances cost several times the round trip.
+VIEWER_SQL = """
+SELECT u.* FROM auth_sessions s JOIN users u ON u.id = s.user_id
+WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND s.expires_at > $3
+"""
+
+
 async def authenticate(authorization: str | None, settings: Settings) -> Viewer:
     """Resolve an `Authorization: Bearer <jwt>` value to a Viewer.
 
@@ -153,18 +161,10 @@ async def authenticate(authorization: str | None, settings: Settings) -> Viewer:
         claims = decode_access_token(token, settings)
     except InvalidAccessToken as error:
         return Viewer(rejection=str(error))
-    session = (
-        await models.AuthSession.filter(
-            id=claims.session_id,
-            user_id=claims.user_id,
-            revoked_at__isnull=True,
-            expires_at__gt=utcnow(),
-        )
-        .select_related("user")
-        .first()
-    )
-    if session is None:
+    row = await db.fetch_one(VIEWER_SQL, claims.session_id, claims.user_id, utcnow())
+    if row is None:
         return Viewer(rejection="The session has ended; sign in again.")
-    if not session.user.is_active:
+    user = db.model_from_row(models.User, row)
+    if not user.is_active:
         return Viewer(rejection="This account is deactivated.")
-    return Viewer(user=session.user, session_id=session.id, expires_at=claims.expires_at)
+    return Viewer(user=user, session_id=claims.session_id, expires_at=claims.expires_at)

@@ -7,12 +7,13 @@ import re
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from aerich import Command
 from tortoise import Tortoise, connections
+from tortoise.models import Model
 
 from healthcare.config import normalize_database_url, tortoise_config
 
@@ -21,6 +22,7 @@ from healthcare.config import normalize_database_url, tortoise_config
 _BESIDE_PACKAGE = Path(__file__).resolve().parent.parent / "migrations"
 MIGRATIONS_DIR = _BESIDE_PACKAGE if _BESIDE_PACKAGE.is_dir() else Path.cwd() / "migrations"
 PING_TIMEOUT_SECONDS = 2.0
+M = TypeVar("M", bound=Model)
 
 
 async def fetch_all(sql: str, *values: Any) -> list[dict[str, Any]]:
@@ -39,6 +41,12 @@ async def fetch_one(sql: str, *values: Any) -> dict[str, Any] | None:
     """The first row of one statement (see `fetch_all`)."""
     rows = await fetch_all(sql, *values)
     return rows[0] if rows else None
+
+
+def model_from_row(model: type[M], row: dict[str, Any]) -> M:
+    """An instance of `model` from a row of its table that `fetch_all` returned (every
+    column), as Tortoise builds the rows of its own queries: saving it updates that row."""
+    return model._init_from_db(**row)
 
 
 def _as_sqlite_value(value: Any) -> Any:
