@@ -106,3 +106,11 @@ class Loaders:
         )
         self.unread_count = DataLoader(load_fn=chat.count_unread)
         self.message_by_seq = DataLoader(load_fn=chat.messages_by_seq)
+
+    def release(self) -> None:
+        """Let go of every row loaded; call it when the operation ends. A loader, its
+        batch and the batch's task refer to each other, a cycle only the garbage collector
+        frees: left filled, it would keep every row it loaded until a collection."""
+        for loader in vars(self).values():
+            loader.clear_all()
+            loader.batch = None

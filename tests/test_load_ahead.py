@@ -441,3 +441,24 @@ def test_random_ids_differ_from_call_to_call():
     first, second = audit.random_ids(50), audit.random_ids(50)
     # then
     assert not set(first) & set(second)
+
+
+# ---- the end of an operation ------------------------------------------------------------------
+
+
+async def test_released_loaders_hold_no_rows_and_load_again_when_asked():
+    # given: loaders holding a user, loaded ahead
+    user = await make_patient()
+    operation = loaders.Loaders()
+    await operation.user_by_id.load_ahead([user.id])
+    at_once = operation.user_by_id.load_now_or_later(user.id, lambda row: row)
+    assert at_once == user
+    # when: the operation ends
+    operation.release()
+    # then: nothing is held any more (no row kept alive until a garbage collection)...
+    assert all(len(loader.cache_map.cache_map) == 0 for loader in vars(operation).values())
+    assert all(loader.batch is None for loader in vars(operation).values())
+    # ...and a later ask loads again
+    later = operation.user_by_id.load_now_or_later(user.id, lambda row: row)
+    assert inspect.isawaitable(later)
+    assert await later == user

@@ -80,6 +80,7 @@ class OperationScope(SchemaExtension):
             yield
         finally:  # a subscription stopped by its client ends here too
             if isinstance(context, Context):
+                context.loaders.release()
                 await audit.flush(context.audit_buffer)
         if isinstance(context, Context):
             names = context.request.scope.setdefault("state", {}).setdefault(
@@ -95,6 +96,7 @@ class OperationScope(SchemaExtension):
             await audit.flush(context.audit_buffer)
         yield
         if isinstance(context, Context):
+            context.loaders.release()
             context.loaders = Loaders()
 
 
