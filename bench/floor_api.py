@@ -87,8 +87,7 @@ FROM unnest($1::timestamptz[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $
           client_address, request_id)
 """
 # The booking, statement for statement as the API runs it (bench.api lists both).
-SQL_DOCTOR = "SELECT id FROM users WHERE id = $1 AND role = 'DOCTOR' AND is_active"
-SQL_SLOT_RULES = appointments.SLOT_RULES_SQL  # the schedule with its hours
+SQL_SLOT_RULES = appointments.SLOT_RULES_SQL  # the active doctor's schedule and hours
 SQL_SLOT_CONFLICTS = appointments.SLOT_CONFLICTS_SQL  # time off, doctor busy, patient busy
 SQL_INSERT_APPOINTMENT = """
 INSERT INTO appointments (id, starts_at, ends_at, reason, status, cancellation_reason,
@@ -383,12 +382,12 @@ class FloorF1:
         data = variables["input"]
         doctor_id = uuid.UUID(data["doctorId"])
         starts_at = datetime.fromisoformat(data["startsAt"])
-        if await connection.fetchval(SQL_DOCTOR, doctor_id) is None:
-            return _failure("NotFound", "NOT_FOUND", "No such doctor.")
         now = datetime.now(UTC)
         async with connection.transaction():
             rules = await connection.fetch(SQL_SLOT_RULES, doctor_id)
-            ends_at = _slot_end(starts_at, rules, rules[0]["slot_minutes"]) if rules else None
+            if not rules:
+                return _failure("NotFound", "NOT_FOUND", "No such doctor.")
+            ends_at = _slot_end(starts_at, rules, rules[0]["slot_minutes"])
             if ends_at is None or starts_at <= now:
                 return _failure("SlotUnavailable", "SLOT_UNAVAILABLE", "Not a slot.")
             conflicts = await connection.fetchrow(

@@ -370,6 +370,33 @@ async def test_booking_with_someone_who_is_not_a_doctor_is_not_found(
     assert await written() == (0, 0)
 
 
+async def test_a_deactivated_doctor_takes_no_bookings_and_no_moved_appointments(
+    client, patient, doctor
+):
+    # given: an appointment booked while the doctor was active
+    await make_schedule(doctor.user)
+    booked = (await book(client, patient, doctor.id, at(10)))["appointment"]
+    await models.User.filter(id=doctor.user.id).update(is_active=False)
+    # when
+    new_booking = await book(client, patient, doctor.id, at(12))
+    moved = await reschedule(client, patient, booked["id"], at(14))
+    # then
+    assert (new_booking["__typename"], new_booking["code"]) == ("NotFound", "NOT_FOUND")
+    assert (moved["__typename"], moved["code"]) == ("NotFound", "NOT_FOUND")
+    assert await written() == (1, 1)
+    [kept] = await models.Appointment.all()
+    assert kept.starts_at == at(10)
+
+
+async def test_a_doctor_without_a_schedule_has_no_slots_to_book(client, patient, doctor):
+    # when
+    result = await book(client, patient, doctor.id, at(10))
+    # then
+    assert result["__typename"] == "SlotUnavailable"
+    assert "no working hours" in result["message"]
+    assert await written() == (0, 0)
+
+
 async def test_a_reason_longer_than_1000_characters_is_refused_naming_the_field(
     client, patient, doctor
 ):

@@ -49,12 +49,15 @@ async def find_visible_appointment(viewer: models.User, appointment_id: str) -> 
 # ---- booking and rescheduling -----------------------------------------------------------
 
 
-# The doctor's schedule with its weekly hours (a row per block; one row with null hours
-# when there are none yet).
+# An active doctor's schedule with its weekly hours: a row per block; one row with null
+# hours when there are none yet, and with a null schedule when there is none; no row when
+# $1 is not an active doctor.
 SLOT_RULES_SQL = """
 SELECT s.time_zone, s.slot_minutes, h.weekday, h.start_minute, h.end_minute
-FROM doctor_schedules s LEFT JOIN working_hours h ON h.schedule_id = s.id
-WHERE s.doctor_id = $1
+FROM users d
+LEFT JOIN doctor_schedules s ON s.doctor_id = d.id
+LEFT JOIN working_hours h ON h.schedule_id = s.id
+WHERE d.id = $1 AND d.role = 'DOCTOR' AND d.is_active
 """
 # What stands in the way of the slot [$2, $3) for doctor $1 and patient $4: the doctor's
 # time off, and appointments of either that are not cancelled ($6), other than $5 (the
@@ -80,17 +83,20 @@ async def check_bookable(
     ignore: uuid.UUID | None = None,
     by_patient: bool = True,
 ) -> datetime:
-    """Where a new appointment at `starts_at` would end; SlotUnavailableError if it may not
-    be booked. Call inside the booking's transaction. A doctor moving an appointment is
-    not told that the patient is busy elsewhere: that would reveal their other visits."""
+    """Where a new appointment at `starts_at` would end; NotFoundError if `doctor_id` is
+    not an active doctor, SlotUnavailableError if the slot may not be booked. Call inside
+    the booking's transaction. A doctor moving an appointment is not told that the
+    patient is busy elsewhere: that would reveal their other visits."""
     if starts_at.tzinfo is None:
         raise InputError("startsAt", "Give the time with a UTC offset, like 2026-12-01T09:00Z.")
+    rules = await db.fetch_all(SLOT_RULES_SQL, doctor_id)
+    if not rules:
+        raise NotFoundError("doctor")
     if starts_at <= utcnow():
         raise SlotUnavailableError("That time is in the past.")
     if starts_at > utcnow() + BOOKING_HORIZON:
         raise SlotUnavailableError("Appointments can be booked up to a year ahead.")
-    rules = await db.fetch_all(SLOT_RULES_SQL, doctor_id)
-    if not rules:
+    if rules[0]["time_zone"] is None:
         raise SlotUnavailableError("This doctor has no working hours yet.")
     tz = zone(rules[0]["time_zone"])
     blocks = [
@@ -168,20 +174,15 @@ async def book(
     patient: models.User, doctor_id: str, starts_at: datetime, reason: str
 ) -> models.Appointment:
     parsed = parse_id(doctor_id)
-    doctor = (
-        await models.User.filter(id=parsed, role=models.Role.DOCTOR, is_active=True).first()
-        if parsed
-        else None
-    )
-    if doctor is None:
+    if parsed is None:
         raise NotFoundError("doctor")
     reason = clean_text(reason, "reason", MAX_REASON_LENGTH)
     try:
         async with atomic():
-            ends_at = await check_bookable(doctor.id, patient.id, starts_at)
+            ends_at = await check_bookable(parsed, patient.id, starts_at)
             appointment = await models.Appointment.create(
                 patient_id=patient.id,
-                doctor_id=doctor.id,
+                doctor_id=parsed,
                 starts_at=starts_at,
                 ends_at=ends_at,
                 reason=reason,
