@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -47,6 +49,39 @@ def model_from_row(model: type[M], row: dict[str, Any]) -> M:
     """An instance of `model` from a row of its table that `fetch_all` returned (every
     column), as Tortoise builds the rows of its own queries: saving it updates that row."""
     return model._init_from_db(**row)
+
+
+async def fetch_by_keys(
+    model: type[M], column: str, keys: Sequence[Any], order_by: str | None = None
+) -> list[M]:
+    """The rows of `model` whose `column` is one of `keys`, as `model.filter(column__in=
+    keys).order_by(order_by)` returns them, without building that query each time: the
+    loaders' batches, on every list and lookup."""
+    if not keys:
+        return []
+    sqlite = connections.get("default").capabilities.dialect == "sqlite"
+    sql = _rows_by_keys_sql(model, column, order_by, len(keys) if sqlite else 0)
+    rows = await fetch_all(sql, *(keys if sqlite else [list(keys)]))
+    return [model._init_from_db(**row) for row in rows]
+
+
+@functools.lru_cache(maxsize=1024)
+def _rows_by_keys_sql(
+    model: type[Model], column: str, order_by: str | None, sqlite_keys: int
+) -> str:
+    """Every column of `model` where `column` matches: `= ANY($1)` on PostgreSQL (one
+    statement text for every batch size), an `IN` list of `sqlite_keys` on SQLite."""
+    meta = model._meta
+    columns = ", ".join(f'"{c}"' for c in meta.fields_db_projection.values())
+    match = (
+        f"IN ({', '.join(f'${n}' for n in range(1, sqlite_keys + 1))})"
+        if sqlite_keys
+        else "= ANY($1)"
+    )
+    sql = f'SELECT {columns} FROM "{meta.db_table}" WHERE "{column}" {match}'  # noqa: S608
+    if order_by is not None:
+        sql += f' ORDER BY "{meta.fields_db_projection[order_by]}"'
+    return sql
 
 
 def _as_sqlite_value(value: Any) -> Any:

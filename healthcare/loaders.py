@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from strawberry.dataloader import DataLoader as StrawberryDataLoader
 from tortoise.models import Model
 
-from healthcare import models
+from healthcare import db, models
 from healthcare.resolvers import chat
 
 M = TypeVar("M", bound=Model)
@@ -27,7 +27,7 @@ def one_by(model: type[M], key: str = "id") -> Callable[[Sequence[Key]], Awaitab
     """Batch-load at most one `model` row per value of the unique column `key`."""
 
     async def load(keys: Sequence[Key]) -> list[M | None]:
-        rows = await model.filter(**{f"{key}__in": list(keys)})
+        rows = await db.fetch_by_keys(model, key, keys)
         found: dict[Any, M] = {getattr(row, key): row for row in rows}
         return [found.get(k) for k in keys]
 
@@ -41,7 +41,7 @@ def many_by(
 
     async def load(keys: Sequence[Key]) -> list[list[M]]:
         grouped: dict[Any, list[M]] = defaultdict(list)
-        for row in await model.filter(**{f"{key}__in": list(keys)}).order_by(order_by):
+        for row in await db.fetch_by_keys(model, key, keys, order_by):
             grouped[getattr(row, key)].append(row)
         return [grouped.get(k, []) for k in keys]
 

@@ -67,8 +67,12 @@ def tables_read(statements: list[str]) -> Counter[str]:
 
 
 def keys_asked(statement: str) -> int:
-    """How many values the statement's `IN (...)` asks for (`?` on SQLite, `$n` on
-    PostgreSQL)."""
+    """How many values the statement asks for: the ids in the array it passes to
+    `= ANY($1)` (PostgreSQL; logged after the SQL text), or its `IN (...)` list (`?` on
+    SQLite, `$n` on PostgreSQL)."""
+    if "= ANY($1)" in statement:
+        _, _, values = statement.partition(": [")
+        return values.count("UUID(")
     found = re.search(r"\bIN \(([^)]*)\)", statement)
     assert found, statement
     return len(re.findall(r"\?|\$\d+", found.group(1)))
