@@ -45,6 +45,11 @@ def simple_statements(sql: str) -> list[str]:
     return [part.strip() for part in sql.split(";") if part.strip()]
 
 
+# asyncpg looks up the types of a statement it has not met on a connection before (with
+# JIT off meanwhile): once per pooled connection, not once per request.
+ASYNCPG_INTROSPECTION = ("typeinfo_tree", "set_config('jit'", "current_setting('jit')")
+
+
 def classify(sql: str) -> str:
     """What a statement is for, to read a count at a glance."""
     text = re.sub(r"\s+", " ", sql).strip()
@@ -55,6 +60,8 @@ def classify(sql: str) -> str:
         return "transaction"
     if head in {"RESET", "CLOSE", "UNLISTEN"} or "pg_advisory_unlock_all" in text:
         return "pool reset"
+    if any(mark in text for mark in ASYNCPG_INTROSPECTION):
+        return "connection setup"
     if head in {"INSERT", "COPY"} and "audit_events" in text:
         return "audit write"
     if head in {"INSERT", "UPDATE", "DELETE"}:
