@@ -27,7 +27,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from redis import asyncio as aioredis
@@ -211,6 +211,9 @@ SIGN_UP = Action(
     "Too many sign-ups from your network",
     per_address=lambda settings: settings.register_rate_per_address,
 )
+# Changing a password checks the current one: a guess like a sign-in's, counted in the
+# same windows (per account and per address), so a stolen session cannot guess freely.
+PASSWORD_CHECK = replace(SIGN_IN, refusal="Too many password attempts")
 TOKEN_REFRESH = Action(
     "refresh",
     "Too many token refreshes from your network",
@@ -361,11 +364,18 @@ class RateLimited(FieldExtension):
     and, given `account`, per account; over a limit, a top-level RATE_LIMITED error with
     `retryAfterSeconds` (and, over HTTP, a Retry-After header).
 
-        @strawberry.mutation(extensions=[RateLimited(SIGN_IN, account=lambda args: args["email"])])
+        @strawberry.mutation(
+            extensions=[RateLimited(SIGN_IN, account=lambda args, info: args["email"])]
+        )
+
+    `account` is given the field's arguments and `info`; None counts per address only.
     """
 
     def __init__(
-        self, action: Action, *, account: Callable[[dict[str, Any]], str] | None = None
+        self,
+        action: Action,
+        *,
+        account: Callable[[dict[str, Any], Info], str | None] | None = None,
     ) -> None:
         self.action = action
         self.account = account
@@ -374,7 +384,7 @@ class RateLimited(FieldExtension):
         self, next_: AsyncExtensionResolver, source: Any, info: Info, **kwargs: Any
     ) -> Any:
         context = info.context
-        account = self.account(kwargs) if self.account is not None else None
+        account = self.account(kwargs, info) if self.account is not None else None
         try:
             attempt = await context.rate_limiter.attempt(
                 self.action, context.client_address, account

@@ -396,6 +396,15 @@ async def test_a_weak_new_password_is_refused_naming_new_password(client, patien
     assert await login_kind(client, patient.user.email, TEST_PASSWORD) == "AuthPayload"
 
 
+async def test_a_weak_new_password_is_refused_before_the_current_one_is_checked(client, patient):
+    # when: a wrong current password and a weak new one, then the right one and a weak one
+    with_wrong = await change_password(client, patient, "not my password", "short")
+    with_right = await change_password(client, patient, TEST_PASSWORD, "short")
+    # then: the same answer, which tells nothing of the current password
+    assert with_wrong == with_right
+    assert with_wrong["__typename"] == "ValidationFailed"
+
+
 async def test_changing_the_password_ends_old_sessions_and_only_the_new_password_works(
     client, patient
 ):

@@ -33,7 +33,9 @@ async def test_fetch_by_keys_gives_what_the_orm_filter_gives_in_the_order_asked(
     for n, doctor in enumerate(doctors[:3]):
         for hours in (5, 1):  # the later block written first
             at = start + timedelta(days=n, hours=hours)
-            await models.TimeOff.create(doctor=doctor, starts_at=at, ends_at=at + timedelta(minutes=30))
+            await models.TimeOff.create(
+                doctor=doctor, starts_at=at, ends_at=at + timedelta(minutes=30)
+            )
     asked = [doctors[2].id, doctors[0].id, doctors[3].id]
     # when
     found = await db.fetch_by_keys(models.TimeOff, "doctor_id", asked, "starts_at")

@@ -17,6 +17,8 @@ import pytest
 import websockets
 from redis import asyncio as aioredis
 
+from healthcare import models
+from healthcare.auth import verify_password
 from healthcare.config import ConfigurationError, Rate, Settings
 from healthcare.ratelimit import (
     KEY_PREFIX,
@@ -39,6 +41,10 @@ mutation Login($email: String!, $password: String!) {
 REGISTER = """
 mutation Register($input: RegisterInput!) {
   register(input: $input) { __typename }
+}"""
+CHANGE_PASSWORD = """
+mutation ChangePassword($current: String!, $new: String!) {
+  changePassword(currentPassword: $current, newPassword: $new) { __typename }
 }"""
 REFRESH_TOKEN = """
 mutation RefreshToken($refreshToken: String!) {
@@ -128,6 +134,51 @@ async def test_once_an_account_is_over_its_limit_even_the_right_password_is_refu
     assert 0 < error["extensions"]["retryAfterSeconds"] <= limit.seconds
     assert error["message"] == "Too many sign-in attempts; try again in 15 minutes."
     assert response.headers["retry-after"] == str(error["extensions"]["retryAfterSeconds"])
+
+
+async def test_guesses_through_change_password_count_with_sign_ins_for_the_account(
+    client, live_server, patient
+):
+    # given: a stolen session guessing the current password, and wrong sign-ins, from
+    # addresses of their own
+    limit = live_server.settings.login_rate_per_account.count
+    guesses = {"current": WRONG_PASSWORD, "new": "a brand new passphrase 42"}
+    for _ in range(2):
+        body = await client.post(
+            CHANGE_PASSWORD, guesses, as_=patient, headers={"x-forwarded-for": new_address()}
+        )
+        assert outcome(body.json()) == "InvalidCredentials"
+    await wrong_passwords(client, patient.user.email, limit - 2)
+    # when: the right password, through either door
+    right = {**guesses, "current": TEST_PASSWORD}
+    changed = await client.post(
+        CHANGE_PASSWORD, right, as_=patient, headers={"x-forwarded-for": new_address()}
+    )
+    signed_in = await login(client, patient.user.email, TEST_PASSWORD, new_address())
+    # then: both refused, and the password is unchanged
+    [error] = changed.json()["errors"]
+    assert error["extensions"]["code"] == "RATE_LIMITED"
+    assert error["message"] == "Too many password attempts; try again in 15 minutes."
+    assert code_of(signed_in) == "RATE_LIMITED"
+    stored = await models.User.get(id=patient.user.id)
+    assert await verify_password(TEST_PASSWORD, stored.password_hash)
+
+
+async def test_a_right_current_password_gives_the_accounts_attempt_back(
+    client, live_server, patient
+):
+    # given: one attempt short of the account's limit
+    limit = live_server.settings.login_rate_per_account.count
+    await wrong_passwords(client, patient.user.email, limit - 1)
+    right = {"current": TEST_PASSWORD, "new": "a brand new passphrase 42"}
+    # when
+    changed = await client.post(
+        CHANGE_PASSWORD, right, as_=patient, headers={"x-forwarded-for": new_address()}
+    )
+    # then: changed, and the account may still try once more
+    assert outcome(changed.json()) == "AuthPayload"
+    body = await login(client, patient.user.email, right["new"], new_address())
+    assert outcome(body) == "AuthPayload"
 
 
 async def test_an_unknown_email_is_refused_in_the_same_words_as_a_known_one(client, live_server):

@@ -155,10 +155,11 @@ async def revoke_all_sessions(user_id: uuid.UUID, reason: str) -> int:
 async def change_password(
     user: models.User, current_password: str, new_password: str, settings: Settings
 ) -> IssuedTokens | None:
-    """None if the current password is wrong. Ends every session, then starts a new one."""
+    """None if the current password is wrong. Ends every session, then starts a new one.
+    The new password is checked first: a refused one says nothing of the current one."""
+    check_password(new_password, user.email, field="newPassword")
     if not await verify_password(current_password, user.password_hash):
         return None
-    check_password(new_password, user.email, field="newPassword")
     user.password_hash = await hash_password(new_password)
     async with atomic():
         await user.save(update_fields=["password_hash", "updated_at"])

@@ -1,7 +1,7 @@
 """Sign-up, sign-in, tokens and passwords."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 
@@ -18,9 +18,15 @@ from healthcare.errors import (
     invalid_credentials,
 )
 from healthcare.permissions import IsAuthenticated, allow, signed_in_user
-from healthcare.ratelimit import SIGN_IN, SIGN_UP, TOKEN_REFRESH, RateLimited
+from healthcare.ratelimit import PASSWORD_CHECK, SIGN_IN, SIGN_UP, TOKEN_REFRESH, RateLimited
 from healthcare.resolvers import auth as resolvers
 from healthcare.schema.users import User
+
+
+def viewer_email(args: dict[str, Any], info: Info) -> str | None:
+    """The signed-in user's email: whose password a `changePassword` guesses."""
+    user = info.context.viewer.user
+    return user.email if user is not None else None
 
 
 @strawberry.type(
@@ -100,7 +106,7 @@ class Mutation:
         "Attempts are limited per email and per network (a successful sign-in does not count "
         "against the email): over a limit, a top-level RATE_LIMITED error gives "
         "`retryAfterSeconds`, even if the password is right.",
-        extensions=[RateLimited(SIGN_IN, account=lambda args: args["email"])],
+        extensions=[RateLimited(SIGN_IN, account=lambda args, info: args["email"])],
     )
     async def login(self, info: Info, email: str, password: str) -> LoginResult:
         user = await resolvers.login(email, password)
@@ -145,8 +151,10 @@ class Mutation:
         return True
 
     @strawberry.mutation(
-        description="Change your password. Ends every session, then signs you in afresh.",
-        extensions=allow(IsAuthenticated()),
+        description="Change your password. Ends every session, then signs you in afresh. "
+        "Wrong current passwords count with sign-in attempts, per account and per network: "
+        "over a limit, a top-level RATE_LIMITED error gives `retryAfterSeconds`.",
+        extensions=[RateLimited(PASSWORD_CHECK, account=viewer_email), *allow(IsAuthenticated())],
     )
     async def change_password(
         self, info: Info, current_password: str, new_password: str
