@@ -1,0 +1,91 @@
+"""What an operation leaves behind on the server: nothing for the cyclic garbage collector.
+
+Objects caught in a reference cycle outlive their request until a collection walks them,
+and a collection stops the event loop for every client (healthcare/runtime.py). graphql-
+core's execution context referred to itself, so every object an operation made waited
+for one (schema.AcyclicExecutionContext). The server runs in this process: the test
+saves what a collection finds (gc.DEBUG_SAVEALL) and keeps the server's own objects.
+"""
+
+import gc
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+from healthcare import audit
+from tests.conftest import make_appointment
+
+SERVER_PACKAGES = {"graphql", "strawberry", "healthcare", "tortoise", "starlette"}
+LIST = """
+query List($first: Int!) {
+  appointments(first: $first) {
+    edges { cursor node { id reason patient { id firstName } consultation { id } } }
+    pageInfo { hasNextPage }
+  }
+}"""
+ME = "query Me { me { id email role } }"
+BOOK = """
+mutation Book($input: BookAppointmentInput!) {
+  bookAppointment(input: $input) { __typename ... on Error { code message } }
+}"""
+
+
+def server_objects(garbage: list[object]) -> Counter[str]:
+    return Counter(
+        f"{type(o).__module__}.{type(o).__qualname__}"
+        for o in garbage
+        if type(o).__module__.split(".")[0] in SERVER_PACKAGES
+    )
+
+
+async def cyclic_garbage_of(operations) -> Counter[str]:
+    """The server's objects that only a collection frees, after running `operations`."""
+    await operations()  # once first: caches and pools filled
+    await audit.written()
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for _ in range(3):
+            await operations()
+        await audit.written()
+        gc.collect()
+        return server_objects(gc.garbage)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+
+
+async def test_queries_leave_no_cyclic_garbage(client, doctor, patient):
+    # given: a doctor's list with people and consultations, and `me`
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
+    for hour in range(3):
+        await make_appointment(patient.user, doctor.user, starts_at=start + timedelta(hours=hour))
+
+    async def operations() -> None:
+        page = await client.execute(LIST, {"first": 10}, as_=doctor)
+        assert len(page["appointments"]["edges"]) == 3
+        assert (await client.execute(ME, as_=patient))["me"]["id"] == patient.id
+
+    # when
+    leftovers = await cyclic_garbage_of(operations)
+    # then
+    assert leftovers == Counter()
+
+
+async def test_a_refused_mutation_leaves_no_cyclic_garbage(client, doctor, patient):
+    # given: a booking that fails (the doctor has no working hours), an expected failure
+    variables = {
+        "input": {
+            "doctorId": doctor.id,
+            "startsAt": (datetime.now(UTC) + timedelta(days=2)).isoformat(),
+            "reason": "Cough",
+        }
+    }
+
+    async def operations() -> None:
+        booked = await client.execute(BOOK, variables, as_=patient)
+        assert booked["bookAppointment"]["code"] == "SLOT_UNAVAILABLE"
+
+    # when
+    leftovers = await cyclic_garbage_of(operations)
+    # then
+    assert leftovers == Counter()
