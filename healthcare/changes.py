@@ -85,11 +85,19 @@ async def atomic() -> AsyncIterator[None]:
     """A transaction whose queued events are published once it has committed.
 
     Nested inside another `atomic()`, the outermost one publishes. On an error nothing is
-    published: the rows were rolled back, so there is nothing to hear about.
+    published: the rows were rolled back, so there is nothing to hear about. A nested one
+    that fails rolls back to its savepoint and drops what it queued, even if the outer
+    one goes on to commit.
     """
-    if _outbox.get() is not None:
-        async with in_transaction():
-            yield
+    outer = _outbox.get()
+    if outer is not None:
+        events, actions = len(outer.events), len(outer.actions)
+        try:
+            async with in_transaction():
+                yield
+        except BaseException:
+            del outer.events[events:], outer.actions[actions:]
+            raise
         return
     outbox = Outbox()
     token = _outbox.set(outbox)
