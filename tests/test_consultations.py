@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from healthcare import models
+from healthcare import audit, models
 from tests.conftest import make_appointment, request_statements
 
 PEOPLE = "doctor { id fullName } patient { id fullName }"
@@ -649,6 +649,35 @@ async def test_addenda_are_listed_with_author_text_and_time_to_author_and_patien
     as_admin = await client.execute(CONSULTATION, {"id": written["id"]}, as_=admin)
     assert as_patient["consultation"]["addenda"] == [addendum]
     assert as_admin["consultation"]["addenda"] == []
+
+
+async def test_an_addendum_tells_the_patient_and_is_on_the_audit_trail(
+    client, patient, doctor, changes
+):
+    # given
+    written = await document(client, doctor, patient)
+    await sign(client, doctor, written["id"])
+    changes.clear()
+    # when
+    await client.execute(
+        ADD_CONSULTATION_ADDENDUM,
+        {"consultationId": written["id"], "text": "Culture negative."},
+        as_=doctor,
+    )
+    # then: a notification for the patient that names no clinical detail
+    assert announced(changes) == [("CONSULTATION_UPDATED", [patient.id])]
+    [notification] = await models.Notification.filter(
+        recipient_id=patient.user.id, kind=models.NotificationKind.CONSULTATION_UPDATED
+    )
+    assert str(notification.consultation_id) == written["id"]
+    assert "Culture" not in notification.title + notification.body
+    await audit.written()
+    assert await models.AuditEvent.filter(
+        actor_id=doctor.user.id,
+        entity=models.AuditEntity.CONSULTATION,
+        entity_id=written["id"],
+        action=models.AuditAction.UPDATE,
+    ).exists()
 
 
 @pytest.mark.parametrize("text", ["", "   ", "x" * 4001], ids=["empty", "blank", "too-long"])

@@ -327,7 +327,9 @@ async def add_addendum(doctor: models.User, consultation_id: str, text: str) -> 
         )
     if errors:
         raise InputErrors(errors)
-    await models.ConsultationAddendum.create(
-        consultation_id=consultation.id, author_id=doctor.id, text=text
-    )
+    async with atomic():
+        await models.ConsultationAddendum.create(
+            consultation_id=consultation.id, author_id=doctor.id, text=text
+        )
+        await tell_patient(ChangeKind.CONSULTATION_UPDATED, doctor, consultation)
     return consultation

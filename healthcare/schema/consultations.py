@@ -409,7 +409,7 @@ class Mutation:
 
     @strawberry.mutation(
         description="Append text (at most 4000 characters) to a consultation you wrote and "
-        "signed. A draft is updated instead.",
+        "signed. A draft is updated instead. The patient is notified (CONSULTATION_UPDATED).",
         extensions=doctors_only(),
     )
     async def add_consultation_addendum(
