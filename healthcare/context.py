@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeAlias
 
 from starlette.requests import Request
@@ -25,16 +25,23 @@ class Context:
     # One per app; counts sign-in attempts (see healthcare.ratelimit).
     rate_limiter: RateLimiter
     viewer: Viewer = ANONYMOUS
-    # Fresh for every operation (see schema.OperationScope): on a WebSocket
-    # this context lives as long as the connection.
+    # Fresh for every operation (see for_operation): on a WebSocket this context lives as
+    # long as the connection.
     loaders: Loaders = field(default_factory=Loaders)
     # Set by strawberry from the WebSocket `connection_init` payload.
     connection_params: dict[str, object] | None = None
     # Reads and refusals to record when the operation ends (see healthcare.audit).
     audit_buffer: list[audit.AuditRecord] = field(default_factory=list)
     # The fields read below each field of the operation, by its AST nodes' ids: every row
-    # of a list asks the same question (see audit.selected_fields). Cleared per operation.
+    # of a list asks the same question (see audit.selected_fields). One per operation: the
+    # answer depends on its variables (@skip, @include).
     read_fields: dict[tuple[int, ...], tuple[str, ...]] = field(default_factory=dict)
+
+    def for_operation(self) -> Context:
+        """This context for one operation, with loaders, buffered reads and the fields-read
+        cache of its own: a WebSocket's context serves every operation on the connection,
+        and two running at once must not share those (see schema.OperationScope)."""
+        return replace(self, loaders=Loaders(), audit_buffer=[], read_fields={})
 
     @property
     def client_address(self) -> str | None:

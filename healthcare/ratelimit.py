@@ -369,6 +369,8 @@ class RateLimited(FieldExtension):
         )
 
     `account` is given the field's arguments and `info`; None counts per address only.
+    `succeeded` tells from the field's result whether the attempt may be given back (for
+    actions whose successes are free); by default, any result but an `Error`.
     """
 
     def __init__(
@@ -376,9 +378,11 @@ class RateLimited(FieldExtension):
         action: Action,
         *,
         account: Callable[[dict[str, Any], Info], str | None] | None = None,
+        succeeded: Callable[[Any], bool] = lambda result: not isinstance(result, Error),
     ) -> None:
         self.action = action
         self.account = account
+        self.succeeded = succeeded
 
     async def resolve_async(
         self, next_: AsyncExtensionResolver, source: Any, info: Info, **kwargs: Any
@@ -394,6 +398,6 @@ class RateLimited(FieldExtension):
                 context.response.headers["retry-after"] = str(refused.retry_after_seconds)
             raise refused.as_graphql_error() from None
         result = await next_(source, info, **kwargs)
-        if not isinstance(result, Error):
+        if self.succeeded(result):
             await attempt.succeeded()
         return result

@@ -382,7 +382,10 @@ async def test_a_deactivated_doctor_takes_no_bookings_and_no_moved_appointments(
     moved = await reschedule(client, patient, booked["id"], at(14))
     # then
     assert (new_booking["__typename"], new_booking["code"]) == ("NotFound", "NOT_FOUND")
-    assert (moved["__typename"], moved["code"]) == ("NotFound", "NOT_FOUND")
+    assert (moved["__typename"], moved["message"]) == (
+        "SlotUnavailable",
+        "This doctor no longer takes appointments.",
+    )
     assert await written() == (1, 1)
     [kept] = await models.Appointment.all()
     assert kept.starts_at == at(10)

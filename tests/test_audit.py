@@ -268,3 +268,37 @@ async def test_reads_nested_in_a_pushed_event_are_recorded_when_the_client_stops
         models.AuditEntity.APPOINTMENT,
         models.AuditEntity.PATIENT_PROFILE,
     ]
+
+
+async def test_two_subscriptions_on_one_socket_record_the_fields_each_one_read(
+    live_server, client, patient, doctor
+):
+    # given: on one socket, the same subscription twice, one asking for the reason
+    appointment = await make_appointment(patient.user, doctor.user)
+    subscriber = await Subscriber.open(live_server, doctor)
+    document = """
+    subscription S($reason: Boolean!) { appointmentChanged { id reason @include(if: $reason) } }
+    """
+    await subscriber.subscribe(document, {"reason": True}, id="with")
+    await subscriber.subscribe(document, {"reason": False}, id="without")
+    # when: one change pushes an event to both
+    await client.post(
+        'mutation C($id: ID!) { cancelAppointment(id: $id, reason: "busy") { __typename } }',
+        {"id": str(appointment.id)},
+        as_=patient,
+    )
+    events = [await subscriber.next(), await subscriber.next()]
+    await subscriber.close()
+    # then: each event's read names the fields that event carried
+    assert sorted("reason" in event["appointmentChanged"] for event in events) == [False, True]
+    for _ in range(40):
+        await audit.written()
+        fields = await models.AuditEvent.filter(
+            action=models.AuditAction.READ,
+            actor_id=doctor.user.id,
+            entity=models.AuditEntity.APPOINTMENT,
+        ).values_list("fields_accessed", flat=True)
+        if len(fields) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert sorted(fields) == [["id"], ["id", "reason"]]

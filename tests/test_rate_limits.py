@@ -136,27 +136,32 @@ async def test_once_an_account_is_over_its_limit_even_the_right_password_is_refu
     assert response.headers["retry-after"] == str(error["extensions"]["retryAfterSeconds"])
 
 
+async def change_password(client, persona, current: str, new: str) -> dict[str, Any]:
+    """From an address of its own, as `persona`."""
+    variables = {"current": current, "new": new}
+    headers = {"x-forwarded-for": new_address()}
+    response = await client.post(CHANGE_PASSWORD, variables, as_=persona, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+NEW_PASSWORD = "a brand new passphrase 42"
+
+
 async def test_guesses_through_change_password_count_with_sign_ins_for_the_account(
     client, live_server, patient
 ):
-    # given: a stolen session guessing the current password, and wrong sign-ins, from
-    # addresses of their own
+    # given: a stolen session guessing the current password, and wrong sign-ins
     limit = live_server.settings.login_rate_per_account.count
-    guesses = {"current": WRONG_PASSWORD, "new": "a brand new passphrase 42"}
     for _ in range(2):
-        body = await client.post(
-            CHANGE_PASSWORD, guesses, as_=patient, headers={"x-forwarded-for": new_address()}
-        )
-        assert outcome(body.json()) == "InvalidCredentials"
+        guess = await change_password(client, patient, WRONG_PASSWORD, NEW_PASSWORD)
+        assert outcome(guess) == "InvalidCredentials"
     await wrong_passwords(client, patient.user.email, limit - 2)
     # when: the right password, through either door
-    right = {**guesses, "current": TEST_PASSWORD}
-    changed = await client.post(
-        CHANGE_PASSWORD, right, as_=patient, headers={"x-forwarded-for": new_address()}
-    )
+    changed = await change_password(client, patient, TEST_PASSWORD, NEW_PASSWORD)
     signed_in = await login(client, patient.user.email, TEST_PASSWORD, new_address())
     # then: both refused, and the password is unchanged
-    [error] = changed.json()["errors"]
+    [error] = changed["errors"]
     assert error["extensions"]["code"] == "RATE_LIMITED"
     assert error["message"] == "Too many password attempts; try again in 15 minutes."
     assert code_of(signed_in) == "RATE_LIMITED"
@@ -164,20 +169,26 @@ async def test_guesses_through_change_password_count_with_sign_ins_for_the_accou
     assert await verify_password(TEST_PASSWORD, stored.password_hash)
 
 
-async def test_a_right_current_password_gives_the_accounts_attempt_back(
-    client, live_server, patient
+@pytest.mark.parametrize(
+    ("current", "new", "answer", "password_after"),
+    [
+        (TEST_PASSWORD, NEW_PASSWORD, "AuthPayload", NEW_PASSWORD),
+        # a new password the rules refuse is checked before the current one: no guess
+        (WRONG_PASSWORD, "short", "ValidationFailed", TEST_PASSWORD),
+    ],
+    ids=["right-current-password", "refused-new-password"],
+)
+async def test_a_change_that_guessed_nothing_wrong_gives_the_accounts_attempt_back(
+    client, live_server, patient, current, new, answer, password_after
 ):
     # given: one attempt short of the account's limit
     limit = live_server.settings.login_rate_per_account.count
     await wrong_passwords(client, patient.user.email, limit - 1)
-    right = {"current": TEST_PASSWORD, "new": "a brand new passphrase 42"}
     # when
-    changed = await client.post(
-        CHANGE_PASSWORD, right, as_=patient, headers={"x-forwarded-for": new_address()}
-    )
-    # then: changed, and the account may still try once more
-    assert outcome(changed.json()) == "AuthPayload"
-    body = await login(client, patient.user.email, right["new"], new_address())
+    changed = await change_password(client, patient, current, new)
+    # then: the account may still try once more
+    assert outcome(changed) == answer
+    body = await login(client, patient.user.email, password_after, new_address())
     assert outcome(body) == "AuthPayload"
 
 

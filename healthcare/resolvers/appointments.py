@@ -202,13 +202,16 @@ async def reschedule(
     previous = appointment.starts_at
     try:
         async with atomic():
-            ends_at = await check_bookable(
-                appointment.doctor_id,
-                appointment.patient_id,
-                starts_at,
-                ignore=appointment.id,
-                by_patient=actor.id == appointment.patient_id,
-            )
+            try:
+                ends_at = await check_bookable(
+                    appointment.doctor_id,
+                    appointment.patient_id,
+                    starts_at,
+                    ignore=appointment.id,
+                    by_patient=actor.id == appointment.patient_id,
+                )
+            except NotFoundError:  # the appointment's doctor, deactivated since
+                raise SlotUnavailableError("This doctor no longer takes appointments.") from None
             # Conditional on the status: a cancel that committed meanwhile wins.
             moved = await models.Appointment.filter(
                 id=appointment.id, status=Status.SCHEDULED

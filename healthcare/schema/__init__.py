@@ -67,8 +67,10 @@ MAX_LOGGED_OPERATION_NAMES = 20
 class OperationScope(SchemaExtension):
     """Per-operation set-up and bookkeeping.
 
-    - Fresh DataLoaders for each operation: a WebSocket context outlives many operations,
-      and a cache must not outlive the operation that filled it.
+    - A context of its own for each operation (`Context.for_operation`): fresh loaders,
+      buffered reads and fields-read cache. A WebSocket's context serves every operation
+      on the connection; a cache must not outlive the operation that filled it, nor serve
+      another one running beside it.
     - The operation's name goes into the request's ASGI state, for the request log line.
     - The reads and refusals it buffered go to the audit trail's writer, however it ends.
     - A subscription's events are operations of their own in these two respects: each
@@ -79,8 +81,8 @@ class OperationScope(SchemaExtension):
     async def on_operation(self) -> AsyncIterator[None]:
         context = self.execution_context.context
         if isinstance(context, Context):
-            context.loaders = Loaders()
-            context.read_fields.clear()
+            # strawberry hands `execution_context.context` to graphql-core after this point.
+            context = self.execution_context.context = context.for_operation()
         try:
             yield
         finally:  # a subscription stopped by its client ends here too

@@ -194,9 +194,9 @@ class Query:
         except ExpectedFailure:
             audit.denied(info, models.AuditEntity.APPOINTMENT, id)
             return None
-        audit.read(info, models.AuditEntity.APPOINTMENT, [(found.id, found.patient_id)])
         appointment = Appointment.from_model(found)
-        await load_ahead(info, [appointment])
+        await load_ahead(info, [appointment])  # first: if it fails, nothing was read
+        audit.read(info, models.AuditEntity.APPOINTMENT, [(found.id, found.patient_id)])
         return appointment
 
     @strawberry.field(
@@ -228,10 +228,10 @@ class Query:
             queryset = queryset.filter(patient_id=parse_id(patient_id))
         page = await paginate(queryset, Appointment.from_model, first, after, "starts_at")
         appointments = page.nodes()
+        await load_ahead(info, appointments)  # first: if it fails, nothing was read
         audit.read(
             info, models.AuditEntity.APPOINTMENT, [(a.id, a.patient_id) for a in appointments]
         )
-        await load_ahead(info, appointments)
         return page
 
 

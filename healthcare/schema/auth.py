@@ -154,7 +154,16 @@ class Mutation:
         description="Change your password. Ends every session, then signs you in afresh. "
         "Wrong current passwords count with sign-in attempts, per account and per network: "
         "over a limit, a top-level RATE_LIMITED error gives `retryAfterSeconds`.",
-        extensions=[RateLimited(PASSWORD_CHECK, account=viewer_email), *allow(IsAuthenticated())],
+        extensions=[
+            # Only a wrong current password is a guess: a refused new password, checked
+            # first, gives the account's attempt back.
+            RateLimited(
+                PASSWORD_CHECK,
+                account=viewer_email,
+                succeeded=lambda result: not isinstance(result, InvalidCredentials),
+            ),
+            *allow(IsAuthenticated()),
+        ],
     )
     async def change_password(
         self, info: Info, current_password: str, new_password: str
