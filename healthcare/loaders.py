@@ -49,7 +49,6 @@ def many_by(
 
 
 T = TypeVar("T")
-NOT_LOADED: Any = object()
 
 
 class DataLoader(StrawberryDataLoader[Any, Any]):
