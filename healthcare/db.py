@@ -52,35 +52,34 @@ def model_from_row(model: type[M], row: dict[str, Any]) -> M:
 
 
 async def fetch_by_keys(
-    model: type[M], column: str, keys: Sequence[Any], order_by: str | None = None
+    model: type[M], key: str, keys: Sequence[Any], order_by: str | None = None
 ) -> list[M]:
-    """The rows of `model` whose `column` is one of `keys`, as `model.filter(column__in=
+    """The rows of `model` whose field `key` is one of `keys`, as `model.filter(key__in=
     keys).order_by(order_by)` returns them, without building that query each time: the
     loaders' batches, on every list and lookup."""
     if not keys:
         return []
     sqlite = connections.get("default").capabilities.dialect == "sqlite"
-    sql = _rows_by_keys_sql(model, column, order_by, len(keys) if sqlite else 0)
+    sql = _rows_by_keys_sql(model, key, order_by, len(keys) if sqlite else 0)
     rows = await fetch_all(sql, *(keys if sqlite else [list(keys)]))
     return [model._init_from_db(**row) for row in rows]
 
 
 @functools.lru_cache(maxsize=1024)
-def _rows_by_keys_sql(
-    model: type[Model], column: str, order_by: str | None, sqlite_keys: int
-) -> str:
-    """Every column of `model` where `column` matches: `= ANY($1)` on PostgreSQL (one
+def _rows_by_keys_sql(model: type[Model], key: str, order_by: str | None, sqlite_keys: int) -> str:
+    """Every column of `model` where field `key` matches: `= ANY($1)` on PostgreSQL (one
     statement text for every batch size), an `IN` list of `sqlite_keys` on SQLite."""
     meta = model._meta
-    columns = ", ".join(f'"{c}"' for c in meta.fields_db_projection.values())
+    column = meta.fields_db_projection  # field name -> column name
+    columns = ", ".join(f'"{c}"' for c in column.values())
     match = (
         f"IN ({', '.join(f'${n}' for n in range(1, sqlite_keys + 1))})"
         if sqlite_keys
         else "= ANY($1)"
     )
-    sql = f'SELECT {columns} FROM "{meta.db_table}" WHERE "{column}" {match}'  # noqa: S608
+    sql = f'SELECT {columns} FROM "{meta.db_table}" WHERE "{column[key]}" {match}'  # noqa: S608
     if order_by is not None:
-        sql += f' ORDER BY "{meta.fields_db_projection[order_by]}"'
+        sql += f' ORDER BY "{column[order_by]}"'
     return sql
 
 
