@@ -115,9 +115,9 @@ class AcyclicExecutionContext(StrawberryGraphQLCoreExecutionContext):
     with its loaders and rows), was freed only by the cyclic garbage collector: about 170
     objects per list request, and young collections of 10 ms that waited on them.
     Reaching the context through a weak reference instead, all of it is freed by
-    reference counting when the operation ends. The context outlives every call through the helpers: they
-    are made while it runs one of its own methods, or (a subscription's per-event copy)
-    while the subscription holds it.
+    reference counting when the operation ends. The context outlives every call through
+    the helpers: they are made while it runs one of its own methods, or (a
+    subscription's per-event copy) while the subscription holds it.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
