@@ -14,9 +14,10 @@ import orjson
 from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive, Scope, Send
@@ -25,6 +26,7 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from tortoise.contrib.starlette import RegisterTortoise
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from healthcare import db, limits, metrics
 from healthcare.audit import AuditWriter
@@ -32,13 +34,18 @@ from healthcare.audit import bind_request as bind_audit
 from healthcare.audit import install as install_audit_writer
 from healthcare.auth import ANONYMOUS, authenticate
 from healthcare.config import Settings, tortoise_config
-from healthcare.connections import ConnectionGuard, guarded
+from healthcare.connections import (
+    TOO_MANY_INITIALISATIONS,
+    ConnectionGuard,
+    SocketsPerAddress,
+    guarded,
+)
 from healthcare.context import Context
-from healthcare.http import RequestContextMiddleware
+from healthcare.http import RequestContextMiddleware, client_ip
 from healthcare.log import configure_logging
 from healthcare.pubsub import PubSub
 from healthcare.pubsub import install as install_pubsub
-from healthcare.ratelimit import RateLimiter
+from healthcare.ratelimit import RateLimiter, address_subject
 from healthcare.runtime import tune_garbage_collector
 from healthcare.schema import schema
 
@@ -55,36 +62,65 @@ def request_id(request: Request | WebSocket) -> str | None:
 
 
 class LegacyGraphQLWSHandler(BaseGraphQLWSHandler[Context, None]):
-    """Legacy `graphql-ws` closes a refused connection with 1011 (server error), which
-    tells clients to retry; refuse with 4403 as graphql-transport-ws does.
+    """Legacy `graphql-ws`, with the handshake of graphql-transport-ws: one
+    `connection_init` per socket (a second closes it with 4429, as graphql-transport-ws
+    does: strawberry's legacy handler would ack it and let it name another viewer), and a
+    refused token closes it with 4403 (strawberry's 1011, a server error, tells clients
+    to retry)."""
 
-    The token is checked here first, then again by strawberry's own handshake: one more
-    indexed query on legacy connections only, for not copying strawberry's handshake.
-    """
+    connection_init_received = False
 
     async def handle_connection_init(self, message: Any) -> None:
+        if self.connection_init_received:
+            await self.websocket.close(
+                code=TOO_MANY_INITIALISATIONS, reason="Too many initialisation requests"
+            )
+            return
+        self.connection_init_received = True
         payload = message.get("payload")
-        if isinstance(payload, dict):
-            self.context.connection_params = payload
-            try:
-                await self.view.on_ws_connect(self.context)
-            except ConnectionRejectionError as error:
-                await self.send_message({"type": "connection_error", "payload": error.payload})
-                await self.websocket.close(code=4403, reason="Forbidden")
-                return
-        await super().handle_connection_init(message)
+        if payload is not None and not isinstance(payload, dict):
+            await self.send_message({"type": "connection_error"})
+            await self.websocket.close(code=4400, reason="The payload must be an object")
+            return
+        self.context.connection_params = payload
+        try:
+            await self.view.on_ws_connect(self.context)
+        except ConnectionRejectionError as error:
+            await self.send_message({"type": "connection_error", "payload": error.payload})
+            await self.websocket.close(code=4403, reason="Forbidden")
+            return
+        await self.send_message({"type": "connection_ack"})
+        self.connection_acknowledged = True
+        if self.keep_alive:
+            self.keep_alive_task = asyncio.create_task(self.handle_keep_alive())
 
 
 class GraphQLView(GraphQL[Context, None]):
     graphql_ws_handler_class = LegacyGraphQLWSHandler
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "websocket":
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+        elif is_multipart(scope):  # an upload: up to MAX_REQUEST_BYTES
             await self._http_with_deadline(scope, receive, send)
-            return
-        guard = ConnectionGuard()
-        scope.setdefault("state", {})["connection_guard"] = guard
-        await guarded(guard, super().__call__(scope, receive, send))
+        else:
+            await self._json_body_limit(scope, receive, send)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        websocket = WebSocket(scope, receive, send)
+        address = client_ip(scope)
+        subject = address_subject(address or "unknown")
+        exempt = address is not None and self.rate_limiter.is_exempt(address)
+        with self.sockets_per_address.hold(subject) as within_cap:
+            if not (within_cap or exempt):
+                await refuse_handshake(websocket, 429, "Too many connections from your address.")
+                return
+            guard = ConnectionGuard(
+                init_timeout=CONNECTION_INIT_TIMEOUT,
+                anonymous_idle=timedelta(seconds=self.settings.ws_anonymous_idle_seconds),
+            )
+            scope.setdefault("state", {})["connection_guard"] = guard
+            await guarded(guard, super().__call__(scope, receive, send))
 
     def __init__(self, settings: Settings) -> None:
         # One schema per process, so these are too; production turns suggestions off.
@@ -108,6 +144,12 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.settings = settings
         self.rate_limiter = RateLimiter.from_settings(settings)
+        self.sockets_per_address = SocketsPerAddress(settings.ws_max_connections_per_address)
+        # Every request but an upload: a JSON body, capped far below the upload cap.
+        self._json_body_limit = RequestBodyLimitMiddleware(
+            self._http_with_deadline,
+            max_body_size=min(settings.max_json_body_bytes, settings.max_request_bytes),
+        )
 
     async def _http_with_deadline(self, scope: Scope, receive: Receive, send: Send) -> None:
         """An HTTP operation gets `REQUEST_TIMEOUT_SECONDS`; then a clean 503, not a hang.
@@ -141,7 +183,8 @@ class GraphQLView(GraphQL[Context, None]):
     ) -> Context:
         if isinstance(request, WebSocket):
             # Authenticated in on_ws_connect, from the connection_init payload.
-            bind_audit(request.client.host if request.client else None, request_id(request))
+            request.scope["state"]["connection_guard"].attach(request)
+            bind_audit(client_ip(request.scope), request_id(request))
             return Context(
                 request=request,
                 response=response,
@@ -149,7 +192,7 @@ class GraphQLView(GraphQL[Context, None]):
                 rate_limiter=self.rate_limiter,
             )
         viewer = await authenticate(request.headers.get("authorization"), self.settings)
-        bind_audit(request.client.host if request.client else None, request_id(request))
+        bind_audit(client_ip(request.scope), request_id(request))
         return Context(
             request=request,
             response=response,
@@ -166,8 +209,7 @@ class GraphQLView(GraphQL[Context, None]):
             viewer = await authenticate(str(authorization), self.settings)
             if not viewer.is_authenticated:
                 raise ConnectionRejectionError({"reason": viewer.rejection})
-        context.viewer = viewer
-        context.request.scope["state"]["connection_guard"].arm(context.request, viewer)
+        context.viewer = context.request.scope["state"]["connection_guard"].arm(viewer)
         return None
 
     def encode_json(self, data: object) -> str:
@@ -197,6 +239,22 @@ class GraphQLView(GraphQL[Context, None]):
                 "Multipart requests must carry an 'Apollo-Require-Preflight: true' header.",
             )
         return await super().parse_multipart(request)
+
+
+def is_multipart(scope: Scope) -> bool:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-type":
+            return value.split(b";")[0].strip().lower() == b"multipart/form-data"
+    return False
+
+
+async def refuse_handshake(websocket: WebSocket, status: int, message: str) -> None:
+    """Answer a WebSocket handshake with an HTTP error; where the server cannot (no
+    denial-response extension), a plain refusal (403)."""
+    try:
+        await websocket.send_denial_response(PlainTextResponse(message, status_code=status))
+    except RuntimeError:
+        await websocket.close(code=1008)
 
 
 def _media_files(settings: Settings) -> StaticFiles:
@@ -247,6 +305,28 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 await pubsub.disconnect()
                 await graphql.rate_limiter.close()
 
+    middleware = [
+        Middleware(RequestContextMiddleware),
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_allowed_origins),
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=[
+                "authorization",
+                "content-type",
+                "x-request-id",
+                *PREFLIGHT_HEADERS,
+            ],
+            allow_credentials=False,
+            max_age=600,
+        ),
+    ]
+    if settings.trusted_proxies:
+        # Outermost: every layer below sees the client the proxy names, never a header
+        # from anyone else.
+        middleware.insert(
+            0, Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
+        )
     app = Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
@@ -256,22 +336,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             WebSocketRoute("/graphql", graphql),
             Mount("/media", app=_media_files(settings), name="media"),
         ],
-        middleware=[
-            Middleware(RequestContextMiddleware),
-            Middleware(
-                CORSMiddleware,
-                allow_origins=list(settings.cors_allowed_origins),
-                allow_methods=["GET", "POST", "OPTIONS"],
-                allow_headers=[
-                    "authorization",
-                    "content-type",
-                    "x-request-id",
-                    *PREFLIGHT_HEADERS,
-                ],
-                allow_credentials=False,
-                max_age=600,
-            ),
-        ],
+        middleware=middleware,
         lifespan=lifespan,
         max_body_size=settings.max_request_bytes,
     )

@@ -67,7 +67,9 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         port=settings.port,
         log_config=None,
         ws_max_size=settings.ws_max_frame_bytes,
-        proxy_headers=True,
+        # The app believes X-Forwarded-For from TRUSTED_PROXIES only (see app.py); uvicorn's
+        # own handling would believe it from 127.0.0.1 by default.
+        proxy_headers=False,
     )
     return 0
 

@@ -116,13 +116,20 @@ class Settings:
     media_dir: Path = Path(".data/media")
     max_upload_bytes: int = 5 * 1024 * 1024
     max_request_bytes: int = 6 * 1024 * 1024
+    # Every request but an upload (a multipart request) is JSON: far below the upload cap.
+    max_json_body_bytes: int = 1024 * 1024
     ws_max_frame_bytes: int = 256 * 1024
+    ws_max_connections_per_address: int = 100
+    ws_anonymous_idle_seconds: int = 30
+    # Addresses or networks of the proxies whose X-Forwarded-For is believed; none: none.
+    trusted_proxies: tuple[str, ...] = ()
     default_phone_region: str | None = None
     graphiql: bool = True
     introspection: bool = True
     max_query_depth: int = 10
     max_query_aliases: int = 15
     max_query_tokens: int = 2000
+    max_query_chars: int = 32 * 1024
     max_repeated_selections: int = 5
     request_timeout_seconds: int = 15
     statement_timeout_ms: int = 5000
@@ -130,10 +137,14 @@ class Settings:
     rate_limits_enabled: bool = True
     # None: the BROADCAST_URL when that is Redis (shared by instances), else memory://.
     rate_limit_url: str | None = None
-    login_rate_per_account: Rate = Rate(5, 15 * 60)
+    # One address guessing one account's password; then a ceiling over every address, much
+    # higher, so that a stranger cannot lock the owner out by failing on purpose.
+    login_rate_per_account_and_address: Rate = Rate(5, 15 * 60)
+    login_rate_per_account: Rate = Rate(50, 15 * 60)
     login_rate_per_address: Rate = Rate(30, 15 * 60)
     register_rate_per_address: Rate = Rate(10, 60 * 60)
     refresh_rate_per_address: Rate = Rate(120, 15 * 60)
+    upload_rate_per_account: Rate = Rate(10, 60 * 60)
     rate_limit_exempt_networks: tuple[str, ...] = ()
     metrics_enabled: bool = True
     metrics_token: str = field(default="", repr=False)
@@ -194,23 +205,32 @@ class Settings:
             media_dir=Path(env.get("MEDIA_DIR") or data_dir / "media"),
             max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", 5 * 1024 * 1024),
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 6 * 1024 * 1024),
+            max_json_body_bytes=_int(env, "MAX_JSON_BODY_BYTES", 1024 * 1024),
             ws_max_frame_bytes=_int(env, "WS_MAX_FRAME_BYTES", 256 * 1024),
+            ws_max_connections_per_address=_int(env, "WS_MAX_CONNECTIONS_PER_ADDRESS", 100),
+            ws_anonymous_idle_seconds=_int(env, "WS_ANONYMOUS_IDLE_SECONDS", 30),
+            trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
             default_phone_region=(env.get("DEFAULT_PHONE_REGION") or None),
             graphiql=_bool(env, "GRAPHIQL", mode == DEVELOPMENT),
             introspection=_bool(env, "INTROSPECTION", mode == DEVELOPMENT),
             max_query_depth=_int(env, "MAX_QUERY_DEPTH", 10),
             max_query_aliases=_int(env, "MAX_QUERY_ALIASES", 15),
             max_query_tokens=_int(env, "MAX_QUERY_TOKENS", 2000),
+            max_query_chars=_int(env, "MAX_QUERY_CHARS", 32 * 1024),
             max_repeated_selections=_int(env, "MAX_REPEATED_SELECTIONS", 5),
             request_timeout_seconds=_int(env, "REQUEST_TIMEOUT_SECONDS", 15),
             statement_timeout_ms=_int(env, "STATEMENT_TIMEOUT_MS", 5000),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
             rate_limits_enabled=_bool(env, "RATE_LIMITS_ENABLED", True),
             rate_limit_url=env.get("RATE_LIMIT_URL") or None,
-            login_rate_per_account=_rate(env, "LOGIN_RATE_PER_ACCOUNT", Rate(5, 15 * 60)),
+            login_rate_per_account_and_address=_rate(
+                env, "LOGIN_RATE_PER_ACCOUNT_AND_ADDRESS", Rate(5, 15 * 60)
+            ),
+            login_rate_per_account=_rate(env, "LOGIN_RATE_PER_ACCOUNT", Rate(50, 15 * 60)),
             login_rate_per_address=_rate(env, "LOGIN_RATE_PER_ADDRESS", Rate(30, 15 * 60)),
             register_rate_per_address=_rate(env, "REGISTER_RATE_PER_ADDRESS", Rate(10, 60 * 60)),
             refresh_rate_per_address=_rate(env, "REFRESH_RATE_PER_ADDRESS", Rate(120, 15 * 60)),
+            upload_rate_per_account=_rate(env, "UPLOAD_RATE_PER_ACCOUNT", Rate(10, 60 * 60)),
             rate_limit_exempt_networks=_networks(env, "RATE_LIMIT_EXEMPT_NETWORKS"),
             metrics_enabled=_bool(env, "METRICS_ENABLED", True),
             metrics_token=(env.get("METRICS_TOKEN") or "").strip(),
@@ -226,6 +246,10 @@ class Settings:
             )
         if self.max_request_bytes <= self.max_upload_bytes:
             raise ConfigurationError("MAX_REQUEST_BYTES must be larger than MAX_UPLOAD_BYTES.")
+        if self.max_json_body_bytes > self.max_request_bytes:
+            raise ConfigurationError("MAX_JSON_BODY_BYTES must be at most MAX_REQUEST_BYTES.")
+        if self.max_json_body_bytes <= self.max_query_chars:
+            raise ConfigurationError("MAX_JSON_BODY_BYTES must be larger than MAX_QUERY_CHARS.")
         if self.log_level not in logging.getLevelNamesMapping():
             raise ConfigurationError(f"LOG_LEVEL {self.log_level!r} is not a logging level.")
         if not self.database_url.startswith(("sqlite://", "postgres://")):

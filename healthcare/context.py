@@ -13,6 +13,7 @@ from strawberry.types import Info as StrawberryInfo
 from healthcare import audit
 from healthcare.auth import ANONYMOUS, Viewer
 from healthcare.config import Settings
+from healthcare.http import client_ip
 from healthcare.loaders import Loaders
 from healthcare.ratelimit import RateLimiter
 
@@ -45,8 +46,8 @@ class Context:
 
     @property
     def client_address(self) -> str | None:
-        client = self.request.client
-        return client.host if client else None
+        """The client's IP address (see `http.client_ip`)."""
+        return client_ip(self.request.scope)
 
 
 Info: TypeAlias = StrawberryInfo[Context, None]

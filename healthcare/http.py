@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import time
@@ -21,6 +22,19 @@ SECURITY_HEADERS = {
     "x-frame-options": "DENY",
     "referrer-policy": "no-referrer",
 }
+
+
+def client_ip(scope: Scope) -> str | None:
+    """The client's IP address, parsed: what a trusted proxy forwarded (see
+    `TRUSTED_PROXIES`), else the peer's. None when there is none, or when it is not an
+    address (text a proxy passed on), so that nothing else ever reaches the audit trail."""
+    client = scope.get("client")
+    if not client:
+        return None
+    try:
+        return str(ipaddress.ip_address(str(client[0]).split("%")[0]))
+    except ValueError:
+        return None
 
 
 def request_id_from(scope: Scope) -> str:
@@ -74,6 +88,8 @@ class RequestContextMiddleware:
                     headers["cache-control"] = "no-store"
             elif message["type"] == "websocket.accept":
                 status["code"] = 101
+            elif message["type"] == "websocket.http.response.start":  # a refused handshake
+                status["code"] = message["status"]
             elif message["type"] == "websocket.close":
                 if not status["code"]:
                     status["code"] = 403

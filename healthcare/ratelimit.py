@@ -46,6 +46,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RATE_LIMITED = "RATE_LIMITED"
+# Where a request has no client address (a Unix socket, or a proxy's text that is not an
+# address): all such requests share one count.
+UNKNOWN_ADDRESS = "unknown"
 KEY_PREFIX = "healthcare:ratelimit"
 REDIS_TIMEOUT_SECONDS = 0.5
 # After Redis fails, count locally for this long before trying it again, so that an
@@ -184,26 +187,35 @@ class RedisStore:
 # ---- what is limited ------------------------------------------------------------------
 
 
+RateSetting = Callable[[Settings], Rate]
+
+
 @dataclass(frozen=True)
 class Action:
-    """An operation limited per client address and, optionally, per account."""
+    """An operation limited per client address, per account, and per account from one
+    address: each limit it has applies."""
 
     name: str  # in the keys
     refusal: str  # the start of the error message
-    per_address: Callable[[Settings], Rate]
-    per_account: Callable[[Settings], Rate] | None = None
-    # A success gives the account's attempt back: only the right password can do that,
+    per_address: RateSetting | None = None
+    per_account: RateSetting | None = None
+    per_account_and_address: RateSetting | None = None
+    # A success gives the account's attempts back: only the right password can do that,
     # and a user signing in on many devices is never locked out by their own sign-ins.
     # Address counts are never given back: an attacker could refill them by signing in
     # to an account of their own between guesses.
     successes_are_free: bool = False
 
 
+# The lockout is per account *and* address: one address failing on an account locks that
+# address out of that account, not the account's owner elsewhere; a much higher ceiling
+# per account across addresses stops a guesser spread over many addresses.
 SIGN_IN = Action(
     "login",
     "Too many sign-in attempts",
     per_address=lambda settings: settings.login_rate_per_address,
     per_account=lambda settings: settings.login_rate_per_account,
+    per_account_and_address=lambda settings: settings.login_rate_per_account_and_address,
     successes_are_free=True,
 )
 SIGN_UP = Action(
@@ -219,6 +231,13 @@ TOKEN_REFRESH = Action(
     "Too many token refreshes from your network",
     per_address=lambda settings: settings.refresh_rate_per_address,
 )
+# Decoding an image costs memory and CPU: a signed-in user uploads a few an hour.
+UPLOAD = Action(
+    "upload",
+    "Too many uploads",
+    per_account=lambda settings: settings.upload_rate_per_account,
+)
+ACCOUNT_SCOPES = frozenset({"account", "account_and_address"})
 
 
 class RateLimitExceeded(Exception):
@@ -332,23 +351,33 @@ class RateLimiter:
         if wait is not None:
             raise RateLimitExceeded(action, max(1, math.ceil(wait)))
         scopes = [scope for scope, _, _ in limits]
-        free = [w for scope, w in zip(scopes, windows, strict=True) if scope == "account"]
+        free = [w for scope, w in zip(scopes, windows, strict=True) if scope in ACCOUNT_SCOPES]
         return Attempt(self.store, free if action.successes_are_free else [])
 
     def _limits(
         self, action: Action, address: str | None, account: str | None
     ) -> list[tuple[str, str, Rate]]:
-        """(scope, key, rate) of each limit the attempt counts against."""
-        limits = []
-        if address is not None and not self._is_exempt(address):
-            key = self.key(action, "address", address_subject(address))
-            limits.append(("address", key, action.per_address(self.settings)))
-        if account is not None and action.per_account is not None:
-            key = self.key(action, "account", account_subject(account))
-            limits.append(("account", key, action.per_account(self.settings)))
-        return limits
+        """(scope, key, rate) of each limit the attempt counts against. The exempt
+        networks escape the per-address limit only: an account's limits hold anywhere."""
+        raw_address = address or UNKNOWN_ADDRESS
+        address = address_subject(raw_address)
+        account = account_subject(account) if account is not None else None
+        subjects: list[tuple[str, RateSetting | None, str | None]] = [
+            ("address", action.per_address, None if self.is_exempt(raw_address) else address),
+            ("account", action.per_account, account),
+            (
+                "account_and_address",
+                action.per_account_and_address,
+                None if account is None else f"{account}\0{address}",
+            ),
+        ]
+        return [
+            (scope, self.key(action, scope, subject), rate(self.settings))
+            for scope, rate, subject in subjects
+            if rate is not None and subject is not None
+        ]
 
-    def _is_exempt(self, address: str) -> bool:
+    def is_exempt(self, address: str) -> bool:
         try:
             ip = ipaddress.ip_address(address.split("%")[0])
         except ValueError:

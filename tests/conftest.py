@@ -33,6 +33,7 @@ TEST_JWT_SECRET = "test-only-secret-" + "x" * 40
 TEST_PASSWORD = "correct horse battery"
 TEST_MAX_UPLOAD_BYTES = 64 * 1024
 TEST_MAX_REQUEST_BYTES = 256 * 1024
+TEST_ANONYMOUS_IDLE_SECONDS = 4
 
 
 def configured_database_url() -> str | None:
@@ -71,6 +72,9 @@ async def live_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
         # Tests sign in from 127.0.0.1 hundreds of times a run; the default limits hold per
         # account, and per address for the addresses tests send in X-Forwarded-For.
         rate_limit_exempt_networks=("127.0.0.1/32", "::1/128"),
+        trusted_proxies=("127.0.0.1/32", "::1/128"),
+        # Short, so that a test can see a signed-out socket closed.
+        ws_anonymous_idle_seconds=TEST_ANONYMOUS_IDLE_SECONDS,
     )
     app = create_app(settings)
     server = uvicorn.Server(
@@ -81,6 +85,7 @@ async def live_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
             log_config=None,
             lifespan="on",
             ws_max_size=settings.ws_max_frame_bytes,
+            proxy_headers=False,  # the app's own, from `trusted_proxies`
         )
     )
     task = asyncio.create_task(server.serve())

@@ -2,7 +2,8 @@
 address, counting GraphQL operations (aliases and WebSocket operations included), and the
 refusal says when to retry. The live server runs with the default limits; its own address
 (127.0.0.1) is exempt from the per-address limits, so each test here comes from addresses
-of its own, sent in X-Forwarded-For as a proxy would (uvicorn trusts 127.0.0.1 for it).
+of its own, sent in X-Forwarded-For as a proxy would (the test server's TRUSTED_PROXIES
+is 127.0.0.1).
 """
 
 import asyncio
@@ -113,18 +114,19 @@ async def redis_url() -> str:
 # ---- per account ------------------------------------------------------------------------
 
 
-async def test_once_an_account_is_over_its_limit_even_the_right_password_is_refused(
+async def test_after_too_many_failures_from_one_address_even_the_right_password_from_there_fails(
     client, live_server
 ):
     # given
     user = await make_patient()
-    limit = live_server.settings.login_rate_per_account
-    await wrong_passwords(client, user.email, limit.count)
+    address = new_address()
+    limit = live_server.settings.login_rate_per_account_and_address
+    await wrong_passwords(client, user.email, limit.count, address)
     # when
     response = await client.post(
         LOGIN,
         {"email": user.email, "password": TEST_PASSWORD},
-        headers={"x-forwarded-for": new_address()},
+        headers={"x-forwarded-for": address},
     )
     # then
     body = response.json()
@@ -136,10 +138,38 @@ async def test_once_an_account_is_over_its_limit_even_the_right_password_is_refu
     assert response.headers["retry-after"] == str(error["extensions"]["retryAfterSeconds"])
 
 
-async def change_password(client, persona, current: str, new: str) -> dict[str, Any]:
-    """From an address of its own, as `persona`."""
+async def test_a_stranger_failing_on_purpose_does_not_lock_the_owner_out_from_elsewhere(
+    client, live_server
+):
+    # given: someone fails on a doctor's account from their own address until refused
+    doctor = await make_patient()
+    attacker = new_address()
+    limit = live_server.settings.login_rate_per_account_and_address.count
+    await wrong_passwords(client, doctor.email, limit, attacker)
+    assert outcome(await login(client, doctor.email, WRONG_PASSWORD, attacker)) == "RATE_LIMITED"
+    # when: the owner signs in from their own address
+    body = await login(client, doctor.email, TEST_PASSWORD, new_address())
+    # then
+    assert outcome(body) == "AuthPayload"
+
+
+async def test_guesses_spread_over_many_addresses_meet_the_accounts_ceiling(client, live_server):
+    # given: wrong passwords, each from an address of its own, up to the ceiling
+    user = await make_patient()
+    ceiling = live_server.settings.login_rate_per_account.count
+    await wrong_passwords(client, user.email, ceiling)
+    # when
+    body = await login(client, user.email, TEST_PASSWORD, new_address())
+    # then
+    assert outcome(body) == "RATE_LIMITED"
+
+
+async def change_password(
+    client, persona, current: str, new: str, address: str | None = None
+) -> dict[str, Any]:
+    """From `address` (by default one of its own), as `persona`."""
     variables = {"current": current, "new": new}
-    headers = {"x-forwarded-for": new_address()}
+    headers = {"x-forwarded-for": address or new_address()}
     response = await client.post(CHANGE_PASSWORD, variables, as_=persona, headers=headers)
     assert response.status_code == 200, response.text
     return response.json()
@@ -152,14 +182,15 @@ async def test_guesses_through_change_password_count_with_sign_ins_for_the_accou
     client, live_server, patient
 ):
     # given: a stolen session guessing the current password, and wrong sign-ins
-    limit = live_server.settings.login_rate_per_account.count
+    limit = live_server.settings.login_rate_per_account_and_address.count
+    address = new_address()
     for _ in range(2):
-        guess = await change_password(client, patient, WRONG_PASSWORD, NEW_PASSWORD)
+        guess = await change_password(client, patient, WRONG_PASSWORD, NEW_PASSWORD, address)
         assert outcome(guess) == "InvalidCredentials"
-    await wrong_passwords(client, patient.user.email, limit - 2)
+    await wrong_passwords(client, patient.user.email, limit - 2, address)
     # when: the right password, through either door
-    changed = await change_password(client, patient, TEST_PASSWORD, NEW_PASSWORD)
-    signed_in = await login(client, patient.user.email, TEST_PASSWORD, new_address())
+    changed = await change_password(client, patient, TEST_PASSWORD, NEW_PASSWORD, address)
+    signed_in = await login(client, patient.user.email, TEST_PASSWORD, address)
     # then: both refused, and the password is unchanged
     [error] = changed["errors"]
     assert error["extensions"]["code"] == "RATE_LIMITED"
@@ -181,14 +212,15 @@ async def test_guesses_through_change_password_count_with_sign_ins_for_the_accou
 async def test_a_change_that_guessed_nothing_wrong_gives_the_accounts_attempt_back(
     client, live_server, patient, current, new, answer, password_after
 ):
-    # given: one attempt short of the account's limit
-    limit = live_server.settings.login_rate_per_account.count
-    await wrong_passwords(client, patient.user.email, limit - 1)
+    # given: one attempt short of the account's limit from one address
+    limit = live_server.settings.login_rate_per_account_and_address.count
+    address = new_address()
+    await wrong_passwords(client, patient.user.email, limit - 1, address)
     # when
-    changed = await change_password(client, patient, current, new)
-    # then: the account may still try once more
+    changed = await change_password(client, patient, current, new, address)
+    # then: the account may still try once more from there
     assert outcome(changed) == answer
-    body = await login(client, patient.user.email, password_after, new_address())
+    body = await login(client, patient.user.email, password_after, address)
     assert outcome(body) == "AuthPayload"
 
 
@@ -196,12 +228,13 @@ async def test_an_unknown_email_is_refused_in_the_same_words_as_a_known_one(clie
     # given
     known = await make_patient()
     unknown = new_email()
-    times = live_server.settings.login_rate_per_account.count
-    await wrong_passwords(client, known.email, times)
-    await wrong_passwords(client, unknown, times)
+    address = new_address()
+    times = live_server.settings.login_rate_per_account_and_address.count
+    await wrong_passwords(client, known.email, times, address)
+    await wrong_passwords(client, unknown, times, address)
     # when
     refusals = [
-        (await login(client, email, WRONG_PASSWORD, new_address()))["errors"]
+        (await login(client, email, WRONG_PASSWORD, address))["errors"]
         for email in (known.email, unknown)
     ]
     # then
@@ -214,13 +247,14 @@ async def test_spelling_the_email_differently_does_not_reset_the_count(client, l
     # given
     user = await make_patient(email=f"pat-{uuid.uuid4().hex[:8]}@example.org")
     spellings = [user.email.upper(), f"  {user.email}  ", user.email.title()]
-    limit = live_server.settings.login_rate_per_account.count
+    limit = live_server.settings.login_rate_per_account_and_address.count
+    address = new_address()
     # when
     for number in range(limit):
-        body = await login(client, spellings[number % 3], WRONG_PASSWORD, new_address())
+        body = await login(client, spellings[number % 3], WRONG_PASSWORD, address)
         assert outcome(body) == "InvalidCredentials"
     # then
-    body = await login(client, user.email, TEST_PASSWORD, new_address())
+    body = await login(client, user.email, TEST_PASSWORD, address)
     assert outcome(body) == "RATE_LIMITED"
 
 
@@ -228,7 +262,8 @@ async def test_another_account_is_not_affected_by_one_accounts_limit(client, liv
     # given: one account locked from this address
     locked, other = await make_patient(), await make_patient()
     address = new_address()
-    await wrong_passwords(client, locked.email, live_server.settings.login_rate_per_account.count)
+    limit = live_server.settings.login_rate_per_account_and_address.count
+    await wrong_passwords(client, locked.email, limit, address)
     assert outcome(await login(client, locked.email, TEST_PASSWORD, address)) == "RATE_LIMITED"
     # when
     body = await login(client, other.email, TEST_PASSWORD, address)
@@ -239,7 +274,7 @@ async def test_another_account_is_not_affected_by_one_accounts_limit(client, liv
 async def test_successful_sign_ins_do_not_use_up_the_account_limit(client, live_server):
     # given
     user = await make_patient()
-    times = live_server.settings.login_rate_per_account.count + 3
+    times = live_server.settings.login_rate_per_account_and_address.count + 3
     # when
     outcomes = [
         outcome(await login(client, user.email, TEST_PASSWORD, new_address())) for _ in range(times)
@@ -251,29 +286,29 @@ async def test_successful_sign_ins_do_not_use_up_the_account_limit(client, live_
 async def test_aliased_sign_ins_in_one_request_count_one_by_one(client, live_server):
     # given
     user = await make_patient()
-    limit = live_server.settings.login_rate_per_account.count
+    limit = live_server.settings.login_rate_per_account_and_address.count
+    address = new_address()
     fields = "\n".join(LOGIN_FIELD.format(n=n) for n in range(1, limit + 3))
     query = f"mutation Guesses($email: String!, $password: String!) {{ {fields} }}"
     # when
     response = await client.post(
         query,
         {"email": user.email, "password": WRONG_PASSWORD},
-        headers={"x-forwarded-for": new_address()},
+        headers={"x-forwarded-for": address},
     )
     # then: the first over the limit is refused, and the operation stops there
     body = response.json()
     assert [error["path"] for error in body["errors"]] == [[f"attempt{limit + 1}"]]
     assert code_of(body) == "RATE_LIMITED"
-    assert outcome(await login(client, user.email, TEST_PASSWORD, new_address())) == (
-        "RATE_LIMITED"
-    )
+    assert outcome(await login(client, user.email, TEST_PASSWORD, address)) == "RATE_LIMITED"
 
 
 async def test_sign_ins_over_the_websocket_count_with_those_over_http(client, live_server):
     # given
     user = await make_patient()
-    limit = live_server.settings.login_rate_per_account.count
-    await wrong_passwords(client, user.email, limit - 1)
+    limit = live_server.settings.login_rate_per_account_and_address.count
+    # the socket comes from the server's own address, with no X-Forwarded-For
+    await wrong_passwords(client, user.email, limit - 1, "127.0.0.1")
     variables = {"email": user.email, "password": WRONG_PASSWORD}
     async with websockets.connect(
         live_server.ws_url, subprotocols=["graphql-transport-ws"]
@@ -520,6 +555,7 @@ def test_rates_are_read_as_attempts_per_period(tmp_path):
         }
     )
     assert settings.login_rate_per_account == Rate(3, 600)
+    assert settings.login_rate_per_account_and_address == Rate(5, 900)
     assert settings.login_rate_per_address == Rate(30, 900)
     assert settings.register_rate_per_address == Rate(20, 3600)
     assert settings.refresh_rate_per_address == Rate(100, 86400)

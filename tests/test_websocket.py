@@ -12,6 +12,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from healthcare.app import MAX_SUBSCRIPTIONS_PER_CONNECTION
 from healthcare.auth import create_access_token
+from tests.wsclient import Subscriber
 
 TRANSPORT_WS = "graphql-transport-ws"
 LEGACY_WS = "graphql-ws"
@@ -27,11 +28,12 @@ async def init(socket: Any, token: str | None = None) -> None:
     await socket.send(json.dumps({"type": "connection_init", "payload": payload}))
 
 
-async def closed_code(socket: Any) -> int | None:
-    """Wait for the server to close the socket; the close code it sent."""
+async def closed_code(socket: Any, deadline: float = 30) -> int | None:
+    """Wait (up to `deadline` seconds without a message) for the server to close the
+    socket; the close code it sent."""
     with pytest.raises(ConnectionClosed):
         while True:
-            await socket.recv()
+            await asyncio.wait_for(socket.recv(), deadline)
     return socket.close_code
 
 
@@ -182,3 +184,99 @@ async def test_an_unknown_operation_name_closes_the_socket_cleanly_with_4400(
         code = await closed_code(socket)
     assert code == 4400
     assert socket.close_reason and len(socket.close_reason.encode()) <= 123
+
+
+# ---- one viewer per socket, and sockets that may not stay -------------------------------
+
+NOTIFICATION_ADDED = "subscription N { notificationAdded { seq } }"
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+async def test_a_second_connection_init_closes_the_socket_with_4429(live_server, patient, protocol):
+    # given: a socket initialised without a token
+    async with websockets.connect(live_server.ws_url, subprotocols=[protocol]) as socket:
+        await init(socket)
+        assert (await receive(socket))["type"] == "connection_ack"
+        # when: a second initialisation tries to sign it in
+        await init(socket, patient.access_token)
+        # then
+        assert await closed_code(socket) == 4429
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+async def test_logging_out_closes_the_socket_on_either_protocol(
+    client, live_server, patient, protocol
+):
+    # given
+    subscriber = await Subscriber.open(live_server, patient, protocol)
+    await subscriber.subscribe(NOTIFICATION_ADDED)
+    # when
+    await client.execute("mutation Logout { logout }", as_=patient)
+    # then
+    assert await subscriber.close_code() == 4401
+
+
+async def test_a_legacy_socket_that_never_sends_connection_init_is_closed_with_4408(live_server):
+    async with websockets.connect(live_server.ws_url, subprotocols=[LEGACY_WS]) as socket:
+        started = asyncio.get_running_loop().time()
+        assert await closed_code(socket) == 4408
+        assert 9 <= asyncio.get_running_loop().time() - started < 15
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+async def test_a_signed_out_socket_is_closed_after_its_idle_time(live_server, protocol):
+    # given
+    idle = live_server.settings.ws_anonymous_idle_seconds
+    async with websockets.connect(live_server.ws_url, subprotocols=[protocol]) as socket:
+        await init(socket)
+        assert (await receive(socket))["type"] == "connection_ack"
+        started = asyncio.get_running_loop().time()
+        # when: it does nothing (it could do nothing: every subscription needs a user)
+        code = await closed_code(socket)
+    # then
+    assert code == 4401
+    assert asyncio.get_running_loop().time() - started >= idle - 1
+
+
+async def test_a_signed_in_socket_outlives_the_signed_out_idle_time(live_server, patient):
+    async with websockets.connect(live_server.ws_url, subprotocols=[TRANSPORT_WS]) as socket:
+        await init(socket, patient.access_token)
+        assert (await receive(socket))["type"] == "connection_ack"
+        idle = live_server.settings.ws_anonymous_idle_seconds
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(socket.recv(), idle + 2)
+
+
+async def test_sockets_per_client_address_are_capped_with_429(live_server):
+    # given: one client address (through the trusted proxy) holding as many as it may
+    headers = {"x-forwarded-for": f"2001:db8:{uuid.uuid4().hex[:4]}::1"}
+    cap = live_server.settings.ws_max_connections_per_address
+    sockets = [
+        await websockets.connect(
+            live_server.ws_url, subprotocols=[TRANSPORT_WS], additional_headers=headers
+        )
+        for _ in range(cap)
+    ]
+    try:
+        # when
+        with pytest.raises(InvalidStatus) as refused:
+            await websockets.connect(
+                live_server.ws_url, subprotocols=[TRANSPORT_WS], additional_headers=headers
+            )
+        # then
+        assert refused.value.response.status_code == 429
+        # and another address is let in
+        other = {"x-forwarded-for": f"2001:db8:{uuid.uuid4().hex[:4]}::2"}
+        async with websockets.connect(
+            live_server.ws_url, subprotocols=[TRANSPORT_WS], additional_headers=other
+        ) as socket:
+            await init(socket)
+            assert (await receive(socket))["type"] == "connection_ack"
+    finally:
+        await asyncio.gather(*(socket.close() for socket in sockets))
+    # and once they are closed, the address may connect again
+    async with websockets.connect(
+        live_server.ws_url, subprotocols=[TRANSPORT_WS], additional_headers=headers
+    ) as socket:
+        await init(socket)
+        assert (await receive(socket))["type"] == "connection_ack"
