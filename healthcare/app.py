@@ -129,6 +129,7 @@ class GraphQLView(GraphQL[Context, None]):
             max_depth=settings.max_query_depth,
             max_aliases=settings.max_query_aliases,
             max_tokens=settings.max_query_tokens,
+            max_chars=settings.max_query_chars,
             max_repeats=settings.max_repeated_selections,
             introspection=settings.introspection,
         )

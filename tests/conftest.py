@@ -33,6 +33,7 @@ TEST_JWT_SECRET = "test-only-secret-" + "x" * 40
 TEST_PASSWORD = "correct horse battery"
 TEST_MAX_UPLOAD_BYTES = 64 * 1024
 TEST_MAX_REQUEST_BYTES = 256 * 1024
+TEST_MAX_JSON_BODY_BYTES = 128 * 1024
 TEST_ANONYMOUS_IDLE_SECONDS = 4
 
 
@@ -66,6 +67,7 @@ async def live_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
         media_dir=folder / "media",
         max_upload_bytes=TEST_MAX_UPLOAD_BYTES,
         max_request_bytes=TEST_MAX_REQUEST_BYTES,
+        max_json_body_bytes=TEST_MAX_JSON_BODY_BYTES,
         cors_allowed_origins=("http://localhost:5173",),
         ws_allowed_origins=("http://localhost:5173",),
         log_level="WARNING",

@@ -4,6 +4,7 @@ and lets ordinary operations through."""
 import asyncio
 import dataclasses
 import json
+import uuid
 
 import httpx
 import pytest
@@ -114,19 +115,121 @@ def test_development_keeps_introspection_for_graphiql(tmp_path):
     assert any(t["name"] == "Appointment" for t in body["data"]["__schema"]["types"])
 
 
-async def test_the_limits_keep_the_validation_cache_working(client, patient):
-    # given: the cache strawberry's ValidationCache uses (maxsize 128 by default)
-    from strawberry.extensions.validation_cache import _get_validate_cache
+async def test_the_limits_keep_the_validation_cache_working(client, patient, monkeypatch):
+    # given: every validation counted
+    validations = []
 
-    cache = _get_validate_cache(128)
-    query = "query CacheProbe { me { id firstName } }"
-    await client.execute(query, as_=patient)
-    hits_before = cache.cache_info().hits
+    def counting(*args):
+        validations.append(args[1])
+        return original(*args)
+
+    original = limits.validate_document
+    monkeypatch.setattr(limits, "validate_document", counting)
+    query = f"query CacheProbe{uuid.uuid4().hex} {{ me {{ id firstName }} }}"
     # when
-    for _ in range(3):
+    for _ in range(4):
         await client.execute(query, as_=patient)
     # then: the same document is validated once, not once per request
-    assert cache.cache_info().hits - hits_before >= 3
+    assert len(validations) == 1
+
+
+async def test_a_document_over_the_character_cap_is_refused_before_it_is_parsed(
+    client, live_server, patient, monkeypatch
+):
+    # given: a tiny operation padded with a comment past the cap (tokens do not count it)
+    cap = live_server.settings.max_query_chars
+    padded = "query Tiny { me { id } }#" + "x" * cap
+    parsed = []
+    monkeypatch.setattr(limits, "parse", lambda *args, **kwargs: parsed.append(args))
+    # when
+    response = await client.post(padded, as_=patient)
+    # then
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
+    assert error["message"] == f"The document is {len(padded)} characters long; at most {cap}."
+    assert parsed == []
+
+
+async def test_a_document_over_the_character_cap_is_refused_over_websocket_too(
+    live_server, patient
+):
+    padded = (
+        "subscription S { notificationAdded { seq } }#" + "x" * live_server.settings.max_query_chars
+    )
+    async with websockets.connect(live_server.ws_url, subprotocols=["graphql-transport-ws"]) as ws:
+        auth = {"authorization": f"Bearer {patient.access_token}"}
+        await ws.send(json.dumps({"type": "connection_init", "payload": auth}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": padded}}))
+        message = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    assert message["type"] == "error"
+    assert message["payload"][0]["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
+
+
+async def test_many_distinct_documents_stay_within_the_caches_bounds(client, live_server, patient):
+    # given: documents just under the cap, each different (as an attacker would send them)
+    cache = limits_cache()
+    size = live_server.settings.max_query_chars - 100
+    count = cache.max_chars // size + 10
+    # when
+    for number in range(count):
+        padding = f"#{number}".ljust(size, "x")
+        await client.post(f"query Padded {{ me {{ id }} }}{padding}", as_=patient)
+    # then
+    assert cache.chars <= cache.max_chars
+    assert len(cache) <= cache.max_entries
+
+
+def test_the_document_cache_forgets_the_least_recently_used_first():
+    cache = limits.DocumentCache(max_entries=2, max_chars=1000)
+    first, second, third = "{ a }", "{ b }", "{ c }"
+    cache.document(first, None)
+    cache.document(second, None)
+    cache.document(first, None)  # used again: second is now the oldest
+    cache.document(third, None)
+    assert [query for query, _ in cache._entries] == [first, third]
+    long = "{ d }" + " " * 996
+    cache.document(long, None)  # over max_chars on its own: parsed, never kept
+    assert cache.chars <= 1000 and long not in [query for query, _ in cache._entries]
+
+
+async def test_a_json_body_over_its_cap_is_refused_with_413_but_an_upload_may_be_larger(
+    client, live_server, patient
+):
+    # given: a JSON body just over MAX_JSON_BODY_BYTES, within MAX_REQUEST_BYTES
+    json_cap = live_server.settings.max_json_body_bytes
+    assert json_cap < live_server.settings.max_request_bytes
+    filler = "x" * json_cap
+    # when
+    refused = await client.post(ME, {"filler": filler}, as_=patient)
+    upload = await client.http.post(
+        "/graphql",
+        data={
+            "operations": json.dumps(
+                {
+                    "query": "mutation U($file: Upload!) { uploadProfilePicture(file: $file) {"
+                    " __typename } }",
+                    "variables": {"file": None},
+                }
+            ),
+            "map": json.dumps({"0": ["variables.file"]}),
+        },
+        files={"0": ("big.png", b"\x89PNG" + filler.encode(), "image/png")},
+        headers={
+            "apollo-require-preflight": "true",
+            "authorization": f"Bearer {patient.access_token}",
+        },
+    )
+    # then: the JSON body is refused; the upload reaches the API, which names the problem
+    assert refused.status_code == 413
+    assert upload.status_code == 200
+    assert upload.json()["data"]["uploadProfilePicture"]["__typename"] == "ValidationFailed"
+
+
+def limits_cache() -> limits.DocumentCache:
+    from healthcare.schema import DOCUMENTS
+
+    return DOCUMENTS
 
 
 async def test_postgresql_stops_any_statement_that_runs_too_long(live_server):

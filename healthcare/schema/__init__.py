@@ -7,7 +7,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError, lexicographic_sort_schema, print_schema
 from graphql.type.definition import GraphQLResolveInfoHelpers
-from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import (
     DEFAULT_ALLOWED_OPERATION_TYPES,
@@ -15,6 +15,7 @@ from strawberry.schema.schema import (
 )
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from healthcare import audit, limits, metrics
@@ -133,6 +134,11 @@ class AcyclicExecutionContext(StrawberryGraphQLCoreExecutionContext):
         self.async_helpers = GraphQLResolveInfoHelpers(gather=gather, track=track)
 
 
+async def refused(error: GraphQLError) -> AsyncIterator[PreExecutionError]:
+    """A stream whose one result refuses the operation, as the WebSocket handlers expect."""
+    yield PreExecutionError(data=None, errors=[error])
+
+
 class HealthcareSchema(strawberry.Schema):
     """The schema, with our own error handling.
 
@@ -144,12 +150,20 @@ class HealthcareSchema(strawberry.Schema):
 
     suggestions: bool = True
 
-    async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+    async def execute(self, query: str | None, *args: Any, **kwargs: Any) -> ExecutionResult:
         """Queries and mutations. Subscriptions run over the WebSocket (`subscribe`); over
         HTTP they would resolve as a query and fail: refuse them with a 400 instead."""
+        if too_large := limits.oversized_document(query, limits.current.max_chars):
+            return PreExecutionError(data=None, errors=[too_large])
         allowed = kwargs.get("allowed_operation_types") or DEFAULT_ALLOWED_OPERATION_TYPES
         kwargs["allowed_operation_types"] = set(allowed) - {OperationType.SUBSCRIPTION}
-        return await super().execute(*args, **kwargs)
+        return await super().execute(query, *args, **kwargs)
+
+    async def stream(self, query: str | None, *args: Any, **kwargs: Any) -> Any:
+        """Operations over the WebSocket, both protocols (`subscribe` comes here too)."""
+        if too_large := limits.oversized_document(query, limits.current.max_chars):
+            return refused(too_large)
+        return await super().stream(query, *args, **kwargs)
 
     def _process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -167,6 +181,8 @@ class HealthcareSchema(strawberry.Schema):
         return None
 
 
+# Parsed and validated documents, shared by every operation of the process.
+DOCUMENTS = limits.DocumentCache()
 # One schema per process; create_app sets `schema.suggestions` from the settings.
 schema = HealthcareSchema(
     query=Query,
@@ -179,9 +195,7 @@ schema = HealthcareSchema(
     extensions=[
         metrics.OperationMetrics,  # first: its time includes the others'
         MaskUnexpectedErrors,
-        *limits.schema_extensions(),
-        ParserCache,
-        ValidationCache,
+        *limits.schema_extensions(DOCUMENTS),
         OperationScope,
     ],
 )
