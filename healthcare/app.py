@@ -46,7 +46,7 @@ from healthcare.log import configure_logging
 from healthcare.pubsub import PubSub
 from healthcare.pubsub import install as install_pubsub
 from healthcare.ratelimit import RateLimiter, address_subject
-from healthcare.runtime import tune_garbage_collector
+from healthcare.runtime import return_large_buffers_to_the_system, tune_garbage_collector
 from healthcare.schema import schema
 
 logger = logging.getLogger(__name__)
@@ -294,6 +294,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             audit_writer.start()
             install_audit_writer(audit_writer)
             tune_garbage_collector()
+            return_large_buffers_to_the_system()
             try:
                 yield
             finally:

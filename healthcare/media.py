@@ -2,10 +2,18 @@
 
 Re-encoding drops metadata such as a phone camera's GPS position, and proves the file
 really is the image it claims to be.
+
+Decoding is where a small file costs the most: a 113 KiB PNG can hold 40 million pixels,
+160 MB once decoded. So the size is read from the header and checked before anything is
+decoded (16 megapixels for PNG and WebP, more than a 4K screenshot; 50 for JPEG, which is
+decoded straight to a reduced scale, as a phone photo of 24 or 48 megapixels is), and at
+most two images are decoded at once, off the event loop, whatever the number of uploads.
+Each account may upload a few pictures an hour (`UPLOAD_RATE_PER_ACCOUNT`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import secrets
 import warnings
@@ -18,8 +26,11 @@ from healthcare.errors import InputError
 
 # Pillow format name -> file extension.
 ALLOWED_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
-MAX_PIXELS = 40_000_000
+MAX_PIXELS = 16_000_000  # decoded whole: at most 64 MB in memory
+MAX_JPEG_PIXELS = 50_000_000  # decoded at 1/2 to 1/8 scale (see `_decode`)
 MAX_SIDE = 1024  # stored pictures are scaled down to fit this square
+MAX_CONCURRENT_DECODES = 2  # the machine's cores: more at once only costs memory
+_decoding = asyncio.Semaphore(MAX_CONCURRENT_DECODES)
 
 
 async def read_upload(upload: object, max_bytes: int, field: str) -> bytes:
@@ -35,14 +46,29 @@ async def read_upload(upload: object, max_bytes: int, field: str) -> bytes:
     return data
 
 
+def _check_size(image: Image.Image, field: str) -> None:
+    """From the header: nothing is decoded yet."""
+    pixels = image.width * image.height
+    most = MAX_JPEG_PIXELS if image.format == "JPEG" else MAX_PIXELS
+    if pixels > most:
+        raise InputError(
+            field,
+            f"The image is {image.width}x{image.height} pixels; at most "
+            f"{most // 1_000_000} megapixels for a {image.format} picture.",
+        )
+
+
 def _reencode(data: bytes, field: str) -> tuple[bytes, str]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS)) as image:
                 image_format = image.format or ""
-                if image.width * image.height > MAX_PIXELS:
-                    raise InputError(field, "The image has too many pixels.")
+                _check_size(image, field)
+                if image_format == "JPEG":
+                    # Decode at the smallest scale (1/2, 1/4 or 1/8) still at least the
+                    # stored size: a fraction of the memory and time of the whole.
+                    image.draft(image.mode, (MAX_SIDE, MAX_SIDE))
                 image.load()
                 image.thumbnail((MAX_SIDE, MAX_SIDE))
                 cleaned: Image.Image = image
@@ -64,7 +90,8 @@ def _write(path: Path, content: bytes) -> None:
 
 async def store_picture(data: bytes, media_dir: Path, field: str) -> str:
     """Validate and store an image; returns the new file's name under `media_dir`."""
-    content, extension = await to_thread.run_sync(_reencode, data, field)
+    async with _decoding:
+        content, extension = await to_thread.run_sync(_reencode, data, field)
     name = f"{secrets.token_urlsafe(24)}.{extension}"
     await to_thread.run_sync(_write, media_dir / name, content)
     return name

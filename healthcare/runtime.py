@@ -28,7 +28,12 @@ clients at 100 msg/s, p99:
 operations leave none, and collections follow the growth of long-lived state only.)
 """
 
+import ctypes
+import ctypes.util
 import gc
+import logging
+
+logger = logging.getLogger(__name__)
 
 # Allocations (minus deallocations) between young collections; CPython's default is 700.
 YOUNG_GENERATION_THRESHOLD = 20_000
@@ -43,3 +48,28 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(
         YOUNG_GENERATION_THRESHOLD, MIDDLE_GENERATION_THRESHOLD, OLD_GENERATION_THRESHOLD
     )
+
+
+# glibc's mallopt parameter, and the size above which every allocation is its own mapping.
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD_BYTES = 1024 * 1024
+
+
+def return_large_buffers_to_the_system() -> None:
+    """Have glibc give large buffers back to the system when they are freed.
+
+    glibc raises its mmap threshold each time a large mapped buffer is freed, up to 32 MB,
+    so later buffers of that size come from the heap of the thread that made them and
+    stay there. Decoding a profile picture makes 16 MB blocks in a worker thread: eight
+    16-megapixel uploads left the process 280 MiB larger for good (measured), where a
+    fixed threshold returns it all. Python's own objects are small and unaffected. Call
+    once at start-up; elsewhere than glibc (musl, macOS) it does nothing.
+    """
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError, TypeError):
+        return
+    if not mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES):
+        logger.warning("could not set malloc's mmap threshold")

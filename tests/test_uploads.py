@@ -1,12 +1,13 @@
 """Profile pictures through the GraphQL multipart request spec (apollo-upload-client)."""
 
+import asyncio
 import io
 import json
 
 import httpx
 from PIL import Image
 
-from healthcare import models
+from healthcare import media, models
 from tests.conftest import TEST_MAX_REQUEST_BYTES, TEST_MAX_UPLOAD_BYTES
 
 UPLOAD_PROFILE_PICTURE = """
@@ -178,3 +179,96 @@ async def test_a_request_body_over_the_cap_gets_413(client, patient):
     )
     # then
     assert response.status_code == 413
+
+
+# ---- decoding costs memory: sizes read from the header, decodes bounded ---------------
+
+
+def solid_png(width: int, height: int, mode: str = "RGB") -> bytes:
+    """Small on the wire, `width`x`height` pixels once decoded (an RGB pixel takes 4
+    bytes in Pillow)."""
+    out = io.BytesIO()
+    Image.new(mode, (width, height)).save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def peak_rss_since_reset() -> int:
+    """This process's peak resident memory (the server runs in it), in bytes, since the
+    last `reset_peak_rss()`."""
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
+
+
+def current_rss() -> int:
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmRSS:"))
+    return int(line.split()[1]) * 1024
+
+
+def reset_peak_rss() -> None:
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")  # resets VmHWM to the current RSS
+
+
+async def test_a_png_over_the_pixel_cap_is_refused_from_its_header(client, patient):
+    # given: 6300x6300 (40 megapixels), a few KiB on the wire
+    content = solid_png(6300, 6300, mode="1")
+    assert len(content) < TEST_MAX_UPLOAD_BYTES
+    # when
+    response = await upload(client, patient, content, "bomb.png")
+    # then
+    result = response.json()["data"]["uploadProfilePicture"]
+    assert result["__typename"] == "ValidationFailed"
+    assert result["fieldErrors"][0]["message"] == (
+        "The image is 6300x6300 pixels; at most 16 megapixels for a PNG picture."
+    )
+
+
+async def test_a_large_jpeg_photo_is_accepted_and_scaled_down(tmp_path):
+    # given: 6000x4000 (24 megapixels, like a phone's photo; larger than the test server
+    # takes, so stored directly)
+    content = image_bytes("JPEG", size=(6000, 4000), quality=5)
+    # when
+    name = await media.store_picture(content, tmp_path, "file")
+    # then
+    assert Image.open(tmp_path / name).size == (1024, 683)
+
+
+# A 16-megapixel PNG takes about 80 MiB to decode: eight at once would take 650 MiB;
+# two at a time (the cap), about 160 MiB.
+MEMORY_BOUND_BYTES = 200 * 1024 * 1024
+
+
+async def test_eight_concurrent_near_cap_uploads_stay_under_the_memory_bound(client, live_server):
+    # given: eight users, each with a picture just under the pixel cap
+    from tests.conftest import make_patient, sign_in
+
+    uploaders = [await sign_in(await make_patient(), live_server.settings) for _ in range(8)]
+    content = solid_png(3999, 3999)
+    assert len(content) < TEST_MAX_UPLOAD_BYTES
+    baseline = current_rss()
+    reset_peak_rss()
+    # when
+    responses = await asyncio.gather(
+        *(upload(client, persona, content, "big.png") for persona in uploaders)
+    )
+    # then: every one stored, and the process grew by less than the bound meanwhile
+    results = [r.json()["data"]["uploadProfilePicture"]["__typename"] for r in responses]
+    assert results == ["UserPayload"] * 8
+    grown = peak_rss_since_reset() - baseline
+    assert grown < MEMORY_BOUND_BYTES, f"grew by {grown // 2**20} MiB"
+
+
+async def test_uploads_per_account_are_rate_limited(client, live_server, patient):
+    # given
+    limit = live_server.settings.upload_rate_per_account.count
+    for _ in range(limit):
+        response = await upload(client, patient, image_bytes("PNG"), "me.png")
+        assert response.json()["data"]["uploadProfilePicture"]["__typename"] == "UserPayload"
+    # when
+    refused = await upload(client, patient, image_bytes("PNG"), "me.png")
+    # then
+    [error] = refused.json()["errors"]
+    assert error["extensions"]["code"] == "RATE_LIMITED"
+    assert error["message"].startswith("Too many uploads; try again in ")

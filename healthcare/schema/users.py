@@ -13,6 +13,7 @@ from healthcare.context import Info
 from healthcare.errors import InputError, NotFound, ValidationFailed, bad_argument, not_found
 from healthcare.pagination import DEFAULT_PAGE_SIZE, Connection, paginate
 from healthcare.permissions import IsAdmin, IsAuthenticated, IsSelfOrAdmin, allow, signed_in_user
+from healthcare.ratelimit import UPLOAD, RateLimited
 from healthcare.resolvers import availability
 from healthcare.resolvers import users as resolvers
 
@@ -86,6 +87,12 @@ def related_user(info: Info, user_id: uuid.UUID) -> User | Awaitable[User]:
         return User.from_model(row)
 
     return info.context.loaders.user_by_id.load_now_or_later(user_id, existing)
+
+
+def viewer_id(args: dict[str, object], info: Info) -> str | None:
+    """Whose uploads count: the signed-in user's."""
+    user = info.context.viewer.user
+    return str(user.id) if user is not None else None
 
 
 @strawberry.input(description="Profile fields to change; leave a field out to keep it.")
@@ -229,9 +236,11 @@ class Mutation:
         return user_payload(user)
 
     @strawberry.mutation(
-        description="Upload a JPEG, PNG or WebP picture (GraphQL multipart request). "
-        "It is scaled to fit 1024x1024 and its metadata is removed.",
-        extensions=allow(IsAuthenticated()),
+        description="Upload a JPEG, PNG or WebP picture (GraphQL multipart request): at most "
+        "16 megapixels (JPEG: 50). It is scaled to fit 1024x1024 and its metadata is "
+        "removed. A few uploads an hour per account: over the limit, a top-level "
+        "RATE_LIMITED error gives `retryAfterSeconds`.",
+        extensions=[*allow(IsAuthenticated()), RateLimited(UPLOAD, account=viewer_id)],
     )
     async def upload_profile_picture(self, info: Info, file: Upload) -> ProfilePictureResult:
         settings = info.context.settings
