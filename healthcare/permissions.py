@@ -89,6 +89,22 @@ class IsSelfOrAdmin(BasePermission):
         return user.is_admin or str(user.id) == str(source.id)
 
 
+def is_party(user: models.User | None, source: Any) -> bool:
+    """Whether `user` is the patient or the doctor of `source` (with `patient_id` and
+    `doctor_id`) in their current role: a doctor who became a patient is no longer the
+    doctor of their former patients' records."""
+    if user is None:
+        return False
+    if user.role == models.Role.PATIENT:
+        return bool(user.id == source.patient_id)
+    return user.is_doctor and user.id == source.doctor_id
+
+
+def is_author(user: models.User | None, source: Any) -> bool:
+    """Whether `user` is, still as a doctor, the doctor of `source`."""
+    return user is not None and user.is_doctor and user.id == source.doctor_id
+
+
 class IsAppointmentParty(BasePermission):
     """On a field of an appointment-like source (with `patient_id` and `doctor_id`): its
     patient or its doctor, not administrators nor anyone else."""
@@ -97,8 +113,7 @@ class IsAppointmentParty(BasePermission):
     error_extensions = {"code": FORBIDDEN}  # noqa: RUF012 (strawberry's API)
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        user = info.context.viewer.user
-        return user is not None and user.id in (source.patient_id, source.doctor_id)
+        return is_party(info.context.viewer.user, source)
 
 
 def allow(*permissions: BasePermission, silent: bool = False) -> list[FieldExtension]:
@@ -116,8 +131,7 @@ class IsConsultationAuthor(BasePermission):
     error_extensions = {"code": FORBIDDEN}  # noqa: RUF012 (strawberry's API)
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        user = info.context.viewer.user
-        return user is not None and user.id == source.doctor_id
+        return is_author(info.context.viewer.user, source)
 
 
 class IsConsultationAuthorOrPatient(BasePermission):
@@ -128,5 +142,4 @@ class IsConsultationAuthorOrPatient(BasePermission):
     error_extensions = {"code": FORBIDDEN}  # noqa: RUF012 (strawberry's API)
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        user = info.context.viewer.user
-        return user is not None and user.id in (source.doctor_id, source.patient_id)
+        return is_party(info.context.viewer.user, source)

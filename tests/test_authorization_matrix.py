@@ -11,7 +11,9 @@ Read a row as: this field, asked by each persona, gives this outcome. The person
 - doctor: the doctor assigned to A's appointments and author of the consultation;
 - other doctor: a doctor with nothing to do with A;
 - admin: an administrator;
-- deactivated: a patient who signed in, then whose account was deactivated.
+- deactivated: a patient who signed in, then whose account was deactivated;
+- demoted: the doctor, whose role was then changed to patient;
+- promoted: patient A, whose role was then changed to doctor.
 
 Outcomes: "data" (a value), "null" (null, false, 0, [] or an empty page), a top-level
 error code (UNAUTHENTICATED, FORBIDDEN, NOT_FOUND), the __typename of an error in a
@@ -72,95 +74,114 @@ PERSONAS = (
     "other_doctor",
     "admin",
     "deactivated",
+    "demoted",
+    "promoted",
 )
+# Role changes: the persona is a user of the world whose role an administrator changed
+# before anyone signed in. What they see follows the role they have now.
+ROLE_CHANGES = {
+    "demoted": ("doctor", models.Role.PATIENT, None),  # the assigned doctor, now a patient
+    "promoted": ("patient_a", models.Role.DOCTOR, "Neurology"),  # patient A, now a doctor
+}
 
 # ---- the policy -------------------------------------------------------------------------
 
 # fmt: off
-MATRIX: dict[str, tuple[str, str, str, str, str, str, str]] = {
-    #                                     anon  pat A pat B doctr other admin deact
+MATRIX: dict[str, tuple[str, ...]] = {
+    #                                     anon  pat A pat B doctr other admin deact demot promo
     # -- queries
-    "Query.me":                          (U,    D,    D,    D,    D,    D,    U),
-    "Query.user":                        (U,    D,    N,    D,    N,    D,    U),  # A's profile
-    "Query.users":                       (U,    F,    F,    F,    F,    D,    U),
-    "Query.doctors":                     (U,    D,    D,    D,    D,    D,    U),
-    "Query.availableSlots":              (U,    D,    D,    D,    D,    D,    U),
-    "Query.doctorSchedule":              (U,    D,    D,    D,    D,    D,    U),
-    "Query.timeOff":                     (U,    F,    F,    D,    N,    D,    U),  # the doctor's
-    "Query.appointment":                 (U,    D,    N,    D,    N,    D,    U),
-    "Query.appointments":                (U,    D,    N,    D,    N,    D,    U),
-    "Query.consultation":                (U,    D,    N,    D,    N,    D,    U),
-    "Query.consultations":               (U,    D,    N,    D,    N,    D,    U),
-    "Query.myNotifications":             (U,    D,    N,    N,    N,    N,    U),  # A has one
-    "Query.notification":                (U,    D,    N,    N,    N,    N,    U),  # A's
-    "Query.unreadNotificationCount":     (U,    D,    N,    N,    N,    N,    U),
-    "Query.lastNotificationSeq":         (U,    D,    N,    N,    N,    N,    U),
-    "Query.conversation":                (U,    D,    N,    D,    N,    N,    U),
-    "Query.conversations":               (U,    D,    N,    D,    N,    N,    U),
-    "Query.auditEvents":                 (U,    F,    F,    F,    F,    D,    U),
-    "Query.myRecordAccess":              (U,    D,    N,    F,    F,    F,    U),  # doctor read
+    "Query.me":                          (U,    D,    D,    D,    D,    D,    U,    D,    D),
+    # Query.user: A's profile
+    "Query.user":                        (U,    D,    N,    D,    N,    D,    U,    N,    D),
+    "Query.users":                       (U,    F,    F,    F,    F,    D,    U,    F,    F),
+    "Query.doctors":                     (U,    D,    D,    D,    D,    D,    U,    D,    D),
+    "Query.availableSlots":              (U,    D,    D,    D,    D,    D,    U,    N,    D),
+    "Query.doctorSchedule":              (U,    D,    D,    D,    D,    D,    U,    N,    D),
+    # Query.timeOff: the doctor's
+    "Query.timeOff":                     (U,    F,    F,    D,    N,    D,    U,    F,    N),
+    "Query.appointment":                 (U,    D,    N,    D,    N,    D,    U,    N,    N),
+    "Query.appointments":                (U,    D,    N,    D,    N,    D,    U,    N,    N),
+    "Query.consultation":                (U,    D,    N,    D,    N,    D,    U,    N,    N),
+    "Query.consultations":               (U,    D,    N,    D,    N,    D,    U,    N,    N),
+    # Query.myNotifications: A has one
+    "Query.myNotifications":             (U,    D,    N,    N,    N,    N,    U,    N,    D),
+    "Query.notification":                (U,    D,    N,    N,    N,    N,    U,    N,    D),  # A's
+    "Query.unreadNotificationCount":     (U,    D,    N,    N,    N,    N,    U,    N,    D),
+    "Query.lastNotificationSeq":         (U,    D,    N,    N,    N,    N,    U,    N,    D),
+    "Query.conversation":                (U,    D,    N,    D,    N,    N,    U,    N,    N),
+    "Query.conversations":               (U,    D,    N,    D,    N,    N,    U,    N,    N),
+    "Query.auditEvents":                 (U,    F,    F,    F,    F,    D,    U,    F,    F),
+    # Query.myRecordAccess: doctor read
+    "Query.myRecordAccess":              (U,    D,    N,    F,    F,    F,    U,    N,    F),
     # -- mutations: accounts and sessions (login/refreshToken: anonymous holds A's secrets)
-    "Mutation.register":                 (D,    D,    D,    D,    D,    D,    D),
-    "Mutation.login":                    (D,    D,    D,    D,    D,    D,    AD),
-    "Mutation.refreshToken":             (D,    D,    D,    D,    D,    D,    IRT),
-    "Mutation.logout":                   (U,    D,    D,    D,    D,    D,    U),
-    "Mutation.changePassword":           (U,    D,    D,    D,    D,    D,    U),
-    "Mutation.updateMyProfile":          (U,    D,    D,    D,    D,    D,    U),
-    "Mutation.uploadProfilePicture":     (U,    D,    D,    D,    D,    D,    U),
-    "Mutation.removeProfilePicture":     (U,    D,    D,    D,    D,    D,    U),
-    "Mutation.createUser":               (U,    F,    F,    F,    F,    D,    U),
-    "Mutation.setUserActive":            (U,    F,    F,    F,    F,    D,    U),  # on patient B
-    "Mutation.changeUserRole":           (U,    F,    F,    F,    F,    D,    U),  # on patient B
+    "Mutation.register":                 (D,    D,    D,    D,    D,    D,    D,    D,    D),
+    "Mutation.login":                    (D,    D,    D,    D,    D,    D,    AD,   D,    D),
+    "Mutation.refreshToken":             (D,    D,    D,    D,    D,    D,    IRT,  D,    D),
+    "Mutation.logout":                   (U,    D,    D,    D,    D,    D,    U,    D,    D),
+    "Mutation.changePassword":           (U,    D,    D,    D,    D,    D,    U,    D,    D),
+    "Mutation.updateMyProfile":          (U,    D,    D,    D,    D,    D,    U,    D,    D),
+    "Mutation.uploadProfilePicture":     (U,    D,    D,    D,    D,    D,    U,    D,    D),
+    "Mutation.removeProfilePicture":     (U,    D,    D,    D,    D,    D,    U,    D,    D),
+    "Mutation.createUser":               (U,    F,    F,    F,    F,    D,    U,    F,    F),
+    # Mutation.setUserActive: on patient B
+    "Mutation.setUserActive":            (U,    F,    F,    F,    F,    D,    U,    F,    F),
+    # Mutation.changeUserRole: on patient B
+    "Mutation.changeUserRole":           (U,    F,    F,    F,    F,    D,    U,    F,    F),
     # -- mutations: the doctor's calendar (the assigned doctor's, by id)
-    "Mutation.setDoctorSchedule":        (U,    F,    F,    D,    VF,   D,    U),
-    "Mutation.addTimeOff":               (U,    F,    F,    D,    VF,   D,    U),
-    "Mutation.removeTimeOff":            (U,    F,    F,    D,    N,    D,    U),
+    "Mutation.setDoctorSchedule":        (U,    F,    F,    D,    VF,   D,    U,    F,    VF),
+    "Mutation.addTimeOff":               (U,    F,    F,    D,    VF,   D,    U,    F,    VF),
+    "Mutation.removeTimeOff":            (U,    F,    F,    D,    N,    D,    U,    F,    N),
     # -- mutations: appointments (A's)
-    "Mutation.bookAppointment":          (U,    D,    D,    F,    F,    F,    U),
-    "Mutation.rescheduleAppointment":    (U,    D,    NF,   D,    NF,   F,    U),
-    "Mutation.cancelAppointment":        (U,    D,    NF,   D,    NF,   D,    U),
-    "Mutation.completeAppointment":      (U,    F,    F,    D,    NF,   F,    U),
-    "Mutation.markAppointmentNoShow":    (U,    F,    F,    D,    NF,   F,    U),
+    "Mutation.bookAppointment":          (U,    D,    D,    F,    F,    F,    U,    NF,   F),
+    "Mutation.rescheduleAppointment":    (U,    D,    NF,   D,    NF,   F,    U,    NF,   NF),
+    "Mutation.cancelAppointment":        (U,    D,    NF,   D,    NF,   D,    U,    NF,   NF),
+    "Mutation.completeAppointment":      (U,    F,    F,    D,    NF,   F,    U,    F,    NF),
+    "Mutation.markAppointmentNoShow":    (U,    F,    F,    D,    NF,   F,    U,    F,    NF),
     # -- mutations: consultations (of A's visit)
-    "Mutation.createConsultation":       (U,    F,    F,    D,    NF,   F,    U),
-    "Mutation.updateConsultation":       (U,    F,    F,    D,    NF,   F,    U),  # a draft
-    "Mutation.signConsultation":         (U,    F,    F,    D,    NF,   F,    U),  # a draft
-    "Mutation.addConsultationAddendum":  (U,    F,    F,    D,    NF,   F,    U),  # signed
+    "Mutation.createConsultation":       (U,    F,    F,    D,    NF,   F,    U,    F,    NF),
+    # Mutation.updateConsultation: a draft
+    "Mutation.updateConsultation":       (U,    F,    F,    D,    NF,   F,    U,    F,    NF),
+    # Mutation.signConsultation: a draft
+    "Mutation.signConsultation":         (U,    F,    F,    D,    NF,   F,    U,    F,    NF),
+    # Mutation.addConsultationAddendum: signed
+    "Mutation.addConsultationAddendum":  (U,    F,    F,    D,    NF,   F,    U,    F,    NF),
     # -- mutations: notifications (A's) and chat (A's conversation with the doctor)
-    "Mutation.markNotificationsRead":    (U,    D,    N,    N,    N,    N,    U),  # count
-    "Mutation.markAllNotificationsRead": (U,    D,    N,    N,    N,    N,    U),  # count
-    "Mutation.startConversation":        (U,    D,    NF,   D,    NF,   NF,   U),
-    "Mutation.sendMessage":              (U,    D,    NF,   D,    NF,   NF,   U),
-    "Mutation.markConversationRead":     (U,    D,    NF,   D,    NF,   NF,   U),
-    "Mutation.setTyping":                (U,    D,    N,    D,    N,    N,    U),
+    # Mutation.markNotificationsRead: count
+    "Mutation.markNotificationsRead":    (U,    D,    N,    N,    N,    N,    U,    N,    D),
+    # Mutation.markAllNotificationsRead: count
+    "Mutation.markAllNotificationsRead": (U,    D,    N,    N,    N,    N,    U,    N,    D),
+    "Mutation.startConversation":        (U,    D,    NF,   D,    NF,   NF,   U,    NF,   NF),
+    "Mutation.sendMessage":              (U,    D,    NF,   D,    NF,   NF,   U,    NF,   NF),
+    "Mutation.markConversationRead":     (U,    D,    NF,   D,    NF,   NF,   U,    NF,   NF),
+    "Mutation.setTyping":                (U,    D,    N,    D,    N,    N,    U,    N,    N),
     # -- subscriptions (over graphql-transport-ws)
-    "Subscription.appointmentChanged":   (U,    D,    N,    D,    N,    D,    WS403),
-    "Subscription.notificationAdded":    (U,    D,    N,    N,    N,    N,    WS403),
-    "Subscription.messageAdded":         (U,    D,    NFE,  D,    NFE,  NFE,  WS403),
-    "Subscription.typingChanged":        (U,    D,    NFE,  D,    NFE,  NFE,  WS403),
-    "Subscription.readReceiptChanged":   (U,    D,    NFE,  D,    NFE,  NFE,  WS403),
+    "Subscription.appointmentChanged":   (U,    D,    N,    D,    N,    D,    WS403,N,    N),
+    "Subscription.notificationAdded":    (U,    D,    N,    N,    N,    N,    WS403,N,    D),
+    "Subscription.messageAdded":         (U,    D,    NFE,  D,    NFE,  NFE,  WS403,NFE,  NFE),
+    "Subscription.typingChanged":        (U,    D,    NFE,  D,    NFE,  NFE,  WS403,NFE,  NFE),
+    "Subscription.readReceiptChanged":   (U,    D,    NFE,  D,    NFE,  NFE,  WS403,NFE,  NFE),
     # -- fields of types: a public profile, and the sensitive fields
-    "User.email (patient A's)":          (U,    D,    N,    N,    N,    D,    U),
-    "User.phoneNumber (patient A's)":    (U,    D,    N,    N,    N,    D,    U),
-    "User.isActive (patient A's)":       (U,    D,    N,    N,    N,    D,    U),
-    "User.fullName (patient A's)":       (U,    D,    N,    D,    N,    D,    U),
-    "User.fullName (the doctor's)":      (U,    D,    D,    D,    D,    D,    U),
-    "User.specialty (the doctor's)":     (U,    D,    D,    D,    D,    D,    U),
-    "User.email (the doctor's)":         (U,    N,    N,    D,    N,    D,    U),
-    "User.phoneNumber (the doctor's)":   (U,    N,    N,    D,    N,    D,    U),
-    "User.isActive (the doctor's)":      (U,    N,    N,    D,    N,    D,    U),
-    "Appointment.reason":                (U,    D,    N,    D,    N,    N,    U),
-    "Appointment.consultation":          (U,    D,    N,    D,    N,    D,    U),
-    "Consultation.medicalHistory":       (U,    D,    N,    D,    N,    N,    U),
-    "Consultation.examinationFindings":  (U,    D,    N,    D,    N,    N,    U),
-    "Consultation.investigations":       (U,    D,    N,    D,    N,    N,    U),
-    "Consultation.treatmentPlan":        (U,    D,    N,    D,    N,    N,    U),
-    "Consultation.reviewDate":           (U,    D,    N,    D,    N,    N,    U),
-    "Consultation.prescriptions":        (U,    D,    N,    D,    N,    N,    U),
-    "Consultation.revisions":            (U,    D,    N,    D,    N,    N,    U),
-    "Consultation.addenda":              (U,    D,    N,    D,    N,    N,    U),
-    "Consultation.privateNotes":         (U,    N,    N,    D,    N,    N,    U),
-    "Conversation.messages":             (U,    D,    N,    D,    N,    N,    U),
+    "User.email (patient A's)":          (U,    D,    N,    N,    N,    D,    U,    N,    D),
+    "User.phoneNumber (patient A's)":    (U,    D,    N,    N,    N,    D,    U,    N,    D),
+    "User.isActive (patient A's)":       (U,    D,    N,    N,    N,    D,    U,    N,    D),
+    "User.fullName (patient A's)":       (U,    D,    N,    D,    N,    D,    U,    N,    D),
+    "User.fullName (the doctor's)":      (U,    D,    D,    D,    D,    D,    U,    D,    D),
+    "User.specialty (the doctor's)":     (U,    D,    D,    D,    D,    D,    U,    N,    D),
+    "User.email (the doctor's)":         (U,    N,    N,    D,    N,    D,    U,    D,    N),
+    "User.phoneNumber (the doctor's)":   (U,    N,    N,    D,    N,    D,    U,    D,    N),
+    "User.isActive (the doctor's)":      (U,    N,    N,    D,    N,    D,    U,    D,    N),
+    "Appointment.reason":                (U,    D,    N,    D,    N,    N,    U,    N,    N),
+    "Appointment.consultation":          (U,    D,    N,    D,    N,    D,    U,    N,    N),
+    "Consultation.medicalHistory":       (U,    D,    N,    D,    N,    N,    U,    N,    N),
+    "Consultation.examinationFindings":  (U,    D,    N,    D,    N,    N,    U,    N,    N),
+    "Consultation.investigations":       (U,    D,    N,    D,    N,    N,    U,    N,    N),
+    "Consultation.treatmentPlan":        (U,    D,    N,    D,    N,    N,    U,    N,    N),
+    "Consultation.reviewDate":           (U,    D,    N,    D,    N,    N,    U,    N,    N),
+    "Consultation.prescriptions":        (U,    D,    N,    D,    N,    N,    U,    N,    N),
+    "Consultation.revisions":            (U,    D,    N,    D,    N,    N,    U,    N,    N),
+    "Consultation.addenda":              (U,    D,    N,    D,    N,    N,    U,    N,    N),
+    "Consultation.privateNotes":         (U,    N,    N,    D,    N,    N,    U,    N,    N),
+    "Conversation.messages":             (U,    D,    N,    D,    N,    N,    U,    N,    N),
 }
 # fmt: on
 
@@ -201,6 +222,11 @@ async def build_world(settings: Any, persona: str, consultation: str = "signed")
         "admin": await make_admin(first_name="Admin"),
         "deactivated": await make_patient(first_name="Gone"),
     }
+    if persona in ROLE_CHANGES:
+        who, role, specialty = ROLE_CHANGES[persona]
+        await models.User.filter(id=users[who].id).update(role=role, specialty=specialty)
+        users[who].role, users[who].specialty = role, specialty
+        users[persona] = users[who]
     personas = {
         name: await sign_in(user, settings)
         for name, user in users.items()

@@ -42,12 +42,21 @@ MAX_MESSAGE_LENGTH = 4000
 NodeT = TypeVar("NodeT")
 
 
+def participant_column(viewer: models.User) -> str | None:
+    """The conversations' column that names `viewer` in their current role: a doctor's
+    conversations are those they are the doctor of, a patient's those they are the
+    patient of, whatever they were before a role change. Administrators take part in
+    none."""
+    return {models.Role.DOCTOR: "doctor_id", models.Role.PATIENT: "patient_id"}.get(viewer.role)
+
+
 def visible_conversations(viewer: models.User) -> QuerySet[models.Conversation]:
-    """Every conversation `viewer` may see: those they are the patient or the doctor of.
-    Administrators see none: chat is between the two of them."""
-    if viewer.is_admin:
+    """Every conversation `viewer` may see: those they take part in, in their current
+    role. Administrators see none: chat is between the two of them."""
+    column = participant_column(viewer)
+    if column is None:
         return models.Conversation.filter(id__in=[])
-    return models.Conversation.filter(Q(patient_id=viewer.id) | Q(doctor_id=viewer.id))
+    return models.Conversation.filter(**{column: viewer.id})
 
 
 async def find_visible_conversation(
@@ -77,10 +86,12 @@ async def start(viewer: models.User, with_user_id: str) -> models.Conversation:
     if viewer.is_admin or other_id is None:
         raise NotFoundError("user")
     patient_id, doctor_id = (other_id, viewer.id) if viewer.is_doctor else (viewer.id, other_id)
+    # The other party in the counterpart role now: a doctor who became a patient (or the
+    # reverse) no longer takes part in the conversations of their former role.
+    other_role = models.Role.PATIENT if viewer.is_doctor else models.Role.DOCTOR
     shared = models.Appointment.filter(patient_id=patient_id, doctor_id=doctor_id)
-    if not (
-        await shared.exists() and await models.User.filter(id=other_id, is_active=True).exists()
-    ):
+    other = models.User.filter(id=other_id, is_active=True, role=other_role)
+    if not (await shared.exists() and await other.exists()):
         raise NotFoundError("user")
     existing = await models.Conversation.filter(patient_id=patient_id, doctor_id=doctor_id).first()
     if existing is not None:
@@ -131,14 +142,18 @@ async def send(
         return existing
 
 
-# Numbers the next message of a conversation the sender takes part in, and locks the
-# conversation's row until commit: concurrent senders number in commit order (SQLite
-# serialises writers instead), and a retry that waited here finds its twin committed.
-NEXT_MESSAGE_SQL = """
+# Numbers the next message of a conversation the sender takes part in (in the role given
+# by the column: see `participant_column`), and locks the conversation's row until
+# commit: concurrent senders number in commit order (SQLite serialises writers instead),
+# and a retry that waited here finds its twin committed.
+NEXT_MESSAGE_SQL = {
+    column: f"""
 UPDATE "conversations" SET "last_seq" = "last_seq" + 1, "last_message_at" = $3
-WHERE "id" = $1 AND ("patient_id" = $2 OR "doctor_id" = $2)
+WHERE "id" = $1 AND "{column}" = $2
 RETURNING "last_seq", "patient_id", "doctor_id"
-"""
+"""  # noqa: S608 (the column is one of two names written here)
+    for column in ("patient_id", "doctor_id")
+}
 
 
 async def append(
@@ -149,10 +164,11 @@ async def append(
     The first send of a message costs no look-up for an earlier copy: a retry fails the
     insert on the unique (sender, clientId), the transaction rolls back, and `send`
     returns the copy that exists."""
-    if sender.is_admin:  # administrators take part in no conversation
+    column = participant_column(sender)
+    if column is None:  # administrators take part in no conversation
         raise NotFoundError("conversation")
     now = utcnow()
-    numbered = await db.fetch_one(NEXT_MESSAGE_SQL, conversation_id, sender.id, now)
+    numbered = await db.fetch_one(NEXT_MESSAGE_SQL[column], conversation_id, sender.id, now)
     if numbered is None:
         raise NotFoundError("conversation")
     patient_id, doctor_id = (uuid.UUID(str(numbered[k])) for k in ("patient_id", "doctor_id"))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
+from tortoise.queryset import QuerySet
+
 from healthcare import db, models, pubsub
 from healthcare.auth import utcnow
 from healthcare.changes import Change, ChangeKind, Event, queue
@@ -31,6 +33,12 @@ TEXTS: dict[ChangeKind, tuple[str, str]] = {
     ChangeKind.CONSULTATION_SIGNED: ("Visit notes signed", "{actor} signed your visit notes."),
     ChangeKind.CHAT_MESSAGE: ("New message", "{actor} sent you a message."),
 }
+
+
+def visible_notifications(viewer: models.User) -> QuerySet[models.Notification]:
+    """Every notification `viewer` may see: those addressed to them. The one rule for the
+    list, the lookup, the counts, the marks and the subscription."""
+    return models.Notification.filter(recipient_id=viewer.id)
 
 
 async def notify(change: Change) -> list[models.Notification]:
@@ -79,24 +87,20 @@ async def next_seq(recipient_id: uuid.UUID) -> int:
 
 async def last_seq(user: models.User) -> int:
     """The seq of the user's newest notification; 0 before any."""
-    last = await models.Notification.filter(recipient_id=user.id).order_by("-seq").first()
+    last = await visible_notifications(user).order_by("-seq").first()
     return last.seq if last else 0
 
 
 async def after_seq(user: models.User, seq: int, limit: int = 100) -> list[models.Notification]:
     """The user's notifications numbered above `seq`, oldest first."""
-    rows = models.Notification.filter(recipient_id=user.id, seq__gt=seq)
+    rows = visible_notifications(user).filter(seq__gt=seq)
     return await rows.order_by("seq").limit(limit)
 
 
 async def open_notification(user: models.User, notification_id: str) -> models.Notification:
     """A notification by id, marked read: opening it is reading it."""
     parsed = parse_id(notification_id)
-    found = (
-        await models.Notification.filter(recipient_id=user.id, id=parsed).first()
-        if parsed
-        else None
-    )
+    found = await visible_notifications(user).filter(id=parsed).first() if parsed else None
     if found is None:
         raise NotFoundError("notification")
     if found.read_at is None:
@@ -108,20 +112,14 @@ async def open_notification(user: models.User, notification_id: str) -> models.N
 async def mark_read(user: models.User, ids: Sequence[str]) -> int:
     """Mark the given notifications of `user` read; others' ids are simply not matched."""
     parsed = [i for i in (parse_id(raw) for raw in ids[:MAX_MARKED_AT_ONCE]) if i is not None]
-    return int(
-        await models.Notification.filter(
-            recipient_id=user.id, id__in=parsed, read_at__isnull=True
-        ).update(read_at=utcnow())
-    )
+    unread = visible_notifications(user).filter(id__in=parsed, read_at__isnull=True)
+    return int(await unread.update(read_at=utcnow()))
 
 
 async def mark_all_read(user: models.User) -> int:
-    return int(
-        await models.Notification.filter(recipient_id=user.id, read_at__isnull=True).update(
-            read_at=utcnow()
-        )
-    )
+    unread = visible_notifications(user).filter(read_at__isnull=True)
+    return int(await unread.update(read_at=utcnow()))
 
 
 async def unread_count(user: models.User) -> int:
-    return await models.Notification.filter(recipient_id=user.id, read_at__isnull=True).count()
+    return await visible_notifications(user).filter(read_at__isnull=True).count()

@@ -76,7 +76,7 @@ class Query:
         after: str | None = None,
         unread_only: bool = False,
     ) -> NotificationConnection:
-        rows = models.Notification.filter(recipient_id=signed_in_user(info).id)
+        rows = resolvers.visible_notifications(signed_in_user(info))
         if unread_only:
             rows = rows.filter(read_at__isnull=True)
         return await paginate(rows, Notification.from_model, first, after)
