@@ -2,7 +2,8 @@
 
 - Writes are recorded by the change seam (`changes.announce`), inside the transaction of
   the change, through `record_write`.
-- Reads are buffered per operation (`read`); when the operation ends
+- Reads are recorded by the types that hold health data (`audited`, on the type), for
+  every object of them an operation returns, and buffered per operation; when it ends
   (schema.OperationScope), or a subscription event is sent, `flush` hands them to the
   instance's `AuditWriter`, which writes everything pending in one insert a few times a
   second, off the request path. Reading the trail (`written()`) first writes what this
@@ -21,14 +22,22 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import asyncpg
-from strawberry.types.nodes import FragmentSpread, InlineFragment
+from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLResolveInfo,
+    InlineFragmentNode,
+    SelectionNode,
+    value_from_ast_untyped,
+)
+from strawberry.extensions.field_extension import AsyncExtensionResolver, FieldExtension
 from tortoise import connections
 from tortoise.backends.asyncpg.client import AsyncpgDBClient
 from tortoise.exceptions import IntegrityError, ValidationError
@@ -133,47 +142,116 @@ CONNECTION_WRAPPERS = {"edges", "node", "nodes", "messages"}
 CONNECTION_METADATA = {"pageInfo", "totalCount", "hasMore", "nextBeforeSeq", "__typename"}
 
 
-def selected_fields(info: Info) -> tuple[str, ...]:
-    """The fields the operation asked of the objects being read, by name: one level
-    below the current field, or below `edges { node }` / `nodes` for a connection.
-    Worked out once per field of the operation, not once per row of a list."""
-    key = tuple(id(node) for node in info._raw_info.field_nodes)
-    cached = info.context.read_fields.get(key)
+def selected_fields(info: GraphQLResolveInfo) -> tuple[str, ...]:
+    """The fields the operation asked of the objects a field returns, by name: one level
+    below the field, or below `edges { node }` / `nodes` for a connection. Worked out once
+    per field of the operation, not once per row of a list."""
+    key = tuple(map(id, info.field_nodes))
+    cache = info.context.read_fields
+    cached = cache.get(key)
     if cached is None:
-        cached = info.context.read_fields[key] = _selected_fields(info)
+        cached = cache[key] = _selected_fields(info)
     return cached
 
 
-def _selected_fields(info: Info) -> tuple[str, ...]:
+def _selected_fields(info: GraphQLResolveInfo) -> tuple[str, ...]:
+    # graphql-core 3.3 gives VariableValues, except to a subscription's events: a dict.
+    given: Any = info.variable_values
+    variables: dict[str, Any] = getattr(given, "coerced", given)
     fields: set[str] = set()
-    pending = [child for selected in info.selected_fields for child in selected.selections]
+    pending = [
+        selection
+        for node in info.field_nodes
+        if node.selection_set is not None
+        for selection in node.selection_set.selections
+    ]
     while pending:
-        child = pending.pop()
-        if not _included(child.directives):
+        node = pending.pop()
+        if not _included(node, variables):
             continue  # not executed, so not read
-        if isinstance(child, FragmentSpread | InlineFragment) or child.name in CONNECTION_WRAPPERS:
-            pending += child.selections
-        elif child.name not in CONNECTION_METADATA:
-            fields.add(child.name)
+        if isinstance(node, FragmentSpreadNode):
+            pending += info.fragments[node.name.value].selection_set.selections
+        elif isinstance(node, InlineFragmentNode):
+            pending += node.selection_set.selections
+        elif isinstance(node, FieldNode):
+            if node.name.value in CONNECTION_WRAPPERS and node.selection_set is not None:
+                pending += node.selection_set.selections
+            elif node.name.value not in CONNECTION_METADATA:
+                fields.add(node.name.value)
     return tuple(sorted(fields))
 
 
-def _included(directives: dict[str, dict[str, Any]]) -> bool:
+def _included(node: SelectionNode, variables: dict[str, Any]) -> bool:
     """Whether `@skip` and `@include` (their variables given) let a selection run."""
-    skip, include = directives.get("skip"), directives.get("include")
-    return not (skip and skip.get("if")) and (include is None or bool(include.get("if")))
+    for directive in node.directives or ():
+        if directive.name.value in SKIP_WHEN:
+            condition = next(a.value for a in directive.arguments or () if a.name.value == "if")
+            if (
+                bool(value_from_ast_untyped(condition, variables))
+                == SKIP_WHEN[directive.name.value]
+            ):
+                return False
+    return True
 
 
-def read(
-    info: Info,
+# The value of `if` that leaves a selection out, by directive.
+SKIP_WHEN = {"skip": True, "include": False}
+
+
+C = TypeVar("C", bound=type)
+# Every type declared `audited`, with its entity (tests walk the schema to each of them).
+AUDITED_TYPES: dict[type, models.AuditEntity] = {}
+
+
+def audited(
     entity: models.AuditEntity,
-    rows: Iterable[tuple[Any, uuid.UUID | None]],
-    fields: Iterable[str] | None = None,
+    patient: Callable[[Any], uuid.UUID | None],
+    *,
+    when: Callable[[Any, models.User | None], bool] = lambda row, viewer: True,
+) -> Callable[[C], C]:
+    """Declare a GraphQL type as health data: every object of it an operation returns,
+    by any path (a list, a lookup, a nested field, a mutation's payload, a pushed event),
+    is recorded as read by the viewer, with the fields asked of it, once per operation.
+    `patient` names the patient concerned; `when` narrows which objects, for a viewer,
+    are health data (a user's profile is, when it is a patient's, read by someone else).
+
+        @strawberry.type
+        @audited(models.AuditEntity.APPOINTMENT, patient=lambda a: a.patient_id)
+        class Appointment: ...
+
+    Apply it under `@strawberry.type`. It is the type's `is_type_of`, which graphql-core
+    calls for every object of the type it completes (pinned by tests/test_execution.py).
+    """
+
+    def decorate(cls: C) -> C:
+        def is_type_of(obj: Any, info: GraphQLResolveInfo) -> bool:
+            if not isinstance(obj, cls):
+                return False
+            row: Any = obj
+            if when(row, info.context.viewer.user):
+                _record_read(info, entity, row.id, patient(row))
+            return True
+
+        setattr(cls, "is_type_of", staticmethod(is_type_of))  # noqa: B010 (mypy: a new attribute)
+        AUDITED_TYPES[cls] = entity
+        return cls
+
+    return decorate
+
+
+def _record_read(
+    info: GraphQLResolveInfo, entity: models.AuditEntity, entity_id: Any, patient_id: Any
 ) -> None:
-    """Buffer one READ per (entity id, patient id) the viewer is about to receive."""
-    names = fields if fields is not None else selected_fields(info)
-    viewer = info.context.viewer.user
-    info.context.audit_buffer += _events(viewer, entity, models.AuditAction.READ, True, rows, names)
+    """Buffer one READ, unless this operation (or pushed event) recorded it already."""
+    context = info.context
+    fields = selected_fields(info)
+    key = (entity, str(entity_id), fields)
+    if key in context.audited:
+        return
+    context.audited.add(key)
+    rows = [(entity_id, patient_id)]
+    read = models.AuditAction.READ
+    context.audit_buffer += _events(context.viewer.user, entity, read, True, rows, fields)
 
 
 def denied(
@@ -194,6 +272,26 @@ def denied(
             [info.field_name],
         )
     )
+
+
+class DeniedWhenNull(FieldExtension):
+    """On a lookup by `id` that answers null for a row the viewer may not see (or that
+    does not exist: the same answer): records the refusal.
+
+        @strawberry.field(extensions=[*allow(IsAuthenticated()), DeniedWhenNull(CONVERSATION)])
+        async def conversation(self, info: Info, id: strawberry.ID) -> Conversation | None:
+    """
+
+    def __init__(self, entity: models.AuditEntity) -> None:
+        self.entity = entity
+
+    async def resolve_async(
+        self, next_: AsyncExtensionResolver, source: Any, info: Info, **kwargs: Any
+    ) -> Any:
+        found = await next_(source, info, **kwargs)
+        if found is None:
+            denied(info, self.entity, kwargs.get("id"))
+        return found
 
 
 class AuditWriter:

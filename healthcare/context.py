@@ -37,12 +37,14 @@ class Context:
     # of a list asks the same question (see audit.selected_fields). One per operation: the
     # answer depends on its variables (@skip, @include).
     read_fields: dict[tuple[int, ...], tuple[str, ...]] = field(default_factory=dict)
+    # The reads recorded so far, so that one object read twice is recorded once.
+    audited: set[tuple[object, ...]] = field(default_factory=set)
 
     def for_operation(self) -> Context:
         """This context for one operation, with loaders, buffered reads and the fields-read
         cache of its own: a WebSocket's context serves every operation on the connection,
         and two running at once must not share those (see schema.OperationScope)."""
-        return replace(self, loaders=Loaders(), audit_buffer=[], read_fields={})
+        return replace(self, loaders=Loaders(), audit_buffer=[], read_fields={}, audited=set())
 
     @property
     def client_address(self) -> str | None:

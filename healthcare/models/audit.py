@@ -20,6 +20,10 @@ class AuditEntity(StrEnum):
     CONSULTATION = "CONSULTATION"
     CHAT_MESSAGE = "CHAT_MESSAGE"
     PATIENT_PROFILE = "PATIENT_PROFILE"
+    # Refused lookups only: a conversation, a user or a notification asked for by id.
+    CONVERSATION = "CONVERSATION"
+    USER = "USER"
+    NOTIFICATION = "NOTIFICATION"
     OPERATION = "OPERATION"  # a refused operation, before any row was reached
 
 

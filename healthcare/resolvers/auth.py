@@ -49,7 +49,8 @@ async def create_user(
     role: models.Role,
     **extra: object,
 ) -> models.User:
-    """Validate and insert a user. Raises InputError naming the first bad field."""
+    """Validate and insert a user. Raises InputError naming the first bad field, and
+    EmailTaken after the same work (the password hashed) as a new account takes."""
     email = normalize_email(email)
     check_password(password, email)
     user = models.User(
@@ -59,14 +60,31 @@ async def create_user(
         role=role,
         **extra,
     )
+    user.password_hash = await hash_password(password)
     if await models.User.filter(email=email).exists():
         raise EmailTaken()
-    user.password_hash = await hash_password(password)
     try:
         await user.save()
     except IntegrityError:  # a concurrent sign-up with the same email won the race
         raise EmailTaken() from None
     return user
+
+
+async def register_patient(*, email: str, password: str, first_name: str, last_name: str) -> None:
+    """Self-service sign-up: a patient account for an address that has none. An address
+    that has one changes nothing, and the caller answers the same for both, in about the
+    same time (the password is hashed either way): sign-up must not tell anyone who has
+    an account. Raises InputError for input that is not valid, whatever the address."""
+    try:
+        await create_user(
+            email=email,
+            password=password,
+            first_name=first_name,
+            last_name=last_name,
+            role=models.Role.PATIENT,
+        )
+    except EmailTaken:
+        return
 
 
 async def start_session(user: models.User, settings: Settings) -> IssuedTokens:

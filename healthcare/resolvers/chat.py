@@ -13,6 +13,7 @@ import json
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -122,9 +123,13 @@ async def sent_before(
     return found
 
 
-async def send(
-    sender: models.User, conversation_id: str, client_id: str, text: str
-) -> models.ChatMessage:
+@dataclass(frozen=True)
+class Sent:
+    message: models.ChatMessage
+    patient_id: uuid.UUID  # the conversation's patient
+
+
+async def send(sender: models.User, conversation_id: str, client_id: str, text: str) -> Sent:
     """Append a message, numbered `last_seq + 1`. Idempotent on (sender, clientId): a
     retry returns the message the first attempt created and writes nothing."""
     text = clean_text(text, "text", MAX_MESSAGE_LENGTH)
@@ -139,7 +144,8 @@ async def send(
         existing = await sent_before(sender, client_uuid, parsed_id)
         if existing is None:
             raise
-        return existing
+        conversation = await find_visible_conversation(sender, parsed_id)
+        return Sent(existing, conversation.patient_id)
 
 
 # Numbers the next message of a conversation the sender takes part in (in the role given
@@ -158,7 +164,7 @@ RETURNING "last_seq", "patient_id", "doctor_id"
 
 async def append(
     sender: models.User, conversation_id: uuid.UUID, client_id: uuid.UUID, text: str
-) -> models.ChatMessage:
+) -> Sent:
     """Inside `atomic()`: number, store and announce one message.
 
     The first send of a message costs no look-up for an earlier copy: a retry fails the
@@ -192,7 +198,7 @@ async def append(
     message.sender = sender
     after_commit(lambda: recent_messages.keep([message]))
     queue(Event(pubsub.conversation_channel(conversation_id), {"seq": str(message.seq)}))
-    return message
+    return Sent(message, patient_id)
 
 
 # ---- reading ----------------------------------------------------------------------------

@@ -106,6 +106,7 @@ class OperationScope(SchemaExtension):
         if isinstance(context, Context):
             context.loaders.release()
             context.loaders = Loaders()
+            context.audited = set()  # the next event's reads are reads of their own
 
 
 class AcyclicExecutionContext(StrawberryGraphQLCoreExecutionContext):

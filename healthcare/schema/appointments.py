@@ -56,6 +56,7 @@ class AppointmentHistoryEntry:
 
 
 @strawberry.type(description="A patient's booked time with a doctor.")
+@audit.audited(models.AuditEntity.APPOINTMENT, patient=lambda row: row.patient_id)
 class Appointment:
     id: strawberry.ID
     starts_at: datetime
@@ -78,11 +79,6 @@ class Appointment:
 
     @strawberry.field(graphql_type=User)
     def patient(self, info: Info) -> User | Awaitable[User]:
-        viewer = info.context.viewer.user
-        if viewer is not None and viewer.is_doctor:  # a doctor reading a patient's profile
-            audit.read(
-                info, models.AuditEntity.PATIENT_PROFILE, [(self.patient_id, self.patient_id)]
-            )
         return related_user(info, self.patient_id)
 
     @strawberry.field(graphql_type=User)
@@ -109,10 +105,7 @@ class Appointment:
     )
     def consultation(self, info: Info) -> Consultation | Awaitable[Consultation | None] | None:
         def documented(row: models.Consultation | None) -> Consultation | None:
-            if row is None:
-                return None
-            audit.read(info, models.AuditEntity.CONSULTATION, [(row.id, row.patient_id)])
-            return Consultation.from_model(row)
+            return Consultation.from_model(row) if row is not None else None
 
         loader = info.context.loaders.consultation_by_appointment
         return loader.load_now_or_later(self.key, documented)
@@ -145,7 +138,7 @@ async def load_ahead(info: Info, appointments: Sequence[Appointment]) -> None:
     """Load the people and consultations the operation asks of these appointments now, in
     one query each, as their loaders would batch them. Each row's `patient`, `doctor` and
     `consultation` then resolve at once, instead of each waiting in a task of its own."""
-    asked = audit.selected_fields(info)
+    asked = audit.selected_fields(info._raw_info)
     loaders = info.context.loaders
     people = [a.patient_id for a in appointments] if "patient" in asked else []
     if "doctor" in asked:
@@ -186,17 +179,18 @@ AppointmentStatusResult = Annotated[
 class Query:
     @strawberry.field(
         description="An appointment by id; null when there is none you may see.",
-        extensions=allow(IsAuthenticated()),
+        extensions=[
+            *allow(IsAuthenticated()),
+            audit.DeniedWhenNull(models.AuditEntity.APPOINTMENT),
+        ],
     )
     async def appointment(self, info: Info, id: strawberry.ID) -> Appointment | None:
         try:
             found = await resolvers.find_visible_appointment(signed_in_user(info), id)
         except ExpectedFailure:
-            audit.denied(info, models.AuditEntity.APPOINTMENT, id)
             return None
         appointment = Appointment.from_model(found)
-        await load_ahead(info, [appointment])  # first: if it fails, nothing was read
-        audit.read(info, models.AuditEntity.APPOINTMENT, [(found.id, found.patient_id)])
+        await load_ahead(info, [appointment])
         return appointment
 
     @strawberry.field(
@@ -227,11 +221,7 @@ class Query:
         if patient_id is not None:
             queryset = queryset.filter(patient_id=parse_id(patient_id))
         page = await paginate(queryset, Appointment.from_model, first, after, "starts_at")
-        appointments = page.nodes()
-        await load_ahead(info, appointments)  # first: if it fails, nothing was read
-        audit.read(
-            info, models.AuditEntity.APPOINTMENT, [(a.id, a.patient_id) for a in appointments]
-        )
+        await load_ahead(info, page.nodes())
         return page
 
 
@@ -309,12 +299,6 @@ class Mutation:
         return appointment_payload(row)
 
 
-def delivered(info: Info, row: models.Appointment) -> Appointment:
-    """A pushed appointment, its read on the audit trail (see schema.OperationScope)."""
-    audit.read(info, models.AuditEntity.APPOINTMENT, [(row.id, row.patient_id)])
-    return Appointment.from_model(row)
-
-
 @strawberry.type
 class Subscription:
     @strawberry.subscription(
@@ -335,8 +319,8 @@ class Subscription:
                 for row in (
                     await mine(user).filter(updated_at__gt=changed_since).order_by("updated_at")
                 ):
-                    yield delivered(info, row)
+                    yield Appointment.from_model(row)
             async for event in events:
                 changed = await mine(user).filter(id=parse_id(event["appointment_id"])).first()
                 if changed is not None:
-                    yield delivered(info, changed)
+                    yield Appointment.from_model(changed)

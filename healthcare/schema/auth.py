@@ -67,7 +67,21 @@ class RegisterInput:
     last_name: str
 
 
-RegisterResult = Annotated[AuthPayload | ValidationFailed, strawberry.union("RegisterResult")]
+@strawberry.type(
+    description="Sign-up received. The answer is the same whether the address is new or "
+    "already has an account, so that sign-up tells nobody who has one: sign in with the "
+    "address and password to continue."
+)
+class SignUpReceived:
+    message: str = strawberry.field(description="Safe to show: what to do next.")
+
+
+SIGN_UP_RECEIVED = SignUpReceived(
+    message="Thank you. If this address is new, its account is ready: sign in with it. "
+    "If it already has an account, sign in with that account's password."
+)
+
+RegisterResult = Annotated[SignUpReceived | ValidationFailed, strawberry.union("RegisterResult")]
 LoginResult = Annotated[
     AuthPayload | InvalidCredentials | AccountDeactivated, strawberry.union("LoginResult")
 ]
@@ -82,24 +96,23 @@ ChangePasswordResult = Annotated[
 @strawberry.type
 class Mutation:
     @strawberry.mutation(
-        description="Create a patient account and sign in. Sign-ups are limited per network: "
-        "over the limit, a top-level RATE_LIMITED error gives `retryAfterSeconds`.",
+        description="Create a patient account, then sign in with `login`. The answer is the "
+        "same for a new address and one that has an account (which is left as it is). "
+        "Sign-ups are limited per network: over the limit, a top-level RATE_LIMITED error "
+        "gives `retryAfterSeconds`.",
         extensions=[RateLimited(SIGN_UP)],
     )
     async def register(self, info: Info, input: RegisterInput) -> RegisterResult:
         try:
-            user = await resolvers.create_user(
+            await resolvers.register_patient(
                 email=input.email,
                 password=input.password,
                 first_name=input.first_name,
                 last_name=input.last_name,
-                role=models.Role.PATIENT,
             )
         except InputError as error:
             return error.as_result()
-        return AuthPayload.signed_in(
-            info, await resolvers.start_session(user, info.context.settings)
-        )
+        return SIGN_UP_RECEIVED
 
     @strawberry.mutation(
         description="Sign in. A wrong password and an unknown email give the same answer. "

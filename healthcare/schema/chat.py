@@ -34,6 +34,7 @@ MAX_RESUME_GAP = 500
 
 
 @strawberry.type(description="One chat message.")
+@audit.audited(models.AuditEntity.CHAT_MESSAGE, patient=lambda message: message.patient_id)
 class ChatMessage:
     id: strawberry.ID
     seq: int = strawberry.field(
@@ -47,13 +48,15 @@ class ChatMessage:
     )
     conversation_id: strawberry.ID
     sender_id: strawberry.Private[uuid.UUID]
+    # The conversation's patient: whose health data the message is.
+    patient_id: strawberry.Private[uuid.UUID]
 
     @strawberry.field(graphql_type=User)
     def sender(self, info: Info) -> User | Awaitable[User]:
         return related_user(info, self.sender_id)
 
     @classmethod
-    def from_model(cls, row: models.ChatMessage) -> "ChatMessage":
+    def from_model(cls, row: models.ChatMessage, patient_id: uuid.UUID) -> "ChatMessage":
         return cls(
             id=strawberry.ID(str(row.id)),
             seq=row.seq,
@@ -62,6 +65,7 @@ class ChatMessage:
             client_id=strawberry.ID(str(row.client_id)),
             conversation_id=strawberry.ID(str(row.conversation_id)),
             sender_id=row.sender_id,
+            patient_id=patient_id,
         )
 
 
@@ -114,7 +118,7 @@ class Conversation:
         if self.last_seq == 0:
             return None
         row = await info.context.loaders.message_by_seq.load((uuid.UUID(self.id), self.last_seq))
-        return ChatMessage.from_model(row) if row else None
+        return ChatMessage.from_model(row, self.patient_id) if row else None
 
     @strawberry.field(
         description="History, newest first: the `last` messages (at most 100) below "
@@ -129,11 +133,9 @@ class Conversation:
         if before_seq is not None and before_seq < 1:
             raise bad_argument("beforeSeq", "must be 1 or more.")
         rows, has_more = await resolvers.history(uuid.UUID(self.id), last, before_seq)
-        audit.read(
-            info, models.AuditEntity.CHAT_MESSAGE, [(row.id, self.patient_id) for row in rows]
-        )
         return ChatMessagePage(
-            messages=[ChatMessage.from_model(message) for message in rows], has_more=has_more
+            messages=[ChatMessage.from_model(message, self.patient_id) for message in rows],
+            has_more=has_more,
         )
 
     @classmethod
@@ -218,7 +220,10 @@ class Query:
 
     @strawberry.field(
         description="One of your conversations; null when there is none you may see.",
-        extensions=allow(IsAuthenticated()),
+        extensions=[
+            *allow(IsAuthenticated()),
+            audit.DeniedWhenNull(models.AuditEntity.CONVERSATION),
+        ],
     )
     async def conversation(self, info: Info, id: strawberry.ID) -> Conversation | None:
         user = signed_in_user(info)
@@ -257,11 +262,11 @@ class Mutation:
     ) -> SendMessageResult:
         sender = signed_in_user(info)
         try:
-            row = await resolvers.send(sender, conversation_id, client_id, text)
+            sent = await resolvers.send(sender, conversation_id, client_id, text)
         except ExpectedFailure as failure:
             return failure.as_result()
         info.context.loaders.user_by_id.prime(sender.id, sender)  # no query for `sender`
-        return MessagePayload(chat_message=ChatMessage.from_model(row))
+        return MessagePayload(chat_message=ChatMessage.from_model(sent.message, sent.patient_id))
 
     @strawberry.mutation(
         description="Mark messages read up to `upToSeq` (capped at the newest message). The "
@@ -330,8 +335,7 @@ class Subscription:
             pubsub.conversation_channel(conversation.id), start, fetch_after, lambda r: r.seq
         ):
             info.context.loaders.user_by_id.prime(row.sender_id, row.sender)
-            audit.read(info, models.AuditEntity.CHAT_MESSAGE, [(row.id, conversation.patient_id)])
-            yield ChatMessage.from_model(row)
+            yield ChatMessage.from_model(row, conversation.patient_id)
 
     @strawberry.subscription(
         description="The other participant starting and stopping typing (your own events "

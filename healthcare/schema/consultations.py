@@ -97,6 +97,7 @@ class ConsultationAddendum:
     description="What the assigned doctor documented for one appointment. Seen by its "
     "patient, its author and administrators (who see who and when, not clinical content)."
 )
+@audit.audited(models.AuditEntity.CONSULTATION, patient=lambda row: row.patient_id)
 class Consultation:
     id: strawberry.ID
     appointment_id: strawberry.ID = strawberry.field(description="The appointment documented.")
@@ -331,15 +332,14 @@ def payload(info: Info, consultation: models.Consultation) -> ConsultationPayloa
 class Query:
     @strawberry.field(
         description="A consultation by id; null when there is none you may see.",
-        extensions=allow(IsAuthenticated()),
+        extensions=[
+            *allow(IsAuthenticated()),
+            audit.DeniedWhenNull(models.AuditEntity.CONSULTATION),
+        ],
     )
     async def consultation(self, info: Info, id: strawberry.ID) -> Consultation | None:
         found = await resolvers.find_visible_consultation(signed_in_user(info), id)
-        if found is None:
-            audit.denied(info, models.AuditEntity.CONSULTATION, id)
-            return None
-        audit.read(info, models.AuditEntity.CONSULTATION, [(found.id, found.patient_id)])
-        return Consultation.from_model(found)
+        return Consultation.from_model(found) if found is not None else None
 
     @strawberry.field(
         description="The consultations you may see, oldest first: patients their own, "
@@ -357,11 +357,7 @@ class Query:
         if patient_id is not None:
             # An id that is not a UUID matches nobody.
             queryset = queryset.filter(patient_id=parse_id(patient_id) or uuid.UUID(int=0))
-        page = await paginate(queryset, Consultation.from_model, first, after)
-        audit.read(
-            info, models.AuditEntity.CONSULTATION, [(c.id, c.patient_id) for c in page.nodes()]
-        )
-        return page
+        return await paginate(queryset, Consultation.from_model, first, after)
 
 
 @strawberry.type

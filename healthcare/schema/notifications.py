@@ -5,7 +5,7 @@ from datetime import datetime
 
 import strawberry
 
-from healthcare import models, pubsub
+from healthcare import audit, models, pubsub
 from healthcare.context import Info
 from healthcare.errors import ExpectedFailure
 from healthcare.pagination import DEFAULT_PAGE_SIZE, Connection, paginate
@@ -83,7 +83,10 @@ class Query:
 
     @strawberry.field(
         description="One of your notifications, which opening marks read; null if none.",
-        extensions=allow(IsAuthenticated()),
+        extensions=[
+            *allow(IsAuthenticated()),
+            audit.DeniedWhenNull(models.AuditEntity.NOTIFICATION),
+        ],
     )
     async def notification(self, info: Info, id: strawberry.ID) -> Notification | None:
         try:

@@ -21,7 +21,17 @@ Role = models.Role
 strawberry.enum(Role, description="What a user is to the clinic.")
 
 
+def someone_elses_patient_profile(user: "User", viewer: models.User | None) -> bool:
+    """A patient's profile is health data when someone else reads it."""
+    return user.role == Role.PATIENT and (viewer is None or str(viewer.id) != user.id)
+
+
 @strawberry.type(description="A patient, a doctor or an administrator.")
+@audit.audited(
+    models.AuditEntity.PATIENT_PROFILE,
+    patient=lambda user: uuid.UUID(user.id),
+    when=someone_elses_patient_profile,
+)
 class User:
     id: strawberry.ID
     first_name: str
@@ -148,16 +158,11 @@ class Query:
     @strawberry.field(
         description="A user by id: yourself, any doctor, or anyone for administrators. "
         "Null when there is no such user you may see.",
-        extensions=allow(IsAuthenticated()),
+        extensions=[*allow(IsAuthenticated()), audit.DeniedWhenNull(models.AuditEntity.USER)],
     )
     async def user(self, info: Info, id: strawberry.ID) -> User | None:
-        viewer = signed_in_user(info)
-        found = await resolvers.find_visible_user(viewer, id)
-        if found is None:
-            return None
-        if viewer.is_doctor and found.role == models.Role.PATIENT:
-            audit.read(info, models.AuditEntity.PATIENT_PROFILE, [(found.id, found.id)])
-        return User.from_model(found)
+        found = await resolvers.find_visible_user(signed_in_user(info), id)
+        return User.from_model(found) if found is not None else None
 
     @strawberry.field(
         description="Every account. Administrators only.", extensions=allow(IsAdmin())
