@@ -10,6 +10,7 @@ Two kinds of failure reach a client:
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
@@ -186,8 +187,38 @@ GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 
 
+# Where graphql-core's account of a bad variable starts quoting the value it was given.
+_QUOTED_VALUE = re.compile(r"\s*[,;.]?\s*(?:but encountered error|[Ff]ound)\b.*\Z", re.DOTALL)
+_ENUM_VALUE = re.compile(r"\AValue .* does not exist in '(\w+)' enum", re.DOTALL)
+# Quoted names of types and fields ('RegisterInput!', 'role'), which say nothing of values.
+_QUOTED = re.compile(r"'([^']*)'")
+_TYPE_OR_NAME = re.compile(r"[\w\[\]!]*")
+
+
+def without_variable_values(message: str) -> str:
+    """graphql-core's message for a variable that does not fit its type, without the
+    value: `Variable '$input' has invalid value.role: Expected ... found: {'password':
+    ...}` quoted the whole input back, passwords included. The variable, the path in it
+    and what was expected stay; a message that could still quote a value becomes a plain
+    one."""
+    if not message.startswith("Variable '$"):
+        return message
+    head, separator, detail = message.partition(": ")
+    if not separator:
+        return message
+    detail = _QUOTED_VALUE.sub("", detail)
+    detail = _ENUM_VALUE.sub(r"Not a value of the enum '\1'", detail)
+    detail = detail.split(": ")[0]  # "Int cannot represent non-integer value: 'x'"
+    if not all(_TYPE_OR_NAME.fullmatch(quoted) for quoted in _QUOTED.findall(detail)):
+        detail = "not a valid value of its type"
+    detail = detail.rstrip(".")
+    return f"{head}: {detail}" + ("" if detail.endswith("?") else ".")
+
+
 def label_request_error(error: GraphQLError) -> None:
-    """Give an error about the request itself (not raised by a resolver) its code."""
+    """Give an error about the request itself (not raised by a resolver) its code; never
+    echo a variable's value."""
+    error.message = without_variable_values(error.message)
     extensions = dict(error.extensions or {})
     if "code" in extensions:
         return
@@ -243,10 +274,19 @@ def bad_argument(argument: str, message: str) -> GraphQLError:
     )
 
 
+def in_calendar(moment: datetime) -> bool:
+    """Whether the database can compare `moment`: years 1900 to 9000, with an offset."""
+    return (
+        moment.tzinfo is not None
+        and 1900 <= moment.year <= 9000
+        and 1900 <= moment.astimezone(UTC).year <= 9000
+    )
+
+
 def within_calendar(moment: datetime, argument: str) -> datetime:
-    """A time argument the database can compare: years 1900 to 9000, with an offset."""
+    """A time argument the database can compare (see `in_calendar`)."""
     if moment.tzinfo is None:
         raise bad_argument(argument, "give the time with a UTC offset, like 2027-01-01T00:00Z.")
-    if not 1900 <= moment.year <= 9000 or not 1900 <= moment.astimezone(UTC).year <= 9000:
+    if not in_calendar(moment):
         raise bad_argument(argument, "give a time between the years 1900 and 9000.")
     return moment

@@ -15,11 +15,12 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import strawberry
+from graphql import GraphQLError
 from tortoise.expressions import Q
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
-from healthcare.errors import bad_argument
+from healthcare.errors import bad_argument, in_calendar
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
@@ -57,12 +58,19 @@ def encode_cursor(row: Model, sort_field: str) -> str:
     return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
 
 
+def not_a_cursor() -> GraphQLError:
+    return bad_argument("after", "not a cursor from this API.")
+
+
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         created_at, row_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(created_at), uuid.UUID(row_id)
+        moment, parsed_id = datetime.fromisoformat(created_at), uuid.UUID(row_id)
     except (ValueError, TypeError, AttributeError, binascii.Error, json.JSONDecodeError):
-        raise bad_argument("after", "not a cursor from this API.") from None
+        raise not_a_cursor() from None
+    if not in_calendar(moment):  # made up: no row of ours has such a time
+        raise not_a_cursor()
+    return moment, parsed_id
 
 
 def check_page_size(first: int) -> None:

@@ -105,6 +105,18 @@ def is_author(user: models.User | None, source: Any) -> bool:
     return user is not None and user.is_doctor and user.id == source.doctor_id
 
 
+class SeenByAdministrators(BasePermission):
+    """On a field of a row others may see too, that only administrators see: null for
+    everyone else. Not a refused attempt: the row is theirs to see."""
+
+    message = "Only administrators may see this."
+    error_extensions = {"code": FORBIDDEN}  # noqa: RUF012 (strawberry's API)
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        user = info.context.viewer.user
+        return user is not None and user.is_admin
+
+
 class IsAppointmentParty(BasePermission):
     """On a field of an appointment-like source (with `patient_id` and `doctor_id`): its
     patient or its doctor, not administrators nor anyone else."""

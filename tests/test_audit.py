@@ -302,3 +302,39 @@ async def test_two_subscriptions_on_one_socket_record_the_fields_each_one_read(
             break
         await asyncio.sleep(0.05)
     assert sorted(fields) == [["id"], ["id", "reason"]]
+
+
+RECORD_ACCESS_DETAILS = """
+query MyRecordAccess { myRecordAccess(first: 50) { nodes { actorName clientAddress requestId } } }
+"""
+TRAIL_DETAILS = """
+query AuditEvents($patientId: ID) {
+  auditEvents(first: 50, patientId: $patientId, action: READ) {
+    nodes { actorName clientAddress requestId }
+  }
+}
+"""
+
+
+async def test_patients_see_who_read_their_records_but_not_from_where(
+    client, patient, doctor, admin
+):
+    # given: the doctor reads an appointment, from a known address and request
+    appointment = await make_appointment(patient.user, doctor.user)
+    await client.post(
+        APPOINTMENT,
+        {"id": str(appointment.id)},
+        as_=doctor,
+        headers={"x-request-id": "r-7", "x-forwarded-for": "203.0.113.5"},
+    )
+    # when
+    seen = (await client.execute(RECORD_ACCESS_DETAILS, as_=patient))["myRecordAccess"]["nodes"]
+    trail = await client.execute(TRAIL_DETAILS, {"patientId": patient.id}, as_=admin)
+    # then: the patient sees who; network details are for administrators
+    assert seen == [{"actorName": doctor.user.full_name, "clientAddress": None, "requestId": None}]
+    assert trail["auditEvents"]["nodes"] == [
+        {"actorName": doctor.user.full_name, "clientAddress": "203.0.113.5", "requestId": "r-7"}
+    ]
+    # and hiding them is not a refusal on the trail
+    await audit.written()
+    assert not await models.AuditEvent.filter(actor_id=patient.user.id, allowed=False).exists()

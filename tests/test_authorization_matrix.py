@@ -172,6 +172,11 @@ MATRIX: dict[str, tuple[str, ...]] = {
     "User.isActive (the doctor's)":      (U,    N,    N,    D,    N,    D,    U,    D,    N),
     "Appointment.reason":                (U,    D,    N,    D,    N,    N,    U,    N,    N),
     "Appointment.consultation":          (U,    D,    N,    D,    N,    D,    U,    N,    N),
+    "Appointment.cancellationReason":    (U,    D,    N,    D,    N,    N,    U,    N,    N),
+    "AuditEvent.clientAddress (A's)":    (U,    N,    N,    F,    F,    F,    U,    N,    F),
+    "AuditEvent.clientAddress (all)":    (U,    F,    F,    F,    F,    D,    U,    F,    F),
+    "AuditEvent.requestId (A's)":        (U,    N,    N,    F,    F,    F,    U,    N,    F),
+    "AuditEvent.requestId (all)":        (U,    F,    F,    F,    F,    D,    U,    F,    F),
     "Consultation.medicalHistory":       (U,    D,    N,    D,    N,    N,    U,    N,    N),
     "Consultation.examinationFindings":  (U,    D,    N,    D,    N,    N,    U,    N,    N),
     "Consultation.investigations":       (U,    D,    N,    D,    N,    N,    U,    N,    N),
@@ -195,6 +200,7 @@ class World:
     visit: models.Appointment  # two days ago, completed, documented
     started_visit: models.Appointment  # yesterday, still scheduled, not documented
     upcoming: models.Appointment  # in two days, scheduled
+    cancelled: models.Appointment  # in four days, cancelled by patient A, saying why
     consultation: models.Consultation  # of `visit`
     conversation: models.Conversation  # patient A and the doctor, one message
     notification: models.Notification  # patient A's
@@ -246,6 +252,13 @@ async def build_world(settings: Any, persona: str, consultation: str = "signed")
     )
     started_visit = await make_appointment(patient, doctor, hour - day, reason="Follow-up")
     upcoming = await make_appointment(patient, doctor, hour + 2 * day, reason="Blood results")
+    cancelled = await make_appointment(
+        patient,
+        doctor,
+        hour + 4 * day,
+        status=models.AppointmentStatus.CANCELLED,
+        cancellation_reason="Panic attacks are better now",
+    )
     record = await models.Consultation.create(
         appointment=visit,
         doctor=doctor,
@@ -301,6 +314,7 @@ async def build_world(settings: Any, persona: str, consultation: str = "signed")
         visit=visit,
         started_visit=started_visit,
         upcoming=upcoming,
+        cancelled=cancelled,
         consultation=record,
         conversation=conversation,
         notification=notification,
@@ -325,7 +339,7 @@ class Probe:
 
     document: str
     variables: Variables = no_variables
-    path: tuple[str, ...] = ()
+    path: tuple[str | int, ...] = ()  # keys, and list indexes
     via: str = "http"  # or "multipart", "websocket"
     consultation: str = "signed"  # the world's consultation: "signed" or "draft"
     # What others do before the persona asks.
@@ -432,6 +446,15 @@ def user_field(name: str, whose: Callable[[World], str]) -> Probe:
         f"query UserField($id: ID!) {{ user(id: $id) {{ {name} }} }}",
         ids(id=whose),
         path=("user", name),
+    )
+
+
+def trail_field(root: str, name: str) -> Probe:
+    """A field of the first row of the trail, after the doctor has read A's records."""
+    return Probe(
+        f"query TrailField {{ {root}(first: 1) {{ nodes {{ {name} }} }} }}",
+        path=(root, "nodes", 0, name),
+        before=doctor_reads_the_consultation,
     )
 
 
@@ -717,6 +740,15 @@ PROBES: dict[str, Probe] = {
         ids(id=lambda w: w.visit.id),
         path=("appointment", "reason"),
     ),
+    "Appointment.cancellationReason": Probe(
+        "query CancellationReason($id: ID!) { appointment(id: $id) { cancellationReason } }",
+        ids(id=lambda w: w.cancelled.id),
+        path=("appointment", "cancellationReason"),
+    ),
+    "AuditEvent.clientAddress (A's)": trail_field("myRecordAccess", "clientAddress"),
+    "AuditEvent.clientAddress (all)": trail_field("auditEvents", "clientAddress"),
+    "AuditEvent.requestId (A's)": trail_field("myRecordAccess", "requestId"),
+    "AuditEvent.requestId (all)": trail_field("auditEvents", "requestId"),
     "Appointment.consultation": Probe(
         "query Nested($id: ID!) { appointment(id: $id) { consultation { id } } }",
         ids(id=lambda w: w.visit.id),
@@ -754,7 +786,7 @@ def root_field(document: str) -> str:
     return selection.split("(")[0].split("{")[0].split()[0]
 
 
-def classify(body: dict[str, Any], path: tuple[str, ...]) -> str:
+def classify(body: dict[str, Any], path: tuple[str | int, ...]) -> str:
     errors = body.get("errors")
     if errors:
         codes = {error.get("extensions", {}).get("code") for error in errors}
@@ -764,7 +796,8 @@ def classify(body: dict[str, Any], path: tuple[str, ...]) -> str:
     for key in path:
         if value is None:
             break
-        value = value[key]
+        short = isinstance(key, int) and len(value) <= key  # a list with no such item
+        value = None if short else value[key]
     if isinstance(value, dict) and value.get("__typename") in ERROR_TYPES:
         return str(value["__typename"])
     if value is None or value is False or value == 0 or value == []:

@@ -3,6 +3,7 @@ and live message streams that resume without gap or duplicate, over both WebSock
 protocols against the live server."""
 
 import asyncio
+import base64
 import itertools
 import json
 import logging
@@ -699,3 +700,10 @@ async def test_reading_a_conversation_to_the_end_marks_its_message_notifications
     await client.execute(MARK_CONVERSATION_READ, {**variables, "upToSeq": 2}, as_=patient)
     # then: that conversation's two are read, the other conversation's is not
     assert await unread() == 1
+
+
+async def test_a_forged_conversations_cursor_with_an_impossible_time_is_bad_input(client, patient):
+    key = json.dumps([0, "0001-01-01T00:00:00+14:00", str(uuid.uuid4())])
+    cursor = base64.urlsafe_b64encode(key.encode()).decode()
+    codes = await client.error_codes(CONVERSATIONS, {"first": 5, "after": cursor}, as_=patient)
+    assert codes == ["BAD_USER_INPUT"]

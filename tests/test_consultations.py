@@ -579,6 +579,48 @@ async def test_the_patient_does_not_learn_that_private_notes_changed(client, pat
     assert as_author["consultation"]["revisions"][1]["changedFields"] == ["privateNotes"]
 
 
+MY_RECORD_ACCESS = """
+query MyRecordAccess { myRecordAccess(first: 100) { nodes { entity action fields } } }
+"""
+
+
+async def test_an_edit_of_the_private_notes_alone_leaves_no_trace_the_patient_can_see(
+    client, patient, doctor, admin
+):
+    # given: a consultation written (revision 1)
+    written = await document(client, doctor, patient)
+    await audit.written()
+    seen_before = (await client.execute(MY_RECORD_ACCESS, as_=patient))["myRecordAccess"]
+    # when: the notes alone, then a clinical field
+    for change in ({"privateNotes": "Follow up on sick note."}, {"treatmentPlan": "Rest."}):
+        await client.execute(
+            "mutation U($id: ID!, $input: UpdateConsultationInput!) {"
+            " updateConsultation(id: $id, input: $input) { __typename } }",
+            {"id": written["id"], "input": change},
+            as_=doctor,
+        )
+    # then: one notification of an update, for the clinical one
+    kinds = await models.Notification.filter(recipient_id=patient.user.id).values_list(
+        "kind", flat=True
+    )
+    assert sorted(kinds) == ["CONSULTATION_CREATED", "CONSULTATION_UPDATED"]
+    # and the patient's revisions run on without a gap
+    as_patient = await client.execute(CONSULTATION, {"id": written["id"]}, as_=patient)
+    assert [r["number"] for r in as_patient["consultation"]["revisions"]] == [1, 2]
+    # and what the patient sees of the trail holds one update, and no private notes
+    await audit.written()
+    seen = (await client.execute(MY_RECORD_ACCESS, as_=patient))["myRecordAccess"]["nodes"]
+    new = seen[len(seen_before["nodes"]) :]
+    assert [(n["entity"], n["action"]) for n in new] == [("CONSULTATION", "UPDATE")]
+    assert all("privateNotes" not in n["fields"] for n in seen)
+    # while administrators see the notes' edit on the trail
+    trail = await client.execute(
+        "query T { auditEvents(first: 100, entity: PRIVATE_NOTES) { nodes { action } } }",
+        as_=admin,
+    )
+    assert trail["auditEvents"]["nodes"] == [{"action": "UPDATE"}]
+
+
 async def test_an_id_that_is_not_a_uuid_finds_nothing(client, patient, doctor):
     seen = await client.execute(CONSULTATION, {"id": "42"}, as_=patient)
     changed = await client.execute(

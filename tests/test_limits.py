@@ -256,3 +256,36 @@ async def test_only_json_bodies_are_accepted_so_a_plain_html_form_cannot_post(cl
         )
         assert response.status_code == 400
     assert await client.execute("query Me { me { id } }", as_=patient)
+
+
+async def test_a_variable_that_does_not_fit_its_type_is_named_but_never_echoed(client):
+    # given: a sign-up that slips a role into its input, with a password beside it
+    secret = "my secret passphrase 123"
+    registration = {
+        "email": "eve@example.org",
+        "password": secret,
+        "firstName": "Eve",
+        "lastName": "E",
+        "role": "ADMIN",
+    }
+    # when
+    errors = await client.errors(
+        "mutation R($input: RegisterInput!) { register(input: $input) { __typename } }",
+        {"input": registration},
+    )
+    # then: what is wrong, and where, without the value
+    [error] = errors
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "role" in error["message"]
+    assert secret not in json.dumps(errors)
+    assert "eve@example.org" not in json.dumps(errors)
+
+
+async def test_a_scalar_variable_of_the_wrong_kind_is_not_echoed_either(client, patient):
+    errors = await client.errors(
+        "query A($first: Int!) { appointments(first: $first) { nodes { id } } }",
+        {"first": "a password typed in the wrong box"},
+        as_=patient,
+    )
+    assert "wrong box" not in json.dumps(errors)
+    assert errors[0]["message"].startswith("Variable '$first'")

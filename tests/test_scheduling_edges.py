@@ -7,9 +7,11 @@ from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from healthcare import models
 from healthcare.resolvers.availability import HoursBlock, slots_on
-from tests.conftest import make_appointment, make_doctor, make_schedule
+from tests.conftest import make_appointment, make_doctor, make_patient, make_schedule
 
 RESCHEDULE = """
 mutation Reschedule($id: ID!, $startsAt: DateTime!) {
@@ -76,6 +78,34 @@ async def test_a_doctor_moving_a_visit_does_not_learn_of_the_patients_other_visi
     # then
     assert result["code"] == "SLOT_UNAVAILABLE"
     assert result["message"] == "That time is not available."
+
+
+@pytest.mark.parametrize("in_the_way", ["the patient's visit", "the doctor's visit", "time off"])
+async def test_a_doctor_moving_a_visit_gets_one_answer_whichever_calendar_is_busy(
+    client, patient, doctor, in_the_way
+):
+    # given: something at 10:00 in one calendar or the other
+    await make_schedule(doctor.user)
+    if in_the_way == "the patient's visit":
+        await make_appointment(patient.user, await make_doctor(), at(2, 10))
+    elif in_the_way == "the doctor's visit":
+        await make_appointment(await make_patient(), doctor.user, at(2, 10))
+    else:
+        await models.TimeOff.create(
+            doctor=doctor.user, starts_at=at(2, 10), ends_at=at(2, 11), reason="Away"
+        )
+    mine = await make_appointment(patient.user, doctor.user, at(2, 14))
+    # when
+    result = (
+        await client.execute(
+            RESCHEDULE, {"id": str(mine.id), "startsAt": at(2, 10).isoformat()}, as_=doctor
+        )
+    )["rescheduleAppointment"]
+    # then: the same words, so the answer says nothing of the patient's calendar
+    assert (result["code"], result["message"]) == (
+        "SLOT_UNAVAILABLE",
+        "That time is not available.",
+    )
 
 
 async def test_a_documented_visit_can_be_neither_cancelled_nor_moved(client, patient, doctor):

@@ -20,6 +20,8 @@ class AuditEntity(StrEnum):
     CONSULTATION = "CONSULTATION"
     CHAT_MESSAGE = "CHAT_MESSAGE"
     PATIENT_PROFILE = "PATIENT_PROFILE"
+    # A consultation's private notes, the author's own: never shown to the patient.
+    PRIVATE_NOTES = "PRIVATE_NOTES"
     # Refused lookups only: a conversation, a user or a notification asked for by id.
     CONVERSATION = "CONVERSATION"
     USER = "USER"

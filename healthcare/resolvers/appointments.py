@@ -74,6 +74,9 @@ SELECT
               AND status <> $6 AND id <> $5) AS patient_busy
 """
 NO_APPOINTMENT = uuid.UUID(int=0)
+# What a doctor moving a visit is told of any conflict (see check_bookable).
+NOT_AVAILABLE = "That time is not available."
+TAKEN_MEANWHILE = "Someone booked that time a moment ago."
 
 
 async def check_bookable(
@@ -85,8 +88,9 @@ async def check_bookable(
 ) -> datetime:
     """Where a new appointment at `starts_at` would end; NotFoundError if `doctor_id` is
     not an active doctor, SlotUnavailableError if the slot may not be booked. Call inside
-    the booking's transaction. A doctor moving an appointment is not told that the
-    patient is busy elsewhere: that would reveal their other visits."""
+    the booking's transaction. A doctor moving an appointment gets one answer whichever
+    calendar stands in the way: told that their own is free, they would learn that the
+    patient has another visit then."""
     if starts_at.tzinfo is None:
         raise InputError("startsAt", "Give the time with a UTC offset, like 2026-12-01T09:00Z.")
     rules = await db.fetch_all(SLOT_RULES_SQL, doctor_id)
@@ -124,16 +128,14 @@ async def check_bookable(
         ignore or NO_APPOINTMENT,
         Status.CANCELLED.value,
     )
+    if not by_patient and any(conflicts.values()):
+        raise SlotUnavailableError(NOT_AVAILABLE)
     if conflicts["doctor_away"]:
         raise SlotUnavailableError("The doctor is away at that time.")
     if conflicts["doctor_busy"]:
         raise SlotUnavailableError("The doctor is already booked at that time.")
     if conflicts["patient_busy"]:
-        raise SlotUnavailableError(
-            "You already have an appointment at that time."
-            if by_patient
-            else "That time is not available."
-        )
+        raise SlotUnavailableError("You already have an appointment at that time.")
     return slot.ends_at
 
 
@@ -189,7 +191,7 @@ async def book(
             )
             await record(appointment, patient, Kind.BOOKED, from_status=None)
     except IntegrityError:  # PostgreSQL's exclusion constraint: a concurrent booking won
-        raise SlotUnavailableError("Someone booked that time a moment ago.") from None
+        raise SlotUnavailableError(TAKEN_MEANWHILE) from None
     return appointment
 
 
@@ -200,6 +202,7 @@ async def reschedule(
     require_status(appointment, Status.SCHEDULED, "be rescheduled")
     await require_undocumented(appointment, "be rescheduled")
     previous = appointment.starts_at
+    by_patient = actor.id == appointment.patient_id
     try:
         async with atomic():
             try:
@@ -208,7 +211,7 @@ async def reschedule(
                     appointment.patient_id,
                     starts_at,
                     ignore=appointment.id,
-                    by_patient=actor.id == appointment.patient_id,
+                    by_patient=by_patient,
                 )
             except NotFoundError:  # the appointment's doctor, deactivated since
                 raise SlotUnavailableError("This doctor no longer takes appointments.") from None
@@ -222,8 +225,8 @@ async def reschedule(
                 )
             await appointment.refresh_from_db()
             await record(appointment, actor, Kind.RESCHEDULED, Status.SCHEDULED, previous)
-    except IntegrityError:
-        raise SlotUnavailableError("Someone booked that time a moment ago.") from None
+    except IntegrityError:  # either calendar: the doctor is not told which
+        raise SlotUnavailableError(TAKEN_MEANWHILE if by_patient else NOT_AVAILABLE) from None
     return appointment
 
 

@@ -34,8 +34,8 @@ from healthcare.changes import (
     other_party,
     queue,
 )
-from healthcare.errors import InputError, NotFoundError, bad_argument
-from healthcare.pagination import Connection, Edge, PageInfo, check_page_size
+from healthcare.errors import InputError, NotFoundError, in_calendar
+from healthcare.pagination import Connection, Edge, PageInfo, check_page_size, not_a_cursor
 from healthcare.resolvers.users import parse_id
 from healthcare.validators import clean_text
 
@@ -374,11 +374,12 @@ def _cursor(row: models.Conversation) -> str:
 def _decode(cursor: str) -> tuple[int, datetime, uuid.UUID]:
     try:
         segment, at, row_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if segment not in (0, 1):
+        moment = datetime.fromisoformat(at)
+        if segment not in (0, 1) or not in_calendar(moment):
             raise ValueError(segment)
-        return segment, datetime.fromisoformat(at), uuid.UUID(row_id)
+        return segment, moment, uuid.UUID(row_id)
     except (ValueError, TypeError, AttributeError, binascii.Error, json.JSONDecodeError):
-        raise bad_argument("after", "not a cursor from this API.") from None
+        raise not_a_cursor() from None
 
 
 def _before(field: str, at: datetime, row_id: uuid.UUID) -> Q:

@@ -14,7 +14,7 @@ from strawberry.utils.str_converters import to_camel_case
 from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
 
-from healthcare import models
+from healthcare import audit, models
 from healthcare.auth import utcnow
 from healthcare.changes import Change, ChangeKind, announce, atomic
 from healthcare.errors import (
@@ -285,13 +285,25 @@ async def update(doctor: models.User, consultation_id: str, given: Content) -> m
             return locked
         scalars = [name for name in changed if name != "prescriptions"]
         locked.update_from_dict({name: content[name] for name in scalars})
-        # `updatedAt` is seen by the patient: a notes-only edit must not move it.
-        touched = scalars if changed == ["private_notes"] else [*scalars, "updated_at"]
-        await locked.save(update_fields=touched)
+        # An edit of the private notes alone is the author's own: the patient must see no
+        # trace of it (no `updatedAt` moved, no notification, nothing in myRecordAccess,
+        # no revision among theirs).
+        notes_only = changed == ["private_notes"]
+        await locked.save(update_fields=scalars if notes_only else [*scalars, "updated_at"])
         if "prescriptions" in changed:
             await replace_prescriptions(locked, content["prescriptions"])
         await add_revision(locked, doctor, changed, content)
-        await tell_patient(ChangeKind.CONSULTATION_UPDATED, doctor, locked)
+        if notes_only:
+            await audit.record_write(
+                doctor,
+                models.AuditEntity.PRIVATE_NOTES,
+                models.AuditAction.UPDATE,
+                locked.id,
+                locked.patient_id,
+                ["privateNotes"],
+            )
+        else:
+            await tell_patient(ChangeKind.CONSULTATION_UPDATED, doctor, locked)
     return locked
 
 

@@ -49,10 +49,21 @@ class AppointmentHistoryEntry:
     created_at: datetime
     actor_id: strawberry.Private[uuid.UUID]
 
-    @strawberry.field(description="Who made the change.")
+    @strawberry.field(
+        description="Who made the change. Null when it was clinic staff (an administrator) "
+        "and you are not one: `actorRole` is ADMIN then."
+    )
     async def actor(self, info: Info) -> User | None:
         user = await info.context.loaders.user_by_id.load(self.actor_id)
-        return User.from_model(user) if user else None
+        viewer = info.context.viewer.user
+        if user is None or (user.is_admin and not (viewer is not None and viewer.is_admin)):
+            return None
+        return User.from_model(user)
+
+    @strawberry.field(description="What the person who made the change is to the clinic.")
+    async def actor_role(self, info: Info) -> Role:
+        user = await info.context.loaders.user_by_id.load(self.actor_id)
+        return user.role if user is not None else Role.ADMIN
 
 
 @strawberry.type(description="A patient's booked time with a doctor.")
@@ -62,7 +73,11 @@ class Appointment:
     starts_at: datetime
     ends_at: datetime
     status: AppointmentStatus
-    cancellation_reason: str | None
+    cancellation_reason: str | None = strawberry.field(
+        description="Why it was cancelled. Null for administrators (like `reason`, it may "
+        "say something of the patient's health), and until it is cancelled.",
+        extensions=allow(IsAppointmentParty(), silent=True),
+    )
     created_at: datetime
     updated_at: datetime = strawberry.field(
         description="When it last changed: pass the newest you saw as `changedSince` to "

@@ -9,13 +9,15 @@ from healthcare import audit, models
 from healthcare.context import Info
 from healthcare.errors import within_calendar
 from healthcare.pagination import DEFAULT_PAGE_SIZE, Connection, paginate
-from healthcare.permissions import HasRole, IsAdmin, allow, signed_in_user
+from healthcare.permissions import HasRole, IsAdmin, SeenByAdministrators, allow, signed_in_user
 from healthcare.resolvers.users import parse_id
 
 AuditAction = models.AuditAction
 strawberry.enum(AuditAction, description="What was done with the data.")
 AuditEntity = models.AuditEntity
 strawberry.enum(AuditEntity, description="Which kind of health data.")
+# Fields a patient is not told were read: the author's own notes.
+AUTHOR_ONLY_FIELDS = frozenset({"privateNotes"})
 
 
 @strawberry.type(description="One access to health data, or one refused attempt.")
@@ -28,10 +30,26 @@ class AuditEvent:
     entity: AuditEntity
     entity_id: str | None
     action: AuditAction
-    fields: list[str] = strawberry.field(description="The fields asked for (names only).")
+    fields_accessed: strawberry.Private[list[str]]
     allowed: bool
-    client_address: str | None
-    request_id: str | None
+    client_address: str | None = strawberry.field(
+        description="The client's IP address. Null for anyone but administrators.",
+        extensions=allow(SeenByAdministrators(), silent=True),
+    )
+    request_id: str | None = strawberry.field(
+        description="The request's id (X-Request-ID). Null for anyone but administrators.",
+        extensions=allow(SeenByAdministrators(), silent=True),
+    )
+
+    @strawberry.field(
+        description="The fields asked for (names only). The author's private notes are "
+        "named to administrators only."
+    )
+    def fields(self, info: Info) -> list[str]:
+        viewer = info.context.viewer.user
+        if viewer is not None and viewer.is_admin:
+            return self.fields_accessed
+        return [name for name in self.fields_accessed if name not in AUTHOR_ONLY_FIELDS]
 
     @strawberry.field(description="The actor's name, when there is one.")
     async def actor_name(self, info: Info) -> str | None:
@@ -54,7 +72,7 @@ class AuditEvent:
             entity=row.entity,
             entity_id=row.entity_id,
             action=row.action,
-            fields=list(row.fields_accessed or []),
+            fields_accessed=list(row.fields_accessed or []),
             allowed=row.allowed,
             client_address=row.client_address,
             request_id=row.request_id,
@@ -111,5 +129,9 @@ class Query:
     ) -> AuditEventConnection:
         me = signed_in_user(info)
         await audit.written()
-        rows = models.AuditEvent.filter(patient_id=me.id, allowed=True).exclude(actor_id=me.id)
+        rows = (
+            models.AuditEvent.filter(patient_id=me.id, allowed=True)
+            .exclude(actor_id=me.id)
+            .exclude(entity=models.AuditEntity.PRIVATE_NOTES)
+        )
         return await paginate(rows, AuditEvent.from_model, first, after)

@@ -32,6 +32,7 @@ from healthcare.permissions import (
     IsConsultationAuthor,
     IsConsultationAuthorOrPatient,
     allow,
+    is_author,
     signed_in_user,
 )
 from healthcare.resolvers import consultations as resolvers
@@ -68,7 +69,11 @@ class PrescriptionItem:
 
 @strawberry.type(description="A saved version of a consultation: who wrote it, when, and what.")
 class ConsultationRevision:
-    number: int = strawberry.field(description="1 for the first version, then 2, 3, ...")
+    number: int = strawberry.field(
+        description="1 for the first version, then 2, 3, ... The patient does not see the "
+        "versions that changed only the author's private notes: theirs are numbered "
+        "without them."
+    )
     created_at: datetime
     changed_fields: list[str] = strawberry.field(
         description="The Consultation fields this version changed, like `treatmentPlan`; for "
@@ -163,16 +168,15 @@ class Consultation:
     )
     async def revisions(self, info: Info) -> list[ConsultationRevision]:
         rows = await info.context.loaders.revisions_by_consultation.load(self.key)
-        viewer = info.context.viewer.user
-        is_author = viewer is not None and viewer.id == self.doctor_id
-        revisions = []
+        author = is_author(info.context.viewer.user, self)
+        revisions: list[ConsultationRevision] = []
         for row in rows:
-            visible = [name for name in row.changed_fields if is_author or name != "private_notes"]
-            if not visible and not is_author:
+            visible = [name for name in row.changed_fields if author or name != "private_notes"]
+            if not visible and not author:
                 continue  # a notes-only revision: the patient must not learn it happened
             revisions.append(
                 ConsultationRevision(
-                    number=row.number,
+                    number=row.number if author else len(revisions) + 1,
                     created_at=row.created_at,
                     changed_fields=[to_camel_case(name) for name in visible],
                     author_id=row.author_id,
