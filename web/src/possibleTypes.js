@@ -71,7 +71,7 @@ export default {
     "InvalidRefreshToken"
   ],
   "RegisterResult": [
-    "AuthPayload",
+    "SignUpReceived",
     "ValidationFailed"
   ],
   "RescheduleAppointmentResult": [
