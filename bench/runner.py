@@ -73,6 +73,8 @@ def _api_env(run: Run, port: int) -> dict[str, str]:
         "BROADCAST_URL": run.redis.url,
         "JWT_SECRET": run.settings.jwt_secret,
         "LOG_LEVEL": run.args.server_log_level,
+        # Every client of the generator comes from 127.0.0.1: one address, N sockets.
+        "WS_MAX_CONNECTIONS_PER_ADDRESS": str(run.args.clients + 100),
     }
 
 
