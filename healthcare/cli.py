@@ -11,9 +11,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
+import uvicorn
 from tortoise import Tortoise
 
 from healthcare import db, models
+from healthcare.app import create_app
 from healthcare.config import ConfigurationError, Settings, tortoise_config
 from healthcare.demo import (
     DemoAccount,
@@ -21,8 +23,12 @@ from healthcare.demo import (
     seed_demo_accounts,
     seed_demo_data,
 )
-from healthcare.errors import InputError
-from healthcare.log import configure_logging
+from healthcare.failures import InputError
+from healthcare.ops.log import configure_logging
+from healthcare.ops.migration_check import check_on_server
+from healthcare.resolvers.auth import create_user
+from healthcare.schema import build_schema
+from healthcare.schema import sdl as schema_sdl
 
 logger = logging.getLogger("healthcare")
 T = TypeVar("T")
@@ -45,10 +51,6 @@ async def _with_database(settings: Settings, work: Callable[[], Awaitable[T]]) -
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from healthcare.app import create_app
-
     async def prepare() -> None:
         if settings.is_production:
             return
@@ -84,8 +86,6 @@ def migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def createsuperuser(settings: Settings, args: argparse.Namespace) -> int:
-    from healthcare.resolvers.auth import create_user
-
     email = args.email or input("Email: ")
     first_name = args.first_name or input("First name: ")
     last_name = args.last_name or input("Last name: ")
@@ -126,9 +126,7 @@ def seed_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def export_schema(settings: Settings, args: argparse.Namespace) -> int:
-    from healthcare.schema import sdl as schema_sdl
-
-    sdl = schema_sdl()
+    sdl = schema_sdl(build_schema(settings))
     if args.output:
         Path(args.output).write_text(sdl)
     else:
@@ -137,8 +135,6 @@ def export_schema(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def check_migrations(settings: Settings, args: argparse.Namespace) -> int:
-    from healthcare.migration_check import check_on_server
-
     if not settings.database_url.startswith("postgres://"):
         print("check-migrations needs DATABASE_URL=postgres://...", file=sys.stderr)
         return 2

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from healthcare import models
-from healthcare.auth import utcnow
 from healthcare.resolvers import appointments, availability, consultations
 from healthcare.resolvers.auth import create_user
+from healthcare.security.auth import utcnow
 
 # Public on purpose (they are in the README). `seed-demo` refuses to run in production.
 DEMO_PASSWORD = "demo-password-1"  # noqa: S105

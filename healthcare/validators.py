@@ -6,10 +6,12 @@ as the schema spells it.
 
 from __future__ import annotations
 
+import uuid
+
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from healthcare.errors import InputError
+from healthcare.failures import InputError
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 256
@@ -80,3 +82,11 @@ def clean_name(value: str, field: str) -> str:
     if "\n" in name or "\t" in name:
         raise InputError(field, "Use a single line.")
     return name
+
+
+def parse_id(value: str | uuid.UUID) -> uuid.UUID | None:
+    """An id as the database keys it; None for one that is not a UUID (it finds nothing)."""
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None

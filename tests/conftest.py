@@ -23,11 +23,18 @@ import pytest
 import uvicorn
 from tortoise import Tortoise, connections
 
-from healthcare import audit, models
+from healthcare import models
 from healthcare.app import create_app
 from healthcare.config import Settings, normalize_database_url
 from healthcare.db import apply_migrations, create_throwaway_database, drop_database
 from healthcare.resolvers.auth import IssuedTokens, start_session
+from healthcare.schema import build_schema
+from healthcare.security import audit
+from healthcare.security.auth import hash_password
+
+# The schema as graphql-core sees it, for tests that walk it (its shape does not depend
+# on the settings).
+SCHEMA = build_schema(Settings()).graphql_schema
 
 TEST_JWT_SECRET = "test-only-secret-" + "x" * 40
 TEST_PASSWORD = "correct horse battery"
@@ -199,8 +206,6 @@ _password_hash_cache: dict[str, str] = {}
 async def known_password_hash() -> str:
     """Hash TEST_PASSWORD once per run: argon2 is slow on purpose."""
     if TEST_PASSWORD not in _password_hash_cache:
-        from healthcare.auth import hash_password
-
         _password_hash_cache[TEST_PASSWORD] = await hash_password(TEST_PASSWORD)
     return _password_hash_cache[TEST_PASSWORD]
 
@@ -343,7 +348,7 @@ def slow_user_lookup(live_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -
     """A one-second request deadline, and a `user(id)` lookup that takes three."""
     from starlette.routing import Route
 
-    from healthcare.resolvers import users
+    from healthcare.schema import users
 
     view = next(
         route.endpoint
@@ -357,4 +362,4 @@ def slow_user_lookup(live_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -
     async def slow(*args: Any, **kwargs: Any) -> None:
         await asyncio.sleep(3)
 
-    monkeypatch.setattr(users, "find_visible_user", slow)
+    monkeypatch.setattr(users, "find_visible", slow)

@@ -8,9 +8,9 @@ import pytest
 from tortoise import connections
 from tortoise.exceptions import OperationalError
 
-from healthcare import audit, models
-from healthcare.schema import schema
-from tests.conftest import make_appointment, make_schedule
+from healthcare import models
+from healthcare.security import audit
+from tests.conftest import SCHEMA, make_appointment, make_schedule
 from tests.wsclient import Subscriber
 
 APPOINTMENT = "query Appointment($id: ID!) { appointment(id: $id) { id reason status } }"
@@ -135,7 +135,7 @@ async def test_a_patient_sees_who_accessed_their_records_but_not_their_own_reads
 
 
 def test_the_api_offers_no_way_to_change_or_delete_audit_rows():
-    mutations = schema._schema.mutation_type.fields
+    mutations = SCHEMA.mutation_type.fields
     assert not [name for name in mutations if "audit" in name.lower()]
 
 

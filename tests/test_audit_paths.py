@@ -34,14 +34,21 @@ from graphql import (
     is_non_null_type,
 )
 
-from healthcare import audit, models
-from healthcare.schema import schema
-from tests.conftest import TEST_PASSWORD, GraphQLClient, LiveServer, make_patient, sign_in
+from healthcare import models
+from healthcare.graphql import auditing
+from healthcare.security import audit
+from tests.conftest import (
+    SCHEMA,
+    TEST_PASSWORD,
+    GraphQLClient,
+    LiveServer,
+    make_patient,
+    sign_in,
+)
 from tests.test_authorization_matrix import World, build_world, png
 
-SCHEMA = schema._schema
 AUDITED = {
-    cls.__strawberry_definition__.name: entity for cls, entity in audit.AUDITED_TYPES.items()
+    cls.__strawberry_definition__.name: entity for cls, entity in auditing.AUDITED_TYPES.items()
 }
 ROOTS = {"query": SCHEMA.query_type, "mutation": SCHEMA.mutation_type}
 ROOTS["subscription"] = SCHEMA.subscription_type

@@ -39,8 +39,8 @@ from graphql import GraphQLInterfaceType
 from PIL import Image
 
 from healthcare import models
-from healthcare.schema import schema
 from tests.conftest import (
+    SCHEMA,
     TEST_PASSWORD,
     GraphQLClient,
     LiveServer,
@@ -772,12 +772,10 @@ PROBES: dict[str, Probe] = {
 
 # ---- asking, and reading the answer -----------------------------------------------------
 
-ERROR_INTERFACE = schema._schema.get_type("Error")
+ERROR_INTERFACE = SCHEMA.get_type("Error")
 assert isinstance(ERROR_INTERFACE, GraphQLInterfaceType)
 # The typed errors of result unions: an outcome is their name, like "NotFound".
-ERROR_TYPES = frozenset(
-    member.name for member in schema._schema.get_possible_types(ERROR_INTERFACE)
-)
+ERROR_TYPES = frozenset(member.name for member in SCHEMA.get_possible_types(ERROR_INTERFACE))
 
 
 def root_field(document: str) -> str:
@@ -903,7 +901,7 @@ async def test_each_persona_gets_what_the_policy_allows(
 
 
 def root_fields_in_schema() -> set[str]:
-    graphql_schema = schema._schema
+    graphql_schema = SCHEMA
     roots = {
         "Query": graphql_schema.query_type,
         "Mutation": graphql_schema.mutation_type,
@@ -917,7 +915,7 @@ def root_fields_in_schema() -> set[str]:
 def restricted_type_fields_in_schema() -> set[str]:
     """Type fields whose description says who gets null or nothing: those need rows."""
     restricted = set()
-    for type_name, graphql_type in schema._schema.type_map.items():
+    for type_name, graphql_type in SCHEMA.type_map.items():
         if type_name in {"Query", "Mutation", "Subscription"} or type_name.startswith("__"):
             continue
         for name, definition in getattr(graphql_type, "fields", {}).items():
@@ -953,5 +951,5 @@ def test_every_row_has_a_probe_and_names_a_field_of_the_schema() -> None:
     assert set(MATRIX) == set(PROBES)
     for row in MATRIX:
         type_name, field_name = row_field(row).split(".")
-        graphql_type = schema._schema.get_type(type_name)
+        graphql_type = SCHEMA.get_type(type_name)
         assert graphql_type is not None and field_name in graphql_type.fields, row  # type: ignore[union-attr]

@@ -3,7 +3,7 @@
 import pytest
 
 from healthcare import models
-from healthcare.changes import after_commit, atomic
+from healthcare.realtime.outbox import after_commit, atomic
 from tests.conftest import make_patient
 
 

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import websockets
 
-from healthcare import models, pubsub
+from healthcare import models
+from healthcare.realtime import pubsub
 from healthcare.schema import chat as chat_schema
 from tests.conftest import make_appointment, make_doctor, request_statements, sign_in
 

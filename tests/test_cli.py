@@ -10,8 +10,9 @@ from pathlib import Path
 
 import httpx
 
+from healthcare.config import Settings
 from healthcare.demo import DEMO_PASSWORD
-from healthcare.schema import sdl
+from healthcare.schema import build_schema, sdl
 
 LOGIN = """
 mutation Login($email: String!, $password: String!) {
@@ -94,7 +95,7 @@ def test_createsuperuser_refuses_a_weak_password_naming_the_field(tmp_path):
 def test_export_schema_prints_the_sdl(tmp_path):
     result = run_cli("export-schema", env=cli_env(tmp_path))
     assert result.returncode == 0
-    assert result.stdout == sdl()
+    assert result.stdout == sdl(build_schema(Settings()))
 
 
 def test_serve_seeds_demo_accounts_serves_graphql_and_stops_cleanly_on_ctrl_c(tmp_path):

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from healthcare.auth import create_access_token, decode_access_token
 from healthcare.demo import DEMO_PASSWORD
+from healthcare.security.auth import create_access_token, decode_access_token
 from tests.servers import (
     graphql,
     login,

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from healthcare import audit, models
+from healthcare import models
+from healthcare.security import audit
 from tests.conftest import make_appointment, request_statements
 
 PEOPLE = "doctor { id fullName } patient { id fullName }"
@@ -107,13 +108,13 @@ def announced(caplog):
     return [
         (record.change, record.recipient_ids)
         for record in caplog.records
-        if record.name == "healthcare.changes"
+        if record.name == "healthcare.resolvers.notifications"
     ]
 
 
 @pytest.fixture
 def changes(caplog):
-    caplog.set_level(logging.INFO, logger="healthcare.changes")
+    caplog.set_level(logging.INFO, logger="healthcare.resolvers.notifications")
     return caplog
 
 

@@ -54,8 +54,8 @@ from hypothesis import strategies as st
 
 from healthcare import models
 from healthcare.resolvers.auth import start_session
-from healthcare.schema import schema
 from tests.conftest import (
+    SCHEMA,
     TEST_JWT_SECRET,
     GraphQLClient,
     LiveServer,
@@ -68,7 +68,6 @@ from tests.conftest import (
 
 EXPLICIT_EXAMPLES = "FUZZ_EXAMPLES" in os.environ
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
-SCHEMA = schema._schema
 
 
 def share(fraction: float) -> settings:

@@ -12,8 +12,8 @@ import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from healthcare import audit
-from healthcare.context import Context
+from healthcare.graphql.context import Context
+from healthcare.security import audit
 from tests.conftest import make_appointment
 
 LIST = """

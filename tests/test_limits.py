@@ -2,7 +2,6 @@
 and lets ordinary operations through."""
 
 import asyncio
-import dataclasses
 import json
 import uuid
 
@@ -10,7 +9,9 @@ import httpx
 import pytest
 import websockets
 
-from healthcare import limits
+from healthcare.config import Settings
+from healthcare.graphql import execution
+from healthcare.schema import build_schema
 from tests.servers import server_process
 
 ME = "query Me { me { id } }"
@@ -42,15 +43,18 @@ async def test_aliases_hidden_in_fragments_count_too(client, patient):
     assert "aliases" in error["message"]
 
 
-async def test_nesting_deeper_than_the_limit_is_refused(client, patient, monkeypatch):
-    # given: a limit of 3 (the schema's natural paths are shallower than the default 10)
-    monkeypatch.setattr(limits, "current", dataclasses.replace(limits.current, max_depth=3))
+async def test_nesting_deeper_than_the_limit_is_refused():
+    # given: a schema built with a limit of 3 (the schema's natural paths are shallower
+    # than the default 10)
+    schema = build_schema(Settings(max_query_depth=3))
     shallow = "query Shallow { appointments(first: 1) { edges { node { id } } } }"
     deep = "query Deep { appointments(first: 1) { edges { node { patient { id } } } } }"
-    # then
-    assert "errors" not in (await client.post(shallow, as_=patient)).json()
-    error = await first_error(client, deep, patient)
-    assert "exceeds maximum operation depth" in error["message"]
+    # when
+    refused = await schema.execute(deep)
+    allowed = await schema.execute(shallow)
+    # then: the deep one fails validation, the shallow one gets as far as its resolver
+    assert "exceeds maximum operation depth" in refused.errors[0].message
+    assert all("depth" not in error.message for error in allowed.errors or [])
 
 
 async def test_a_document_over_the_token_limit_is_refused(client, patient):
@@ -123,8 +127,8 @@ async def test_the_limits_keep_the_validation_cache_working(client, patient, mon
         validations.append(args[1])
         return original(*args)
 
-    original = limits.validate_document
-    monkeypatch.setattr(limits, "validate_document", counting)
+    original = execution.validate_document
+    monkeypatch.setattr(execution, "validate_document", counting)
     query = f"query CacheProbe{uuid.uuid4().hex} {{ me {{ id firstName }} }}"
     # when
     for _ in range(4):
@@ -140,7 +144,7 @@ async def test_a_document_over_the_character_cap_is_refused_before_it_is_parsed(
     cap = live_server.settings.max_query_chars
     padded = "query Tiny { me { id } }#" + "x" * cap
     parsed = []
-    monkeypatch.setattr(limits, "parse", lambda *args, **kwargs: parsed.append(args))
+    monkeypatch.setattr(execution, "parse", lambda *args, **kwargs: parsed.append(args))
     # when
     response = await client.post(padded, as_=patient)
     # then
@@ -168,7 +172,7 @@ async def test_a_document_over_the_character_cap_is_refused_over_websocket_too(
 
 async def test_many_distinct_documents_stay_within_the_caches_bounds(client, live_server, patient):
     # given: documents just under the cap, each different (as an attacker would send them)
-    cache = limits_cache()
+    cache = limits_cache(live_server)
     size = live_server.settings.max_query_chars - 100
     count = cache.max_chars // size + 10
     # when
@@ -181,7 +185,7 @@ async def test_many_distinct_documents_stay_within_the_caches_bounds(client, liv
 
 
 def test_the_document_cache_forgets_the_least_recently_used_first():
-    cache = limits.DocumentCache(max_entries=2, max_chars=1000)
+    cache = execution.DocumentCache(max_entries=2, max_chars=1000)
     first, second, third = "{ a }", "{ b }", "{ c }"
     cache.document(first, None)
     cache.document(second, None)
@@ -226,10 +230,9 @@ async def test_a_json_body_over_its_cap_is_refused_with_413_but_an_upload_may_be
     assert upload.json()["data"]["uploadProfilePicture"]["__typename"] == "ValidationFailed"
 
 
-def limits_cache() -> limits.DocumentCache:
-    from healthcare.schema import DOCUMENTS
-
-    return DOCUMENTS
+def limits_cache(live_server) -> execution.DocumentCache:
+    """The live server's cache (the server runs in this process)."""
+    return live_server.app.state.schema.documents
 
 
 async def test_postgresql_stops_any_statement_that_runs_too_long(live_server):

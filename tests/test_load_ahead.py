@@ -2,7 +2,6 @@
 consultations the operation selects on its rows in one query each, before the rows'
 fields resolve; what it returns and what it writes on the audit trail stay the same."""
 
-import inspect
 import logging
 import re
 import uuid
@@ -13,7 +12,10 @@ from typing import Any
 
 import pytest
 
-from healthcare import audit, loaders, models
+from healthcare import models
+from healthcare.graphql import loaders
+from healthcare.schema.loaders import Loaders
+from healthcare.security import audit
 from tests.conftest import make_appointment, make_patient, request_statements
 
 CREATE_CONSULTATION = """
@@ -141,16 +143,18 @@ class Resolutions:
 
 @pytest.fixture
 def resolutions(monkeypatch: pytest.MonkeyPatch) -> Resolutions:
-    """Watches DataLoader.load_now_or_later in the server (it runs in this process)."""
+    """Watches DataLoader.load in the server (it runs in this process): a key whose value
+    is loaded already was loaded ahead; any other waits for a batch of its own."""
     seen = Resolutions()
-    original = loaders.DataLoader.load_now_or_later
+    original = loaders.DataLoader.load
 
-    def watched(self: loaders.DataLoader, key: Any, convert: Any) -> Any:
-        result = original(self, key, convert)
-        (seen.waited if inspect.isawaitable(result) else seen.at_once).append(key)
-        return result
+    def watched(self: loaders.DataLoader, key: Any) -> Any:
+        future = self.cache_map.get(key)
+        loaded = future is not None and future.done() and not future.cancelled()
+        (seen.at_once if loaded else seen.waited).append(key)
+        return original(self, key)
 
-    monkeypatch.setattr(loaders.DataLoader, "load_now_or_later", watched)
+    monkeypatch.setattr(loaders.DataLoader, "load", watched)
     return seen
 
 
@@ -454,16 +458,14 @@ def test_random_ids_differ_from_call_to_call():
 async def test_released_loaders_hold_no_rows_and_load_again_when_asked():
     # given: loaders holding a user, loaded ahead
     user = await make_patient()
-    operation = loaders.Loaders()
+    operation = Loaders()
     await operation.user_by_id.load_ahead([user.id])
-    at_once = operation.user_by_id.load_now_or_later(user.id, lambda row: row)
-    assert at_once == user
+    assert await operation.user_by_id.load(user.id) == user
     # when: the operation ends
     operation.release()
     # then: nothing is held any more (no row kept alive until a garbage collection)...
     assert all(len(loader.cache_map.cache_map) == 0 for loader in vars(operation).values())
     assert all(loader.batch is None for loader in vars(operation).values())
     # ...and a later ask loads again
-    later = operation.user_by_id.load_now_or_later(user.id, lambda row: row)
-    assert inspect.isawaitable(later)
-    assert await later == user
+    assert operation.user_by_id.cache_map.get(user.id) is None
+    assert await operation.user_by_id.load(user.id) == user

@@ -16,8 +16,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 from tortoise.transactions import in_transaction
 
-from healthcare import metrics, pubsub
 from healthcare.config import ConfigurationError, Settings
+from healthcare.graphql import operation_metrics
+from healthcare.ops import metrics
+from healthcare.realtime import pubsub
 from healthcare.schema import users as users_schema
 from tests.wsclient import Subscriber
 
@@ -152,7 +154,9 @@ async def test_a_subscription_over_http_is_refused_and_counted_as_such(
     client, patient, monkeypatch
 ):
     # given: a name the process knows (from subscriptions over the WebSocket)
-    monkeypatch.setitem(metrics._operation_names, "MetricsNotifications", "MetricsNotifications")
+    monkeypatch.setitem(
+        operation_metrics._operation_names, "MetricsNotifications", "MetricsNotifications"
+    )
     before = await scrape(client)
     # when
     response = await client.post(NOTIFICATIONS, as_=patient)
@@ -184,17 +188,17 @@ async def test_anonymous_and_made_up_operation_names_get_fixed_labels(client, pa
 
 def test_only_plain_names_and_only_so_many_become_labels(monkeypatch):
     # given: room for one more name
-    monkeypatch.setattr(metrics, "_operation_names", {"Known": "Known"})
-    monkeypatch.setattr(metrics, "MAX_OPERATION_NAMES", 2)
+    monkeypatch.setattr(operation_metrics, "_operation_names", {"Known": "Known"})
+    monkeypatch.setattr(operation_metrics, "MAX_OPERATION_NAMES", 2)
     # then
-    assert metrics.operation_label(None) == "(anonymous)"
-    assert metrics.operation_label("x" * 65) == "(other)"
-    assert metrics.operation_label("has space") == "(other)"
-    assert metrics.operation_label("Refused", admit=False) == "(other)"
-    assert metrics.operation_label("Second") == "Second"
-    assert metrics.operation_label("Third") == "(other)"
-    assert metrics.operation_label("Known") == "Known"
-    assert metrics.operation_label("Second") == "Second"
+    assert operation_metrics.operation_label(None) == "(anonymous)"
+    assert operation_metrics.operation_label("x" * 65) == "(other)"
+    assert operation_metrics.operation_label("has space") == "(other)"
+    assert operation_metrics.operation_label("Refused", admit=False) == "(other)"
+    assert operation_metrics.operation_label("Second") == "Second"
+    assert operation_metrics.operation_label("Third") == "(other)"
+    assert operation_metrics.operation_label("Known") == "Known"
+    assert operation_metrics.operation_label("Second") == "Second"
 
 
 @pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
@@ -271,10 +275,13 @@ def test_an_operation_with_an_uncoded_error_is_an_error_and_coded_refusals_are_n
     from graphql import GraphQLError
 
     forbidden = GraphQLError("no", extensions={"code": "FORBIDDEN"})
-    assert metrics.outcome_of([forbidden], typed_failure=False) == "refused"
-    assert metrics.outcome_of([forbidden, GraphQLError("boom")], typed_failure=False) == "error"
-    assert metrics.outcome_of(None, typed_failure=True) == "failure"
-    assert metrics.outcome_of([], typed_failure=False) == "ok"
+    assert operation_metrics.outcome_of([forbidden], typed_failure=False) == "refused"
+    assert (
+        operation_metrics.outcome_of([forbidden, GraphQLError("boom")], typed_failure=False)
+        == "error"
+    )
+    assert operation_metrics.outcome_of(None, typed_failure=True) == "failure"
+    assert operation_metrics.outcome_of([], typed_failure=False) == "ok"
 
 
 # ---- who may scrape ------------------------------------------------------------------------

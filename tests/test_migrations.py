@@ -33,7 +33,7 @@ BIO_COLUMN_LINE = re.compile(r'^\s*"bio" [^\n]*,\n', re.MULTILINE)
 CHECK_WITH_OTHER_MIGRATIONS = """
 import asyncio, json, sys
 from pathlib import Path
-from healthcare.migration_check import check_on_server
+from healthcare.ops.migration_check import check_on_server
 print(json.dumps(asyncio.run(check_on_server(sys.argv[1], Path(sys.argv[2])))))
 """
 

@@ -5,8 +5,9 @@ import asyncio
 
 import httpx
 
-from healthcare import audit, models
+from healthcare import models
 from healthcare.demo import DEMO_PASSWORD
+from healthcare.security import audit
 from tests.servers import graphql, login, server_process
 
 USERS = "query Users { users { nodes { id } } }"

@@ -19,9 +19,9 @@ import websockets
 from redis import asyncio as aioredis
 
 from healthcare import models
-from healthcare.auth import verify_password
 from healthcare.config import ConfigurationError, Rate, Settings
-from healthcare.ratelimit import (
+from healthcare.security.auth import verify_password
+from healthcare.security.ratelimit import (
     KEY_PREFIX,
     SIGN_IN,
     SIGN_UP,
@@ -526,7 +526,7 @@ async def test_without_redis_sign_in_stays_available_and_limited_per_instance(ca
     rates = limiter(
         rate_limit_url=f"redis://127.0.0.1:{free_port()}/0", login_rate_per_account=Rate(2, 900)
     )
-    caplog.set_level(logging.WARNING, logger="healthcare.ratelimit")
+    caplog.set_level(logging.WARNING, logger="healthcare.security.ratelimit")
     try:
         # when
         await rates.attempt(SIGN_IN, None, "a@example.org")

@@ -7,7 +7,8 @@ import json
 import httpx
 from PIL import Image
 
-from healthcare import media, models
+from healthcare import models
+from healthcare.resolvers import pictures
 from tests.conftest import TEST_MAX_REQUEST_BYTES, TEST_MAX_UPLOAD_BYTES
 
 UPLOAD_PROFILE_PICTURE = """
@@ -230,7 +231,7 @@ async def test_a_large_jpeg_photo_is_accepted_and_scaled_down(tmp_path):
     # takes, so stored directly)
     content = image_bytes("JPEG", size=(6000, 4000), quality=5)
     # when
-    name = await media.store_picture(content, tmp_path, "file")
+    name = await pictures.store_picture(content, tmp_path, "file")
     # then
     assert Image.open(tmp_path / name).size == (1024, 683)
 

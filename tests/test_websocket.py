@@ -10,8 +10,8 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from healthcare.app import MAX_SUBSCRIPTIONS_PER_CONNECTION
-from healthcare.auth import create_access_token
+from healthcare.graphql.view import MAX_SUBSCRIPTIONS_PER_CONNECTION
+from healthcare.security.auth import create_access_token
 from tests.wsclient import Subscriber
 
 TRANSPORT_WS = "graphql-transport-ws"

@@ -9,17 +9,17 @@ from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
 
 from healthcare import db, models
-from healthcare.auth import utcnow
-from healthcare.changes import Change, ChangeKind, announce, atomic, other_party
-from healthcare.errors import (
+from healthcare.failures import (
     InputError,
     InvalidTransitionError,
     NotFoundError,
     SlotUnavailableError,
 )
+from healthcare.realtime.outbox import atomic
 from healthcare.resolvers.availability import HoursBlock, slots_on, zone
-from healthcare.resolvers.users import parse_id
-from healthcare.validators import clean_text
+from healthcare.resolvers.notifications import Change, announce, other_party
+from healthcare.security.auth import utcnow
+from healthcare.validators import clean_text, parse_id
 
 Status = models.AppointmentStatus
 Kind = models.AppointmentChangeKind
@@ -161,7 +161,7 @@ async def record(
     doctor_id = appointment.doctor_id
     await announce(
         Change(
-            kind=ChangeKind(f"APPOINTMENT_{kind.value}"),
+            kind=models.NotificationKind(f"APPOINTMENT_{kind.value}"),
             actor=actor,
             recipient_ids=other_party(actor.id, patient_id, doctor_id),
             appointment_id=appointment.id,

@@ -10,8 +10,12 @@ from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from healthcare import models, pubsub
-from healthcare.auth import (
+from healthcare import models
+from healthcare.config import Settings
+from healthcare.failures import InputError
+from healthcare.realtime import pubsub
+from healthcare.realtime.outbox import Event, atomic, queue
+from healthcare.security.auth import (
     create_access_token,
     hash_password,
     hash_refresh_token,
@@ -19,9 +23,6 @@ from healthcare.auth import (
     utcnow,
     verify_password,
 )
-from healthcare.changes import Event, atomic, queue
-from healthcare.config import Settings
-from healthcare.errors import InputError
 from healthcare.validators import check_password, clean_name, normalize_email
 
 

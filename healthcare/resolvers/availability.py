@@ -14,14 +14,18 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from itertools import pairwise
+from typing import cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from tortoise.expressions import Subquery
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from healthcare import models
-from healthcare.auth import utcnow
-from healthcare.errors import InputError, NotFoundError
-from healthcare.validators import clean_text
+from healthcare.failures import InputError, NotFoundError
+from healthcare.resolvers.users import active_doctors, visible_users
+from healthcare.security.auth import utcnow
+from healthcare.validators import MAX_SPECIALTY_LENGTH, clean_text, parse_id
 
 MIN_SLOT_MINUTES = 10
 MAX_SLOT_MINUTES = 120
@@ -179,13 +183,70 @@ async def doctors_with_free_slots(
     }
 
 
-async def free_slots(doctor_id: uuid.UUID, first_day: date, last_day: date) -> list[Slot]:
+async def find_doctors(
+    viewer: models.User, specialty: str | None, free_from: date | None, free_to: date | None
+) -> QuerySet[models.User]:
+    """Active doctors, of one specialty (any case) if given, and only those with a free
+    slot between two of their local dates if given. InputError names the argument."""
+    doctors = visible_users(viewer).filter(id__in=Subquery(active_doctors().values("id")))
+    if specialty:
+        doctors = doctors.filter(
+            specialty__iexact=clean_text(specialty, "specialty", MAX_SPECIALTY_LENGTH)
+        )
+    if free_from is None and free_to is None:
+        return doctors
+    if free_from is None or free_to is None:
+        raise InputError("freeTo", "give both freeFrom and freeTo.")
+    candidates = cast(list[uuid.UUID], await doctors.values_list("id", flat=True))
+    free = await doctors_with_free_slots(candidates, free_from, free_to)
+    return doctors.filter(id__in=list(free))
+
+
+async def free_slots(doctor_id: str | uuid.UUID, first_day: date, last_day: date) -> list[Slot]:
+    """An active doctor's free slots; none for anyone else."""
+    parsed = parse_id(doctor_id)
+    doctor = await active_doctors().filter(id=parsed).first() if parsed else None
+    if doctor is None:
+        return []
     check_range(first_day, last_day)
-    calendar = (await load_calendars([doctor_id], first_day, last_day)).get(doctor_id)
+    calendar = (await load_calendars([doctor.id], first_day, last_day)).get(doctor.id)
     return calendar.free_slots(first_day, last_day, utcnow()) if calendar else []
 
 
+async def schedule_of(doctor_id: str) -> tuple[models.DoctorSchedule, list[models.WorkingHours]]:
+    """An active doctor's weekly hours, by weekday and start; NotFoundError when they
+    have none (or are no active doctor: the same answer)."""
+    parsed = parse_id(doctor_id)
+    doctor = await active_doctors().filter(id=parsed).first() if parsed else None
+    schedule = await models.DoctorSchedule.filter(doctor_id=doctor.id).first() if doctor else None
+    if schedule is None:
+        raise NotFoundError("schedule")
+    hours = await models.WorkingHours.filter(schedule_id=schedule.id).order_by(
+        "weekday", "start_minute"
+    )
+    return schedule, hours
+
+
 # ---- changing hours and time off -------------------------------------------------------
+
+
+def visible_time_off(viewer: models.User) -> QuerySet[models.TimeOff]:
+    """Every span of time off `viewer` may see: a doctor's own; any, for administrators."""
+    if viewer.is_admin:
+        return models.TimeOff.all()
+    if viewer.is_doctor:
+        return models.TimeOff.filter(doctor_id=viewer.id)
+    return models.TimeOff.filter(id__in=[])
+
+
+async def doctor_to_manage(viewer: models.User, doctor_id: str | None) -> models.User:
+    """The doctor whose calendar `viewer` changes: doctors their own, administrators any
+    doctor's (`doctor_id`)."""
+    if viewer.is_admin:
+        return await find_doctor(parse_id(doctor_id) if doctor_id else None)
+    if doctor_id is not None and parse_id(doctor_id) != viewer.id:
+        raise InputError("doctorId", "Doctors manage only their own calendar.")
+    return viewer
 
 
 async def find_doctor(doctor_id: uuid.UUID | None) -> models.User:
@@ -197,6 +258,21 @@ async def find_doctor(doctor_id: uuid.UUID | None) -> models.User:
     if doctor is None:
         raise NotFoundError("doctor")
     return doctor
+
+
+async def time_off_of(viewer: models.User, doctor_id: str | None) -> list[models.TimeOff]:
+    """A doctor's time off, soonest first; none for anyone else's calendar."""
+    try:
+        doctor = await doctor_to_manage(viewer, doctor_id)
+    except (InputError, NotFoundError):
+        return []
+    return await visible_time_off(viewer).filter(doctor_id=doctor.id).order_by("starts_at")
+
+
+async def remove_time_off(viewer: models.User, time_off_id: str) -> bool:
+    """Remove one span of time off `viewer` may see; False when there is none."""
+    parsed = parse_id(time_off_id)
+    return bool(parsed and await visible_time_off(viewer).filter(id=parsed).delete())
 
 
 def check_hours(blocks: Sequence[HoursBlock], slot_minutes: int) -> None:

@@ -22,22 +22,21 @@ from tortoise.expressions import Q
 from tortoise.functions import Count
 from tortoise.queryset import QuerySet
 
-from healthcare import db, models, pubsub
-from healthcare.auth import utcnow
-from healthcare.changes import (
-    Change,
-    ChangeKind,
-    Event,
-    after_commit,
-    announce,
-    atomic,
-    other_party,
-    queue,
+from healthcare import db, models
+from healthcare.failures import InputError, NotFoundError
+from healthcare.graphql.errors import in_calendar
+from healthcare.graphql.pagination import (
+    Connection,
+    Edge,
+    PageInfo,
+    check_page_size,
+    not_a_cursor,
 )
-from healthcare.errors import InputError, NotFoundError, in_calendar
-from healthcare.pagination import Connection, Edge, PageInfo, check_page_size, not_a_cursor
-from healthcare.resolvers.users import parse_id
-from healthcare.validators import clean_text
+from healthcare.realtime import pubsub
+from healthcare.realtime.outbox import Event, after_commit, atomic, queue
+from healthcare.resolvers.notifications import Change, announce, other_party
+from healthcare.security.auth import utcnow
+from healthcare.validators import clean_text, parse_id
 
 MAX_MESSAGE_LENGTH = 4000
 NodeT = TypeVar("NodeT")
@@ -188,7 +187,7 @@ async def append(
     )
     await announce(
         Change(
-            kind=ChangeKind.CHAT_MESSAGE,
+            kind=models.NotificationKind.CHAT_MESSAGE,
             actor=sender,
             recipient_ids=other_party(sender.id, patient_id, doctor_id),
             conversation_id=conversation_id,

@@ -14,20 +14,20 @@ from strawberry.utils.str_converters import to_camel_case
 from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
 
-from healthcare import audit, models
-from healthcare.auth import utcnow
-from healthcare.changes import Change, ChangeKind, announce, atomic
-from healthcare.errors import (
+from healthcare import models
+from healthcare.failures import (
     ConsultationSignedError,
     InputError,
+    InputErrors,
     InvalidTransitionError,
     NotFoundError,
-    ValidationFailed,
-    validation_failed,
 )
+from healthcare.realtime.outbox import atomic
 from healthcare.resolvers.appointments import find_visible_appointment
-from healthcare.resolvers.users import parse_id
-from healthcare.validators import clean_text
+from healthcare.resolvers.notifications import Change, announce
+from healthcare.security import audit
+from healthcare.security.auth import utcnow
+from healthcare.validators import clean_text, parse_id
 
 MAX_CLINICAL_TEXT_LENGTH = 20_000
 MAX_PRESCRIPTIONS = 50
@@ -54,18 +54,6 @@ BLANK: dict[str, Any] = {name: "" for name in TEXT_FIELDS} | {
 # Clinical content keyed by CLINICAL_FIELDS: text as str, prescriptions as a list of
 # dicts keyed by PRESCRIPTION_FIELDS, review_date as a date or None.
 Content = dict[str, Any]
-
-
-class InputErrors(InputError):
-    """Several bad input fields at once, so that a form can mark them all."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        field, message = next(iter(errors.items()))
-        super().__init__(field, message)
-        self.errors = errors
-
-    def as_result(self) -> ValidationFailed:
-        return validation_failed(self.errors)
 
 
 # ---- who may see what -----------------------------------------------------------------
@@ -212,7 +200,7 @@ async def add_revision(
 
 
 async def tell_patient(
-    kind: ChangeKind, actor: models.User, consultation: models.Consultation
+    kind: models.NotificationKind, actor: models.User, consultation: models.Consultation
 ) -> None:
     await announce(
         Change(
@@ -256,7 +244,7 @@ async def create(doctor: models.User, appointment_id: str, given: Content) -> mo
             await replace_prescriptions(consultation, content["prescriptions"])
             changed = [name for name in models.CLINICAL_FIELDS if content[name] != BLANK[name]]
             await add_revision(consultation, doctor, changed, content)
-            await tell_patient(ChangeKind.CONSULTATION_CREATED, doctor, consultation)
+            await tell_patient(models.NotificationKind.CONSULTATION_CREATED, doctor, consultation)
     except IntegrityError:
         # The one-to-one appointment: a concurrent create won the race.
         if await models.Consultation.filter(appointment_id=appointment.id).exists():
@@ -303,7 +291,7 @@ async def update(doctor: models.User, consultation_id: str, given: Content) -> m
                 ["privateNotes"],
             )
         else:
-            await tell_patient(ChangeKind.CONSULTATION_UPDATED, doctor, locked)
+            await tell_patient(models.NotificationKind.CONSULTATION_UPDATED, doctor, locked)
     return locked
 
 
@@ -321,7 +309,7 @@ async def sign(doctor: models.User, consultation_id: str) -> models.Consultation
         if not signed:
             raise ConsultationSignedError()
         await consultation.refresh_from_db()
-        await tell_patient(ChangeKind.CONSULTATION_SIGNED, doctor, consultation)
+        await tell_patient(models.NotificationKind.CONSULTATION_SIGNED, doctor, consultation)
     return consultation
 
 
@@ -343,5 +331,5 @@ async def add_addendum(doctor: models.User, consultation_id: str, text: str) -> 
         await models.ConsultationAddendum.create(
             consultation_id=consultation.id, author_id=doctor.id, text=text
         )
-        await tell_patient(ChangeKind.CONSULTATION_UPDATED, doctor, consultation)
+        await tell_patient(models.NotificationKind.CONSULTATION_UPDATED, doctor, consultation)
     return consultation

@@ -1,38 +1,109 @@
-"""Notifications: written by the change seam, read and marked read by their recipient."""
+"""Notifications: the seam every change someone else must hear about passes through
+(`announce`), and the notifications it writes, which their recipient reads and marks.
+
+A domain service opens `atomic()`, writes its change, and calls `announce()`: the
+change is recorded on the audit trail and the recipients' notification rows are written
+in that same transaction; their doorbells ring after it commits (realtime.outbox).
+"""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from tortoise.queryset import QuerySet
 
-from healthcare import db, models, pubsub
-from healthcare.auth import utcnow
-from healthcare.changes import Change, ChangeKind, Event, queue
-from healthcare.errors import NotFoundError
-from healthcare.resolvers.users import parse_id
+from healthcare import db, models
+from healthcare.failures import NotFoundError
+from healthcare.realtime import pubsub
+from healthcare.realtime.outbox import Event, queue, require_transaction
+from healthcare.security import audit
+from healthcare.security.auth import utcnow
+from healthcare.validators import parse_id
+
+logger = logging.getLogger(__name__)
+Kind = models.NotificationKind
 
 MAX_MARKED_AT_ONCE = 100
 
 # Short, and never clinical: a notification may show on a lock screen.
-TEXTS: dict[ChangeKind, tuple[str, str]] = {
-    ChangeKind.APPOINTMENT_BOOKED: ("New appointment", "{actor} booked an appointment."),
-    ChangeKind.APPOINTMENT_RESCHEDULED: (
+TEXTS: dict[Kind, tuple[str, str]] = {
+    Kind.APPOINTMENT_BOOKED: ("New appointment", "{actor} booked an appointment."),
+    Kind.APPOINTMENT_RESCHEDULED: (
         "Appointment moved",
         "{actor} moved an appointment to another time.",
     ),
-    ChangeKind.APPOINTMENT_CANCELLED: (
-        "Appointment cancelled",
-        "{actor} cancelled an appointment.",
-    ),
-    ChangeKind.APPOINTMENT_COMPLETED: ("Appointment completed", "{actor} completed your visit."),
-    ChangeKind.APPOINTMENT_NO_SHOW: ("Missed appointment", "{actor} marked a visit as missed."),
-    ChangeKind.CONSULTATION_CREATED: ("Visit notes ready", "{actor} wrote up your visit."),
-    ChangeKind.CONSULTATION_UPDATED: ("Visit notes updated", "{actor} updated your visit notes."),
-    ChangeKind.CONSULTATION_SIGNED: ("Visit notes signed", "{actor} signed your visit notes."),
-    ChangeKind.CHAT_MESSAGE: ("New message", "{actor} sent you a message."),
+    Kind.APPOINTMENT_CANCELLED: ("Appointment cancelled", "{actor} cancelled an appointment."),
+    Kind.APPOINTMENT_COMPLETED: ("Appointment completed", "{actor} completed your visit."),
+    Kind.APPOINTMENT_NO_SHOW: ("Missed appointment", "{actor} marked a visit as missed."),
+    Kind.CONSULTATION_CREATED: ("Visit notes ready", "{actor} wrote up your visit."),
+    Kind.CONSULTATION_UPDATED: ("Visit notes updated", "{actor} updated your visit notes."),
+    Kind.CONSULTATION_SIGNED: ("Visit notes signed", "{actor} signed your visit notes."),
+    Kind.CHAT_MESSAGE: ("New message", "{actor} sent you a message."),
 }
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: Kind
+    actor: models.User
+    # Who must hear about it: the other party, never the actor.
+    recipient_ids: tuple[uuid.UUID, ...]
+    appointment_id: uuid.UUID | None = None
+    consultation_id: uuid.UUID | None = None
+    conversation_id: uuid.UUID | None = None
+    # Both parties of the appointment, whose appointment subscriptions must refresh.
+    party_ids: tuple[uuid.UUID, ...] = ()
+    # The patient whose health data changed, for the audit trail.
+    patient_id: uuid.UUID | None = None
+    fields: tuple[str, ...] = ()
+
+
+def other_party(
+    actor_id: uuid.UUID, patient_id: uuid.UUID, doctor_id: uuid.UUID
+) -> tuple[uuid.UUID, ...]:
+    """Whoever of patient and doctor did not act (both, when an admin acted)."""
+    return tuple(party for party in (patient_id, doctor_id) if party != actor_id)
+
+
+# What a change wrote, on the audit trail: the entity, and whether it was created.
+CREATES = frozenset({Kind.APPOINTMENT_BOOKED, Kind.CONSULTATION_CREATED, Kind.CHAT_MESSAGE})
+
+
+def _written(change: Change) -> tuple[models.AuditEntity, object]:
+    if change.kind.value.startswith("APPOINTMENT_"):
+        return models.AuditEntity.APPOINTMENT, change.appointment_id
+    if change.kind.value.startswith("CONSULTATION_"):
+        return models.AuditEntity.CONSULTATION, change.consultation_id
+    return models.AuditEntity.CHAT_MESSAGE, change.conversation_id
+
+
+async def announce(change: Change) -> None:
+    """Record that `change` happened: the audit row and the notification rows now, in the
+    change's transaction; the doorbells after it commits. Inside `atomic()`."""
+    require_transaction()
+    logger.info(
+        "change",
+        extra={
+            "change": change.kind.value,
+            "actor_id": str(change.actor.id),
+            "recipient_ids": [str(r) for r in change.recipient_ids],
+            "appointment_id": str(change.appointment_id) if change.appointment_id else None,
+            "consultation_id": str(change.consultation_id) if change.consultation_id else None,
+        },
+    )
+    entity, entity_id = _written(change)
+    action = models.AuditAction.CREATE if change.kind in CREATES else models.AuditAction.UPDATE
+    await audit.record_write(
+        change.actor, entity, action, entity_id, change.patient_id, change.fields
+    )
+    await notify(change)
+    if change.appointment_id is not None:
+        payload = {"appointment_id": str(change.appointment_id)}
+        for party in change.party_ids:
+            queue(Event(pubsub.appointments_channel(party), payload))
 
 
 def visible_notifications(viewer: models.User) -> QuerySet[models.Notification]:
@@ -49,7 +120,7 @@ async def notify(change: Change) -> list[models.Notification]:
         notification = await models.Notification.create(
             recipient_id=recipient_id,
             seq=await next_seq(recipient_id),
-            kind=models.NotificationKind(change.kind.value),
+            kind=change.kind,
             title=title,
             body=body.format(actor=change.actor.full_name),
             appointment_id=change.appointment_id,

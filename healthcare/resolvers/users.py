@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
-from healthcare import media, models
-from healthcare.changes import atomic
-from healthcare.errors import InputError
+from healthcare import models
+from healthcare.failures import InputError
+from healthcare.realtime.outbox import atomic
+from healthcare.resolvers import pictures
 from healthcare.resolvers.auth import create_user, revoke_all_sessions
 from healthcare.validators import (
     MAX_BIO_LENGTH,
@@ -30,25 +30,17 @@ def visible_users(viewer: models.User) -> QuerySet[models.User]:
     """
     if viewer.is_admin:
         return models.User.all()
-    rule = Q(id=viewer.id) | Q(role=models.Role.DOCTOR, is_active=True)
+    rule = Q(id=viewer.id) | Q(role=models.Role.DOCTOR, is_active=True)  # active_doctors()
     if viewer.is_doctor:
         my_patients = models.Appointment.filter(doctor_id=viewer.id).values("patient_id")
         rule |= Q(id__in=Subquery(my_patients))
     return models.User.filter(rule)
 
 
-def parse_id(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
-
-
-async def find_visible_user(viewer: models.User, user_id: str) -> models.User | None:
-    parsed = parse_id(user_id)
-    if parsed is None:
-        return None
-    return await visible_users(viewer).filter(id=parsed).first()
+def active_doctors() -> QuerySet[models.User]:
+    """Doctors who take appointments: the one rule for the list of doctors, their slots
+    and schedules, and booking (whose SQL says the same: resolvers.appointments)."""
+    return models.User.filter(role=models.Role.DOCTOR, is_active=True)
 
 
 @dataclass(frozen=True)
@@ -83,16 +75,16 @@ async def update_profile(
 async def set_profile_picture(
     user: models.User, upload: object, media_dir: Path, max_bytes: int
 ) -> models.User:
-    data = await media.read_upload(upload, max_bytes, "file")
-    name = await media.store_picture(data, media_dir, "file")
+    data = await pictures.read_upload(upload, max_bytes, "file")
+    name = await pictures.store_picture(data, media_dir, "file")
     previous = user.profile_picture
     user.profile_picture = name
     try:
         await user.save(update_fields=["profile_picture", "updated_at"])
     except BaseException:
-        media.remove_picture(name, media_dir)
+        pictures.remove_picture(name, media_dir)
         raise
-    media.remove_picture(previous, media_dir)
+    pictures.remove_picture(previous, media_dir)
     return user
 
 
@@ -100,7 +92,7 @@ async def remove_profile_picture(user: models.User, media_dir: Path) -> models.U
     previous = user.profile_picture
     user.profile_picture = None
     await user.save(update_fields=["profile_picture", "updated_at"])
-    media.remove_picture(previous, media_dir)
+    pictures.remove_picture(previous, media_dir)
     return user
 
 

@@ -2,34 +2,38 @@
 
 import asyncio
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from datetime import datetime
 from typing import Annotated
 
 import strawberry
 
-from healthcare import audit, models, pubsub
-from healthcare.context import Info
-from healthcare.errors import (
-    ExpectedFailure,
+from healthcare import models
+from healthcare.graphql.auditing import DeniedWhenNull, audited, selected_fields
+from healthcare.graphql.errors import (
     InvalidStatusTransition,
     NotFound,
     SlotUnavailable,
     ValidationFailed,
+    mutation,
     within_calendar,
 )
-from healthcare.pagination import DEFAULT_PAGE_SIZE, Connection, paginate
-from healthcare.permissions import (
+from healthcare.graphql.execution import raw_info
+from healthcare.graphql.pagination import DEFAULT_PAGE_SIZE, Connection, paginate
+from healthcare.graphql.permissions import (
     HasRole,
     IsAppointmentParty,
     IsAuthenticated,
     allow,
     signed_in_user,
 )
+from healthcare.realtime import pubsub
 from healthcare.resolvers import appointments as resolvers
-from healthcare.resolvers.users import parse_id
+from healthcare.resolvers.visibility import find_visible, visible
 from healthcare.schema.consultations import Consultation
+from healthcare.schema.loaders import Info
 from healthcare.schema.users import User, related_user
+from healthcare.validators import parse_id
 
 Role = models.Role
 AppointmentStatus = models.AppointmentStatus
@@ -67,7 +71,7 @@ class AppointmentHistoryEntry:
 
 
 @strawberry.type(description="A patient's booked time with a doctor.")
-@audit.audited(models.AuditEntity.APPOINTMENT, patient=lambda row: row.patient_id)
+@audited(models.AuditEntity.APPOINTMENT, patient=lambda row: row.patient_id)
 class Appointment:
     id: strawberry.ID
     starts_at: datetime
@@ -92,13 +96,13 @@ class Appointment:
         extensions=allow(IsAppointmentParty(), silent=True),
     )
 
-    @strawberry.field(graphql_type=User)
-    def patient(self, info: Info) -> User | Awaitable[User]:
-        return related_user(info, self.patient_id)
+    @strawberry.field
+    async def patient(self, info: Info) -> User:
+        return await related_user(info, self.patient_id)
 
-    @strawberry.field(graphql_type=User)
-    def doctor(self, info: Info) -> User | Awaitable[User]:
-        return related_user(info, self.doctor_id)
+    @strawberry.field
+    async def doctor(self, info: Info) -> User:
+        return await related_user(info, self.doctor_id)
 
     @strawberry.field(description="Every change since booking, oldest first.")
     async def history(self, info: Info) -> list[AppointmentHistoryEntry]:
@@ -115,15 +119,10 @@ class Appointment:
             for row in rows
         ]
 
-    @strawberry.field(
-        description="What the doctor documented, once they have.", graphql_type=Consultation | None
-    )
-    def consultation(self, info: Info) -> Consultation | Awaitable[Consultation | None] | None:
-        def documented(row: models.Consultation | None) -> Consultation | None:
-            return Consultation.from_model(row) if row is not None else None
-
-        loader = info.context.loaders.consultation_by_appointment
-        return loader.load_now_or_later(self.key, documented)
+    @strawberry.field(description="What the doctor documented, once they have.")
+    async def consultation(self, info: Info) -> Consultation | None:
+        row = await info.context.loaders.consultation_by_appointment.load(self.key)
+        return Consultation.from_model(row) if row is not None else None
 
     @property
     def key(self) -> uuid.UUID:
@@ -151,9 +150,9 @@ AppointmentConnection = Connection[Appointment]
 
 async def load_ahead(info: Info, appointments: Sequence[Appointment]) -> None:
     """Load the people and consultations the operation asks of these appointments now, in
-    one query each, as their loaders would batch them. Each row's `patient`, `doctor` and
-    `consultation` then resolve at once, instead of each waiting in a task of its own."""
-    asked = audit.selected_fields(info._raw_info)
+    one query each, as their loaders would batch them: each row's `patient`, `doctor` and
+    `consultation` then find their values loaded already."""
+    asked = selected_fields(raw_info(info))
     loaders = info.context.loaders
     people = [a.patient_id for a in appointments] if "patient" in asked else []
     if "doctor" in asked:
@@ -196,13 +195,12 @@ class Query:
         description="An appointment by id; null when there is none you may see.",
         extensions=[
             *allow(IsAuthenticated()),
-            audit.DeniedWhenNull(models.AuditEntity.APPOINTMENT),
+            DeniedWhenNull(models.AuditEntity.APPOINTMENT),
         ],
     )
     async def appointment(self, info: Info, id: strawberry.ID) -> Appointment | None:
-        try:
-            found = await resolvers.find_visible_appointment(signed_in_user(info), id)
-        except ExpectedFailure:
+        found = await find_visible(signed_in_user(info), models.Appointment, id)
+        if found is None:
             return None
         appointment = Appointment.from_model(found)
         await load_ahead(info, [appointment])
@@ -224,7 +222,7 @@ class Query:
         doctor_id: strawberry.ID | None = None,
         patient_id: strawberry.ID | None = None,
     ) -> AppointmentConnection:
-        queryset = resolvers.visible_appointments(signed_in_user(info))
+        queryset = visible(signed_in_user(info), models.Appointment)
         if status is not None:
             queryset = queryset.filter(status=status)
         if starts_from is not None:
@@ -246,22 +244,19 @@ def appointment_payload(row: models.Appointment) -> AppointmentPayload:
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(
+    @mutation(
         description="Book a slot with a doctor. Patients only.",
         extensions=allow(HasRole(Role.PATIENT)),
     )
     async def book_appointment(
         self, info: Info, input: BookAppointmentInput
     ) -> BookAppointmentResult:
-        try:
-            row = await resolvers.book(
-                signed_in_user(info), input.doctor_id, input.starts_at, input.reason
-            )
-        except ExpectedFailure as failure:
-            return failure.as_result()
+        row = await resolvers.book(
+            signed_in_user(info), input.doctor_id, input.starts_at, input.reason
+        )
         return appointment_payload(row)
 
-    @strawberry.mutation(
+    @mutation(
         description="Move a scheduled appointment to another free slot of the same doctor. "
         "It keeps its id. The patient or the doctor.",
         extensions=allow(HasRole(Role.PATIENT, Role.DOCTOR)),
@@ -269,13 +264,10 @@ class Mutation:
     async def reschedule_appointment(
         self, info: Info, id: strawberry.ID, starts_at: datetime
     ) -> RescheduleAppointmentResult:
-        try:
-            row = await resolvers.reschedule(signed_in_user(info), id, starts_at)
-        except ExpectedFailure as failure:
-            return failure.as_result()
+        row = await resolvers.reschedule(signed_in_user(info), id, starts_at)
         return appointment_payload(row)
 
-    @strawberry.mutation(
+    @mutation(
         description="Cancel a scheduled appointment, saying why. The patient, the doctor "
         "or an administrator.",
         extensions=allow(IsAuthenticated()),
@@ -283,34 +275,25 @@ class Mutation:
     async def cancel_appointment(
         self, info: Info, id: strawberry.ID, reason: str
     ) -> AppointmentStatusResult:
-        try:
-            row = await resolvers.cancel(signed_in_user(info), id, reason)
-        except ExpectedFailure as failure:
-            return failure.as_result()
+        row = await resolvers.cancel(signed_in_user(info), id, reason)
         return appointment_payload(row)
 
-    @strawberry.mutation(
+    @mutation(
         description="Mark an appointment that has started as completed. Its doctor only.",
         extensions=allow(HasRole(Role.DOCTOR)),
     )
     async def complete_appointment(self, info: Info, id: strawberry.ID) -> AppointmentStatusResult:
-        try:
-            row = await resolvers.complete(signed_in_user(info), id)
-        except ExpectedFailure as failure:
-            return failure.as_result()
+        row = await resolvers.complete(signed_in_user(info), id)
         return appointment_payload(row)
 
-    @strawberry.mutation(
+    @mutation(
         description="Mark that the patient did not come. Its doctor only, after the start.",
         extensions=allow(HasRole(Role.DOCTOR)),
     )
     async def mark_appointment_no_show(
         self, info: Info, id: strawberry.ID
     ) -> AppointmentStatusResult:
-        try:
-            row = await resolvers.mark_no_show(signed_in_user(info), id)
-        except ExpectedFailure as failure:
-            return failure.as_result()
+        row = await resolvers.mark_no_show(signed_in_user(info), id)
         return appointment_payload(row)
 
 
@@ -328,14 +311,13 @@ class Subscription:
         user = signed_in_user(info)
         if changed_since is not None:
             within_calendar(changed_since, "changedSince")
-        mine = resolvers.visible_appointments  # re-applied to every row sent
         async with pubsub.current().subscribe(pubsub.appointments_channel(user.id)) as events:
             if changed_since is not None:
-                for row in (
-                    await mine(user).filter(updated_at__gt=changed_since).order_by("updated_at")
-                ):
+                missed = visible(user, models.Appointment).filter(updated_at__gt=changed_since)
+                for row in await missed.order_by("updated_at"):
                     yield Appointment.from_model(row)
             async for event in events:
-                changed = await mine(user).filter(id=parse_id(event["appointment_id"])).first()
+                # The rule is applied again to every row sent: who sees it may change.
+                changed = await find_visible(user, models.Appointment, event["appointment_id"])
                 if changed is not None:
                     yield Appointment.from_model(changed)

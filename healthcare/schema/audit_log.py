@@ -5,12 +5,20 @@ from datetime import datetime
 
 import strawberry
 
-from healthcare import audit, models
-from healthcare.context import Info
-from healthcare.errors import within_calendar
-from healthcare.pagination import DEFAULT_PAGE_SIZE, Connection, paginate
-from healthcare.permissions import HasRole, IsAdmin, SeenByAdministrators, allow, signed_in_user
-from healthcare.resolvers.users import parse_id
+from healthcare import models
+from healthcare.graphql.errors import within_calendar
+from healthcare.graphql.pagination import DEFAULT_PAGE_SIZE, Connection, paginate
+from healthcare.graphql.permissions import (
+    HasRole,
+    IsAdmin,
+    SeenByAdministrators,
+    allow,
+    signed_in_user,
+)
+from healthcare.resolvers.visibility import visible
+from healthcare.schema.loaders import Info
+from healthcare.security import audit
+from healthcare.validators import parse_id
 
 AuditAction = models.AuditAction
 strawberry.enum(AuditAction, description="What was done with the data.")
@@ -103,7 +111,7 @@ class Query:
         until: datetime | None = None,
     ) -> AuditEventConnection:
         await audit.written()
-        rows = models.AuditEvent.all()
+        rows = visible(signed_in_user(info), models.AuditEvent)
         if actor_id is not None:
             rows = rows.filter(actor_id=parse_id(actor_id))
         if patient_id is not None:
@@ -129,9 +137,4 @@ class Query:
     ) -> AuditEventConnection:
         me = signed_in_user(info)
         await audit.written()
-        rows = (
-            models.AuditEvent.filter(patient_id=me.id, allowed=True)
-            .exclude(actor_id=me.id)
-            .exclude(entity=models.AuditEntity.PRIVATE_NOTES)
-        )
-        return await paginate(rows, AuditEvent.from_model, first, after)
+        return await paginate(visible(me, models.AuditEvent), AuditEvent.from_model, first, after)

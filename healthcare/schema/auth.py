@@ -6,21 +6,25 @@ from typing import Annotated, Any
 import strawberry
 
 from healthcare import models
-from healthcare.auth import Viewer
-from healthcare.context import Info
-from healthcare.errors import (
+from healthcare.failures import (
+    AccountDeactivatedError,
+    InvalidCredentialsError,
+    InvalidRefreshTokenError,
+)
+from healthcare.graphql.errors import (
     AccountDeactivated,
-    ErrorCode,
-    InputError,
     InvalidCredentials,
     InvalidRefreshToken,
     ValidationFailed,
-    invalid_credentials,
+    mutation,
 )
-from healthcare.permissions import IsAuthenticated, allow, signed_in_user
-from healthcare.ratelimit import PASSWORD_CHECK, SIGN_IN, SIGN_UP, TOKEN_REFRESH, RateLimited
+from healthcare.graphql.permissions import IsAuthenticated, allow, signed_in_user
+from healthcare.graphql.rate_limits import RateLimited
 from healthcare.resolvers import auth as resolvers
+from healthcare.schema.loaders import Info
 from healthcare.schema.users import User
+from healthcare.security.auth import Viewer
+from healthcare.security.ratelimit import PASSWORD_CHECK, SIGN_IN, SIGN_UP, TOKEN_REFRESH
 
 
 def viewer_email(args: dict[str, Any], info: Info) -> str | None:
@@ -95,7 +99,7 @@ ChangePasswordResult = Annotated[
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(
+    @mutation(
         description="Create a patient account, then sign in with `login`. The answer is the "
         "same for a new address and one that has an account (which is left as it is). "
         "Sign-ups are limited per network: over the limit, a top-level RATE_LIMITED error "
@@ -103,18 +107,15 @@ class Mutation:
         extensions=[RateLimited(SIGN_UP)],
     )
     async def register(self, info: Info, input: RegisterInput) -> RegisterResult:
-        try:
-            await resolvers.register_patient(
-                email=input.email,
-                password=input.password,
-                first_name=input.first_name,
-                last_name=input.last_name,
-            )
-        except InputError as error:
-            return error.as_result()
+        await resolvers.register_patient(
+            email=input.email,
+            password=input.password,
+            first_name=input.first_name,
+            last_name=input.last_name,
+        )
         return SIGN_UP_RECEIVED
 
-    @strawberry.mutation(
+    @mutation(
         description="Sign in. A wrong password and an unknown email give the same answer. "
         "Attempts are limited per email and per network (a successful sign-in does not count "
         "against the email): over a limit, a top-level RATE_LIMITED error gives "
@@ -124,17 +125,14 @@ class Mutation:
     async def login(self, info: Info, email: str, password: str) -> LoginResult:
         user = await resolvers.login(email, password)
         if user is None:
-            return invalid_credentials()
+            raise InvalidCredentialsError()
         if not user.is_active:
-            return AccountDeactivated(
-                message="This account is deactivated. Contact the clinic.",
-                code=ErrorCode.ACCOUNT_DEACTIVATED,
-            )
+            raise AccountDeactivatedError()
         return AuthPayload.signed_in(
             info, await resolvers.start_session(user, info.context.settings)
         )
 
-    @strawberry.mutation(
+    @mutation(
         description="Trade a refresh token for a new pair. The old one stops working; "
         "presenting it again ends the whole sign-in. Limited per network: over the limit, a "
         "top-level RATE_LIMITED error gives `retryAfterSeconds`.",
@@ -143,13 +141,10 @@ class Mutation:
     async def refresh_token(self, info: Info, refresh_token: str) -> RefreshTokenResult:
         tokens = await resolvers.refresh(refresh_token, info.context.settings)
         if tokens is None:
-            return InvalidRefreshToken(
-                message="This refresh token cannot be used. Sign in again.",
-                code=ErrorCode.INVALID_REFRESH_TOKEN,
-            )
+            raise InvalidRefreshTokenError()
         return AuthPayload.signed_in(info, tokens)
 
-    @strawberry.mutation(
+    @mutation(
         description="Sign out: ends this session (or, with `everywhere`, all of yours). "
         "Its access and refresh tokens stop working at once.",
         extensions=allow(IsAuthenticated()),
@@ -163,7 +158,7 @@ class Mutation:
             await resolvers.revoke_sessions(sessions, "logout")
         return True
 
-    @strawberry.mutation(
+    @mutation(
         description="Change your password. Ends every session, then signs you in afresh. "
         "Wrong current passwords count with sign-in attempts, per account and per network: "
         "over a limit, a top-level RATE_LIMITED error gives `retryAfterSeconds`.",
@@ -181,14 +176,9 @@ class Mutation:
     async def change_password(
         self, info: Info, current_password: str, new_password: str
     ) -> ChangePasswordResult:
-        try:
-            tokens = await resolvers.change_password(
-                signed_in_user(info), current_password, new_password, info.context.settings
-            )
-        except InputError as error:
-            return error.as_result()
+        tokens = await resolvers.change_password(
+            signed_in_user(info), current_password, new_password, info.context.settings
+        )
         if tokens is None:
-            return InvalidCredentials(
-                message="The current password is incorrect.", code=ErrorCode.INVALID_CREDENTIALS
-            )
+            raise InvalidCredentialsError("The current password is incorrect.")
         return AuthPayload.signed_in(info, tokens)

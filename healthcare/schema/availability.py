@@ -1,29 +1,23 @@
 """Availability: doctors' weekly hours, time off, and the free slots that follow."""
 
 import re
-import uuid
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated
 
 import strawberry
 
 from healthcare import models
-from healthcare.context import Info
-from healthcare.errors import (
-    ExpectedFailure,
-    InputError,
-    NotFound,
-    ValidationFailed,
-    bad_argument,
-)
-from healthcare.permissions import (
+from healthcare.failures import InputError, NotFoundError
+from healthcare.graphql.errors import NotFound, ValidationFailed, arguments_checked, mutation
+from healthcare.graphql.permissions import (
     HasRole,
     IsAuthenticated,
     allow,
     signed_in_user,
 )
 from healthcare.resolvers import availability
-from healthcare.resolvers.users import parse_id
+from healthcare.schema.loaders import Info
 
 Role = models.Role
 
@@ -130,64 +124,47 @@ def parse_hhmm(value: str, field: str) -> int:
     return minute
 
 
-async def schedule_of(doctor_id: uuid.UUID) -> DoctorSchedule | None:
-    schedule = await models.DoctorSchedule.filter(doctor_id=doctor_id).first()
-    if schedule is None:
-        return None
-    hours = await models.WorkingHours.filter(schedule_id=schedule.id).order_by(
-        "weekday", "start_minute"
-    )
+def to_schedule(
+    schedule: models.DoctorSchedule,
+    hours: Sequence[models.WorkingHours | availability.HoursBlock],
+) -> DoctorSchedule:
     return DoctorSchedule(
         time_zone=schedule.time_zone,
         slot_minutes=schedule.slot_minutes,
         hours=[
             WorkingHoursBlock(weekday=h.weekday, start=hhmm(h.start_minute), end=hhmm(h.end_minute))
-            for h in hours
+            for h in sorted(hours, key=lambda h: (h.weekday, h.start_minute))
         ],
     )
-
-
-async def doctor_to_manage(info: Info, doctor_id: strawberry.ID | None) -> models.User:
-    """Doctors manage their own calendar; administrators anyone's."""
-    viewer = signed_in_user(info)
-    if viewer.is_admin:
-        return await availability.find_doctor(parse_id(doctor_id) if doctor_id else None)
-    if doctor_id is not None and parse_id(doctor_id) != viewer.id:
-        raise InputError("doctorId", "Doctors manage only their own calendar.")
-    return viewer
 
 
 @strawberry.type
 class Query:
     @strawberry.field(
         description="A doctor's free slots between two of their local dates (inclusive, at "
-        "most 31 days): inside their hours, outside time off, not booked, in the future.",
+        "most 31 days): inside their hours, outside time off, not booked, in the future. "
+        "None for anyone who is not an active doctor.",
         extensions=allow(IsAuthenticated()),
     )
     async def available_slots(
         self, info: Info, doctor_id: strawberry.ID, from_date: date, to_date: date
     ) -> list[Slot]:
-        doctor = await models.User.filter(
-            id=parse_id(doctor_id), role=Role.DOCTOR, is_active=True
-        ).first()
-        if doctor is None:
-            return []
-        try:
-            slots = await availability.free_slots(doctor.id, from_date, to_date)
-        except InputError as error:
-            raise bad_argument("toDate", error.message) from None
+        with arguments_checked():
+            slots = await availability.free_slots(doctor_id, from_date, to_date)
         return [
             Slot(starts_at=s.starts_at, ends_at=s.ends_at, local_starts_at=s.local_starts_at)
             for s in slots
         ]
 
     @strawberry.field(
-        description="A doctor's weekly hours; null until they set them.",
+        description="An active doctor's weekly hours; null until they set them.",
         extensions=allow(IsAuthenticated()),
     )
     async def doctor_schedule(self, info: Info, doctor_id: strawberry.ID) -> DoctorSchedule | None:
-        doctor = await models.User.filter(id=parse_id(doctor_id), role=Role.DOCTOR).first()
-        return await schedule_of(doctor.id) if doctor else None
+        try:
+            return to_schedule(*await availability.schedule_of(doctor_id))
+        except NotFoundError:
+            return None
 
     @strawberry.field(
         description="A doctor's time off, soonest first: the doctor's own, or any for "
@@ -195,17 +172,13 @@ class Query:
         extensions=allow(HasRole(Role.DOCTOR, Role.ADMIN)),
     )
     async def time_off(self, info: Info, doctor_id: strawberry.ID | None = None) -> list[TimeOff]:
-        try:
-            doctor = await doctor_to_manage(info, doctor_id)
-        except ExpectedFailure:
-            return []
-        rows = await models.TimeOff.filter(doctor_id=doctor.id).order_by("starts_at")
+        rows = await availability.time_off_of(signed_in_user(info), doctor_id)
         return [TimeOff.from_model(row) for row in rows]
 
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(
+    @mutation(
         description="Set a doctor's time zone, slot length and weekly hours, replacing the "
         "previous ones. Booked appointments stay.",
         extensions=allow(HasRole(Role.DOCTOR, Role.ADMIN)),
@@ -213,45 +186,33 @@ class Mutation:
     async def set_doctor_schedule(
         self, info: Info, input: SetDoctorScheduleInput
     ) -> SetDoctorScheduleResult:
-        try:
-            doctor = await doctor_to_manage(info, input.doctor_id)
-            blocks = [
-                availability.HoursBlock(
-                    weekday=block.weekday,
-                    start_minute=parse_hhmm(block.start, f"hours[{index}].start"),
-                    end_minute=parse_hhmm(block.end, f"hours[{index}].end"),
-                )
-                for index, block in enumerate(input.hours)
-            ]
-            await availability.set_schedule(doctor, input.time_zone, input.slot_minutes, blocks)
-        except ExpectedFailure as failure:
-            return failure.as_result()
-        schedule = await schedule_of(doctor.id)
-        assert schedule is not None
-        return SchedulePayload(schedule=schedule)
+        doctor = await availability.doctor_to_manage(signed_in_user(info), input.doctor_id)
+        blocks = [
+            availability.HoursBlock(
+                weekday=block.weekday,
+                start_minute=parse_hhmm(block.start, f"hours[{index}].start"),
+                end_minute=parse_hhmm(block.end, f"hours[{index}].end"),
+            )
+            for index, block in enumerate(input.hours)
+        ]
+        schedule = await availability.set_schedule(
+            doctor, input.time_zone, input.slot_minutes, blocks
+        )
+        return SchedulePayload(schedule=to_schedule(schedule, blocks))
 
-    @strawberry.mutation(
+    @mutation(
         description="Block a span of a doctor's calendar. Appointments already booked in it "
         "stay; cancel them if needed.",
         extensions=allow(HasRole(Role.DOCTOR, Role.ADMIN)),
     )
     async def add_time_off(self, info: Info, input: AddTimeOffInput) -> AddTimeOffResult:
-        try:
-            doctor = await doctor_to_manage(info, input.doctor_id)
-            row = await availability.add_time_off(
-                doctor, input.starts_at, input.ends_at, input.reason
-            )
-        except ExpectedFailure as failure:
-            return failure.as_result()
+        doctor = await availability.doctor_to_manage(signed_in_user(info), input.doctor_id)
+        row = await availability.add_time_off(doctor, input.starts_at, input.ends_at, input.reason)
         return TimeOffPayload(time_off=TimeOff.from_model(row))
 
-    @strawberry.mutation(
+    @mutation(
         description="Remove one of a doctor's time-off spans.",
         extensions=allow(HasRole(Role.DOCTOR, Role.ADMIN)),
     )
     async def remove_time_off(self, info: Info, id: strawberry.ID) -> bool:
-        viewer = signed_in_user(info)
-        rows = models.TimeOff.filter(id=parse_id(id))
-        if not viewer.is_admin:
-            rows = rows.filter(doctor_id=viewer.id)
-        return bool(await rows.delete())
+        return await availability.remove_time_off(signed_in_user(info), id)

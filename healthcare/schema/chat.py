@@ -6,26 +6,28 @@ A conversation someone may not see is answered exactly like one that does not ex
 """
 
 import uuid
-from collections.abc import AsyncGenerator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.exceptions import StrawberryGraphQLError
 
-from healthcare import audit, models, pubsub
-from healthcare.context import Info
-from healthcare.errors import (
+from healthcare import models
+from healthcare.graphql.auditing import DeniedWhenNull, audited
+from healthcare.graphql.errors import (
     ErrorCode,
-    ExpectedFailure,
     NotFound,
-    NotFoundError,
     ValidationFailed,
     bad_argument,
+    mutation,
 )
-from healthcare.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Connection
-from healthcare.permissions import IsAuthenticated, allow, signed_in_user
+from healthcare.graphql.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Connection
+from healthcare.graphql.permissions import IsAuthenticated, allow, signed_in_user
+from healthcare.realtime import pubsub
 from healthcare.resolvers import chat as resolvers
+from healthcare.resolvers.visibility import find_visible
+from healthcare.schema.loaders import Info
 from healthcare.schema.users import User, related_user
 
 DEFAULT_HISTORY_PAGE = 20
@@ -34,7 +36,7 @@ MAX_RESUME_GAP = 500
 
 
 @strawberry.type(description="One chat message.")
-@audit.audited(models.AuditEntity.CHAT_MESSAGE, patient=lambda message: message.patient_id)
+@audited(models.AuditEntity.CHAT_MESSAGE, patient=lambda message: message.patient_id)
 class ChatMessage:
     id: strawberry.ID
     seq: int = strawberry.field(
@@ -51,9 +53,9 @@ class ChatMessage:
     # The conversation's patient: whose health data the message is.
     patient_id: strawberry.Private[uuid.UUID]
 
-    @strawberry.field(graphql_type=User)
-    def sender(self, info: Info) -> User | Awaitable[User]:
-        return related_user(info, self.sender_id)
+    @strawberry.field
+    async def sender(self, info: Info) -> User:
+        return await related_user(info, self.sender_id)
 
     @classmethod
     def from_model(cls, row: models.ChatMessage, patient_id: uuid.UUID) -> "ChatMessage":
@@ -100,13 +102,13 @@ class Conversation:
     doctor_id: strawberry.Private[uuid.UUID]
     viewer_id: strawberry.Private[uuid.UUID]
 
-    @strawberry.field(graphql_type=User)
-    def patient(self, info: Info) -> User | Awaitable[User]:
-        return related_user(info, self.patient_id)
+    @strawberry.field
+    async def patient(self, info: Info) -> User:
+        return await related_user(info, self.patient_id)
 
-    @strawberry.field(graphql_type=User)
-    def doctor(self, info: Info) -> User | Awaitable[User]:
-        return related_user(info, self.doctor_id)
+    @strawberry.field
+    async def doctor(self, info: Info) -> User:
+        return await related_user(info, self.doctor_id)
 
     @strawberry.field(description="Messages from the other participant you have not read.")
     async def unread_count(self, info: Info) -> int:
@@ -163,9 +165,9 @@ class TypingEvent:
     user_id: strawberry.ID
     typing: bool
 
-    @strawberry.field(description="Who is typing.", graphql_type=User)
-    def user(self, info: Info) -> User | Awaitable[User]:
-        return related_user(info, uuid.UUID(self.user_id))
+    @strawberry.field(description="Who is typing.")
+    async def user(self, info: Info) -> User:
+        return await related_user(info, uuid.UUID(self.user_id))
 
 
 @strawberry.type(description="The other participant has read a conversation up to a message.")
@@ -222,21 +224,18 @@ class Query:
         description="One of your conversations; null when there is none you may see.",
         extensions=[
             *allow(IsAuthenticated()),
-            audit.DeniedWhenNull(models.AuditEntity.CONVERSATION),
+            DeniedWhenNull(models.AuditEntity.CONVERSATION),
         ],
     )
     async def conversation(self, info: Info, id: strawberry.ID) -> Conversation | None:
         user = signed_in_user(info)
-        try:
-            row = await resolvers.find_visible_conversation(user, id)
-        except ExpectedFailure:
-            return None
-        return Conversation.from_model(row, user.id)
+        row = await find_visible(user, models.Conversation, id)
+        return Conversation.from_model(row, user.id) if row is not None else None
 
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(
+    @mutation(
         description="Open the conversation with the doctor (or patient) of one of your "
         "appointments, any status; created on first use. NotFound for anyone else.",
         extensions=allow(IsAuthenticated()),
@@ -245,13 +244,10 @@ class Mutation:
         self, info: Info, with_user_id: strawberry.ID
     ) -> StartConversationResult:
         user = signed_in_user(info)
-        try:
-            row = await resolvers.start(user, with_user_id)
-        except ExpectedFailure as failure:
-            return failure.as_result()
+        row = await resolvers.start(user, with_user_id)
         return conversation_payload(row, user)
 
-    @strawberry.mutation(
+    @mutation(
         description="Send a message: `text` is trimmed, 1 to 4,000 characters. `clientId` is "
         "a UUID your client makes once per message and reuses when it retries: a retry "
         "returns the message the first attempt sent, never a second copy.",
@@ -261,14 +257,11 @@ class Mutation:
         self, info: Info, conversation_id: strawberry.ID, client_id: strawberry.ID, text: str
     ) -> SendMessageResult:
         sender = signed_in_user(info)
-        try:
-            sent = await resolvers.send(sender, conversation_id, client_id, text)
-        except ExpectedFailure as failure:
-            return failure.as_result()
+        sent = await resolvers.send(sender, conversation_id, client_id, text)
         info.context.loaders.user_by_id.prime(sender.id, sender)  # no query for `sender`
         return MessagePayload(chat_message=ChatMessage.from_model(sent.message, sent.patient_id))
 
-    @strawberry.mutation(
+    @mutation(
         description="Mark messages read up to `upToSeq` (capped at the newest message). The "
         "mark never moves back. The other participant sees it as `otherLastReadSeq`.",
         extensions=allow(IsAuthenticated()),
@@ -277,13 +270,10 @@ class Mutation:
         self, info: Info, conversation_id: strawberry.ID, up_to_seq: int
     ) -> MarkConversationReadResult:
         user = signed_in_user(info)
-        try:
-            row = await resolvers.mark_read(user, conversation_id, up_to_seq)
-        except ExpectedFailure as failure:
-            return failure.as_result()
+        row = await resolvers.mark_read(user, conversation_id, up_to_seq)
         return conversation_payload(row, user)
 
-    @strawberry.mutation(
+    @mutation(
         description="Tell the other participant you started (true) or stopped (false) "
         "typing. Never stored. Returns false when there is no such conversation you may see.",
         extensions=allow(IsAuthenticated()),
@@ -301,10 +291,24 @@ def conversation_not_found() -> StrawberryGraphQLError:
 
 
 async def subscribable(info: Info, conversation_id: strawberry.ID) -> models.Conversation:
-    try:
-        return await resolvers.find_visible_conversation(signed_in_user(info), conversation_id)
-    except NotFoundError:
-        raise conversation_not_found() from None
+    found = await find_visible(signed_in_user(info), models.Conversation, conversation_id)
+    if found is None:
+        raise conversation_not_found()
+    return found
+
+
+async def from_the_other(
+    info: Info, conversation_id: strawberry.ID, channel_of: Callable[[uuid.UUID], str]
+) -> AsyncIterator[tuple[strawberry.ID, dict[str, Any]]]:
+    """A conversation's live-only events (typing, read receipts: never stored, never
+    replayed) from the other participant, with the conversation's id; your own are not
+    sent back. Typing and receipts stay two subscriptions, each typed, because clients
+    already listen to each; this is what they share."""
+    conversation = await subscribable(info, conversation_id)
+    me = str(signed_in_user(info).id)
+    async for event in pubsub.doorbells(channel_of(conversation.id)):
+        if event.get("user_id") != me:
+            yield strawberry.ID(str(conversation.id)), event
 
 
 @strawberry.type
@@ -346,13 +350,11 @@ class Subscription:
     async def typing_changed(
         self, info: Info, conversation_id: strawberry.ID
     ) -> AsyncGenerator[TypingEvent, None]:
-        conversation = await subscribable(info, conversation_id)
-        me = str(signed_in_user(info).id)
-        async for event in pubsub.doorbells(pubsub.typing_channel(conversation.id)):
-            if event.get("user_id") == me:
-                continue
+        async for conversation, event in from_the_other(
+            info, conversation_id, pubsub.typing_channel
+        ):
             yield TypingEvent(
-                conversation_id=strawberry.ID(str(conversation.id)),
+                conversation_id=conversation,
                 user_id=strawberry.ID(str(event["user_id"])),
                 typing=bool(event.get("typing")),
             )
@@ -367,13 +369,11 @@ class Subscription:
     async def read_receipt_changed(
         self, info: Info, conversation_id: strawberry.ID
     ) -> AsyncGenerator[ReadReceipt, None]:
-        conversation = await subscribable(info, conversation_id)
-        me = str(signed_in_user(info).id)
-        async for event in pubsub.doorbells(pubsub.receipts_channel(conversation.id)):
-            if event.get("user_id") == me:
-                continue
+        async for conversation, event in from_the_other(
+            info, conversation_id, pubsub.receipts_channel
+        ):
             yield ReadReceipt(
-                conversation_id=strawberry.ID(str(conversation.id)),
+                conversation_id=conversation,
                 user_id=strawberry.ID(str(event["user_id"])),
                 last_read_seq=int(event["last_read_seq"]),
             )

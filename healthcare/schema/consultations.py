@@ -7,7 +7,6 @@ never clinical content.
 """
 
 import uuid
-from collections.abc import Awaitable
 from contextlib import suppress
 from datetime import date, datetime
 from typing import Annotated
@@ -16,17 +15,17 @@ import strawberry
 from strawberry.extensions.field_extension import FieldExtension
 from strawberry.utils.str_converters import to_camel_case
 
-from healthcare import audit, models
-from healthcare.context import Info
-from healthcare.errors import (
+from healthcare import models
+from healthcare.graphql.auditing import DeniedWhenNull, audited
+from healthcare.graphql.errors import (
     ConsultationSigned,
-    ExpectedFailure,
     InvalidStatusTransition,
     NotFound,
     ValidationFailed,
+    mutation,
 )
-from healthcare.pagination import DEFAULT_PAGE_SIZE, Connection, paginate
-from healthcare.permissions import (
+from healthcare.graphql.pagination import DEFAULT_PAGE_SIZE, Connection, paginate
+from healthcare.graphql.permissions import (
     HasRole,
     IsAuthenticated,
     IsConsultationAuthor,
@@ -36,8 +35,10 @@ from healthcare.permissions import (
     signed_in_user,
 )
 from healthcare.resolvers import consultations as resolvers
-from healthcare.resolvers.users import parse_id
+from healthcare.resolvers.visibility import find_visible, visible
+from healthcare.schema.loaders import Info
 from healthcare.schema.users import User, related_user
+from healthcare.validators import parse_id
 
 HIDDEN_FROM_ADMINS = " Null for administrators: they see who and when, not clinical content."
 EMPTY_FOR_ADMINS = " Empty for administrators: they see who and when, not clinical content."
@@ -81,9 +82,9 @@ class ConsultationRevision:
     )
     author_id: strawberry.Private[uuid.UUID]
 
-    @strawberry.field(description="The doctor who wrote this version.", graphql_type=User)
-    def author(self, info: Info) -> User | Awaitable[User]:
-        return related_user(info, self.author_id)
+    @strawberry.field(description="The doctor who wrote this version.")
+    async def author(self, info: Info) -> User:
+        return await related_user(info, self.author_id)
 
 
 @strawberry.type(description="Text the author appended after signing.")
@@ -93,16 +94,16 @@ class ConsultationAddendum:
     created_at: datetime
     author_id: strawberry.Private[uuid.UUID]
 
-    @strawberry.field(description="The doctor who wrote it.", graphql_type=User)
-    def author(self, info: Info) -> User | Awaitable[User]:
-        return related_user(info, self.author_id)
+    @strawberry.field(description="The doctor who wrote it.")
+    async def author(self, info: Info) -> User:
+        return await related_user(info, self.author_id)
 
 
 @strawberry.type(
     description="What the assigned doctor documented for one appointment. Seen by its "
     "patient, its author and administrators (who see who and when, not clinical content)."
 )
-@audit.audited(models.AuditEntity.CONSULTATION, patient=lambda row: row.patient_id)
+@audited(models.AuditEntity.CONSULTATION, patient=lambda row: row.patient_id)
 class Consultation:
     id: strawberry.ID
     appointment_id: strawberry.ID = strawberry.field(description="The appointment documented.")
@@ -145,13 +146,13 @@ class Consultation:
     def is_signed(self) -> bool:
         return self.signed_at is not None
 
-    @strawberry.field(description="The doctor who wrote it.", graphql_type=User)
-    def doctor(self, info: Info) -> User | Awaitable[User]:
-        return related_user(info, self.doctor_id)
+    @strawberry.field(description="The doctor who wrote it.")
+    async def doctor(self, info: Info) -> User:
+        return await related_user(info, self.doctor_id)
 
-    @strawberry.field(description="The patient it is about.", graphql_type=User)
-    def patient(self, info: Info) -> User | Awaitable[User]:
-        return related_user(info, self.patient_id)
+    @strawberry.field(description="The patient it is about.")
+    async def patient(self, info: Info) -> User:
+        return await related_user(info, self.patient_id)
 
     @strawberry.field(
         description="The medications prescribed, in order." + EMPTY_FOR_ADMINS,
@@ -338,11 +339,11 @@ class Query:
         description="A consultation by id; null when there is none you may see.",
         extensions=[
             *allow(IsAuthenticated()),
-            audit.DeniedWhenNull(models.AuditEntity.CONSULTATION),
+            DeniedWhenNull(models.AuditEntity.CONSULTATION),
         ],
     )
     async def consultation(self, info: Info, id: strawberry.ID) -> Consultation | None:
-        found = await resolvers.find_visible_consultation(signed_in_user(info), id)
+        found = await find_visible(signed_in_user(info), models.Consultation, id)
         return Consultation.from_model(found) if found is not None else None
 
     @strawberry.field(
@@ -357,7 +358,7 @@ class Query:
         after: str | None = None,
         patient_id: strawberry.ID | None = None,
     ) -> ConsultationConnection:
-        queryset = resolvers.visible_consultations(signed_in_user(info))
+        queryset = visible(signed_in_user(info), models.Consultation)
         if patient_id is not None:
             # An id that is not a UUID matches nobody.
             queryset = queryset.filter(patient_id=parse_id(patient_id) or uuid.UUID(int=0))
@@ -366,7 +367,7 @@ class Query:
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(
+    @mutation(
         description="Document an appointment assigned to you (doctors only). One "
         "consultation per appointment; it starts as a draft with revision 1.",
         extensions=doctors_only(),
@@ -374,15 +375,12 @@ class Mutation:
     async def create_consultation(
         self, info: Info, input: CreateConsultationInput
     ) -> CreateConsultationResult:
-        try:
-            consultation = await resolvers.create(
-                signed_in_user(info), input.appointment_id, given_content(input)
-            )
-        except ExpectedFailure as failure:
-            return failure.as_result()
+        consultation = await resolvers.create(
+            signed_in_user(info), input.appointment_id, given_content(input)
+        )
         return payload(info, consultation)
 
-    @strawberry.mutation(
+    @mutation(
         description="Change a draft you wrote. Each change that alters a field is kept as "
         "a new revision; nothing is overwritten.",
         extensions=doctors_only(),
@@ -390,24 +388,18 @@ class Mutation:
     async def update_consultation(
         self, info: Info, id: strawberry.ID, input: UpdateConsultationInput
     ) -> UpdateConsultationResult:
-        try:
-            consultation = await resolvers.update(signed_in_user(info), id, given_content(input))
-        except ExpectedFailure as failure:
-            return failure.as_result()
+        consultation = await resolvers.update(signed_in_user(info), id, given_content(input))
         return payload(info, consultation)
 
-    @strawberry.mutation(
+    @mutation(
         description="Sign a consultation you wrote: it becomes read-only and takes only addenda.",
         extensions=doctors_only(),
     )
     async def sign_consultation(self, info: Info, id: strawberry.ID) -> SignConsultationResult:
-        try:
-            consultation = await resolvers.sign(signed_in_user(info), id)
-        except ExpectedFailure as failure:
-            return failure.as_result()
+        consultation = await resolvers.sign(signed_in_user(info), id)
         return payload(info, consultation)
 
-    @strawberry.mutation(
+    @mutation(
         description="Append text (at most 4000 characters) to a consultation you wrote and "
         "signed. A draft is updated instead. The patient is notified (CONSULTATION_UPDATED).",
         extensions=doctors_only(),
@@ -415,8 +407,5 @@ class Mutation:
     async def add_consultation_addendum(
         self, info: Info, consultation_id: strawberry.ID, text: str
     ) -> AddConsultationAddendumResult:
-        try:
-            consultation = await resolvers.add_addendum(signed_in_user(info), consultation_id, text)
-        except ExpectedFailure as failure:
-            return failure.as_result()
+        consultation = await resolvers.add_addendum(signed_in_user(info), consultation_id, text)
         return payload(info, consultation)

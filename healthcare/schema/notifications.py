@@ -5,12 +5,16 @@ from datetime import datetime
 
 import strawberry
 
-from healthcare import audit, models, pubsub
-from healthcare.context import Info
-from healthcare.errors import ExpectedFailure
-from healthcare.pagination import DEFAULT_PAGE_SIZE, Connection, paginate
-from healthcare.permissions import IsAuthenticated, allow, signed_in_user
+from healthcare import models
+from healthcare.failures import NotFoundError
+from healthcare.graphql.auditing import DeniedWhenNull
+from healthcare.graphql.errors import mutation
+from healthcare.graphql.pagination import DEFAULT_PAGE_SIZE, Connection, paginate
+from healthcare.graphql.permissions import IsAuthenticated, allow, signed_in_user
+from healthcare.realtime import pubsub
 from healthcare.resolvers import notifications as resolvers
+from healthcare.resolvers.visibility import visible
+from healthcare.schema.loaders import Info
 
 NotificationKind = models.NotificationKind
 strawberry.enum(NotificationKind, description="What a notification is about.")
@@ -76,7 +80,7 @@ class Query:
         after: str | None = None,
         unread_only: bool = False,
     ) -> NotificationConnection:
-        rows = resolvers.visible_notifications(signed_in_user(info))
+        rows = visible(signed_in_user(info), models.Notification)
         if unread_only:
             rows = rows.filter(read_at__isnull=True)
         return await paginate(rows, Notification.from_model, first, after)
@@ -85,13 +89,13 @@ class Query:
         description="One of your notifications, which opening marks read; null if none.",
         extensions=[
             *allow(IsAuthenticated()),
-            audit.DeniedWhenNull(models.AuditEntity.NOTIFICATION),
+            DeniedWhenNull(models.AuditEntity.NOTIFICATION),
         ],
     )
     async def notification(self, info: Info, id: strawberry.ID) -> Notification | None:
         try:
             row = await resolvers.open_notification(signed_in_user(info), id)
-        except ExpectedFailure:
+        except NotFoundError:
             return None
         return Notification.from_model(row)
 
@@ -114,7 +118,7 @@ class Query:
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(
+    @mutation(
         description="Mark some of your notifications read (at most 100 ids; ids that are "
         "not yours change nothing).",
         extensions=allow(IsAuthenticated()),
@@ -124,9 +128,7 @@ class Mutation:
         count = await resolvers.mark_read(user, ids)
         return MarkedRead(count=count, unread_count=await resolvers.unread_count(user))
 
-    @strawberry.mutation(
-        description="Mark all your notifications read.", extensions=allow(IsAuthenticated())
-    )
+    @mutation(description="Mark all your notifications read.", extensions=allow(IsAuthenticated()))
     async def mark_all_notifications_read(self, info: Info) -> MarkedRead:
         user = signed_in_user(info)
         count = await resolvers.mark_all_read(user)

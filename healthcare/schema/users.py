@@ -1,21 +1,31 @@
 """Users: the `User` type, who may read which of its fields, and account management."""
 
 import uuid
-from collections.abc import Awaitable
 from datetime import date, datetime
-from typing import Annotated, cast
+from typing import Annotated
 
 import strawberry
+from starlette.datastructures import URL
 from strawberry.file_uploads import Upload
 
-from healthcare import audit, models
-from healthcare.context import Info
-from healthcare.errors import InputError, NotFound, ValidationFailed, bad_argument, not_found
-from healthcare.pagination import DEFAULT_PAGE_SIZE, Connection, paginate
-from healthcare.permissions import IsAdmin, IsAuthenticated, IsSelfOrAdmin, allow, signed_in_user
-from healthcare.ratelimit import UPLOAD, RateLimited
+from healthcare import models
+from healthcare.failures import NotFoundError
+from healthcare.graphql.auditing import DeniedWhenNull, audited
+from healthcare.graphql.errors import NotFound, ValidationFailed, arguments_checked, mutation
+from healthcare.graphql.pagination import DEFAULT_PAGE_SIZE, Connection, paginate
+from healthcare.graphql.permissions import (
+    IsAdmin,
+    IsAuthenticated,
+    IsSelfOrAdmin,
+    allow,
+    signed_in_user,
+)
+from healthcare.graphql.rate_limits import RateLimited
 from healthcare.resolvers import availability
 from healthcare.resolvers import users as resolvers
+from healthcare.resolvers.visibility import find_visible, visible
+from healthcare.schema.loaders import Info
+from healthcare.security.ratelimit import UPLOAD
 
 Role = models.Role
 strawberry.enum(Role, description="What a user is to the clinic.")
@@ -27,7 +37,7 @@ def someone_elses_patient_profile(user: "User", viewer: models.User | None) -> b
 
 
 @strawberry.type(description="A patient, a doctor or an administrator.")
-@audit.audited(
+@audited(
     models.AuditEntity.PATIENT_PROFILE,
     patient=lambda user: uuid.UUID(user.id),
     when=someone_elses_patient_profile,
@@ -64,8 +74,7 @@ class User:
     def profile_picture_url(self, info: Info) -> str | None:
         if not self.profile_picture:
             return None
-        base = str(info.context.request.base_url).replace("ws", "http", 1)
-        return f"{base.rstrip('/')}/media/{self.profile_picture}"
+        return media_url(info.context.request.base_url, self.profile_picture)
 
     @classmethod
     def from_model(cls, user: models.User) -> "User":
@@ -87,16 +96,22 @@ class User:
 UserConnection = Connection[User]
 
 
-def related_user(info: Info, user_id: uuid.UUID) -> User | Awaitable[User]:
-    """A user reached through a row the viewer may see; foreign keys guarantee it exists.
-    At once when the operation has loaded it ahead (declare the field `graphql_type=User`)."""
+# A page served over a WebSocket has a ws:// or wss:// base; its pictures are http(s).
+HTTP_SCHEMES = {"ws": "http", "wss": "https"}
 
-    def existing(row: models.User | None) -> User:
-        if row is None:
-            raise LookupError(f"user {user_id} referenced but missing")
-        return User.from_model(row)
 
-    return info.context.loaders.user_by_id.load_now_or_later(user_id, existing)
+def media_url(base: URL, name: str) -> str:
+    """The URL under which `/media/` serves the file `name`, on the host asked."""
+    http = base.replace(scheme=HTTP_SCHEMES.get(base.scheme, base.scheme))
+    return f"{str(http).rstrip('/')}/media/{name}"
+
+
+async def related_user(info: Info, user_id: uuid.UUID) -> User:
+    """A user reached through a row the viewer may see; foreign keys guarantee it exists."""
+    row = await info.context.loaders.user_by_id.load(user_id)
+    if row is None:
+        raise LookupError(f"user {user_id} referenced but missing")
+    return User.from_model(row)
 
 
 def viewer_id(args: dict[str, object], info: Info) -> str | None:
@@ -149,6 +164,13 @@ def user_payload(user: models.User) -> UserPayload:
     return UserPayload(user=User.from_model(user))
 
 
+async def visible_user(info: Info, user_id: strawberry.ID) -> models.User:
+    found = await find_visible(signed_in_user(info), models.User, user_id)
+    if found is None:
+        raise NotFoundError("user")
+    return found
+
+
 @strawberry.type
 class Query:
     @strawberry.field(description="The signed-in user.", extensions=allow(IsAuthenticated()))
@@ -158,10 +180,10 @@ class Query:
     @strawberry.field(
         description="A user by id: yourself, any doctor, or anyone for administrators. "
         "Null when there is no such user you may see.",
-        extensions=[*allow(IsAuthenticated()), audit.DeniedWhenNull(models.AuditEntity.USER)],
+        extensions=[*allow(IsAuthenticated()), DeniedWhenNull(models.AuditEntity.USER)],
     )
     async def user(self, info: Info, id: strawberry.ID) -> User | None:
-        found = await resolvers.find_visible_user(signed_in_user(info), id)
+        found = await find_visible(signed_in_user(info), models.User, id)
         return User.from_model(found) if found is not None else None
 
     @strawberry.field(
@@ -175,7 +197,7 @@ class Query:
         role: Role | None = None,
         active: bool | None = None,
     ) -> UserConnection:
-        queryset = resolvers.visible_users(signed_in_user(info))
+        queryset = visible(signed_in_user(info), models.User)
         if role is not None:
             queryset = queryset.filter(role=role)
         if active is not None:
@@ -196,30 +218,16 @@ class Query:
         free_from: date | None = None,
         free_to: date | None = None,
     ) -> UserConnection:
-        queryset = resolvers.visible_users(signed_in_user(info)).filter(
-            role=models.Role.DOCTOR, is_active=True
-        )
-        if specialty:
-            try:
-                wanted = resolvers.clean_text(specialty, "specialty", 100)
-            except InputError as error:
-                raise bad_argument("specialty", error.message) from None
-            queryset = queryset.filter(specialty__iexact=wanted)
-        if free_from is not None or free_to is not None:
-            if free_from is None or free_to is None:
-                raise bad_argument("freeTo", "give both freeFrom and freeTo.")
-            candidates = cast(list[uuid.UUID], await queryset.values_list("id", flat=True))
-            try:
-                free = await availability.doctors_with_free_slots(candidates, free_from, free_to)
-            except InputError as error:
-                raise bad_argument("freeTo", error.message) from None
-            queryset = queryset.filter(id__in=list(free))
-        return await paginate(queryset, User.from_model, first, after)
+        with arguments_checked():
+            doctors = await availability.find_doctors(
+                signed_in_user(info), specialty, free_from, free_to
+            )
+        return await paginate(doctors, User.from_model, first, after)
 
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(
+    @mutation(
         description="Change your own name, bio or phone number.",
         extensions=allow(IsAuthenticated()),
     )
@@ -232,15 +240,12 @@ class Mutation:
             bio=input.bio,
             phone_number=input.phone_number,
         )
-        try:
-            user = await resolvers.update_profile(
-                signed_in_user(info), changes, info.context.settings.default_phone_region
-            )
-        except InputError as error:
-            return error.as_result()
+        user = await resolvers.update_profile(
+            signed_in_user(info), changes, info.context.settings.default_phone_region
+        )
         return user_payload(user)
 
-    @strawberry.mutation(
+    @mutation(
         description="Upload a JPEG, PNG or WebP picture (GraphQL multipart request): at most "
         "16 megapixels (JPEG: 50). It is scaled to fit 1024x1024 and its metadata is "
         "removed. A few uploads an hour per account: over the limit, a top-level "
@@ -249,45 +254,37 @@ class Mutation:
     )
     async def upload_profile_picture(self, info: Info, file: Upload) -> ProfilePictureResult:
         settings = info.context.settings
-        try:
-            user = await resolvers.set_profile_picture(
-                signed_in_user(info), file, settings.media_dir, settings.max_upload_bytes
-            )
-        except InputError as error:
-            return error.as_result()
+        user = await resolvers.set_profile_picture(
+            signed_in_user(info), file, settings.media_dir, settings.max_upload_bytes
+        )
         return user_payload(user)
 
-    @strawberry.mutation(
-        description="Remove your profile picture.", extensions=allow(IsAuthenticated())
-    )
+    @mutation(description="Remove your profile picture.", extensions=allow(IsAuthenticated()))
     async def remove_profile_picture(self, info: Info) -> UserPayload:
         user = await resolvers.remove_profile_picture(
             signed_in_user(info), info.context.settings.media_dir
         )
         return user_payload(user)
 
-    @strawberry.mutation(
+    @mutation(
         description="Create an account of any role. Administrators only.",
         extensions=allow(IsAdmin()),
     )
     async def create_user(self, info: Info, input: CreateUserInput) -> CreateUserResult:
-        try:
-            user = await resolvers.create_account(
-                email=input.email,
-                password=input.password,
-                first_name=input.first_name,
-                last_name=input.last_name,
-                role=models.Role(input.role),
-                specialty=input.specialty,
-                phone_number=input.phone_number,
-                bio=input.bio,
-                default_phone_region=info.context.settings.default_phone_region,
-            )
-        except InputError as error:
-            return error.as_result()
+        user = await resolvers.create_account(
+            email=input.email,
+            password=input.password,
+            first_name=input.first_name,
+            last_name=input.last_name,
+            role=models.Role(input.role),
+            specialty=input.specialty,
+            phone_number=input.phone_number,
+            bio=input.bio,
+            default_phone_region=info.context.settings.default_phone_region,
+        )
         return user_payload(user)
 
-    @strawberry.mutation(
+    @mutation(
         description="Deactivate (ends all their sessions at once) or reactivate an account. "
         "Administrators only.",
         extensions=allow(IsAdmin()),
@@ -295,16 +292,10 @@ class Mutation:
     async def set_user_active(
         self, info: Info, user_id: strawberry.ID, active: bool
     ) -> AdminUserChangeResult:
-        admin = signed_in_user(info)
-        target = await resolvers.find_visible_user(admin, user_id)
-        if target is None:
-            return not_found("user")
-        try:
-            return user_payload(await resolvers.set_active(admin, target, active))
-        except InputError as error:
-            return error.as_result()
+        target = await visible_user(info, user_id)
+        return user_payload(await resolvers.set_active(signed_in_user(info), target, active))
 
-    @strawberry.mutation(
+    @mutation(
         description="Change an account's role (ends all their sessions). Doctors need a "
         "specialty. Administrators only.",
         extensions=allow(IsAdmin()),
@@ -312,13 +303,8 @@ class Mutation:
     async def change_user_role(
         self, info: Info, user_id: strawberry.ID, role: Role, specialty: str | None = None
     ) -> AdminUserChangeResult:
-        admin = signed_in_user(info)
-        target = await resolvers.find_visible_user(admin, user_id)
-        if target is None:
-            return not_found("user")
-        try:
-            return user_payload(
-                await resolvers.change_role(admin, target, models.Role(role), specialty)
-            )
-        except InputError as error:
-            return error.as_result()
+        target = await visible_user(info, user_id)
+        changed = await resolvers.change_role(
+            signed_in_user(info), target, models.Role(role), specialty
+        )
+        return user_payload(changed)

@@ -1,0 +1,232 @@
+"""The API against its floors, on a generated clinic: list, lookups, booking, SQL counts.
+
+    .venv/bin/python -m bench.api            # or: make bench
+
+On a throwaway PostgreSQL database (created, migrated, dropped at the end) with 200
+doctors, 20,000 patients, 200,000 appointments and 50,000 consultations, it measures
+the API (`healthcare serve`, production settings, one process) beside two floors under
+the same uvicorn settings (bench/api/floor.py): F1, a bare Starlette + asyncpg server
+running equivalent SQL and returning the same JSON, and F0, a constant body.
+
+1. The API and F1 through a counting proxy (bench/api/pgcount.py): their answers compared,
+   and the SQL statements each runs per request, at page sizes 5, 50 and 100 (d).
+   Then, in this process, the list's GraphQL execution alone over the API's own answer
+   held in memory (bench/api/ceiling.py): a ceiling for any server on this stack.
+2. For a) the list, b) `appointment(id)` and `me`: each server's peak requests/s
+   (closed loop), then each at half the API's peak (open loop): p50, p99.
+3. c) `bookAppointment` over distinct free slots: each server's peak bookings/s.
+4. Optionally (`--profile`) the API under py-spy during one more list saturation and
+   one more booking saturation.
+
+Writes bench/results/api-<UTC time>.json, the table in docs/benchmarks.md and the chart
+docs/bench-api-latency.png. Every phase has a time limit; `--budget` ends the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.api import ceiling as graphql_ceiling
+from bench.api import data as api_data
+from bench.api import operations as ops
+from bench.api import report as api_report
+from bench.api import runner as api_runner
+from bench.api.profile import summarize_file
+from bench.common import environment
+from bench.common.processes import raise_open_files_limit
+from bench.common.seed import benchmark_database
+from healthcare.config import Settings
+from healthcare.db import asyncpg_dsn
+
+RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"  # bench/results
+DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/test"
+SCENARIOS = ("list", "lookup", "me", "book")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.api",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES)
+    parser.add_argument("--seconds", type=float, default=10.0, help="each measured run, s")
+    parser.add_argument("--warmup", type=float, default=2.0, help="before each run, s")
+    parser.add_argument("--connections", type=int, default=api_runner.SATURATION_CONNECTIONS)
+    parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
+    parser.add_argument(
+        "--servers", nargs="+", choices=["api", "f1", "f0"], default=["api", "f1", "f0"]
+    )
+    parser.add_argument("--profile", action="store_true", help="py-spy the API (list, booking)")
+    parser.add_argument("--small", action="store_true", help="a tenth of the data (a quick try)")
+    parser.add_argument("--no-docs", action="store_true", help="leave docs/ alone")
+    parser.add_argument("--budget", type=float, default=570.0, help="abort after, s")
+    parser.add_argument("--output-dir", type=Path, default=RESULTS_DIR)
+    args = parser.parse_args(argv)
+    if not 1 <= args.seconds <= 60 or not 0 <= args.warmup <= 30:
+        parser.error("--seconds must be 1 to 60, --warmup 0 to 30")
+    if "api" not in args.servers:
+        parser.error("the API is always measured (the fixed rate is half its peak)")
+    return args
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+async def measure(ctx: api_runner.Context, args: argparse.Namespace, bodies: dict) -> dict:
+    """Every scenario on every server; the servers run side by side, loaded one at a time."""
+    servers: dict[str, Any] = {}
+    results: dict[str, Any] = {}
+    try:
+        servers["api"] = await api_runner.start_api(ctx, "api", ctx.database_url)
+        if "f1" in args.servers:
+            dsn = asyncpg_dsn(ctx.database_url)
+            servers["f1"] = await api_runner.start_floor(ctx, "f1", "f1", ["--database-url", dsn])
+        if "f0" in args.servers:
+            path = ctx.folder / "f0-bodies.json"
+            path.write_text(json.dumps(bodies))
+            servers["f0"] = await api_runner.start_floor(ctx, "f0", "f0", ["--bodies", str(path)])
+        for scenario in args.scenarios:
+            peak = {}
+            for name, server in servers.items():
+                log(f"{scenario}: {name} at saturation")
+                peak[name] = await api_runner.saturate(ctx, server, scenario)
+                log(f"  {peak[name]['per_second']:,.1f}/s, errors {peak[name]['errors']}")
+            results[scenario] = {"peak": peak}
+            if scenario == "book":
+                continue
+            rate = max(1.0, peak["api"]["per_second"] / 2)
+            fixed = {}
+            for name, server in servers.items():
+                log(f"{scenario}: {name} at {rate:,.0f}/s")
+                fixed[name] = await api_runner.fixed_rate(ctx, server, scenario, rate)
+                latency = fixed[name]["latency_ms"]
+                log(f"  p50 {latency['p50']} ms, p99 {latency['p99']} ms")
+            results[scenario] |= {"rate": round(rate, 1), "fixed_rate": fixed}
+        profile = None
+        if args.profile:
+            profile = await _profile(ctx, args, servers["api"])
+        logs = api_runner.server_logs(*servers.values())
+        exited = {name: server.process.poll() for name, server in servers.items()}
+        return {"scenarios": results, "profile": profile, "server_logs": logs, "exited": exited}
+    finally:
+        await api_runner.stop(*servers.values())
+
+
+async def _profile(ctx: api_runner.Context, args: argparse.Namespace, api: Any) -> dict:
+    """The API under py-spy at list and at booking saturation (not in the table: py-spy
+    slows the server down)."""
+    profiles = {}
+    for scenario in ("list", "book"):
+        if scenario not in args.scenarios:
+            continue
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        output = args.output_dir / f"profile-api-{scenario}-{stamp}.json"
+        log(f"profile: API at {scenario} saturation under py-spy")
+        profiler = api_runner.start_profiler(api, ctx.warmup + ctx.seconds, output)
+        run = await api_runner.saturate(ctx, api, scenario)
+        if profiler is None:
+            return {}
+        await asyncio.to_thread(profiler.wait, ctx.seconds + 60)
+        summary = summarize_file(output) if output.exists() else None
+        profiles[scenario] = {"file": api_report.shown(output), "run": run, "summary": summary}
+    return profiles
+
+
+async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    sizes = api_data.Sizes()
+    if args.small:
+        sizes = api_data.Sizes(
+            doctors=200, patients=2_000, appointments=20_000, consultations=5_000
+        )
+    async with benchmark_database(args.postgres_url, folder) as database_url:
+        settings = Settings(jwt_secret=environment.new_secret(), database_url=database_url)
+        log(f"seeding {sizes}")
+        data = await api_data.seed(
+            database_url, settings, sizes, signed_in_doctors=20, booking_pairs=100
+        )
+        log(f"seeded {data.counts} in {sum(data.seconds.values()):.1f} s")
+        ctx = api_runner.Context(
+            folder=folder,
+            settings=settings,
+            database_url=database_url,
+            data=data,
+            warmup=args.warmup,
+            seconds=args.seconds,
+            connections=args.connections,
+        )
+        log("answers and SQL counts, through the counting proxy")
+        checked, bodies = await api_runner.verify_and_count(ctx)
+        for name, answer in checked["answers"].items():
+            same = answer.get("same_json", answer.get("same_shape"))
+            log(f"  {name}: {'same' if same else answer}")
+        ceiling = None
+        if ops.LIST in bodies:
+            log("a) GraphQL execution alone, over the API's answer in memory")
+            ceiling = await graphql_ceiling.measure(json.loads(bodies[ops.LIST]))
+            log(f"  {ceiling}")
+        measured = await measure(ctx, args, bodies)
+        database = await environment.database_description(args.postgres_url, None)
+        database["pool"] = "asyncpg, 1 to 5 connections (Tortoise's default; F1 the same)"
+        return {
+            "database": database,
+            "dataset": {"sizes": vars(sizes), "rows": data.counts, "seconds": data.seconds},
+            **checked,
+            "graphql_ceiling": ceiling,
+            **measured,
+            "bookings_made": ctx.booked,
+        }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    raise_open_files_limit(4096)
+    environment.use_uvloop()
+    started_at = datetime.now(UTC)
+    machine = environment.machine()  # before the run: the load average says who else ran
+    with tempfile.TemporaryDirectory(prefix="healthcare-bench-api-") as tmp:
+        outcome = asyncio.run(asyncio.wait_for(run(args, Path(tmp)), args.budget))
+    report = {
+        "benchmark": "api",
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "duration_seconds": round((datetime.now(UTC) - started_at).total_seconds(), 1),
+        "command": " ".join([Path(sys.executable).name, "-m", "bench.api", *sys.argv[1:]]),
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+        | {
+            "fixed_rate_samples": api_runner.FIXED_RATE_SAMPLES,
+            "fixed_rate_max_seconds": api_runner.FIXED_RATE_MAX_SECONDS,
+            "count_requests": api_runner.COUNT_REQUESTS,
+        },
+        "machine": machine,
+        "load_average_at_end": Path("/proc/loadavg").read_text().split()[:3],
+        "code": environment.code(),
+        **outcome,
+    }
+    report["targets"] = api_report.targets(report)
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    path = args.output_dir / f"api-{started_at.strftime('%Y%m%dT%H%M%SZ')}.json"
+    path.write_text(json.dumps(report, indent=1) + "\n")
+    print(api_report.markdown(report, report["targets"]))
+    print()
+    print(api_report.cpu_table(report))
+    if not args.no_docs:
+        api_report.update_docs(report, api_report.shown(path))
+        api_report.chart(report)
+        print(
+            f"\nupdated: {api_report.shown(api_report.DOCS)}, {api_report.shown(api_report.CHART)}"
+        )
+    print(f"written: {api_report.shown(path)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

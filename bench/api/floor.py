@@ -1,0 +1,507 @@
+"""The floors for bench.api, under the same uvicorn settings as `healthcare serve`.
+
+F1 (`--mode f1`): a bare Starlette + asyncpg server doing the same job as the API with
+the least machinery: it verifies the same JWT (PyJWT), looks up the session and user in
+one query, runs equivalent SQL on one pooled connection per request, writes the same
+audit rows (buffered and written in one INSERT every 0.25 s, as the API's AuditWriter
+does) and returns the same JSON. No GraphQL, no ORM. It answers the operations of
+bench/api/operations.py on POST /graphql, choosing by `operationName`:
+
+- DoctorAppointments: page of the doctor's appointments (keyset order), their patients
+  in one query, their consultations in one query;
+- AppointmentById: the appointment (the doctor's own), both users in one query, its
+  consultation;
+- Me: the session's user;
+- BookAppointment: the API's booking statements (see BOOK_STATEMENTS), in one
+  transaction, including the slot check against the doctor's hours.
+
+F0 (`--mode f0`): a Starlette endpoint returning a constant body per operation (the
+API's own answer, captured by bench.api), after reading and parsing the request: the
+most this stack can serve on this machine.
+
+    python -m bench.api.floor --mode f1 --port 8101 --database-url postgres://...
+    python -m bench.api.floor --mode f0 --port 8102 --bodies bodies.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import jwt
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bench.api import operations as ops
+from healthcare.resolvers import appointments
+
+JWT_ALGORITHM = "HS256"
+REQUIRED_CLAIMS = ["sub", "sid", "exp", "iat", "jti", "typ"]
+POOL_MIN, POOL_MAX = 1, 5  # Tortoise's default pool, as the API runs with
+STATEMENT_TIMEOUT_MS = "5000"  # the API's default STATEMENT_TIMEOUT_MS
+AUDIT_INTERVAL, AUDIT_BATCH = 0.25, 500  # the API's AuditWriter defaults
+WS_MAX_FRAME_BYTES = 256 * 1024
+JSON = "application/json"
+
+SQL_VIEWER = """
+SELECT u.id, u.email, u.first_name, u.last_name, u.role, u.is_active
+FROM auth_sessions s JOIN users u ON u.id = s.user_id
+WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND s.expires_at > $3
+"""
+SQL_PAGE = """
+SELECT id, starts_at, ends_at, status, reason, patient_id, doctor_id FROM appointments
+WHERE doctor_id = $1 ORDER BY starts_at, id LIMIT $2
+"""
+SQL_ONE = """
+SELECT id, starts_at, ends_at, status, reason, patient_id, doctor_id FROM appointments
+WHERE doctor_id = $1 AND id = $2
+"""
+SQL_USERS = "SELECT id, first_name, last_name FROM users WHERE id = ANY($1::uuid[])"
+SQL_CONSULTATIONS = """
+SELECT id, appointment_id, patient_id, created_at, signed_at, treatment_plan
+FROM consultations WHERE appointment_id = ANY($1::uuid[])
+"""
+SQL_AUDIT = """
+INSERT INTO audit_events (id, created_at, actor_id, actor_role, patient_id, entity,
+                          entity_id, action, fields_accessed, allowed, client_address,
+                          request_id)
+SELECT gen_random_uuid(), r.created_at, r.actor_id, r.actor_role, r.patient_id, r.entity,
+       r.entity_id, r.action, r.fields::jsonb, true, r.client_address, r.request_id
+FROM unnest($1::timestamptz[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::text[],
+            $7::text[], $8::text[], $9::text[], $10::text[])
+     AS r(created_at, actor_id, actor_role, patient_id, entity, entity_id, action, fields,
+          client_address, request_id)
+"""
+# The booking, statement for statement as the API runs it (bench.api lists both).
+SQL_SLOT_RULES = appointments.SLOT_RULES_SQL  # the active doctor's schedule and hours
+SQL_SLOT_CONFLICTS = appointments.SLOT_CONFLICTS_SQL  # time off, doctor busy, patient busy
+SQL_INSERT_APPOINTMENT = """
+INSERT INTO appointments (id, starts_at, ends_at, reason, status, cancellation_reason,
+                          created_at, updated_at, doctor_id, patient_id)
+VALUES ($1, $2, $3, $4, 'SCHEDULED', NULL, $5, $5, $6, $7)
+"""
+SQL_INSERT_CHANGE = """
+INSERT INTO appointment_changes (id, kind, from_status, to_status, previous_starts_at,
+                                 reason, created_at, actor_id, appointment_id)
+VALUES ($1, 'BOOKED', NULL, 'SCHEDULED', NULL, NULL, $2, $3, $4)
+"""
+SQL_AUDIT_WRITE = """
+INSERT INTO audit_events (id, created_at, actor_id, actor_role, patient_id, entity,
+                          entity_id, action, fields_accessed, allowed, client_address,
+                          request_id)
+VALUES ($1, $2, $3, $4, $5, 'APPOINTMENT', $6, 'CREATE', '["status"]', true, $7, $8)
+"""
+# The recipient's next notification number: with migration 6's counter table, one upsert
+# (as the API does then); without it, the API's earlier lock and look-up.
+SQL_NEXT_SEQ = """
+INSERT INTO notification_counters (recipient_id, last_seq)
+VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM notifications WHERE recipient_id = $1))
+ON CONFLICT (recipient_id) DO UPDATE SET last_seq = notification_counters.last_seq + 1
+RETURNING last_seq
+"""
+SQL_HAS_COUNTERS = "SELECT to_regclass('notification_counters') IS NOT NULL"
+SQL_LOCK_RECIPIENT = "SELECT id FROM users WHERE id = $1 FOR UPDATE"
+SQL_LAST_SEQ = "SELECT seq FROM notifications WHERE recipient_id = $1 ORDER BY seq DESC LIMIT 1"
+SQL_INSERT_NOTIFICATION = """
+INSERT INTO notifications (id, seq, kind, title, body, created_at, read_at, appointment_id,
+                           consultation_id, conversation_id, recipient_id)
+VALUES ($1, $2, 'APPOINTMENT_BOOKED', 'New appointment', $3, $4, NULL, $5, NULL, NULL, $6)
+"""
+
+
+class Unauthenticated(Exception):
+    pass
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _cursor(starts_at: datetime, row_id: uuid.UUID) -> str:
+    key = [starts_at.isoformat(), str(row_id)]
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+
+
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """No `RESET ALL; UNLISTEN *; ...` round trip when a connection goes back to the pool:
+    nothing here changes session state (the API's pool skips it too)."""
+
+
+def _answer(data: dict[str, Any]) -> Response:
+    return Response(json.dumps({"data": data}, separators=(",", ":")), media_type=JSON)
+
+
+class AuditBuffer:
+    """Audit rows, written in one INSERT ... SELECT FROM unnest(...) per round."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self.rows: list[tuple[Any, ...]] = []
+        self.wake = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, rows: list[tuple[Any, ...]]) -> None:
+        self.rows += rows
+        if len(self.rows) >= AUDIT_BATCH:
+            self.wake.set()
+
+    async def write(self) -> None:
+        while self.rows:
+            batch, self.rows = self.rows[:AUDIT_BATCH], self.rows[AUDIT_BATCH:]
+            columns = [list(column) for column in zip(*batch, strict=True)]
+            async with self.pool.acquire() as connection:
+                await connection.execute(SQL_AUDIT, *columns)
+
+    async def run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(AUDIT_INTERVAL):
+                    await self.wake.wait()
+            self.wake.clear()
+            await self.write()
+
+
+class FloorF1:
+    def __init__(self, database_url: str, secret: str) -> None:
+        self.database_url = database_url
+        self.secret = secret
+        self.pool: asyncpg.Pool | None = None
+        self.audit: AuditBuffer | None = None
+        self.counters = False
+        self.handlers: dict[str, Callable[..., Awaitable[Response]]] = {
+            ops.LIST: self.appointments,
+            ops.LOOKUP: self.appointment,
+            ops.ME: self.me,
+            ops.BOOK: self.book,
+        }
+
+    @asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        self.pool = await asyncpg.create_pool(
+            self.database_url,
+            min_size=POOL_MIN,
+            max_size=POOL_MAX,
+            server_settings={"statement_timeout": STATEMENT_TIMEOUT_MS},
+            reset=_keep_session,
+        )
+        self.counters = bool(await self.pool.fetchval(SQL_HAS_COUNTERS))
+        self.audit = AuditBuffer(self.pool)
+        self.audit.task = asyncio.create_task(self.audit.run())
+        try:
+            yield
+        finally:
+            self.audit.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.audit.task
+            await self.audit.write()
+            await self.pool.close()
+
+    async def graphql(self, request: Request) -> Response:
+        payload = json.loads(await request.body())
+        handler = self.handlers[payload["operationName"]]
+        assert self.pool is not None
+        async with self.pool.acquire() as connection:
+            try:
+                viewer = await self.viewer(connection, request.headers.get("authorization"))
+            except Unauthenticated:
+                return JSONResponse({"errors": [{"message": "unauthenticated"}]}, 401)
+            return await handler(connection, request, viewer, payload.get("variables") or {})
+
+    async def viewer(self, connection: asyncpg.Connection, authorization: str | None) -> Any:
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer":
+            raise Unauthenticated
+        try:
+            claims = jwt.decode(
+                token.strip(),
+                self.secret,
+                algorithms=[JWT_ALGORITHM],
+                options={"require": REQUIRED_CLAIMS},
+                leeway=5,
+            )
+        except jwt.PyJWTError:
+            raise Unauthenticated from None
+        user = await connection.fetchrow(
+            SQL_VIEWER, uuid.UUID(claims["sid"]), uuid.UUID(claims["sub"]), datetime.now(UTC)
+        )
+        if user is None or not user["is_active"]:
+            raise Unauthenticated
+        return user
+
+    def audit_reads(
+        self, request: Request, viewer: Any, reads: list[tuple[uuid.UUID, str, Any, list[str]]]
+    ) -> None:
+        """Buffer one READ row per (patient id, entity, entity id, fields)."""
+        assert self.audit is not None
+        now = datetime.now(UTC)
+        address = request.client.host if request.client else None
+        request_id = uuid.uuid4().hex
+        self.audit.add(
+            [
+                (now, viewer["id"], viewer["role"], patient_id, entity, str(entity_id), "READ",
+                 json.dumps(fields), address, request_id)
+                for patient_id, entity, entity_id, fields in reads
+            ]
+        )  # fmt: skip
+
+    async def nested(
+        self, connection: asyncpg.Connection, rows: list[Any], with_doctor: bool
+    ) -> tuple[dict[Any, Any], dict[Any, Any]]:
+        user_ids = {row["patient_id"] for row in rows}
+        if with_doctor:
+            user_ids |= {row["doctor_id"] for row in rows}
+        users = {u["id"]: u for u in await connection.fetch(SQL_USERS, list(user_ids))}
+        consultations = {
+            c["appointment_id"]: c
+            for c in await connection.fetch(SQL_CONSULTATIONS, [row["id"] for row in rows])
+        }
+        return users, consultations
+
+    @staticmethod
+    def node(row: Any, users: dict[Any, Any], consultations: dict[Any, Any], doctor: bool) -> dict:
+        patient = users[row["patient_id"]]
+        node: dict[str, Any] = {
+            "id": str(row["id"]),
+            "startsAt": row["starts_at"].isoformat(),
+            "endsAt": row["ends_at"].isoformat(),
+            "status": row["status"],
+            "reason": row["reason"],
+            "patient": {
+                "id": str(patient["id"]),
+                "firstName": patient["first_name"],
+                "lastName": patient["last_name"],
+            },
+        }
+        if doctor:
+            user = users[row["doctor_id"]]
+            node["doctor"] = {
+                "id": str(user["id"]),
+                "firstName": user["first_name"],
+                "lastName": user["last_name"],
+            }
+        consultation = consultations.get(row["id"])
+        node["consultation"] = (
+            None
+            if consultation is None
+            else {
+                "id": str(consultation["id"]),
+                "createdAt": consultation["created_at"].isoformat(),
+                "signedAt": _iso(consultation["signed_at"]),
+                "treatmentPlan": consultation["treatment_plan"],
+            }
+        )
+        return node
+
+    def reads(
+        self, rows: list[Any], consultations: dict[Any, Any], appointment_fields: list[str]
+    ) -> list[tuple[uuid.UUID, str, Any, list[str]]]:
+        """The API's audit rows for these appointments: the appointment, the patient's
+        profile (a doctor reading it), the consultation."""
+        reads = [(r["patient_id"], "APPOINTMENT", r["id"], appointment_fields) for r in rows]
+        reads += [
+            (r["patient_id"], "PATIENT_PROFILE", r["patient_id"], ops.PATIENT_FIELDS) for r in rows
+        ]
+        reads += [
+            (c["patient_id"], "CONSULTATION", c["id"], ops.CONSULTATION_FIELDS)
+            for c in (consultations.get(r["id"]) for r in rows)
+            if c is not None
+        ]
+        return reads
+
+    async def appointments(
+        self, connection: asyncpg.Connection, request: Request, viewer: Any, variables: dict
+    ) -> Response:
+        first = int(variables["first"])
+        rows = await connection.fetch(SQL_PAGE, viewer["id"], first + 1)
+        page = rows[:first]
+        users, consultations = await self.nested(connection, page, with_doctor=False)
+        self.audit_reads(
+            request, viewer, self.reads(page, consultations, ops.APPOINTMENT_LIST_FIELDS)
+        )
+        edges = [
+            {
+                "cursor": _cursor(row["starts_at"], row["id"]),
+                "node": self.node(row, users, consultations, doctor=False),
+            }
+            for row in page
+        ]
+        page_info = {
+            "hasNextPage": len(rows) > first,
+            "endCursor": edges[-1]["cursor"] if edges else None,
+        }
+        return _answer({"appointments": {"edges": edges, "pageInfo": page_info}})
+
+    async def appointment(
+        self, connection: asyncpg.Connection, request: Request, viewer: Any, variables: dict
+    ) -> Response:
+        try:
+            appointment_id = uuid.UUID(str(variables["id"]))
+        except ValueError:
+            return _answer({"appointment": None})
+        row = await connection.fetchrow(SQL_ONE, viewer["id"], appointment_id)
+        if row is None:
+            return _answer({"appointment": None})
+        users, consultations = await self.nested(connection, [row], with_doctor=True)
+        self.audit_reads(
+            request, viewer, self.reads([row], consultations, ops.APPOINTMENT_LOOKUP_FIELDS)
+        )
+        return _answer({"appointment": self.node(row, users, consultations, doctor=True)})
+
+    async def me(
+        self, connection: asyncpg.Connection, request: Request, viewer: Any, variables: dict
+    ) -> Response:
+        return _answer(
+            {
+                "me": {
+                    "id": str(viewer["id"]),
+                    "email": viewer["email"],
+                    "firstName": viewer["first_name"],
+                    "lastName": viewer["last_name"],
+                    "role": viewer["role"],
+                }
+            }
+        )
+
+    async def book(
+        self, connection: asyncpg.Connection, request: Request, viewer: Any, variables: dict
+    ) -> Response:
+        data = variables["input"]
+        doctor_id = uuid.UUID(data["doctorId"])
+        starts_at = datetime.fromisoformat(data["startsAt"])
+        now = datetime.now(UTC)
+        async with connection.transaction():
+            rules = await connection.fetch(SQL_SLOT_RULES, doctor_id)
+            if not rules:
+                return _failure("NotFound", "NOT_FOUND", "No such doctor.")
+            ends_at = _slot_end(starts_at, rules, rules[0]["slot_minutes"])
+            if ends_at is None or starts_at <= now:
+                return _failure("SlotUnavailable", "SLOT_UNAVAILABLE", "Not a slot.")
+            conflicts = await connection.fetchrow(
+                SQL_SLOT_CONFLICTS, doctor_id, starts_at, ends_at, viewer["id"],
+                appointments.NO_APPOINTMENT, "CANCELLED",
+            )  # fmt: skip
+            if any(conflicts.values()):
+                return _failure("SlotUnavailable", "SLOT_UNAVAILABLE", "Taken.")
+            appointment_id = uuid.uuid4()
+            await connection.execute(
+                SQL_INSERT_APPOINTMENT, appointment_id, starts_at, ends_at, data["reason"], now,
+                doctor_id, viewer["id"],
+            )  # fmt: skip
+            await connection.execute(
+                SQL_INSERT_CHANGE, uuid.uuid4(), now, viewer["id"], appointment_id
+            )
+            address = request.client.host if request.client else None
+            await connection.execute(
+                SQL_AUDIT_WRITE, uuid.uuid4(), now, viewer["id"], viewer["role"], viewer["id"],
+                str(appointment_id), address, uuid.uuid4().hex,
+            )  # fmt: skip
+            if self.counters:
+                seq = await connection.fetchval(SQL_NEXT_SEQ, doctor_id)
+            else:
+                await connection.fetchval(SQL_LOCK_RECIPIENT, doctor_id)
+                seq = (await connection.fetchval(SQL_LAST_SEQ, doctor_id) or 0) + 1
+            await connection.execute(
+                SQL_INSERT_NOTIFICATION, uuid.uuid4(), seq,
+                f"{viewer['first_name']} {viewer['last_name']} booked an appointment.", now,
+                appointment_id, doctor_id,
+            )  # fmt: skip
+        appointment = {
+            "id": str(appointment_id),
+            "startsAt": starts_at.isoformat(),
+            "endsAt": ends_at.isoformat(),
+            "status": "SCHEDULED",
+        }
+        return _answer(
+            {"bookAppointment": {"__typename": "AppointmentPayload", "appointment": appointment}}
+        )
+
+
+def _slot_end(starts_at: datetime, hours: list[Any], slot_minutes: int) -> datetime | None:
+    """Where the slot starting at `starts_at` ends, if it is one of the doctor's (UTC)."""
+    local = starts_at.astimezone(UTC)
+    minute = local.hour * 60 + local.minute
+    for block in hours:
+        if (
+            block["weekday"] == local.weekday()
+            and block["start_minute"] <= minute
+            and minute + slot_minutes <= block["end_minute"]
+            and (minute - block["start_minute"]) % slot_minutes == 0
+            and local.second == 0
+        ):
+            return starts_at + timedelta(minutes=slot_minutes)
+    return None
+
+
+def _failure(typename: str, code: str, message: str) -> Response:
+    return _answer({"bookAppointment": {"__typename": typename, "code": code, "message": message}})
+
+
+def create_f1(database_url: str, secret: str) -> Starlette:
+    floor = FloorF1(database_url, secret)
+    return Starlette(
+        routes=[
+            Route("/healthz", _healthz, methods=["GET"]),
+            Route("/graphql", floor.graphql, methods=["POST"]),
+        ],
+        lifespan=floor.lifespan,
+    )
+
+
+def create_f0(bodies: dict[str, str]) -> Starlette:
+    encoded = {name: body.encode() for name, body in bodies.items()}
+
+    async def graphql(request: Request) -> Response:
+        payload = json.loads(await request.body())
+        return Response(encoded[payload["operationName"]], media_type=JSON)
+
+    return Starlette(
+        routes=[
+            Route("/healthz", _healthz, methods=["GET"]),
+            Route("/graphql", graphql, methods=["POST"]),
+        ]
+    )
+
+
+async def _healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.api.floor", description=__doc__)
+    parser.add_argument("--mode", choices=["f0", "f1"], required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--database-url", help="f1: asyncpg DSN")
+    parser.add_argument("--bodies", type=Path, help="f0: JSON object, operation -> body")
+    args = parser.parse_args(argv)
+    if args.mode == "f1":
+        app = create_f1(args.database_url, os.environ["JWT_SECRET"])
+    else:
+        app = create_f0(json.loads(args.bodies.read_text()))
+    # The same uvicorn settings as `healthcare serve`, so the servers differ only in the app.
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=args.port,
+        log_config=None,
+        ws_max_size=WS_MAX_FRAME_BYTES,
+        proxy_headers=True,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

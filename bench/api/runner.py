@@ -1,0 +1,412 @@
+"""bench.api's steps: start the three servers, check they give the same answers, count
+the SQL each runs per request, and load each one at saturation and at a fixed rate.
+
+The API, F1 and F0 run as separate processes under the same uvicorn settings; the load
+comes from this process (uvloop, bench/api/httpload.py), one server at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from bench.api import httpload
+from bench.api import operations as ops
+from bench.api.data import Dataset
+from bench.api.pgcount import StatementCounter, summarize
+from bench.common.processes import (
+    Server,
+    cpu_seconds,
+    free_port,
+    log_summary,
+    machine_busy_ticks,
+    processes_mentioning,
+    start_server,
+)
+from bench.common.stats import summary_ms
+from healthcare.config import Settings
+from healthcare.db import asyncpg_dsn
+
+QUANTILES = [*range(0, 100), 99.5, 99.9, 100]
+COUNT_REQUESTS = 20  # requests per statement count (their background writes amortised)
+COUNT_QUIET = 0.6  # s without SQL that ends a count: longer than the audit writer's 0.25 s
+PAGE_SIZES = (5, 50, 100)
+SATURATION_CONNECTIONS = 32
+FIXED_RATE_SAMPLES, FIXED_RATE_MAX_SECONDS = 500, 25.0
+
+
+@dataclass
+class Context:
+    folder: Path
+    settings: Settings
+    database_url: str
+    data: Dataset
+    warmup: float
+    seconds: float
+    connections: int
+    booked: int = 0  # booking slots used so far (each run takes the next ones)
+
+
+# ---- servers ------------------------------------------------------------------------
+
+
+def _through(database_url: str, port: int) -> str:
+    """`database_url` with its host and port replaced by the counting proxy's."""
+    parts = urlsplit(database_url)
+    user = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+    return urlunsplit(parts._replace(netloc=f"{user}127.0.0.1:{port}"))
+
+
+async def start_api(ctx: Context, name: str, database_url: str) -> Server:
+    port = free_port()
+    env = {
+        # production: no demo data, no GraphiQL, no introspection; as deployed.
+        "HEALTHCARE_ENV": "production",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "DATA_DIR": str(ctx.folder / f"{name}-data"),
+        "DATABASE_URL": database_url,
+        "BROADCAST_URL": "memory://",
+        "JWT_SECRET": ctx.settings.jwt_secret,
+        "LOG_LEVEL": "INFO",
+        # As deployed: /metrics served (to a scraper with this token), metrics recorded.
+        "METRICS_TOKEN": secrets.token_urlsafe(24),
+    }
+    argv = [sys.executable, "-m", "healthcare.cli", "serve"]
+    return await asyncio.to_thread(
+        start_server, name, argv, env, ctx.folder / f"{name}.log", "/readyz"
+    )
+
+
+async def start_floor(ctx: Context, name: str, mode: str, extra: list[str]) -> Server:
+    port = free_port()
+    argv = [sys.executable, "-m", "bench.api.floor", "--mode", mode, "--port", str(port), *extra]
+    env = {"PORT": str(port), "JWT_SECRET": ctx.settings.jwt_secret}
+    return await asyncio.to_thread(
+        start_server, name, argv, env, ctx.folder / f"{name}.log", "/healthz"
+    )
+
+
+async def stop(*servers: Server | None) -> None:
+    for server in servers:
+        if server is not None:
+            await asyncio.to_thread(server.stop)
+
+
+# ---- CPU ----------------------------------------------------------------------------
+
+
+class CpuMeter:
+    """CPU over a window: the server, the PostgreSQL backends of the run's database, this
+    generator, and the whole machine (so: other work), in % of one core."""
+
+    def __init__(self, server: Server, database_url: str) -> None:
+        self.server = server
+        self.database = urlsplit(database_url).path.lstrip("/")
+        self.started = time.perf_counter()
+        self.server_cpu = cpu_seconds(server.pid)
+        self.generator = time.process_time()
+        self.backends = self._backends()
+        self.machine = machine_busy_ticks()
+
+    def _backends(self) -> dict[int, float]:
+        times = {}
+        for pid in processes_mentioning(f" {self.database} "):
+            with contextlib.suppress(OSError):
+                times[pid] = cpu_seconds(pid)
+        return times
+
+    def result(self) -> dict[str, float]:
+        seconds = time.perf_counter() - self.started
+        backends = self._backends()
+        busy, total = machine_busy_ticks()
+        used = {
+            "server": cpu_seconds(self.server.pid) - self.server_cpu,
+            "postgres": sum(cpu - self.backends.get(pid, 0.0) for pid, cpu in backends.items()),
+            "generator": time.process_time() - self.generator,
+        }
+        percent = {name: value / seconds * 100 for name, value in used.items()}
+        cores = os.cpu_count() or 1
+        machine = (busy - self.machine[0]) / max(1, total - self.machine[1]) * 100 * cores
+        return {
+            **{f"{name}_percent": round(value, 1) for name, value in percent.items()},
+            "machine_percent": round(machine, 1),
+            "others_percent": round(machine - sum(percent.values()), 1),
+        }
+
+
+# ---- requests -----------------------------------------------------------------------
+
+
+def scenario_requests(ctx: Context, scenario: str, port: int) -> list[bytes]:
+    data = ctx.data
+    if scenario == "list":
+        body = ops.list_body(50)
+        return [httpload.build_request(port, body, token) for token in data.doctor_tokens]
+    if scenario == "lookup":
+        return [
+            httpload.build_request(port, ops.lookup_body(appointment), data.doctor_tokens[i])
+            for i, appointment, _ in data.lookups
+        ]
+    if scenario == "me":
+        tokens = data.doctor_tokens + data.patient_tokens
+        return [httpload.build_request(port, ops.me_body(), token) for token in tokens]
+    raise ValueError(scenario)
+
+
+def booking_request(ctx: Context, port: int, k: int) -> bytes:
+    patient, doctor_id, starts_at = ctx.data.booking_slot(k)
+    token = ctx.data.patient_tokens[patient]
+    return httpload.build_request(port, ops.book_body(doctor_id, starts_at), token)
+
+
+EXPECT = {
+    "list": b'"appointments"',
+    "lookup": b'"appointment"',
+    "me": b'"me"',
+    "book": b'"AppointmentPayload"',
+}
+
+
+def _run_summary(result: httpload.RunResult, cpu: dict[str, float]) -> dict[str, Any]:
+    ordered = sorted(result.latencies)
+    quantiles = [
+        round(ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))] * 1000, 3)
+        for q in QUANTILES
+    ] if ordered else []  # fmt: skip
+    return {
+        "mode": result.mode,
+        "seconds": result.seconds,
+        "completed": result.completed,
+        "per_second": result.per_second,
+        "latency_ms": summary_ms(result.latencies),
+        "quantiles": {"at": QUANTILES, "ms": quantiles},
+        "errors": result.errors,
+        "error_samples": result.error_samples,
+        "cpu": cpu,
+        **result.extra,
+    }
+
+
+async def saturate(ctx: Context, server: Server, scenario: str) -> dict[str, Any]:
+    """Closed loop: the server's peak rate."""
+    check = httpload.graphql_check(EXPECT[scenario])
+    requests: Callable[[int], bytes]
+    if scenario == "book":
+        offset = ctx.booked
+        requests = partial(lambda k, i: booking_request(ctx, server.port, k + i), offset)
+    else:
+        requests = httpload.round_robin(scenario_requests(ctx, scenario, server.port))
+    meter = CpuMeter(server, ctx.database_url)
+    result = await httpload.closed_loop(
+        server.port, requests, check, ctx.connections, ctx.warmup, ctx.seconds
+    )
+    if scenario == "book":
+        ctx.booked += result.extra["sent"]
+    return _run_summary(result, meter.result())
+
+
+def fixed_rate_seconds(ctx: Context, rate: float) -> float:
+    """Long enough for FIXED_RATE_SAMPLES latencies (a p99 of a few hundred samples is
+    one of their few slowest), within FIXED_RATE_MAX_SECONDS."""
+    return max(ctx.seconds, min(FIXED_RATE_MAX_SECONDS, FIXED_RATE_SAMPLES / rate))
+
+
+async def fixed_rate(ctx: Context, server: Server, scenario: str, rate: float) -> dict[str, Any]:
+    """Open loop at `rate` requests per second: the latency below saturation."""
+    check = httpload.graphql_check(EXPECT[scenario])
+    requests = httpload.round_robin(scenario_requests(ctx, scenario, server.port))
+    meter = CpuMeter(server, ctx.database_url)
+    result = await httpload.open_loop(
+        server.port, requests, check, rate, ctx.warmup, fixed_rate_seconds(ctx, rate)
+    )
+    return _run_summary(result, meter.result())
+
+
+# ---- same answers, and SQL per request ----------------------------------------------
+
+
+async def _ask(server: Server, data: bytes) -> tuple[int, bytes]:
+    connection = await httpload.connect(server.port)
+    try:
+        return await asyncio.wait_for(connection.request(data), 30)
+    finally:
+        connection.close()
+
+
+def _shape(value: Any) -> Any:
+    """Keys and types without the values (bookings differ in ids and times)."""
+    if isinstance(value, dict):
+        return {key: _shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shape(item) for item in value[:1]]
+    return type(value).__name__
+
+
+async def compare_answers(ctx: Context, api: Server, f1: Server) -> tuple[dict, dict[str, str]]:
+    """Each operation sent to the API and to F1: are the answers the same JSON? Returns
+    the comparison and the API's answers (F0 serves them as its constant bodies)."""
+    data = ctx.data
+    documented = next(a for i, a, d in data.lookups if i == 0 and d)
+    undocumented = next(a for i, a, d in data.lookups if i == 0 and not d)
+    # (operation, label) -> request; the first of each operation is F0's constant body.
+    cases = {
+        (ops.LIST, "doctor 0"): (ops.list_body(50), data.doctor_tokens[0]),
+        (ops.LIST, "doctor 1, first: 7"): (ops.list_body(7), data.doctor_tokens[1]),
+        (ops.LOOKUP, "with a consultation"): (ops.lookup_body(documented), data.doctor_tokens[0]),
+        (ops.LOOKUP, "without"): (ops.lookup_body(undocumented), data.doctor_tokens[0]),
+        (ops.ME, "doctor"): (ops.me_body(), data.doctor_tokens[0]),
+        (ops.ME, "patient"): (ops.me_body(), data.patient_tokens[0]),
+    }
+    comparison: dict[str, Any] = {}
+    bodies: dict[str, str] = {}
+    for (name, label), (body, token) in cases.items():
+        api_status, api_body = await _ask(api, httpload.build_request(api.port, body, token))
+        f1_status, f1_body = await _ask(f1, httpload.build_request(f1.port, body, token))
+        same = api_status == f1_status == 200 and json.loads(api_body) == json.loads(f1_body)
+        case = {"same_json": same, "api_bytes": len(api_body), "f1_bytes": len(f1_body)}
+        if not same:
+            case |= {"api": api_body[:500].decode(), "f1": f1_body[:500].decode()}
+        comparison[f"{name} ({label})"] = case
+        bodies.setdefault(name, api_body.decode())
+    answers = []
+    for server in (api, f1):
+        _, body = await _ask(server, booking_request(ctx, server.port, ctx.booked))
+        ctx.booked += 1
+        answers.append(json.loads(body))
+    comparison[ops.BOOK] = {
+        "same_shape": _shape(answers[0]) == _shape(answers[1]),
+        "api": answers[0],
+        "f1": answers[1],
+    }
+    bodies[ops.BOOK] = json.dumps(answers[0], separators=(",", ":"))
+    return comparison, bodies
+
+
+async def _count(
+    ctx: Context, proxy: StatementCounter, server: Server, make: Callable[[int], bytes]
+) -> dict[str, Any]:
+    """Statements per request: COUNT_REQUESTS requests one after the other, then the
+    writes they left for later (the audit trail's batches), divided by the requests."""
+    connection = await httpload.connect(server.port)
+    try:
+        await connection.request(make(-1))  # prepared statements, pool: not counted
+        await proxy.settle(COUNT_QUIET, 5)
+        mark = proxy.mark()
+        for i in range(COUNT_REQUESTS):
+            status, body = await asyncio.wait_for(connection.request(make(i)), 30)
+            if status != 200 or b'"errors"' in body:
+                raise RuntimeError(f"{server.name}: counting request failed: {body[:300]!r}")
+        await proxy.settle(COUNT_QUIET, 5)
+    finally:
+        connection.close()
+    total = summarize(proxy.since(mark))
+    per = COUNT_REQUESTS
+
+    def each(value: float) -> float:
+        return round(value / per, 2)
+
+    return {
+        "requests": per,
+        "statements": each(total["statements"]),
+        "round_trips": each(total["round_trips"]),
+        "queries": each(total["queries"]),
+        "by_kind": {kind: each(n) for kind, n in total["by_kind"].items()},
+        "sql": [{"per_request": each(s["count"]), "sql": s["sql"]} for s in total["sql"]],
+    }
+
+
+async def count_statements(ctx: Context, proxy: StatementCounter, server: Server) -> dict:
+    data = ctx.data
+    token = data.doctor_tokens[0]
+    counts: dict[str, Any] = {}
+    for size in PAGE_SIZES:
+        request = httpload.build_request(server.port, ops.list_body(size), token)
+        counts[f"list_{size}"] = await _count(ctx, proxy, server, httpload.round_robin([request]))
+    lookups = [a for i, a, _ in data.lookups if i == 0]
+    counts["lookup"] = await _count(
+        ctx,
+        proxy,
+        server,
+        lambda i: httpload.build_request(
+            server.port, ops.lookup_body(lookups[i % len(lookups)]), token
+        ),
+    )
+    counts["me"] = await _count(
+        ctx, proxy, server, lambda i: httpload.build_request(server.port, ops.me_body(), token)
+    )
+    offset = ctx.booked + 1
+    counts["book"] = await _count(
+        ctx, proxy, server, lambda i: booking_request(ctx, server.port, offset + i)
+    )
+    ctx.booked += COUNT_REQUESTS + 2
+    return counts
+
+
+async def verify_and_count(ctx: Context) -> tuple[dict[str, Any], dict[str, str]]:
+    """The API and F1 through the counting proxy: same answers? how much SQL?"""
+    proxy = StatementCounter(*_upstream(ctx.database_url))
+    await proxy.start()
+    api = f1 = None
+    try:
+        proxied = _through(ctx.database_url, proxy.port)
+        api = await start_api(ctx, "api-counted", proxied)
+        f1 = await start_floor(ctx, "f1-counted", "f1", ["--database-url", asyncpg_dsn(proxied)])
+        comparison, bodies = await compare_answers(ctx, api, f1)
+        statements = {
+            "api": await count_statements(ctx, proxy, api),
+            "f1": await count_statements(ctx, proxy, f1),
+        }
+        return {"answers": comparison, "statements": statements}, bodies
+    finally:
+        await stop(api, f1)
+        await proxy.close()
+
+
+def _upstream(database_url: str) -> tuple[str, int]:
+    parts = urlsplit(database_url)
+    return parts.hostname or "127.0.0.1", parts.port or 5432
+
+
+# ---- profile ------------------------------------------------------------------------
+
+
+def start_profiler(server: Server, seconds: float, output: Path) -> subprocess.Popen | None:
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(py_spy).exists():
+        print("py-spy not found: no profile (.venv/bin/pip install py-spy)", flush=True)
+        return None
+    output.parent.mkdir(parents=True, exist_ok=True)
+    command = [py_spy, "record", "--pid", str(server.pid), "--rate", "100", "--native"]
+    command += ["--duration", str(int(seconds)), "--format", "speedscope", "--output", str(output)]
+    return subprocess.Popen(  # noqa: S603 (py-spy on our own server process)
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def server_logs(*servers: Server) -> dict[str, Any]:
+    """Each server's log summary, with its first warnings and errors in full."""
+    logs = {}
+    for server in servers:
+        lines = server.log_path.read_text(errors="replace").splitlines()
+        notable = [
+            line[:1000]
+            for line in lines
+            if any(f'"level": "{level}"' in line for level in ("WARNING", "ERROR", "CRITICAL"))
+            or line.startswith(("WARNING", "ERROR", "Traceback"))
+        ]
+        logs[server.name] = log_summary(server) | {"warnings_and_errors": notable[:10]}
+    return logs

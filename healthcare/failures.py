@@ -1,0 +1,80 @@
+"""Expected failures: what a domain service refuses, and why, in words a person can read.
+
+Domain services raise them; the GraphQL layer turns each into a member of the mutation's
+result union (`graphql.errors.result_of`), or a top-level error for a query. Nothing here
+knows GraphQL.
+"""
+
+from __future__ import annotations
+
+
+class ExpectedFailure(Exception):
+    """A refusal the client is told about, as opposed to a bug."""
+
+
+class InputError(ExpectedFailure):
+    """One input field and what is wrong with it (raised by validators)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+    @property
+    def errors(self) -> dict[str, str]:
+        """Every bad field and its message."""
+        return {self.field: self.message}
+
+
+class InputErrors(InputError):
+    """Several bad input fields at once, so that a form can mark them all."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        field, message = next(iter(errors.items()))
+        super().__init__(field, message)
+        self._errors = errors
+
+    @property
+    def errors(self) -> dict[str, str]:
+        return self._errors
+
+
+class NotFoundError(ExpectedFailure):
+    """No such row, or one the viewer may not see: the same answer for both."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
+class SlotUnavailableError(ExpectedFailure):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidTransitionError(ExpectedFailure):
+    def __init__(self, current_status: str, message: str) -> None:
+        super().__init__(message)
+        self.current_status = current_status
+        self.message = message
+
+
+class ConsultationSignedError(ExpectedFailure):
+    """The consultation is signed: it takes addenda only."""
+
+
+class InvalidCredentialsError(ExpectedFailure):
+    """A password (or email and password) that does not match."""
+
+    def __init__(self, message: str = "Email or password is incorrect.") -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class AccountDeactivatedError(ExpectedFailure):
+    """The right password, for an account that may not sign in."""
+
+
+class InvalidRefreshTokenError(ExpectedFailure):
+    """A refresh token that is unknown, expired, spent or revoked."""

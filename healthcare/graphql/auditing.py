@@ -1,0 +1,189 @@
+"""How reads of health data reach the audit trail: declared on the GraphQL types that hold
+it, so that every path to them records the read without a resolver remembering to.
+
+- `audited`, on a type: every object of it an operation returns is recorded as read,
+  with the fields asked of it, once per operation (tests/test_audit_paths.py walks the
+  schema to every audited type and proves it);
+- `DeniedWhenNull`, on a lookup by id: a null answer is recorded as a refused attempt;
+- `denied`: a refused operation or field (the permission classes call it).
+
+The records are buffered in the operation's context and written by the trail's writer
+(security.audit).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLResolveInfo,
+    InlineFragmentNode,
+    SelectionNode,
+    value_from_ast_untyped,
+)
+from strawberry.extensions.field_extension import AsyncExtensionResolver, FieldExtension
+
+from healthcare import models
+from healthcare.graphql.context import AnyInfo
+from healthcare.security import audit
+
+# Wrappers between a list field and its rows: the rows' fields are the ones read.
+# (`messages`: a conversation's page of history, ChatMessagePage.)
+CONNECTION_WRAPPERS = {"edges", "node", "nodes", "messages"}
+CONNECTION_METADATA = {"pageInfo", "totalCount", "hasMore", "nextBeforeSeq", "__typename"}
+
+
+def selected_fields(info: GraphQLResolveInfo) -> tuple[str, ...]:
+    """The fields the operation asked of the objects a field returns, by name: one level
+    below the field, or below `edges { node }` / `nodes` for a connection. Worked out once
+    per field of the operation, not once per row of a list."""
+    key = tuple(map(id, info.field_nodes))
+    cache = info.context.read_fields
+    cached = cache.get(key)
+    if cached is None:
+        cached = cache[key] = _selected_fields(info)
+    return cached
+
+
+def _selected_fields(info: GraphQLResolveInfo) -> tuple[str, ...]:
+    # graphql-core 3.3 gives VariableValues, except to a subscription's events: a dict.
+    given: Any = info.variable_values
+    variables: dict[str, Any] = getattr(given, "coerced", given)
+    fields: set[str] = set()
+    pending = [
+        selection
+        for node in info.field_nodes
+        if node.selection_set is not None
+        for selection in node.selection_set.selections
+    ]
+    while pending:
+        node = pending.pop()
+        if not _included(node, variables):
+            continue  # not executed, so not read
+        if isinstance(node, FragmentSpreadNode):
+            pending += info.fragments[node.name.value].selection_set.selections
+        elif isinstance(node, InlineFragmentNode):
+            pending += node.selection_set.selections
+        elif isinstance(node, FieldNode):
+            if node.name.value in CONNECTION_WRAPPERS and node.selection_set is not None:
+                pending += node.selection_set.selections
+            elif node.name.value not in CONNECTION_METADATA:
+                fields.add(node.name.value)
+    return tuple(sorted(fields))
+
+
+def _included(node: SelectionNode, variables: dict[str, Any]) -> bool:
+    """Whether `@skip` and `@include` (their variables given) let a selection run."""
+    for directive in node.directives or ():
+        if directive.name.value in SKIP_WHEN:
+            condition = next(a.value for a in directive.arguments or () if a.name.value == "if")
+            if (
+                bool(value_from_ast_untyped(condition, variables))
+                == SKIP_WHEN[directive.name.value]
+            ):
+                return False
+    return True
+
+
+# The value of `if` that leaves a selection out, by directive.
+SKIP_WHEN = {"skip": True, "include": False}
+
+
+C = TypeVar("C", bound=type)
+# Every type declared `audited`, with its entity (tests walk the schema to each of them).
+AUDITED_TYPES: dict[type, models.AuditEntity] = {}
+
+
+def audited(
+    entity: models.AuditEntity,
+    patient: Callable[[Any], uuid.UUID | None],
+    *,
+    when: Callable[[Any, models.User | None], bool] = lambda row, viewer: True,
+) -> Callable[[C], C]:
+    """Declare a GraphQL type as health data: every object of it an operation returns,
+    by any path (a list, a lookup, a nested field, a mutation's payload, a pushed event),
+    is recorded as read by the viewer, with the fields asked of it, once per operation.
+    `patient` names the patient concerned; `when` narrows which objects, for a viewer,
+    are health data (a user's profile is, when it is a patient's, read by someone else).
+
+        @strawberry.type
+        @audited(models.AuditEntity.APPOINTMENT, patient=lambda a: a.patient_id)
+        class Appointment: ...
+
+    Apply it under `@strawberry.type`. It is the type's `is_type_of`, which graphql-core
+    calls for every object of the type it completes (pinned by tests/test_execution.py).
+    """
+
+    def decorate(cls: C) -> C:
+        def is_type_of(obj: Any, info: GraphQLResolveInfo) -> bool:
+            if not isinstance(obj, cls):
+                return False
+            row: Any = obj
+            if when(row, info.context.viewer.user):
+                _record_read(info, entity, row.id, patient(row))
+            return True
+
+        setattr(cls, "is_type_of", staticmethod(is_type_of))  # noqa: B010 (mypy: a new attribute)
+        AUDITED_TYPES[cls] = entity
+        return cls
+
+    return decorate
+
+
+def _record_read(
+    info: GraphQLResolveInfo, entity: models.AuditEntity, entity_id: Any, patient_id: Any
+) -> None:
+    """Buffer one READ, unless this operation (or pushed event) recorded it already."""
+    context = info.context
+    fields = selected_fields(info)
+    key = (entity, str(entity_id), fields)
+    if key in context.audited:
+        return
+    context.audited.add(key)
+    rows = [(entity_id, patient_id)]
+    read = models.AuditAction.READ
+    context.audit_buffer += audit.records(context.viewer.user, entity, read, True, rows, fields)
+
+
+def denied(
+    info: AnyInfo,
+    entity: models.AuditEntity = models.AuditEntity.OPERATION,
+    entity_id: Any = None,
+    patient_id: uuid.UUID | None = None,
+) -> None:
+    """Buffer a refused attempt: the field asked for, and the row when it is known."""
+    info.context.audit_buffer.append(
+        audit.record(
+            info.context.viewer.user,
+            entity,
+            models.AuditAction.DENIED,
+            False,
+            entity_id,
+            patient_id,
+            [info.field_name],
+        )
+    )
+
+
+class DeniedWhenNull(FieldExtension):
+    """On a lookup by `id` that answers null for a row the viewer may not see (or that
+    does not exist: the same answer): records the refusal.
+
+        @strawberry.field(extensions=[*allow(IsAuthenticated()), DeniedWhenNull(CONVERSATION)])
+        async def conversation(self, info: Info, id: strawberry.ID) -> Conversation | None:
+    """
+
+    def __init__(self, entity: models.AuditEntity) -> None:
+        self.entity = entity
+
+    async def resolve_async(
+        self, next_: AsyncExtensionResolver, source: Any, info: AnyInfo, **kwargs: Any
+    ) -> Any:
+        found = await next_(source, info, **kwargs)
+        if found is None:
+            denied(info, self.entity, kwargs.get("id"))
+        return found

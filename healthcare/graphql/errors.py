@@ -1,0 +1,305 @@
+"""Error codes and the shared error types.
+
+Two kinds of failure reach a client:
+- expected failures of a mutation, returned as members of the mutation's result union,
+  each implementing the `Error` interface (`message`, `code`): a domain service raises
+  one of `healthcare.failures`, and `ExpectedFailures` (on every mutation, through
+  `mutation()`) returns it as its result type (`result_of`);
+- top-level GraphQL errors with `extensions.code`: UNAUTHENTICATED, FORBIDDEN,
+  BAD_USER_INPUT..., and INTERNAL_SERVER_ERROR for bugs, whose text is masked.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+from asyncpg import PostgresError
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors
+from strawberry.extensions.field_extension import AsyncExtensionResolver, FieldExtension
+from tortoise.exceptions import BaseORMException
+
+from healthcare import failures
+
+logger = logging.getLogger(__name__)
+
+
+@strawberry.enum(description="Machine-readable reason for an expected mutation failure.")
+class ErrorCode(Enum):
+    VALIDATION_FAILED = "VALIDATION_FAILED"
+    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    ACCOUNT_DEACTIVATED = "ACCOUNT_DEACTIVATED"
+    INVALID_REFRESH_TOKEN = "INVALID_REFRESH_TOKEN"  # noqa: S105 (an error code)
+    NOT_FOUND = "NOT_FOUND"
+    SLOT_UNAVAILABLE = "SLOT_UNAVAILABLE"
+    INVALID_STATUS_TRANSITION = "INVALID_STATUS_TRANSITION"
+    CONSULTATION_SIGNED = "CONSULTATION_SIGNED"
+
+
+@strawberry.interface(description="Implemented by every expected mutation failure.")
+class Error:
+    message: str = strawberry.field(description="Human-readable; safe to show to the user.")
+    code: ErrorCode
+
+
+@strawberry.type(description="One input field that was rejected, and why.")
+class FieldError:
+    field: str = strawberry.field(description="The input field's name, as in the schema.")
+    message: str
+
+
+@strawberry.type(description="The input was rejected; `fieldErrors` names each bad field.")
+class ValidationFailed(Error):
+    field_errors: list[FieldError]
+
+
+@strawberry.type(description="The email and password do not match an account.")
+class InvalidCredentials(Error):
+    pass
+
+
+@strawberry.type(description="The password was right, but the account is deactivated.")
+class AccountDeactivated(Error):
+    pass
+
+
+@strawberry.type(
+    description="The refresh token is unknown, expired, already used or revoked. Sign in again."
+)
+class InvalidRefreshToken(Error):
+    pass
+
+
+@strawberry.type(description="Nothing with that id exists that you may see.")
+class NotFound(Error):
+    pass
+
+
+@strawberry.type(
+    description="The time is taken (by the doctor or by you), off the doctor's hours, in "
+    "their time off, or in the past. Pick another slot from `availableSlots`."
+)
+class SlotUnavailable(Error):
+    pass
+
+
+@strawberry.type(description="The appointment's status does not allow this change.")
+class InvalidStatusTransition(Error):
+    current_status: str = strawberry.field(description="The appointment's status now.")
+
+
+@strawberry.type(
+    description="The consultation is signed: it can no longer change; add an addendum."
+)
+class ConsultationSigned(Error):
+    pass
+
+
+def result_of(failure: failures.ExpectedFailure) -> Error:
+    """The member of a result union that tells the client of `failure`."""
+    match failure:
+        case failures.InputError():
+            return validation_failed(failure.errors)
+        case failures.NotFoundError():
+            return not_found(failure.what)
+        case failures.SlotUnavailableError():
+            return SlotUnavailable(message=failure.message, code=ErrorCode.SLOT_UNAVAILABLE)
+        case failures.InvalidTransitionError():
+            return InvalidStatusTransition(
+                message=failure.message,
+                code=ErrorCode.INVALID_STATUS_TRANSITION,
+                current_status=failure.current_status,
+            )
+        case failures.ConsultationSignedError():
+            return ConsultationSigned(
+                message="This consultation is signed and can no longer be changed; "
+                "add an addendum instead.",
+                code=ErrorCode.CONSULTATION_SIGNED,
+            )
+        case failures.InvalidCredentialsError():
+            return InvalidCredentials(message=failure.message, code=ErrorCode.INVALID_CREDENTIALS)
+        case failures.AccountDeactivatedError():
+            return AccountDeactivated(
+                message="This account is deactivated. Contact the clinic.",
+                code=ErrorCode.ACCOUNT_DEACTIVATED,
+            )
+        case failures.InvalidRefreshTokenError():
+            return InvalidRefreshToken(
+                message="This refresh token cannot be used. Sign in again.",
+                code=ErrorCode.INVALID_REFRESH_TOKEN,
+            )
+    raise TypeError(f"no result type for {type(failure).__name__}")
+
+
+class ExpectedFailures(FieldExtension):
+    """On a mutation: an expected failure its domain service raises is returned as the
+    member of its result union that tells of it, and the operation is noted as having
+    failed so (`Context.expected_failure`, which the metrics read). Every mutation has it
+    (see `mutation`): no resolver catches failures by hand."""
+
+    async def resolve_async(
+        self, next_: AsyncExtensionResolver, source: Any, info: Any, **kwargs: Any
+    ) -> Any:
+        try:
+            result = await next_(source, info, **kwargs)
+        except failures.ExpectedFailure as failure:
+            result = result_of(failure)
+        if isinstance(result, Error):
+            info.context.expected_failure = True
+        return result
+
+
+def mutation(
+    *, description: str, extensions: Sequence[FieldExtension] = ()
+) -> Callable[[Callable[..., Any]], Any]:
+    """`strawberry.mutation`, with `ExpectedFailures` next to the resolver: the field's
+    own extensions (strawberry runs the last of a list outermost: permissions, rate
+    limits) see what it made of a failure, the member of the result union."""
+    return strawberry.mutation(
+        description=description, extensions=[ExpectedFailures(), *extensions]
+    )
+
+
+def validation_failed(errors: dict[str, str]) -> ValidationFailed:
+    fields = ", ".join(errors)
+    return ValidationFailed(
+        message=f"Please correct: {fields}.",
+        code=ErrorCode.VALIDATION_FAILED,
+        field_errors=[FieldError(field=name, message=text) for name, text in errors.items()],
+    )
+
+
+def not_found(what: str) -> NotFound:
+    return NotFound(message=f"No {what} with that id.", code=ErrorCode.NOT_FOUND)
+
+
+# Top-level error codes, in `extensions.code` (the names Apollo's tooling knows).
+UNAUTHENTICATED = "UNAUTHENTICATED"
+FORBIDDEN = "FORBIDDEN"
+INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+BAD_USER_INPUT = "BAD_USER_INPUT"
+GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+RATE_LIMITED = "RATE_LIMITED"
+
+
+# Where graphql-core's account of a bad variable starts quoting the value it was given.
+_QUOTED_VALUE = re.compile(r"\s*[,;.]?\s*(?:but encountered error|[Ff]ound)\b.*\Z", re.DOTALL)
+_ENUM_VALUE = re.compile(r"\AValue .* does not exist in '(\w+)' enum", re.DOTALL)
+# Quoted names of types and fields ('RegisterInput!', 'role'), which say nothing of values.
+_QUOTED = re.compile(r"'([^']*)'")
+_TYPE_OR_NAME = re.compile(r"[\w\[\]!]*")
+
+
+def without_variable_values(message: str) -> str:
+    """graphql-core's message for a variable that does not fit its type, without the
+    value: `Variable '$input' has invalid value.role: Expected ... found: {'password':
+    ...}` quoted the whole input back, passwords included. The variable, the path in it
+    and what was expected stay; a message that could still quote a value becomes a plain
+    one."""
+    if not message.startswith("Variable '$"):
+        return message
+    head, separator, detail = message.partition(": ")
+    if not separator:
+        return message
+    detail = _QUOTED_VALUE.sub("", detail)
+    detail = _ENUM_VALUE.sub(r"Not a value of the enum '\1'", detail)
+    detail = detail.split(": ")[0]  # "Int cannot represent non-integer value: 'x'"
+    if not all(_TYPE_OR_NAME.fullmatch(quoted) for quoted in _QUOTED.findall(detail)):
+        detail = "not a valid value of its type"
+    detail = detail.rstrip(".")
+    return f"{head}: {detail}" + ("" if detail.endswith("?") else ".")
+
+
+def label_request_error(error: GraphQLError) -> None:
+    """Give an error about the request itself (not raised by a resolver) its code; never
+    echo a variable's value."""
+    error.message = without_variable_values(error.message)
+    extensions = dict(error.extensions or {})
+    if "code" in extensions:
+        return
+    if error.message.startswith("Syntax Error"):
+        extensions["code"] = GRAPHQL_PARSE_FAILED
+    elif error.message.startswith("Variable "):
+        extensions["code"] = BAD_USER_INPUT
+    else:
+        extensions["code"] = GRAPHQL_VALIDATION_FAILED
+    error.extensions = extensions
+
+
+def _is_unexpected(error: GraphQLError) -> bool:
+    """Mask errors raised by code (bugs), never the ones we raise on purpose.
+
+    Only errors raised while resolving a field carry a `path`; syntax, validation and
+    variable-coercion errors ("got invalid value ...; unknown field 'role'") do not, and
+    their text is graphql-core's description of the request. Permission errors and other
+    deliberate errors are GraphQLErrors that carry an `extensions.code`.
+    """
+    original = error.original_error
+    if isinstance(original, (BaseORMException, PostgresError, OverflowError)):
+        return True  # the database's own words never reach a client, path or not
+    if original is None or error.path is None:
+        return False
+    if not isinstance(original, GraphQLError):
+        return True
+    return not (original.extensions or {}).get("code")
+
+
+class MaskUnexpectedErrors(MaskErrors):
+    """Replace bugs with a generic message and INTERNAL_SERVER_ERROR; log them here."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=_is_unexpected, error_message="Unexpected error.")
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        logger.error(
+            "unexpected error at %s",
+            ".".join(str(part) for part in error.path or []),
+            exc_info=error.original_error,
+        )
+        masked = super().anonymise_error(error)
+        masked.extensions = {"code": INTERNAL_SERVER_ERROR}
+        return masked
+
+
+def bad_argument(argument: str, message: str) -> GraphQLError:
+    """A query argument is out of range: a top-level error naming the argument."""
+    return GraphQLError(
+        f"Argument '{argument}': {message}",
+        extensions={"code": BAD_USER_INPUT, "argument": argument},
+    )
+
+
+@contextmanager
+def arguments_checked() -> Iterator[None]:
+    """For queries, which have no result union: an input a domain service refuses
+    becomes a top-level BAD_USER_INPUT error naming the argument."""
+    try:
+        yield
+    except failures.InputError as error:
+        raise bad_argument(error.field, error.message) from None
+
+
+def in_calendar(moment: datetime) -> bool:
+    """Whether the database can compare `moment`: years 1900 to 9000, with an offset."""
+    return (
+        moment.tzinfo is not None
+        and 1900 <= moment.year <= 9000
+        and 1900 <= moment.astimezone(UTC).year <= 9000
+    )
+
+
+def within_calendar(moment: datetime, argument: str) -> datetime:
+    """A time argument the database can compare (see `in_calendar`)."""
+    if moment.tzinfo is None:
+        raise bad_argument(argument, "give the time with a UTC offset, like 2027-01-01T00:00Z.")
+    if not in_calendar(moment):
+        raise bad_argument(argument, "give a time between the years 1900 and 9000.")
+    return moment

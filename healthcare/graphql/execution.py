@@ -1,0 +1,268 @@
+"""The one module that touches strawberry's and graphql-core's internals. Each thing it
+relies on is pinned by tests/test_execution.py, so that an upgrade that changes one fails
+there, by name, and nowhere else.
+
+- `HealthcareSchema`: strawberry's Schema with our error handling (it overrides
+  `_process_errors`), subscriptions refused over HTTP, and documents over the size cap
+  refused before parsing, over HTTP and WebSocket (`execute`, `stream`).
+- `AcyclicExecutionContext`: graphql-core's execution context without its one reference
+  cycle (`async_helpers`).
+- `OperationScope`: each operation's own context, loaders and audit reads (strawberry's
+  `execution_context.context`, replaced before execution).
+- `DocumentCache` and `CachedDocuments`: parsing and validation cached within bounds
+  (strawberry's `validate_document`).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+
+import strawberry
+from graphql import DocumentNode, GraphQLError, GraphQLResolveInfo, GraphQLSchema, parse
+from graphql.type.definition import GraphQLResolveInfoHelpers
+from graphql.validation import ASTValidationRule
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import (
+    DEFAULT_ALLOWED_OPERATION_TYPES,
+    StrawberryGraphQLCoreExecutionContext,
+    validate_document,
+)
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types import Info as StrawberryInfo
+from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
+
+from healthcare.graphql.context import Context, RequestScope
+from healthcare.graphql.errors import label_request_error
+from healthcare.graphql.limits import oversized_document
+from healthcare.security import audit
+
+
+class Releasable(Protocol):
+    """What an operation's loaders offer: letting go of what they loaded."""
+
+    def release(self) -> None: ...
+
+
+L = TypeVar("L", bound=Releasable)
+MAX_LOGGED_OPERATION_NAMES = 20
+
+
+class OperationScope(SchemaExtension, Generic[L]):
+    """Per-operation set-up and bookkeeping.
+
+    - A context of its own for each operation (`Context`): fresh loaders (made by
+      `make_loaders`), buffered reads and caches. A WebSocket's request scope serves
+      every operation on the connection; a cache must not outlive the operation that
+      filled it, nor serve another one running beside it.
+    - The operation's name goes into the request's ASGI state, for the request log line.
+    - The reads and refusals it buffered go to the audit trail's writer, however it ends.
+    - A subscription's events are operations of their own in these two respects: each
+      one's reads (nested fields included) go to the writer before it is sent, and the
+      next one starts with fresh loaders and reads of its own.
+    """
+
+    def __init__(self, make_loaders: Callable[[], L]) -> None:
+        self.make_loaders = make_loaders
+
+    async def on_operation(self) -> AsyncIterator[None]:
+        scope = self.execution_context.context
+        if not isinstance(scope, RequestScope):  # executed outside a request (tests)
+            yield
+            return
+        # strawberry hands `execution_context.context` to graphql-core after this point.
+        context = Context(scope=scope, loaders=self.make_loaders(), viewer=scope.viewer)
+        self.execution_context.context = context
+        try:
+            yield
+        finally:  # a subscription stopped by its client ends here too
+            context.loaders.release()
+            await audit.flush(context.audit_buffer)
+        names = scope.request.scope.setdefault("state", {}).setdefault("graphql_operations", [])
+        name = (self.execution_context.operation_name or "anonymous")[:100]
+        if len(names) < MAX_LOGGED_OPERATION_NAMES and name not in names:
+            names.append(name)
+
+    async def on_stream_result(self, result: Any) -> AsyncIterator[None]:
+        context = self.execution_context.context
+        if isinstance(context, Context):
+            await audit.flush(context.audit_buffer)
+        yield
+        if isinstance(context, Context):
+            context.loaders.release()
+            context.loaders = self.make_loaders()
+            context.audited = set()  # the next event's reads are reads of their own
+
+
+class AcyclicExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    """graphql-core's execution context without its one reference cycle.
+
+    Its `async_helpers` hold two bound methods of the context itself, so the context, and
+    everything an operation made through it (collected fields, resolve infos, our context
+    with its loaders and rows), was freed only by the cyclic garbage collector: about 170
+    objects per list request. Reaching the context through a weak reference instead, all
+    of it is freed by reference counting when the operation ends. The context outlives
+    every call through the helpers: they are made while it runs one of its own methods,
+    or (a subscription's per-event copy) while the subscription holds it.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        context = weakref.ref(self)
+
+        def gather(values: Sequence[Awaitable[Any]]) -> Awaitable[list[Any]]:
+            return context().gather_async_work(values)  # type: ignore[union-attr]
+
+        def track(values: Sequence[Any]) -> None:
+            context().track_async_work(values)  # type: ignore[union-attr]
+
+        self.async_helpers = GraphQLResolveInfoHelpers(gather=gather, track=track)
+
+
+def raw_info(info: StrawberryInfo[Any, Any]) -> GraphQLResolveInfo:
+    """graphql-core's info behind strawberry's (strawberry keeps it private)."""
+    return info._raw_info
+
+
+async def refused(error: GraphQLError) -> AsyncIterator[PreExecutionError]:
+    """A stream whose one result refuses the operation, as the WebSocket handlers expect."""
+    yield PreExecutionError(data=None, errors=[error])
+
+
+class HealthcareSchema(strawberry.Schema):
+    """The schema, with our own error handling and limits.
+
+    Strawberry logs every error with the query text, which may hold health data typed
+    into a literal; MaskUnexpectedErrors logs the bugs instead. Suggestions ("Did you
+    mean ...?") leak the schema where introspection is off: with `suggestions` off they
+    are cut everywhere graphql-core adds them, not only for unknown fields.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        max_chars: int,
+        suggestions: bool,
+        documents: DocumentCache,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_chars = max_chars
+        self.suggestions = suggestions
+        self.documents = documents  # parsed and validated, shared by every operation
+
+    async def execute(self, query: str | None, *args: Any, **kwargs: Any) -> ExecutionResult:
+        """Queries and mutations. Subscriptions run over the WebSocket (`stream`); over
+        HTTP they would resolve as a query and fail: refuse them with a 400 instead."""
+        if too_large := oversized_document(query, self.max_chars):
+            return PreExecutionError(data=None, errors=[too_large])
+        allowed = kwargs.get("allowed_operation_types") or DEFAULT_ALLOWED_OPERATION_TYPES
+        kwargs["allowed_operation_types"] = set(allowed) - {OperationType.SUBSCRIPTION}
+        return await super().execute(query, *args, **kwargs)
+
+    async def stream(self, query: str | None, *args: Any, **kwargs: Any) -> Any:
+        """Operations over the WebSocket, both protocols (`subscribe` comes here too)."""
+        if too_large := oversized_document(query, self.max_chars):
+            return refused(too_large)
+        return await super().stream(query, *args, **kwargs)
+
+    def _process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        for error in errors:
+            if error.path is not None:
+                continue  # raised by a resolver: handled by MaskUnexpectedErrors
+            label_request_error(error)
+            if not self.suggestions and " Did you mean " in error.message:
+                error.message = error.message.split(" Did you mean ")[0]
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        return None
+
+    @property
+    def graphql_schema(self) -> GraphQLSchema:
+        """graphql-core's schema that strawberry built (strawberry keeps it private)."""
+        return self._schema
+
+
+@dataclass
+class _CachedDocument:
+    document: DocumentNode
+    # Validation errors by the validation rules they were found with.
+    errors: dict[tuple[type[ASTValidationRule], ...], list[GraphQLError]] = field(
+        default_factory=dict
+    )
+
+
+class DocumentCache:
+    """Parsed documents and their validation errors, by document text, least recently
+    used out first: at most `max_entries` documents and `max_chars` characters of
+    document text in all. A parsed document takes about 100 bytes per character of its
+    text (measured: a dense 32 KiB document parses to 3.2 MiB), so the defaults hold at
+    most about 26 MiB, and a front end's few hundred operations of a kilobyte or two fit.
+    strawberry's ParserCache and ValidationCache bound entries only."""
+
+    def __init__(self, max_entries: int = 500, max_chars: int = 256 * 1024) -> None:
+        self.max_entries = max_entries
+        self.max_chars = max_chars
+        self._entries: OrderedDict[tuple[str, int | None], _CachedDocument] = OrderedDict()
+        self._chars = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def chars(self) -> int:
+        return self._chars
+
+    def document(self, query: str, max_tokens: int | None) -> _CachedDocument:
+        """The parsed `query`; a parse error is raised, never kept."""
+        key = (query, max_tokens)
+        found = self._entries.get(key)
+        if found is not None:
+            self._entries.move_to_end(key)
+            return found
+        found = _CachedDocument(parse(query, max_tokens=max_tokens))
+        if len(query) <= self.max_chars:
+            self._entries[key] = found
+            self._chars += len(query)
+            self._evict()
+        return found
+
+    def _evict(self) -> None:
+        while len(self._entries) > self.max_entries or self._chars > self.max_chars:
+            (query, _), _ = self._entries.popitem(last=False)
+            self._chars -= len(query)
+
+
+class CachedDocuments(SchemaExtension):
+    """Parse and validate through a `DocumentCache` shared by every operation."""
+
+    def __init__(self, cache: DocumentCache) -> None:
+        self.cache = cache
+        self._cached: _CachedDocument | None = None
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.query is not None:
+            max_tokens = context.parse_options.get("max_tokens")
+            self._cached = self.cache.document(context.query, max_tokens)
+            context.graphql_document = self._cached.document
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        if self._cached is not None:
+            rules = tuple(context.validation_rules)
+            errors = self._cached.errors.get(rules)
+            if errors is None:
+                errors = validate_document(context.schema._schema, self._cached.document, rules)
+                self._cached.errors[rules] = errors
+            context.pre_execution_errors = errors
+        yield

@@ -1,0 +1,104 @@
+"""Cursor pagination in keyset order (a timestamp, then id), for every list in the schema.
+
+Keyset cursors stay correct while rows are added, unlike offsets. A cursor is opaque
+to clients: base64 of the last row's sort key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+import strawberry
+from graphql import GraphQLError
+from tortoise.expressions import Q
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
+
+from healthcare.graphql.errors import bad_argument, in_calendar
+
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
+
+NodeT = TypeVar("NodeT")
+ModelT = TypeVar("ModelT", bound=Model)
+
+
+@strawberry.type(description="Where a page ends, and whether more follow.")
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None = strawberry.field(
+        description="Pass as `after` to get the next page; null on an empty page."
+    )
+
+
+@strawberry.type
+class Edge(Generic[NodeT]):
+    cursor: str
+    node: NodeT
+
+
+@strawberry.type(description="A page of results, in the order the field describes.")
+class Connection(Generic[NodeT]):
+    edges: list[Edge[NodeT]]
+    page_info: PageInfo
+
+    @strawberry.field(description="The nodes of this page, without cursors.")
+    def nodes(self) -> list[NodeT]:
+        return [edge.node for edge in self.edges]
+
+
+def encode_cursor(row: Model, sort_field: str) -> str:
+    key = [getattr(row, sort_field).isoformat(), str(row.pk)]
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+
+
+def not_a_cursor() -> GraphQLError:
+    return bad_argument("after", "not a cursor from this API.")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        created_at, row_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        moment, parsed_id = datetime.fromisoformat(created_at), uuid.UUID(row_id)
+    except (ValueError, TypeError, AttributeError, binascii.Error, json.JSONDecodeError):
+        raise not_a_cursor() from None
+    if not in_calendar(moment):  # made up: no row of ours has such a time
+        raise not_a_cursor()
+    return moment, parsed_id
+
+
+def check_page_size(first: int) -> None:
+    if not 1 <= first <= MAX_PAGE_SIZE:
+        raise bad_argument("first", f"must be between 1 and {MAX_PAGE_SIZE}.")
+
+
+async def paginate(
+    queryset: QuerySet[ModelT],
+    to_node: Callable[[ModelT], NodeT],
+    first: int,
+    after: str | None,
+    sort_field: str = "created_at",
+) -> Connection[NodeT]:
+    """One page of `queryset` in (`sort_field`, id) order, after the cursor `after`."""
+    check_page_size(first)
+    if after is not None:
+        value, row_id = decode_cursor(after)
+        later: dict[str, Any] = {f"{sort_field}__gt": value}
+        same_but_later_id: dict[str, Any] = {sort_field: value, "id__gt": row_id}
+        queryset = queryset.filter(Q(**later) | Q(**same_but_later_id))
+    rows = await queryset.order_by(sort_field, "id").limit(first + 1)
+    page = rows[:first]
+    edges = [Edge(cursor=encode_cursor(row, sort_field), node=to_node(row)) for row in page]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=len(rows) > first,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+    )

@@ -1,0 +1,232 @@
+"""/graphql: strawberry's ASGI view, with the request limits, the WebSocket handshake and
+guard, and the request scope every operation starts from."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from cross_web import HTTPException
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.types import Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.schema.base import BaseSchema
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+
+from healthcare.config import Settings
+from healthcare.graphql.context import RequestScope
+from healthcare.ops.middleware import client_ip
+from healthcare.realtime.connection_guard import (
+    TOO_MANY_INITIALISATIONS,
+    ConnectionGuard,
+    SocketsPerAddress,
+    guarded,
+)
+from healthcare.security.audit import bind_request as bind_audit
+from healthcare.security.auth import ANONYMOUS, authenticate
+from healthcare.security.ratelimit import RateLimiter, address_subject
+
+logger = logging.getLogger(__name__)
+MAX_SUBSCRIPTIONS_PER_CONNECTION = 20
+CONNECTION_INIT_TIMEOUT = timedelta(seconds=10)
+# Headers a plain HTML form cannot send; a multipart request must carry one of them, so
+# that a cross-site form cannot post an upload with a victim's credentials.
+PREFLIGHT_HEADERS = ("apollo-require-preflight", "x-apollo-operation-name")
+
+
+def request_id(request: Request | WebSocket) -> str | None:
+    return request.scope.get("state", {}).get("request_id")
+
+
+class LegacyGraphQLWSHandler(BaseGraphQLWSHandler[RequestScope, None]):
+    """Legacy `graphql-ws`, with the handshake of graphql-transport-ws: one
+    `connection_init` per socket (a second closes it with 4429, as graphql-transport-ws
+    does: strawberry's legacy handler would ack it and let it name another viewer), and a
+    refused token closes it with 4403 (strawberry's 1011, a server error, tells clients
+    to retry)."""
+
+    connection_init_received = False
+
+    async def handle_connection_init(self, message: Any) -> None:
+        if self.connection_init_received:
+            await self.websocket.close(
+                code=TOO_MANY_INITIALISATIONS, reason="Too many initialisation requests"
+            )
+            return
+        self.connection_init_received = True
+        payload = message.get("payload")
+        if payload is not None and not isinstance(payload, dict):
+            await self.send_message({"type": "connection_error"})
+            await self.websocket.close(code=4400, reason="The payload must be an object")
+            return
+        self.context.connection_params = payload
+        try:
+            await self.view.on_ws_connect(self.context)
+        except ConnectionRejectionError as error:
+            await self.send_message({"type": "connection_error", "payload": error.payload})
+            await self.websocket.close(code=4403, reason="Forbidden")
+            return
+        await self.send_message({"type": "connection_ack"})
+        self.connection_acknowledged = True
+        if self.keep_alive:
+            self.keep_alive_task = asyncio.create_task(self.handle_keep_alive())
+
+
+class GraphQLView(GraphQL[RequestScope, None]):
+    """/graphql, over HTTP and WebSocket: request bodies capped, operations timed out,
+    WebSockets capped per address and guarded, the viewer authenticated, JSON encoded by
+    orjson."""
+
+    graphql_ws_handler_class = LegacyGraphQLWSHandler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+        elif is_multipart(scope):  # an upload: up to MAX_REQUEST_BYTES
+            await self._http_with_deadline(scope, receive, send)
+        else:
+            await self._json_body_limit(scope, receive, send)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        websocket = WebSocket(scope, receive, send)
+        address = client_ip(scope)
+        subject = address_subject(address or "unknown")
+        exempt = address is not None and self.rate_limiter.is_exempt(address)
+        with self.sockets_per_address.hold(subject) as within_cap:
+            if not (within_cap or exempt):
+                await refuse_handshake(websocket, 429, "Too many connections from your address.")
+                return
+            guard = ConnectionGuard(
+                init_timeout=CONNECTION_INIT_TIMEOUT,
+                anonymous_idle=timedelta(seconds=self.settings.ws_anonymous_idle_seconds),
+            )
+            scope.setdefault("state", {})["connection_guard"] = guard
+            await guarded(guard, super().__call__(scope, receive, send))
+
+    def __init__(self, schema: BaseSchema, settings: Settings) -> None:
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if settings.graphiql else None,
+            # Queries in URLs end up in logs and browser history: POST only.
+            allow_queries_via_get=False,
+            multipart_uploads_enabled=True,
+            connection_init_wait_timeout=CONNECTION_INIT_TIMEOUT,
+            max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
+            allowed_origins=settings.ws_allowed_origins,
+        )
+        self.settings = settings
+        self.rate_limiter = RateLimiter.from_settings(settings)
+        self.sockets_per_address = SocketsPerAddress(settings.ws_max_connections_per_address)
+        # Every request but an upload: a JSON body, capped far below the upload cap.
+        self._json_body_limit = RequestBodyLimitMiddleware(
+            self._http_with_deadline,
+            max_body_size=min(settings.max_json_body_bytes, settings.max_request_bytes),
+        )
+
+    async def _http_with_deadline(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """An HTTP operation gets `REQUEST_TIMEOUT_SECONDS`; then a clean 503, not a hang.
+        (On PostgreSQL, STATEMENT_TIMEOUT_MS also stops the query itself.)"""
+        started = {"response": False}
+
+        async def tracking_send(message: Message) -> None:
+            started["response"] = True
+            await send(message)
+
+        try:
+            async with asyncio.timeout(self.settings.request_timeout_seconds):
+                await super().__call__(scope, receive, tracking_send)
+        except TimeoutError:
+            if started["response"]:
+                raise
+            logger.warning("operation timed out", extra={"path": scope["path"]})
+            body = {
+                "data": None,
+                "errors": [
+                    {
+                        "message": "The operation took too long. Ask for less, or retry.",
+                        "extensions": {"code": "TIMEOUT"},
+                    }
+                ],
+            }
+            await JSONResponse(body, status_code=503)(scope, receive, send)
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket | None = None
+    ) -> RequestScope:
+        bind_audit(client_ip(request.scope), request_id(request))
+        if isinstance(request, WebSocket):
+            # Authenticated in on_ws_connect, from the connection_init payload.
+            request.scope["state"]["connection_guard"].attach(request)
+            viewer = ANONYMOUS
+        else:
+            viewer = await authenticate(request.headers.get("authorization"), self.settings)
+        return RequestScope(
+            request=request,
+            response=response,
+            settings=self.settings,
+            rate_limiter=self.rate_limiter,
+            viewer=viewer,
+        )
+
+    async def on_ws_connect(self, context: RequestScope) -> dict[str, object] | None:
+        params = context.connection_params or {}
+        authorization = params.get("authorization") or params.get("Authorization")
+        viewer = ANONYMOUS
+        if authorization is not None:
+            viewer = await authenticate(str(authorization), self.settings)
+            if not viewer.is_authenticated:
+                raise ConnectionRejectionError({"reason": viewer.rejection})
+        context.viewer = context.request.scope["state"]["connection_guard"].arm(viewer)
+        return None
+
+    def encode_json(self, data: object) -> str:
+        """Responses and WebSocket messages, encoded by orjson (several times faster than
+        the standard library on a page of results). Text, not bytes: strawberry's WebSocket
+        handlers send what this returns as text. What orjson refuses (a lone surrogate
+        echoed from a request) falls back to the standard encoder."""
+        try:
+            return orjson.dumps(data).decode()
+        except orjson.JSONEncodeError:
+            return json.dumps(data, separators=(",", ":"))
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """A JSON object, or 400: not a bare value, not bytes that are not UTF-8 text."""
+        try:
+            parsed = json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise HTTPException(400, "The request body is not valid JSON.") from None
+        if not isinstance(parsed, dict):
+            raise HTTPException(400, "The request body must be a JSON object.")
+        return parsed
+
+    async def parse_multipart(self, request: Any) -> dict[str, str]:
+        if not any(request.headers.get(name) for name in PREFLIGHT_HEADERS):
+            raise HTTPException(
+                400,
+                "Multipart requests must carry an 'Apollo-Require-Preflight: true' header.",
+            )
+        return await super().parse_multipart(request)
+
+
+def is_multipart(scope: Scope) -> bool:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-type":
+            return value.split(b";")[0].strip().lower() == b"multipart/form-data"
+    return False
+
+
+async def refuse_handshake(websocket: WebSocket, status: int, message: str) -> None:
+    """Answer a WebSocket handshake with an HTTP error; where the server cannot (no
+    denial-response extension), a plain refusal (403)."""
+    try:
+        await websocket.send_denial_response(PlainTextResponse(message, status_code=status))
+    except RuntimeError:
+        await websocket.close(code=1008)
