@@ -24,9 +24,10 @@ FUZZ_EXAMPLES ?= 2000
 fuzz: $(STAMP)  ## property-based tests with many more examples (make fuzz FUZZ_EXAMPLES=10000)
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/test_fuzz.py $(PYTEST_ARGS)
 
-lint: $(STAMP)
-	$(BIN)/ruff check healthcare tests
-	$(BIN)/ruff format --check healthcare tests
+lint: $(STAMP)  ## ruff, and the import contracts (layers, no cycles: pyproject.toml)
+	$(BIN)/ruff check healthcare tests bench
+	$(BIN)/ruff format --check healthcare tests bench
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy healthcare

@@ -2,9 +2,16 @@
 that changes it fails here, by name, rather than somewhere downstream."""
 
 import asyncio
+import inspect
 
 import strawberry
-from graphql import GraphQLResolveInfo
+from graphql import GraphQLResolveInfo, GraphQLSchema, specified_rules
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, validate_document
+
+from healthcare.config import Settings
+from healthcare.graphql.execution import raw_info
+from healthcare.schema import build_schema
 
 
 def test_graphql_core_asks_is_type_of_for_every_object_it_completes_with_the_fields_info():
@@ -40,3 +47,95 @@ def test_graphql_core_asks_is_type_of_for_every_object_it_completes_with_the_fie
     result = asyncio.run(schema.execute("{ one { id } many { id } later { id } }"))
     assert result.errors is None
     assert sorted(seen) == [("a", "one"), ("b", "many"), ("c", "many"), ("d", "later")]
+
+
+# ---- what graphql/execution.py relies on --------------------------------------------------
+
+
+def test_graphql_core_gives_its_execution_context_async_helpers_bound_to_itself():
+    """AcyclicExecutionContext replaces them by weak references: they must exist, be the
+    context's own methods, and be made of these two."""
+    from graphql import parse
+    from graphql.type.definition import GraphQLResolveInfoHelpers
+
+    @strawberry.type
+    class Query:
+        hello: str = "hi"
+
+    schema = strawberry.Schema(query=Query)
+    context = StrawberryGraphQLCoreExecutionContext.build(schema._schema, parse("{ hello }"))
+    helpers = context.async_helpers
+    assert isinstance(helpers, GraphQLResolveInfoHelpers)
+    assert helpers.gather.__self__ is context and helpers.gather.__func__.__name__ == (
+        "gather_async_work"
+    )
+    assert helpers.track.__self__ is context and helpers.track.__func__.__name__ == (
+        "track_async_work"
+    )
+
+
+def test_strawberry_hands_the_operations_context_to_graphql_core_after_on_operation():
+    """OperationScope replaces `execution_context.context` in `on_operation`; resolvers must
+    then see the replacement."""
+
+    class Replace(SchemaExtension):
+        def on_operation(self):  # type: ignore[no-untyped-def]
+            self.execution_context.context = "replaced"
+            yield
+
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        def seen(self, info: strawberry.Info) -> str:
+            return str(info.context)
+
+    schema = strawberry.Schema(query=Query, extensions=[Replace])
+    result = asyncio.run(schema.execute("{ seen }", context_value="original"))
+    assert result.data == {"seen": "replaced"}
+
+
+def test_strawberry_passes_errors_of_the_request_to_process_errors():
+    """HealthcareSchema labels errors (codes, no echoed values) in `_process_errors`."""
+    schema = build_schema(Settings())
+    result = asyncio.run(schema.execute("{ me "))
+    assert result.errors is not None
+    assert result.errors[0].extensions == {"code": "GRAPHQL_PARSE_FAILED"}
+
+
+def test_strawberry_keeps_graphql_cores_schema_and_info_where_execution_reads_them():
+    schema = build_schema(Settings())
+    assert isinstance(schema.graphql_schema, GraphQLSchema)
+    seen: list[object] = []
+
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        def probe(self, info: strawberry.Info) -> int:
+            seen.append(raw_info(info))
+            return 1
+
+    asyncio.run(strawberry.Schema(query=Query).execute("{ probe }"))
+    # graphql-core's resolve info, or strawberry's own named tuple of the same fields: what
+    # graphql.auditing reads of it
+    for name in ("field_nodes", "fragments", "variable_values", "context"):
+        assert hasattr(seen[0], name), name
+
+
+def test_strawberrys_validate_document_takes_schema_document_and_rules():
+    from graphql import parse
+
+    schema = build_schema(Settings()).graphql_schema
+    errors = validate_document(schema, parse("{ nope }"), tuple(specified_rules))
+    assert [error.message for error in errors] == ["Cannot query field 'nope' on type 'Query'."]
+
+
+def test_both_websocket_protocols_run_operations_through_schema_stream():
+    """HealthcareSchema.stream refuses oversized documents for both protocols."""
+    from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+        BaseGraphQLTransportWSHandler,
+    )
+    from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+
+    assert "self.schema.stream(" in inspect.getsource(BaseGraphQLTransportWSHandler.run_operation)
+    assert "self.schema.subscribe(" in inspect.getsource(BaseGraphQLWSHandler.handle_async_results)
+    assert "self.stream(" in inspect.getsource(strawberry.Schema.subscribe)

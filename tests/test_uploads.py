@@ -6,9 +6,11 @@ import json
 
 import httpx
 from PIL import Image
+from starlette.datastructures import URL
 
 from healthcare import models
 from healthcare.resolvers import pictures
+from healthcare.schema.users import media_url
 from tests.conftest import TEST_MAX_REQUEST_BYTES, TEST_MAX_UPLOAD_BYTES
 
 UPLOAD_PROFILE_PICTURE = """
@@ -273,3 +275,25 @@ async def test_uploads_per_account_are_rate_limited(client, live_server, patient
     [error] = refused.json()["errors"]
     assert error["extensions"]["code"] == "RATE_LIMITED"
     assert error["message"].startswith("Too many uploads; try again in ")
+
+
+async def test_the_picture_url_keeps_the_host_it_was_asked_on(client, patient):
+    # given: a picture
+    await upload(client, patient, image_bytes("PNG"), "me.png")
+    # when: asked on a host whose name holds "ws" (the URL once replaced its first "ws")
+    response = await client.http.post(
+        "/graphql",
+        json={"query": "query Me { me { profilePictureUrl } }"},
+        headers={"authorization": f"Bearer {patient.access_token}", "host": "news.example.com"},
+    )
+    # then
+    url = response.json()["data"]["me"]["profilePictureUrl"]
+    assert url.startswith("http://news.example.com/media/"), url
+
+
+def test_a_picture_url_asked_over_a_websocket_is_http_of_the_same_security():
+    assert media_url(URL("wss://news.example.com/"), "a.png") == (
+        "https://news.example.com/media/a.png"
+    )
+    assert media_url(URL("ws://localhost:8000/"), "a.png") == "http://localhost:8000/media/a.png"
+    assert media_url(URL("https://x.example/"), "a.png") == "https://x.example/media/a.png"

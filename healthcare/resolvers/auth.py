@@ -155,7 +155,7 @@ async def refresh(refresh_token: str, settings: Settings) -> IssuedTokens | None
 
 async def revoke_sessions(sessions: QuerySet[models.AuthSession], reason: str) -> int:
     """Revoke the given live sessions; access tokens die with them, and after commit their
-    open WebSockets are closed (see realtime.ConnectionGuard)."""
+    open WebSockets are closed (see realtime.connection_guard)."""
     async with atomic():
         ids = await sessions.filter(revoked_at__isnull=True).values_list("id", flat=True)
         if not ids:
@@ -169,6 +169,14 @@ async def revoke_sessions(sessions: QuerySet[models.AuthSession], reason: str) -
 
 async def revoke_all_sessions(user_id: uuid.UUID, reason: str) -> int:
     return await revoke_sessions(models.AuthSession.filter(user_id=user_id), reason)
+
+
+async def sign_out(user: models.User, session_id: uuid.UUID | None, everywhere: bool) -> None:
+    """End the session `session_id` of `user`, or with `everywhere` all of theirs."""
+    if everywhere:
+        await revoke_all_sessions(user.id, "logout")
+    else:
+        await revoke_sessions(models.AuthSession.filter(id=session_id, user_id=user.id), "logout")
 
 
 async def change_password(

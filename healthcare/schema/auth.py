@@ -5,7 +5,6 @@ from typing import Annotated, Any
 
 import strawberry
 
-from healthcare import models
 from healthcare.failures import (
     AccountDeactivatedError,
     InvalidCredentialsError,
@@ -151,11 +150,7 @@ class Mutation:
     )
     async def logout(self, info: Info, everywhere: bool = False) -> bool:
         user = signed_in_user(info)
-        if everywhere:
-            await resolvers.revoke_all_sessions(user.id, "logout")
-        else:
-            sessions = models.AuthSession.filter(id=info.context.viewer.session_id)
-            await resolvers.revoke_sessions(sessions, "logout")
+        await resolvers.sign_out(user, info.context.viewer.session_id, everywhere)
         return True
 
     @mutation(
