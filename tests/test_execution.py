@@ -2,6 +2,7 @@
 that changes it fails here, by name, rather than somewhere downstream."""
 
 import asyncio
+import contextlib
 import inspect
 
 import strawberry
@@ -10,7 +11,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, validate_document
 
 from healthcare.config import Settings
-from healthcare.graphql.execution import raw_info
+from healthcare.graphql.execution import LeanExecutionContext, raw_info
 from healthcare.schema import build_schema
 
 
@@ -53,7 +54,7 @@ def test_graphql_core_asks_is_type_of_for_every_object_it_completes_with_the_fie
 
 
 def test_graphql_core_gives_its_execution_context_async_helpers_bound_to_itself():
-    """AcyclicExecutionContext replaces them by weak references: they must exist, be the
+    """LeanExecutionContext replaces them by weak references: they must exist, be the
     context's own methods, and be made of these two."""
     from graphql import parse
     from graphql.type.definition import GraphQLResolveInfoHelpers
@@ -139,3 +140,81 @@ def test_both_websocket_protocols_run_operations_through_schema_stream():
     assert "self.schema.stream(" in inspect.getsource(BaseGraphQLTransportWSHandler.run_operation)
     assert "self.schema.subscribe(" in inspect.getsource(BaseGraphQLWSHandler.handle_async_results)
     assert "self.stream(" in inspect.getsource(strawberry.Schema.subscribe)
+
+
+def lean_schema(query: type) -> strawberry.Schema:
+    return strawberry.Schema(query=query, execution_context_class=LeanExecutionContext)
+
+
+def test_an_async_resolver_that_does_not_wait_runs_at_once_in_the_operations_task():
+    """LeanExecutionContext steps the coroutine graphql-core hands `complete_awaitable_value`
+    (from `execute_field`); without it, two async fields run in tasks of their own."""
+    tasks: list[object] = []
+
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        async def first(self) -> int:
+            tasks.append(asyncio.current_task())
+            return 1
+
+        @strawberry.field
+        async def second(self) -> int:
+            tasks.append(asyncio.current_task())
+            return 2
+
+    async def run() -> tuple[object, object]:
+        result = await lean_schema(Query).execute("{ first second }")
+        return result.data, asyncio.current_task()
+
+    data, operation_task = asyncio.run(run())
+    assert data == {"first": 1, "second": 2}
+    assert tasks == [operation_task, operation_task]
+
+
+def test_an_async_resolver_that_waits_goes_on_and_its_errors_are_the_fields():
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        async def waits(self) -> int:
+            await asyncio.sleep(0)
+            return 3
+
+        @strawberry.field
+        async def fails_after_waiting(self) -> int | None:
+            await asyncio.sleep(0)
+            raise ValueError("after")
+
+        @strawberry.field
+        async def fails_at_once(self) -> int | None:
+            raise ValueError("at once")
+
+    result = asyncio.run(lean_schema(Query).execute("{ waits failsAfterWaiting failsAtOnce }"))
+    assert result.data == {"waits": 3, "failsAfterWaiting": None, "failsAtOnce": None}
+    assert sorted(error.message for error in result.errors or []) == ["after", "at once"]
+
+
+def test_a_waiting_resolver_can_be_cancelled_from_where_it_waits():
+    started, cancelled = asyncio.Event(), []
+
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        async def slow(self) -> int:
+            started.set()
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:
+                cancelled.append(True)
+                raise
+            return 1
+
+    async def run() -> None:
+        operation = asyncio.ensure_future(lean_schema(Query).execute("{ slow }"))
+        await started.wait()
+        operation.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await operation
+
+    asyncio.run(run())
+    assert cancelled == [True]

@@ -3,7 +3,7 @@
 Objects caught in a reference cycle outlive their request until a collection walks them,
 and a collection stops the event loop for every client (healthcare/runtime.py). graphql-
 core's execution context referred to itself, so every object an operation made waited
-for one (schema.AcyclicExecutionContext). The server runs in this process: the test
+for one (graphql.execution.LeanExecutionContext). The server runs in this process: the test
 saves what a collection finds (gc.DEBUG_SAVEALL) and keeps what its own operations left.
 """
 

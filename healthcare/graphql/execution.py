@@ -5,8 +5,9 @@ there, by name, and nowhere else.
 - `HealthcareSchema`: strawberry's Schema with our error handling (it overrides
   `_process_errors`), subscriptions refused over HTTP, and documents over the size cap
   refused before parsing, over HTTP and WebSocket (`execute`, `stream`).
-- `AcyclicExecutionContext`: graphql-core's execution context without its one reference
-  cycle (`async_helpers`).
+- `LeanExecutionContext`: graphql-core's execution context without its one reference
+  cycle (`async_helpers`), running an async resolver that does not wait at once
+  (`complete_awaitable_value`).
 - `OperationScope`: each operation's own context, loaders and audit reads (strawberry's
   `execution_context.context`, replaced before execution).
 - `DocumentCache` and `CachedDocuments`: parsing and validation cached within bounds
@@ -17,12 +18,29 @@ from __future__ import annotations
 
 import weakref
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Generator,
+    Iterator,
+    Sequence,
+)
 from dataclasses import dataclass, field
+from types import CoroutineType
 from typing import Any, Generic, Protocol, TypeVar
 
 import strawberry
-from graphql import DocumentNode, GraphQLError, GraphQLResolveInfo, GraphQLSchema, parse
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    GraphQLOutputType,
+    GraphQLResolveInfo,
+    GraphQLSchema,
+    parse,
+)
+from graphql.pyutils import Path
 from graphql.type.definition import GraphQLResolveInfoHelpers
 from graphql.validation import ASTValidationRule
 from strawberry.extensions import SchemaExtension
@@ -98,16 +116,51 @@ class OperationScope(SchemaExtension, Generic[L]):
             context.audited = set()  # the next event's reads are reads of their own
 
 
-class AcyclicExecutionContext(StrawberryGraphQLCoreExecutionContext):
-    """graphql-core's execution context without its one reference cycle.
+class Resumed:
+    """A coroutine that has already taken its first step, to be awaited from where it
+    stopped: it hands on what the coroutine yielded (the future it waits for) and, when
+    the awaiting task resumes it, sends or throws into the coroutine."""
 
-    Its `async_helpers` hold two bound methods of the context itself, so the context, and
-    everything an operation made through it (collected fields, resolve infos, our context
-    with its loaders and rows), was freed only by the cyclic garbage collector: about 170
-    objects per list request. Reaching the context through a weak reference instead, all
-    of it is freed by reference counting when the operation ends. The context outlives
-    every call through the helpers: they are made while it runs one of its own methods,
-    or (a subscription's per-event copy) while the subscription holds it.
+    __slots__ = ("coroutine", "waiting_on")
+
+    def __init__(self, coroutine: Coroutine[Any, Any, Any], waiting_on: Any) -> None:
+        self.coroutine = coroutine
+        self.waiting_on = waiting_on
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coroutine, waiting_on = self.coroutine, self.waiting_on
+        try:
+            while True:
+                try:
+                    sent = yield waiting_on
+                except GeneratorExit:
+                    coroutine.close()
+                    raise
+                except BaseException as error:
+                    waiting_on = coroutine.throw(error)
+                else:
+                    waiting_on = coroutine.send(sent)
+        except StopIteration as done:
+            return done.value
+
+
+class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    """graphql-core's execution context, without two costs an operation paid for nothing.
+
+    - Its one reference cycle: its `async_helpers` hold two bound methods of the context
+      itself, so the context, and everything an operation made through it (collected
+      fields, resolve infos, our context with its loaders and rows), was freed only by
+      the cyclic garbage collector: about 170 objects per list request. Reaching the
+      context through a weak reference instead, all of it is freed by reference counting
+      when the operation ends. The context outlives every call through the helpers: they
+      are made while it runs one of its own methods, or (a subscription's per-event copy)
+      while the subscription holds it.
+    - A task and an await for a resolver that does not wait: an async resolver whose
+      value is at hand (a relation its list loaded ahead) is run to its end at once and
+      completed like a plain value, so a row of a list completes without a task of its
+      own (a list of 50 with its patients and consultations: 10.9 ms of CPU a request
+      without this, 8.6 with it). A resolver that does wait goes on as before, from where
+      it stopped. Not while an abort signal is set: that path must be able to cancel.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -121,6 +174,48 @@ class AcyclicExecutionContext(StrawberryGraphQLCoreExecutionContext):
             context().track_async_work(values)  # type: ignore[union-attr]
 
         self.async_helpers = GraphQLResolveInfoHelpers(gather=gather, track=track)
+
+    def complete_awaitable_value(  # a value at once, or an awaitable
+        self,
+        return_type: GraphQLOutputType,
+        field_details_list: Any,
+        info: GraphQLResolveInfo,
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        """Called by `execute_field` with what a resolver returned, when awaitable; its
+        errors are handled there as the field's."""
+        if type(result) is not CoroutineType or self.abort_signal is not None:
+            return super().complete_awaitable_value(
+                return_type, field_details_list, info, path, result, position_context
+            )
+        try:
+            waiting_on = result.send(None)
+        except StopIteration as done:
+            completed = self.complete_value(
+                return_type, field_details_list, info, path, done.value, position_context
+            )
+            if self.is_awaitable(completed):
+                return self._completed_later(completed, return_type, field_details_list, path)
+            return completed
+        return super().complete_awaitable_value(
+            return_type,
+            field_details_list,
+            info,
+            path,
+            Resumed(result, waiting_on),
+            position_context,
+        )
+
+    async def _completed_later(
+        self, completed: Awaitable[Any], return_type: GraphQLOutputType, details: Any, path: Path
+    ) -> Any:
+        try:
+            return await completed
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, details, path)
+            return None
 
 
 def raw_info(info: StrawberryInfo[Any, Any]) -> GraphQLResolveInfo:

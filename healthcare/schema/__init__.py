@@ -8,10 +8,10 @@ from strawberry.tools import merge_types
 from healthcare.config import Settings
 from healthcare.graphql.errors import MaskUnexpectedErrors
 from healthcare.graphql.execution import (
-    AcyclicExecutionContext,
     CachedDocuments,
     DocumentCache,
     HealthcareSchema,
+    LeanExecutionContext,
     OperationScope,
 )
 from healthcare.graphql.limits import GraphQLLimits, schema_extensions
@@ -70,7 +70,7 @@ def build_schema(settings: Settings) -> HealthcareSchema:
         # resolution to the unsorted ones, and every result union then fails. `sdl()`
         # sorts.
         config=StrawberryConfig(auto_camel_case=True),
-        execution_context_class=AcyclicExecutionContext,
+        execution_context_class=LeanExecutionContext,
         extensions=[
             OperationMetrics,  # first: its time includes the others'
             MaskUnexpectedErrors,
