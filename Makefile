@@ -29,8 +29,9 @@ lint: $(STAMP)  ## ruff, and the import contracts (layers, no cycles: pyproject.
 	$(BIN)/ruff format --check healthcare tests bench
 	$(BIN)/lint-imports
 
-typecheck: $(STAMP)
-	$(BIN)/mypy healthcare
+typecheck: $(STAMP)  ## mypy: strict on the package, and over the tests and benchmarks
+	$(BIN)/mypy --strict healthcare
+	$(BIN)/mypy tests bench
 
 schema: $(STAMP)  ## re-export schema.graphql after changing the schema
 	$(BIN)/healthcare export-schema --output schema.graphql

@@ -36,7 +36,8 @@ async def fetch_all(sql: str, *values: Any) -> list[dict[str, Any]]:
     if connection.capabilities.dialect == "sqlite":
         sql = re.sub(r"\$(\d+)", r"?\1", sql)
         values = tuple(_as_sqlite_value(v) for v in values)
-    return await connection.execute_query_dict(sql, list(values))
+    rows: list[dict[str, Any]] = await connection.execute_query_dict(sql, list(values))
+    return rows
 
 
 async def fetch_one(sql: str, *values: Any) -> dict[str, Any] | None:

@@ -28,8 +28,11 @@ from graphql import (
 from strawberry.extensions.field_extension import AsyncExtensionResolver, FieldExtension
 
 from healthcare import models
-from healthcare.graphql.context import AnyInfo
+from healthcare.graphql.context import AnyInfo, Context
 from healthcare.security import audit
+
+# graphql-core's resolve info, as the GraphQL machinery sees it: its context is ours.
+ResolveInfo = GraphQLResolveInfo[Context[Any]]
 
 # Wrappers between a list field and its rows: the rows' fields are the ones read.
 # (`messages`: a conversation's page of history, ChatMessagePage.)
@@ -37,7 +40,7 @@ CONNECTION_WRAPPERS = {"edges", "node", "nodes", "messages"}
 CONNECTION_METADATA = {"pageInfo", "totalCount", "hasMore", "nextBeforeSeq", "__typename"}
 
 
-def selected_fields(info: GraphQLResolveInfo) -> tuple[str, ...]:
+def selected_fields(info: ResolveInfo) -> tuple[str, ...]:
     """The fields the operation asked of the objects a field returns, by name: one level
     below the field, or below `edges { node }` / `nodes` for a connection. Worked out once
     per field of the operation, not once per row of a list."""
@@ -49,7 +52,7 @@ def selected_fields(info: GraphQLResolveInfo) -> tuple[str, ...]:
     return cached
 
 
-def _selected_fields(info: GraphQLResolveInfo) -> tuple[str, ...]:
+def _selected_fields(info: ResolveInfo) -> tuple[str, ...]:
     # graphql-core 3.3 gives VariableValues, except to a subscription's events: a dict.
     given: Any = info.variable_values
     variables: dict[str, Any] = getattr(given, "coerced", given)
@@ -119,7 +122,7 @@ def audited(
     """
 
     def decorate(cls: C) -> C:
-        def is_type_of(obj: Any, info: GraphQLResolveInfo) -> bool:
+        def is_type_of(obj: Any, info: ResolveInfo) -> bool:
             if not isinstance(obj, cls):
                 return False
             row: Any = obj
@@ -135,7 +138,7 @@ def audited(
 
 
 def _record_read(
-    info: GraphQLResolveInfo, entity: models.AuditEntity, entity_id: Any, patient_id: Any
+    info: ResolveInfo, entity: models.AuditEntity, entity_id: Any, patient_id: Any
 ) -> None:
     """Buffer one READ, unless this operation (or pushed event) recorded it already."""
     context = info.context

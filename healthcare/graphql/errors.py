@@ -162,9 +162,10 @@ def mutation(
     """`strawberry.mutation`, with `ExpectedFailures` next to the resolver: the field's
     own extensions (strawberry runs the last of a list outermost: permissions, rate
     limits) see what it made of a failure, the member of the result union."""
-    return strawberry.mutation(
+    declare: Callable[[Callable[..., Any]], Any] = strawberry.mutation(
         description=description, extensions=[ExpectedFailures(), *extensions]
     )
+    return declare
 
 
 def validation_failed(errors: dict[str, str]) -> ValidationFailed:

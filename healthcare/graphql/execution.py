@@ -179,7 +179,7 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         self,
         return_type: GraphQLOutputType,
         field_details_list: Any,
-        info: GraphQLResolveInfo,
+        info: GraphQLResolveInfo[Any],
         path: Path,
         result: Any,
         position_context: Any,
@@ -218,7 +218,7 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return None
 
 
-def raw_info(info: StrawberryInfo[Any, Any]) -> GraphQLResolveInfo:
+def raw_info(info: StrawberryInfo[Any, Any]) -> GraphQLResolveInfo[Any]:
     """graphql-core's info behind strawberry's (strawberry keeps it private)."""
     return info._raw_info
 

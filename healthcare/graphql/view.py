@@ -43,7 +43,8 @@ PREFLIGHT_HEADERS = ("apollo-require-preflight", "x-apollo-operation-name")
 
 
 def request_id(request: Request | WebSocket) -> str | None:
-    return request.scope.get("state", {}).get("request_id")
+    found: str | None = request.scope.get("state", {}).get("request_id")
+    return found
 
 
 class LegacyGraphQLWSHandler(BaseGraphQLWSHandler[RequestScope, None]):
@@ -219,7 +220,7 @@ class GraphQLView(GraphQL[RequestScope, None]):
 def is_multipart(scope: Scope) -> bool:
     for name, value in scope.get("headers", ()):
         if name == b"content-type":
-            return value.split(b";")[0].strip().lower() == b"multipart/form-data"
+            return bool(value.split(b";")[0].strip().lower() == b"multipart/form-data")
     return False
 
 

@@ -41,7 +41,7 @@ from healthcare.config import Settings
 logger = logging.getLogger(__name__)
 
 # `_created` series double the output and say nothing a process start time does not.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)
 PlatformCollector(registry=REGISTRY)

@@ -40,7 +40,7 @@ def client_ip(scope: Scope) -> str | None:
 def request_id_from(scope: Scope) -> str:
     for name, value in scope.get("headers", []):
         if name == REQUEST_ID_HEADER.encode():
-            candidate = value.decode("latin-1")
+            candidate: str = value.decode("latin-1")
             if _SAFE_REQUEST_ID.match(candidate):
                 return candidate
     return uuid.uuid4().hex

@@ -170,7 +170,9 @@ async def current_content(consultation: models.Consultation) -> Content:
     return content
 
 
-async def replace_prescriptions(consultation: models.Consultation, items: list[dict[str, str]]):
+async def replace_prescriptions(
+    consultation: models.Consultation, items: list[dict[str, str]]
+) -> None:
     await models.PrescriptionItem.filter(consultation_id=consultation.id).delete()
     await models.PrescriptionItem.bulk_create(
         [

@@ -38,7 +38,7 @@ async def read_upload(upload: object, max_bytes: int, field: str) -> bytes:
     read = getattr(upload, "read", None)
     if read is None:
         raise InputError(field, "Attach a file.")
-    data = await read(max_bytes + 1)
+    data: bytes = await read(max_bytes + 1)
     if len(data) > max_bytes:
         raise InputError(field, f"The file is larger than {max_bytes // 1024} KiB.")
     if not data:

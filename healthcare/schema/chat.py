@@ -113,7 +113,8 @@ class Conversation:
     @strawberry.field(description="Messages from the other participant you have not read.")
     async def unread_count(self, info: Info) -> int:
         key = (uuid.UUID(self.id), self.viewer_id, self.my_last_read_seq)
-        return await info.context.loaders.unread_count.load(key)
+        count: int = await info.context.loaders.unread_count.load(key)
+        return count
 
     @strawberry.field(description="The newest message, for previews in a list; null before any.")
     async def last_message(self, info: Info) -> ChatMessage | None:
