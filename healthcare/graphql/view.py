@@ -88,6 +88,26 @@ class GraphQLView(GraphQL[RequestScope, None]):
 
     graphql_ws_handler_class = LegacyGraphQLWSHandler
 
+    def __init__(self, schema: BaseSchema, settings: Settings) -> None:
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if settings.graphiql else None,
+            # Queries in URLs end up in logs and browser history: POST only.
+            allow_queries_via_get=False,
+            multipart_uploads_enabled=True,
+            connection_init_wait_timeout=CONNECTION_INIT_TIMEOUT,
+            max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
+            allowed_origins=settings.ws_allowed_origins,
+        )
+        self.settings = settings
+        self.rate_limiter = RateLimiter.from_settings(settings)
+        self.sockets_per_address = SocketsPerAddress(settings.ws_max_connections_per_address)
+        # Every request but an upload: a JSON body, capped far below the upload cap.
+        self._json_body_limit = RequestBodyLimitMiddleware(
+            self._http_with_deadline,
+            max_body_size=min(settings.max_json_body_bytes, settings.max_request_bytes),
+        )
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
             await self._websocket(scope, receive, send)
@@ -111,26 +131,6 @@ class GraphQLView(GraphQL[RequestScope, None]):
             )
             scope.setdefault("state", {})["connection_guard"] = guard
             await guarded(guard, super().__call__(scope, receive, send))
-
-    def __init__(self, schema: BaseSchema, settings: Settings) -> None:
-        super().__init__(
-            schema,
-            graphql_ide="graphiql" if settings.graphiql else None,
-            # Queries in URLs end up in logs and browser history: POST only.
-            allow_queries_via_get=False,
-            multipart_uploads_enabled=True,
-            connection_init_wait_timeout=CONNECTION_INIT_TIMEOUT,
-            max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
-            allowed_origins=settings.ws_allowed_origins,
-        )
-        self.settings = settings
-        self.rate_limiter = RateLimiter.from_settings(settings)
-        self.sockets_per_address = SocketsPerAddress(settings.ws_max_connections_per_address)
-        # Every request but an upload: a JSON body, capped far below the upload cap.
-        self._json_body_limit = RequestBodyLimitMiddleware(
-            self._http_with_deadline,
-            max_body_size=min(settings.max_json_body_bytes, settings.max_request_bytes),
-        )
 
     async def _http_with_deadline(self, scope: Scope, receive: Receive, send: Send) -> None:
         """An HTTP operation gets `REQUEST_TIMEOUT_SECONDS`; then a clean 503, not a hang.
