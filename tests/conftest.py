@@ -290,12 +290,16 @@ async def admin(live_server: LiveServer) -> Persona:
 
 # ---- scheduling factories -----------------------------------------------------------------
 
+ROUND_THE_CLOCK: tuple[tuple[int, int, int], ...] = tuple(
+    (weekday, 0, 24 * 60) for weekday in range(7)
+)
+
 
 async def make_schedule(
     doctor: models.User,
     time_zone: str = "UTC",
     slot_minutes: int = 30,
-    hours: tuple[tuple[int, int, int], ...] = tuple((day, 0, 24 * 60) for day in range(7)),
+    hours: tuple[tuple[int, int, int], ...] = ROUND_THE_CLOCK,
 ) -> models.DoctorSchedule:
     """Weekly hours as (weekday, start minute, end minute); default: round the clock."""
     schedule = await models.DoctorSchedule.create(
@@ -348,6 +352,7 @@ def slow_user_lookup(live_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -
     """A one-second request deadline, and a `user(id)` lookup that takes three."""
     from starlette.routing import Route
 
+    from healthcare.graphql.view import GraphQLView
     from healthcare.schema import users
 
     view = next(
@@ -355,6 +360,7 @@ def slow_user_lookup(live_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -
         for route in live_server.app.routes
         if isinstance(route, Route) and route.path == "/graphql"
     )
+    assert isinstance(view, GraphQLView), view
     monkeypatch.setattr(
         view, "settings", dataclasses.replace(view.settings, request_timeout_seconds=1)
     )

@@ -107,7 +107,15 @@ class RedisProcess:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_until(lambda: socket.create_connection(("127.0.0.1", self.port), 1).close() is None)
+        wait_until(self.accepts_connections)
+
+    def accepts_connections(self) -> bool:
+        """Whether the server takes a connection yet."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), 1):
+                return True
+        except OSError:
+            return False
 
     def stop(self) -> None:
         if self.process is not None:

@@ -33,6 +33,8 @@ from graphql import (
     get_named_type,
     is_non_null_type,
 )
+from strawberry.types import get_object_definition
+from websockets.typing import Subprotocol
 
 from healthcare import models
 from healthcare.graphql import auditing
@@ -47,8 +49,10 @@ from tests.conftest import (
 )
 from tests.test_authorization_matrix import World, build_world, png
 
+TRANSPORT_WS = Subprotocol("graphql-transport-ws")
 AUDITED = {
-    cls.__strawberry_definition__.name: entity for cls, entity in auditing.AUDITED_TYPES.items()
+    get_object_definition(cls, strict=True).name: entity
+    for cls, entity in auditing.AUDITED_TYPES.items()
 }
 ROOTS = {"query": SCHEMA.query_type, "mutation": SCHEMA.mutation_type}
 ROOTS["subscription"] = SCHEMA.subscription_type
@@ -391,7 +395,7 @@ async def over_websocket(
     client: GraphQLClient, server: LiveServer, world: World, call: Call, text: str, variables: dict
 ) -> Any:
     token = world.token(call.persona)
-    async with websockets.connect(server.ws_url, subprotocols=["graphql-transport-ws"]) as socket:
+    async with websockets.connect(server.ws_url, subprotocols=[TRANSPORT_WS]) as socket:
         init = {"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}
         await socket.send(json.dumps(init))
         assert json.loads(await asyncio.wait_for(socket.recv(), 10))["type"] == "connection_ack"

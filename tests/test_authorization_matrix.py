@@ -35,8 +35,9 @@ from typing import Any
 
 import pytest
 import websockets
-from graphql import GraphQLInterfaceType
+from graphql import GraphQLInterfaceType, GraphQLObjectType
 from PIL import Image
+from websockets.typing import Subprotocol
 
 from healthcare import models
 from tests.conftest import (
@@ -52,6 +53,8 @@ from tests.conftest import (
     make_schedule,
     sign_in,
 )
+
+TRANSPORT_WS = Subprotocol("graphql-transport-ws")
 
 # ---- outcomes ---------------------------------------------------------------------------
 
@@ -845,7 +848,7 @@ async def over_websocket(
     """Subscribe with graphql-transport-ws; the first thing the server sends decides."""
     token = world.token(persona)
     payload = {"authorization": f"Bearer {token}"} if token else {}
-    async with websockets.connect(server.ws_url, subprotocols=["graphql-transport-ws"]) as socket:
+    async with websockets.connect(server.ws_url, subprotocols=[TRANSPORT_WS]) as socket:
         await socket.send(json.dumps({"type": "connection_init", "payload": payload}))
         try:
             ack = json.loads(await asyncio.wait_for(socket.recv(), 5))
@@ -952,4 +955,5 @@ def test_every_row_has_a_probe_and_names_a_field_of_the_schema() -> None:
     for row in MATRIX:
         type_name, field_name = row_field(row).split(".")
         graphql_type = SCHEMA.get_type(type_name)
-        assert graphql_type is not None and field_name in graphql_type.fields, row  # type: ignore[union-attr]
+        assert isinstance(graphql_type, GraphQLObjectType | GraphQLInterfaceType), row
+        assert field_name in graphql_type.fields, row

@@ -13,14 +13,15 @@ from typing import Any
 
 import pytest
 import websockets
+from websockets.typing import Subprotocol
 
 from healthcare import models
 from healthcare.realtime import pubsub
 from healthcare.schema import chat as chat_schema
 from tests.conftest import make_appointment, make_doctor, request_statements, sign_in
 
-TRANSPORT_WS = "graphql-transport-ws"
-LEGACY_WS = "graphql-ws"
+TRANSPORT_WS = Subprotocol("graphql-transport-ws")
+LEGACY_WS = Subprotocol("graphql-ws")
 RESULT = "__typename ... on Error { code message }"
 START_CONVERSATION = f"""
 mutation StartConversation($withUserId: ID!) {{
@@ -124,12 +125,12 @@ async def chat_state() -> tuple[list, list, list]:
 class Socket:
     """One GraphQL WebSocket connection, signed in, speaking either protocol."""
 
-    def __init__(self, socket: Any, protocol: str) -> None:
+    def __init__(self, socket: Any, protocol: Subprotocol) -> None:
         self.socket = socket
         self.protocol = protocol
 
     @classmethod
-    async def open(cls, live_server, persona, protocol: str = TRANSPORT_WS) -> "Socket":
+    async def open(cls, live_server, persona, protocol: Subprotocol = TRANSPORT_WS) -> "Socket":
         socket = await websockets.connect(live_server.ws_url, subprotocols=[protocol])
         payload = {"authorization": f"Bearer {persona.access_token}"}
         await socket.send(json.dumps({"type": "connection_init", "payload": payload}))
@@ -246,6 +247,7 @@ async def test_messages_are_trimmed_numbered_and_read_by_the_other_participant(
     assert first["chatMessage"]["text"] == "Is the clinic open Friday?"
     assert second["chatMessage"]["seq"] == 2
     seen = await read_conversation(client, doctor, conversation_id)
+    assert seen is not None
     assert [(m["seq"], m["sender"]["id"]) for m in seen["messages"]["messages"]] == [
         (2, doctor.id),
         (1, patient.id),
@@ -390,6 +392,7 @@ async def test_history_pages_backwards_newest_first(client, patient, doctor):
     pages, before_seq = [], None
     while True:
         page = await read_conversation(client, doctor, conversation_id, last=2, **before_seq or {})
+        assert page is not None
         pages.append([m["seq"] for m in page["messages"]["messages"]])
         if not page["messages"]["hasMore"]:
             break
@@ -407,7 +410,9 @@ async def test_read_receipts_and_unread_counts_follow_marks_that_never_move_back
     conversation_id = await conversation_between(client, patient, doctor)
     for text in ("One", "Two", "Three"):
         await send(client, patient, conversation_id, text)
-    unread_before = (await read_conversation(client, doctor, conversation_id))["unreadCount"]
+    as_doctor = await read_conversation(client, doctor, conversation_id)
+    assert as_doctor is not None
+    unread_before = as_doctor["unreadCount"]
 
     async def mark(up_to_seq):
         variables = {"conversationId": conversation_id, "upToSeq": up_to_seq}
@@ -426,6 +431,7 @@ async def test_read_receipts_and_unread_counts_follow_marks_that_never_move_back
     ]
     assert refused["fieldErrors"] == [{"field": "upToSeq"}]
     as_patient = await read_conversation(client, patient, conversation_id)
+    assert as_patient is not None
     assert as_patient["otherLastReadSeq"] == 3
     assert as_patient["unreadCount"] == 0  # their own messages are never unread
 

@@ -4,6 +4,8 @@ that changes it fails here, by name, rather than somewhere downstream."""
 import asyncio
 import contextlib
 import inspect
+import types
+from collections.abc import Iterator
 
 import strawberry
 from graphql import GraphQLResolveInfo, GraphQLSchema, specified_rules
@@ -65,14 +67,13 @@ def test_graphql_core_gives_its_execution_context_async_helpers_bound_to_itself(
 
     schema = strawberry.Schema(query=Query)
     context = StrawberryGraphQLCoreExecutionContext.build(schema._schema, parse("{ hello }"))
+    assert isinstance(context, StrawberryGraphQLCoreExecutionContext), context  # not errors
     helpers = context.async_helpers
     assert isinstance(helpers, GraphQLResolveInfoHelpers)
-    assert helpers.gather.__self__ is context and helpers.gather.__func__.__name__ == (
-        "gather_async_work"
-    )
-    assert helpers.track.__self__ is context and helpers.track.__func__.__name__ == (
-        "track_async_work"
-    )
+    gather, track = helpers.gather, helpers.track
+    assert isinstance(gather, types.MethodType) and isinstance(track, types.MethodType)
+    assert gather.__self__ is context and gather.__func__.__name__ == "gather_async_work"
+    assert track.__self__ is context and track.__func__.__name__ == "track_async_work"
 
 
 def test_strawberry_hands_the_operations_context_to_graphql_core_after_on_operation():
@@ -80,7 +81,7 @@ def test_strawberry_hands_the_operations_context_to_graphql_core_after_on_operat
     then see the replacement."""
 
     class Replace(SchemaExtension):
-        def on_operation(self):  # type: ignore[no-untyped-def]
+        def on_operation(self) -> Iterator[None]:
             self.execution_context.context = "replaced"
             yield
 

@@ -43,6 +43,7 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLScalarType,
     GraphQLUnionType,
     get_named_type,
     is_leaf_type,
@@ -51,6 +52,7 @@ from graphql import (
 from graphql.pyutils import Undefined
 from hypothesis import HealthCheck, currently_in_test_context, event, given, note, settings
 from hypothesis import strategies as st
+from websockets.typing import Subprotocol
 
 from healthcare import models
 from healthcare.resolvers.auth import start_session
@@ -66,6 +68,7 @@ from tests.conftest import (
     make_schedule,
 )
 
+TRANSPORT_WS = Subprotocol("graphql-transport-ws")
 EXPLICIT_EXAMPLES = "FUZZ_EXAMPLES" in os.environ
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
 
@@ -92,7 +95,7 @@ def share(fraction: float) -> settings:
 # SQL keywords as a database error quotes them (in capitals: "must select only one field"
 # is an English sentence), the rest in any case.
 SQL_MARKERS = ("SELECT ", "INSERT ", "UPDATE ", "DELETE FROM")
-LEAK_MARKERS = ("traceback", "asyncpg", "sqlite", "tortoise", "psycopg")
+LEAK_MARKERS: tuple[str, ...] = ("traceback", "asyncpg", "sqlite", "tortoise", "psycopg")
 # What a driver's or Python's own message looks like, whatever the library.
 LEAK_MARKERS += ("query argument $", "datetime.datetime(", "uuid(", "nonetype", "has no attribute")
 SOURCE_PATH = re.compile(
@@ -114,8 +117,8 @@ def harmless(text: str) -> bool:
 # ---- values -------------------------------------------------------------------------------
 
 # Stand-ins for the ids of the world's rows, replaced just before sending.
-REFERENCES = ("patient", "doctor", "admin", "appointment", "consultation", "conversation")
-REFERENCES += ("message", "session")
+REFERENCES: tuple[str, ...] = ("patient", "doctor", "admin", "appointment", "consultation")
+REFERENCES += ("conversation", "message", "session")
 reference = st.sampled_from(REFERENCES).map(lambda name: f"@{name}@")
 
 TRICKY_STRINGS = [
@@ -294,6 +297,7 @@ class DocumentBuilder:
             if self.now("unknown_enum_value"):
                 return "NOT_A_VALUE"
             return self.draw(st.sampled_from(list(type_.values)))
+        assert isinstance(type_, GraphQLScalarType), type_  # non-null is never nested
         return self.draw(SCALARS.get(type_.name, strings))
 
     def literal(self, type_: GraphQLInputType) -> str:
@@ -596,7 +600,14 @@ async def world(live_server: LiveServer) -> FuzzWorld:
     message = await models.ChatMessage.create(
         conversation=conversation, seq=1, sender=doctor, client_id=uuid.uuid4(), text="Hello"
     )
-    rows = {
+    rows: dict[
+        str,
+        models.User
+        | models.Appointment
+        | models.Consultation
+        | models.Conversation
+        | models.ChatMessage,
+    ] = {
         **users,
         "appointment": appointment,
         "consultation": consultation,
@@ -804,7 +815,7 @@ async def subscribe_once(
     said = world.substitute(body.decode())
     report(f"as {persona or 'anonymous'}: {said[:3000]}")
     async with websockets.connect(
-        live_server.ws_url, subprotocols=["graphql-transport-ws"], max_size=None
+        live_server.ws_url, subprotocols=[TRANSPORT_WS], max_size=None
     ) as socket:
         await socket.send(json.dumps({"type": "connection_init", "payload": payload}))
         assert json.loads(await asyncio.wait_for(socket.recv(), 5))["type"] == "connection_ack"

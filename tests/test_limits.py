@@ -8,12 +8,14 @@ import uuid
 import httpx
 import pytest
 import websockets
+from websockets.typing import Subprotocol
 
 from healthcare.config import Settings
 from healthcare.graphql import execution
 from healthcare.schema import build_schema
 from tests.servers import server_process
 
+TRANSPORT_WS = Subprotocol("graphql-transport-ws")
 ME = "query Me { me { id } }"
 INTROSPECTION = "query Schema { __schema { types { name } } }"
 
@@ -53,6 +55,7 @@ async def test_nesting_deeper_than_the_limit_is_refused():
     refused = await schema.execute(deep)
     allowed = await schema.execute(shallow)
     # then: the deep one fails validation, the shallow one gets as far as its resolver
+    assert refused.errors is not None
     assert "exceeds maximum operation depth" in refused.errors[0].message
     assert all("depth" not in error.message for error in allowed.errors or [])
 
@@ -77,7 +80,7 @@ async def test_an_overloaded_directive_is_refused(client, patient):
 
 
 async def test_the_limits_apply_over_websocket_too(live_server, patient):
-    async with websockets.connect(live_server.ws_url, subprotocols=["graphql-transport-ws"]) as ws:
+    async with websockets.connect(live_server.ws_url, subprotocols=[TRANSPORT_WS]) as ws:
         auth = {"authorization": f"Bearer {patient.access_token}"}
         await ws.send(json.dumps({"type": "connection_init", "payload": auth}))
         assert json.loads(await ws.recv())["type"] == "connection_ack"
@@ -160,7 +163,7 @@ async def test_a_document_over_the_character_cap_is_refused_over_websocket_too(
     padded = (
         "subscription S { notificationAdded { seq } }#" + "x" * live_server.settings.max_query_chars
     )
-    async with websockets.connect(live_server.ws_url, subprotocols=["graphql-transport-ws"]) as ws:
+    async with websockets.connect(live_server.ws_url, subprotocols=[TRANSPORT_WS]) as ws:
         auth = {"authorization": f"Bearer {patient.access_token}"}
         await ws.send(json.dumps({"type": "connection_init", "payload": auth}))
         assert json.loads(await ws.recv())["type"] == "connection_ack"

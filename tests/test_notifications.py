@@ -9,11 +9,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import websockets
+from websockets.typing import Subprotocol
 
 from healthcare import models
 from tests.conftest import make_appointment, make_patient, make_schedule, sign_in
 from tests.wsclient import Subscriber
 
+TRANSPORT_WS = Subprotocol("graphql-transport-ws")
+LEGACY_WS = Subprotocol("graphql-ws")
 BOOK = """
 mutation Book($input: BookAppointmentInput!) {
   bookAppointment(input: $input) { __typename ... on Error { code } }
@@ -84,7 +87,7 @@ async def test_a_booking_notifies_the_doctor_live_over_legacy_graphql_ws(
 ):
     # given
     await make_schedule(doctor.user)
-    subscriber = await Subscriber.open(live_server, doctor, protocol="graphql-ws")
+    subscriber = await Subscriber.open(live_server, doctor, protocol=LEGACY_WS)
     await subscriber.subscribe(NOTIFICATION_ADDED)
     # when
     await book(client, patient, doctor)
@@ -274,7 +277,7 @@ async def test_nobody_reads_or_marks_someone_elses_notifications(
 
 
 async def test_subscribing_without_signing_in_is_refused(live_server):
-    socket = await websockets.connect(live_server.ws_url, subprotocols=["graphql-transport-ws"])
+    socket = await websockets.connect(live_server.ws_url, subprotocols=[TRANSPORT_WS])
     await socket.send(json.dumps({"type": "connection_init", "payload": {}}))
     assert json.loads(await socket.recv())["type"] == "connection_ack"
     payload = {"query": NOTIFICATION_ADDED, "variables": {}}

@@ -12,11 +12,13 @@ import logging
 import os
 import random
 import uuid
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, cast
 
 import pytest
 import websockets
 from redis import asyncio as aioredis
+from websockets.typing import Subprotocol
 
 from healthcare import models
 from healthcare.config import ConfigurationError, Rate, Settings
@@ -34,6 +36,7 @@ from tests.conftest import TEST_PASSWORD, make_patient
 from tests.servers import free_port
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
+TRANSPORT_WS = Subprotocol("graphql-transport-ws")
 WRONG_PASSWORD = "not the password at all"
 LOGIN = """
 mutation Login($email: String!, $password: String!) {
@@ -95,7 +98,8 @@ def limiter(**settings: Any) -> RateLimiter:
 async def redis_reachable() -> bool:
     redis = aioredis.from_url(REDIS_URL, socket_connect_timeout=1)
     try:
-        return bool(await redis.ping())
+        # redis-py types ping() for its sync and async clients at once
+        return bool(await cast(Awaitable[bool], redis.ping()))
     except (OSError, aioredis.RedisError):
         return False
     finally:
@@ -310,9 +314,7 @@ async def test_sign_ins_over_the_websocket_count_with_those_over_http(client, li
     # the socket comes from the server's own address, with no X-Forwarded-For
     await wrong_passwords(client, user.email, limit - 1, "127.0.0.1")
     variables = {"email": user.email, "password": WRONG_PASSWORD}
-    async with websockets.connect(
-        live_server.ws_url, subprotocols=["graphql-transport-ws"]
-    ) as socket:
+    async with websockets.connect(live_server.ws_url, subprotocols=[TRANSPORT_WS]) as socket:
         await socket.send(json.dumps({"type": "connection_init", "payload": {}}))
         assert json.loads(await socket.recv())["type"] == "connection_ack"
         # when

@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Origin, Subprotocol
 
 from healthcare.graphql.view import MAX_SUBSCRIPTIONS_PER_CONNECTION
 from healthcare.security.auth import create_access_token
 from tests.wsclient import Subscriber
 
-TRANSPORT_WS = "graphql-transport-ws"
-LEGACY_WS = "graphql-ws"
+TRANSPORT_WS = Subprotocol("graphql-transport-ws")
+LEGACY_WS = Subprotocol("graphql-ws")
 ME = "query Me { me { id email } }"
 
 
@@ -106,7 +107,7 @@ async def test_an_anonymous_socket_gets_unauthenticated_for_signed_in_operations
 async def test_a_handshake_from_an_origin_outside_the_allowlist_is_refused(live_server):
     with pytest.raises(InvalidStatus) as refused:
         async with websockets.connect(
-            live_server.ws_url, subprotocols=[TRANSPORT_WS], origin="https://evil.example"
+            live_server.ws_url, subprotocols=[TRANSPORT_WS], origin=Origin("https://evil.example")
         ):
             pass
     assert refused.value.response.status_code == 403
@@ -114,7 +115,7 @@ async def test_a_handshake_from_an_origin_outside_the_allowlist_is_refused(live_
 
 async def test_a_handshake_from_an_allowed_origin_is_accepted(live_server):
     async with websockets.connect(
-        live_server.ws_url, subprotocols=[TRANSPORT_WS], origin="http://localhost:5173"
+        live_server.ws_url, subprotocols=[TRANSPORT_WS], origin=Origin("http://localhost:5173")
     ) as socket:
         await init(socket)
         assert (await receive(socket))["type"] == "connection_ack"

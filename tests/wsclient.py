@@ -6,18 +6,21 @@ import json
 from typing import Any
 
 import websockets
+from websockets.typing import Subprotocol
+
+TRANSPORT_WS = Subprotocol("graphql-transport-ws")
 
 
 class Subscriber:
     """A graphql-transport-ws (or legacy graphql-ws) client for one subscription."""
 
-    def __init__(self, socket: Any, protocol: str) -> None:
+    def __init__(self, socket: Any, protocol: Subprotocol) -> None:
         self.socket = socket
         self.protocol = protocol
 
     @classmethod
     async def open(
-        cls, live_server: Any, persona: Any, protocol: str = "graphql-transport-ws"
+        cls, live_server: Any, persona: Any, protocol: Subprotocol = TRANSPORT_WS
     ) -> "Subscriber":
         """Signed in as `persona` (or with a raw access token string)."""
         token = persona if isinstance(persona, str) else persona.access_token
@@ -32,7 +35,7 @@ class Subscriber:
     async def subscribe(
         self, query: str, variables: dict[str, Any] | None = None, id: str = "1"
     ) -> None:
-        kind = "subscribe" if self.protocol == "graphql-transport-ws" else "start"
+        kind = "subscribe" if self.protocol == TRANSPORT_WS else "start"
         payload = {"query": query, "variables": variables or {}}
         await self.socket.send(json.dumps({"id": id, "type": kind, "payload": payload}))
         await asyncio.sleep(0.2)  # let the server subscribe before the test acts

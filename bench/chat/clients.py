@@ -13,9 +13,11 @@ import uuid
 from typing import Any
 
 import httpx
+from websockets.typing import Subprotocol
 
 from bench.chat.load import OPEN_TIMEOUT, Client
 
+TRANSPORT_WS = Subprotocol("graphql-transport-ws")
 SEND_MESSAGE = """
 mutation SendMessage($conversationId: ID!, $clientId: ID!, $text: String!) {
   sendMessage(conversationId: $conversationId, clientId: $clientId, text: $text) {
@@ -40,7 +42,7 @@ class ApiClient(Client):
     same socket (or HTTP POSTs), deliveries come from the messageAdded subscription."""
 
     path = "/graphql"
-    subprotocols = ("graphql-transport-ws",)
+    subprotocols = (TRANSPORT_WS,)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

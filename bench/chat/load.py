@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from bench.common.seed import Pair
 
@@ -109,7 +110,7 @@ class Client:
     """One person's socket; `index` is their place in the list (pair * 2 + side)."""
 
     path = "/"
-    subprotocols: Sequence[str] = ()
+    subprotocols: Sequence[Subprotocol] = ()
 
     def __init__(
         self,
@@ -139,7 +140,7 @@ class Client:
         url = self.base_url.replace("http", "ws", 1) + self.path
         self.socket = await connect(
             url,
-            subprotocols=list(self.subprotocols) or None,  # type: ignore[arg-type]
+            subprotocols=list(self.subprotocols) or None,
             compression="deflate" if self.compression else None,
             ping_interval=None,  # browsers do not ping; the server's pings are answered
             open_timeout=OPEN_TIMEOUT,
