@@ -978,3 +978,22 @@ async def test_a_forged_cursor_with_an_impossible_time_is_bad_input(client, doct
     )
     # then
     assert codes == ["BAD_USER_INPUT"]
+
+
+NOT_CURSORS = {
+    # json.loads recurses once per bracket: this ran out of stack (an internal error)
+    "deeply nested": base64.urlsafe_b64encode(b"[" * 20_000).decode(),
+    "far too long": base64.urlsafe_b64encode(json.dumps(["x" * 5000, "y"]).encode()).decode(),
+    "not a list": base64.urlsafe_b64encode(b'{"a": 1}').decode(),
+    "not UTF-8": base64.urlsafe_b64encode(b"\xff\xfe[").decode(),
+}
+
+
+@pytest.mark.parametrize("cursor", NOT_CURSORS.values(), ids=NOT_CURSORS)
+async def test_what_is_not_a_cursor_is_bad_input_naming_after(client, doctor, cursor):
+    # when
+    errors = await client.errors(APPOINTMENTS, {"first": 5, "after": cursor}, as_=doctor)
+    # then
+    assert [(e["extensions"]["code"], e["extensions"]["argument"]) for e in errors] == [
+        ("BAD_USER_INPUT", "after")
+    ]

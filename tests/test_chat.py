@@ -714,3 +714,10 @@ async def test_a_forged_conversations_cursor_with_an_impossible_time_is_bad_inpu
     cursor = base64.urlsafe_b64encode(key.encode()).decode()
     codes = await client.error_codes(CONVERSATIONS, {"first": 5, "after": cursor}, as_=patient)
     assert codes == ["BAD_USER_INPUT"]
+
+
+async def test_a_deeply_nested_conversations_cursor_is_bad_input(client, patient):
+    # json.loads recurses once per bracket: this ran out of stack (an internal error)
+    cursor = base64.urlsafe_b64encode(b"[" * 20_000).decode()
+    codes = await client.error_codes(CONVERSATIONS, {"first": 5, "after": cursor}, as_=patient)
+    assert codes == ["BAD_USER_INPUT"]

@@ -7,9 +7,6 @@ is the one rule for every path: lists, lookups, sends, marks and subscriptions.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -30,6 +27,8 @@ from healthcare.graphql.pagination import (
     Edge,
     PageInfo,
     check_page_size,
+    decode_key,
+    encode_key,
     not_a_cursor,
 )
 from healthcare.realtime import pubsub
@@ -366,18 +365,17 @@ def _activity(row: models.Conversation) -> tuple[int, datetime]:
 
 def _cursor(row: models.Conversation) -> str:
     segment, at = _activity(row)
-    key = [segment, at.isoformat(), str(row.id)]
-    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+    return encode_key([segment, at.isoformat(), str(row.id)])
 
 
 def _decode(cursor: str) -> tuple[int, datetime, uuid.UUID]:
+    segment, at, row_id = decode_key(cursor, 3)
     try:
-        segment, at, row_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
         moment = datetime.fromisoformat(at)
         if segment not in (0, 1) or not in_calendar(moment):
             raise ValueError(segment)
         return segment, moment, uuid.UUID(row_id)
-    except (ValueError, TypeError, AttributeError, binascii.Error, json.JSONDecodeError):
+    except (ValueError, TypeError, AttributeError):
         raise not_a_cursor() from None
 
 
