@@ -106,11 +106,11 @@ MATRIX: dict[str, tuple[str, ...]] = {
     "Query.appointments":                (U,    D,    N,    D,    N,    D,    U,    N,    N),
     "Query.consultation":                (U,    D,    N,    D,    N,    D,    U,    N,    N),
     "Query.consultations":               (U,    D,    N,    D,    N,    D,    U,    N,    N),
-    # Query.myNotifications: A has one
-    "Query.myNotifications":             (U,    D,    N,    N,    N,    N,    U,    N,    D),
-    "Query.notification":                (U,    D,    N,    N,    N,    N,    U,    N,    D),  # A's
-    "Query.unreadNotificationCount":     (U,    D,    N,    N,    N,    N,    U,    N,    D),
-    "Query.lastNotificationSeq":         (U,    D,    N,    N,    N,    N,    U,    N,    D),
+    # Query.myNotifications: A has one, about A's conversation: promoted, A sees neither
+    "Query.myNotifications":             (U,    D,    N,    N,    N,    N,    U,    N,    N),
+    "Query.notification":                (U,    D,    N,    N,    N,    N,    U,    N,    N),  # A's
+    "Query.unreadNotificationCount":     (U,    D,    N,    N,    N,    N,    U,    N,    N),
+    "Query.lastNotificationSeq":         (U,    D,    N,    N,    N,    N,    U,    N,    N),
     "Query.conversation":                (U,    D,    N,    D,    N,    N,    U,    N,    N),
     "Query.conversations":               (U,    D,    N,    D,    N,    N,    U,    N,    N),
     "Query.auditEvents":                 (U,    F,    F,    F,    F,    D,    U,    F,    F),
@@ -150,16 +150,16 @@ MATRIX: dict[str, tuple[str, ...]] = {
     "Mutation.addConsultationAddendum":  (U,    F,    F,    D,    NF,   F,    U,    F,    NF),
     # -- mutations: notifications (A's) and chat (A's conversation with the doctor)
     # Mutation.markNotificationsRead: count
-    "Mutation.markNotificationsRead":    (U,    D,    N,    N,    N,    N,    U,    N,    D),
+    "Mutation.markNotificationsRead":    (U,    D,    N,    N,    N,    N,    U,    N,    N),
     # Mutation.markAllNotificationsRead: count
-    "Mutation.markAllNotificationsRead": (U,    D,    N,    N,    N,    N,    U,    N,    D),
+    "Mutation.markAllNotificationsRead": (U,    D,    N,    N,    N,    N,    U,    N,    N),
     "Mutation.startConversation":        (U,    D,    NF,   D,    NF,   NF,   U,    NF,   NF),
     "Mutation.sendMessage":              (U,    D,    NF,   D,    NF,   NF,   U,    NF,   NF),
     "Mutation.markConversationRead":     (U,    D,    NF,   D,    NF,   NF,   U,    NF,   NF),
     "Mutation.setTyping":                (U,    D,    N,    D,    N,    N,    U,    N,    N),
     # -- subscriptions (over graphql-transport-ws)
     "Subscription.appointmentChanged":   (U,    D,    N,    D,    N,    D,    WS403,N,    N),
-    "Subscription.notificationAdded":    (U,    D,    N,    N,    N,    N,    WS403,N,    D),
+    "Subscription.notificationAdded":    (U,    D,    N,    N,    N,    N,    WS403,N,    N),
     "Subscription.messageAdded":         (U,    D,    NFE,  D,    NFE,  NFE,  WS403,NFE,  NFE),
     "Subscription.typingChanged":        (U,    D,    NFE,  D,    NFE,  NFE,  WS403,NFE,  NFE),
     "Subscription.readReceiptChanged":   (U,    D,    NFE,  D,    NFE,  NFE,  WS403,NFE,  NFE),

@@ -108,13 +108,13 @@ def announced(caplog):
     return [
         (record.change, record.recipient_ids)
         for record in caplog.records
-        if record.name == "healthcare.resolvers.notifications"
+        if record.name == "healthcare.resolvers.changes"
     ]
 
 
 @pytest.fixture
 def changes(caplog):
-    caplog.set_level(logging.INFO, logger="healthcare.resolvers.notifications")
+    caplog.set_level(logging.INFO, logger="healthcare.resolvers.changes")
     return caplog
 
 

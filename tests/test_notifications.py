@@ -330,3 +330,66 @@ async def test_an_appointment_tells_when_it_last_changed(client, patient, doctor
     stored = await models.Appointment.get(id=appointment.id)
     assert datetime.fromisoformat(after["appointment"]["updatedAt"]) == stored.updated_at
     assert after["appointment"]["updatedAt"] > before["appointment"]["updatedAt"]
+
+
+CHANGE_ROLE = """
+mutation ChangeRole($userId: ID!, $role: Role!, $specialty: String) {
+  changeUserRole(userId: $userId, role: $role, specialty: $specialty) { __typename }
+}
+"""
+MY_NOTIFICATION_LINKS = """
+query Mine { myNotifications(first: 50) { nodes { id appointmentId } } unreadNotificationCount }
+"""
+
+
+async def test_notifications_follow_the_role_like_what_they_link_to(
+    client, live_server, patient, doctor, other_doctor, admin
+):
+    # given: the doctor was told of a booking, then an administrator made them a patient
+    appointment = await make_appointment(patient.user, doctor.user)
+    await client.execute(CANCEL, {"id": str(appointment.id), "reason": "Better"}, patient)
+    notification = await models.Notification.get(recipient_id=doctor.user.id)
+    demote = {"userId": str(doctor.user.id), "role": "PATIENT"}
+    demoted = await client.execute(CHANGE_ROLE, demote, admin)
+    assert demoted["changeUserRole"]["__typename"] == "UserPayload"
+    as_patient = await sign_in(await models.User.get(id=doctor.user.id), live_server.settings)
+    # when
+    listed = await client.execute(MY_NOTIFICATION_LINKS, as_=as_patient)
+    opened = await client.execute(NOTIFICATION, {"id": str(notification.id)}, as_=as_patient)
+    marked = await client.execute(MARK_READ, {"ids": [str(notification.id)]}, as_=as_patient)
+    subscriber = await Subscriber.open(live_server, as_patient)
+    await subscriber.subscribe(NOTIFICATION_ADDED, {"afterSeq": 0})
+    # ... and, as a patient, a doctor cancels a visit of theirs
+    own_visit = await make_appointment(as_patient.user, other_doctor.user)
+    await client.execute(CANCEL, {"id": str(own_visit.id), "reason": "Away"}, other_doctor)
+    first_pushed = (await subscriber.next())["notificationAdded"]
+    await subscriber.close()
+    # then: the appointment is not theirs to see any more, and neither is what told of it
+    assert listed == {"myNotifications": {"nodes": []}, "unreadNotificationCount": 0}
+    assert opened == {"notification": None}
+    assert marked["markNotificationsRead"] == {"count": 0, "unreadCount": 0}
+    # the replay from 0 skipped it: the first one pushed is the patient's own, number 2
+    assert (first_pushed["seq"], first_pushed["appointmentId"]) == (2, str(own_visit.id))
+    # when: made a doctor again, it is theirs again
+    promote = {"userId": str(doctor.user.id), "role": "DOCTOR", "specialty": "Cardiology"}
+    await client.execute(CHANGE_ROLE, promote, admin)
+    as_doctor = await sign_in(await models.User.get(id=doctor.user.id), live_server.settings)
+    relisted = await client.execute(MY_NOTIFICATION_LINKS, as_=as_doctor)
+    # then: the booking's, not the one about their own visit as a patient
+    assert relisted["myNotifications"]["nodes"] == [
+        {"id": str(notification.id), "appointmentId": str(appointment.id)}
+    ]
+
+
+async def test_a_change_by_clinic_staff_is_signed_by_the_clinic_not_by_name(
+    client, patient, doctor, admin
+):
+    # given
+    appointment = await make_appointment(patient.user, doctor.user)
+    # when: an administrator cancels it
+    await client.execute(CANCEL, {"id": str(appointment.id), "reason": "Clinic closed"}, admin)
+    # then: both parties hear of it, from the clinic (as the history says, `actorRole`)
+    rows = await models.Notification.all().order_by("recipient_id")
+    assert {row.recipient_id for row in rows} == {patient.user.id, doctor.user.id}
+    assert {row.body for row in rows} == {"Clinic staff cancelled an appointment."}
+    assert all(admin.user.first_name not in row.body for row in rows)

@@ -76,7 +76,7 @@ STEPS = {
     "bookAppointment: slot checks": ("check_bookable", "healthcare/resolvers/appointments.py"),
     "bookAppointment: history, audit, notification": (
         "announce",
-        "healthcare/resolvers/notifications.py",
+        "healthcare/resolvers/changes.py",
     ),
 }
 

@@ -30,7 +30,7 @@ class Notification(Model):
     """Something a user must hear about. Title and body never hold clinical details.
 
     `seq` numbers a recipient's notifications 1, 2, 3... in commit order (the writer locks
-    the recipient's NotificationCounter row; see resolvers.notifications): a client resumes a
+    the recipient's NotificationCounter row; see resolvers.changes): a client resumes a
     subscription after the last `seq` it saw, with no gap and no duplicate.
     """
 

@@ -17,7 +17,7 @@ from healthcare.failures import (
 )
 from healthcare.realtime.outbox import atomic
 from healthcare.resolvers.availability import HoursBlock, slots_on, zone
-from healthcare.resolvers.notifications import Change, announce, other_party
+from healthcare.resolvers.changes import Change, announce, other_party
 from healthcare.security.auth import utcnow
 from healthcare.validators import clean_text, parse_id
 

@@ -33,7 +33,7 @@ from healthcare.graphql.pagination import (
 )
 from healthcare.realtime import pubsub
 from healthcare.realtime.outbox import Event, after_commit, atomic, queue
-from healthcare.resolvers.notifications import Change, announce, other_party
+from healthcare.resolvers.changes import Change, announce, other_party
 from healthcare.security.auth import utcnow
 from healthcare.validators import clean_text, parse_id
 

@@ -24,7 +24,7 @@ from healthcare.failures import (
 )
 from healthcare.realtime.outbox import atomic
 from healthcare.resolvers.appointments import find_visible_appointment
-from healthcare.resolvers.notifications import Change, announce
+from healthcare.resolvers.changes import Change, announce
 from healthcare.security import audit
 from healthcare.security.auth import utcnow
 from healthcare.validators import clean_text, parse_id

@@ -1,159 +1,42 @@
-"""Notifications: the seam every change someone else must hear about passes through
-(`announce`), and the notifications it writes, which their recipient reads and marks.
+"""Notifications, as their recipient reads and marks them; `resolvers.changes` writes
+them.
 
-A domain service opens `atomic()`, writes its change, and calls `announce()`: the
-change is recorded on the audit trail and the recipients' notification rows are written
-in that same transaction; their doorbells ring after it commits (realtime.outbox).
+A notification follows the rules of what it links to: one about an appointment, a
+consultation or a conversation the viewer may no longer see (a doctor since made an
+administrator, say) is no longer theirs to see either, like the row itself.
 """
 
 from __future__ import annotations
 
-import logging
-import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
-from healthcare import db, models
+from healthcare import models
 from healthcare.failures import NotFoundError
-from healthcare.realtime import pubsub
-from healthcare.realtime.outbox import Event, queue, require_transaction
-from healthcare.security import audit
+from healthcare.resolvers.appointments import visible_appointments
+from healthcare.resolvers.chat import visible_conversations
+from healthcare.resolvers.consultations import visible_consultations
 from healthcare.security.auth import utcnow
 from healthcare.validators import parse_id
 
-logger = logging.getLogger(__name__)
-Kind = models.NotificationKind
-
 MAX_MARKED_AT_ONCE = 100
-
-# Short, and never clinical: a notification may show on a lock screen.
-TEXTS: dict[Kind, tuple[str, str]] = {
-    Kind.APPOINTMENT_BOOKED: ("New appointment", "{actor} booked an appointment."),
-    Kind.APPOINTMENT_RESCHEDULED: (
-        "Appointment moved",
-        "{actor} moved an appointment to another time.",
-    ),
-    Kind.APPOINTMENT_CANCELLED: ("Appointment cancelled", "{actor} cancelled an appointment."),
-    Kind.APPOINTMENT_COMPLETED: ("Appointment completed", "{actor} completed your visit."),
-    Kind.APPOINTMENT_NO_SHOW: ("Missed appointment", "{actor} marked a visit as missed."),
-    Kind.CONSULTATION_CREATED: ("Visit notes ready", "{actor} wrote up your visit."),
-    Kind.CONSULTATION_UPDATED: ("Visit notes updated", "{actor} updated your visit notes."),
-    Kind.CONSULTATION_SIGNED: ("Visit notes signed", "{actor} signed your visit notes."),
-    Kind.CHAT_MESSAGE: ("New message", "{actor} sent you a message."),
-}
-
-
-@dataclass(frozen=True)
-class Change:
-    kind: Kind
-    actor: models.User
-    # Who must hear about it: the other party, never the actor.
-    recipient_ids: tuple[uuid.UUID, ...]
-    appointment_id: uuid.UUID | None = None
-    consultation_id: uuid.UUID | None = None
-    conversation_id: uuid.UUID | None = None
-    # Both parties of the appointment, whose appointment subscriptions must refresh.
-    party_ids: tuple[uuid.UUID, ...] = ()
-    # The patient whose health data changed, for the audit trail.
-    patient_id: uuid.UUID | None = None
-    fields: tuple[str, ...] = ()
-
-
-def other_party(
-    actor_id: uuid.UUID, patient_id: uuid.UUID, doctor_id: uuid.UUID
-) -> tuple[uuid.UUID, ...]:
-    """Whoever of patient and doctor did not act (both, when an admin acted)."""
-    return tuple(party for party in (patient_id, doctor_id) if party != actor_id)
-
-
-# What a change wrote, on the audit trail: the entity, and whether it was created.
-CREATES = frozenset({Kind.APPOINTMENT_BOOKED, Kind.CONSULTATION_CREATED, Kind.CHAT_MESSAGE})
-
-
-def _written(change: Change) -> tuple[models.AuditEntity, object]:
-    if change.kind.value.startswith("APPOINTMENT_"):
-        return models.AuditEntity.APPOINTMENT, change.appointment_id
-    if change.kind.value.startswith("CONSULTATION_"):
-        return models.AuditEntity.CONSULTATION, change.consultation_id
-    return models.AuditEntity.CHAT_MESSAGE, change.conversation_id
-
-
-async def announce(change: Change) -> None:
-    """Record that `change` happened: the audit row and the notification rows now, in the
-    change's transaction; the doorbells after it commits. Inside `atomic()`."""
-    require_transaction()
-    logger.info(
-        "change",
-        extra={
-            "change": change.kind.value,
-            "actor_id": str(change.actor.id),
-            "recipient_ids": [str(r) for r in change.recipient_ids],
-            "appointment_id": str(change.appointment_id) if change.appointment_id else None,
-            "consultation_id": str(change.consultation_id) if change.consultation_id else None,
-        },
-    )
-    entity, entity_id = _written(change)
-    action = models.AuditAction.CREATE if change.kind in CREATES else models.AuditAction.UPDATE
-    await audit.record_write(
-        change.actor, entity, action, entity_id, change.patient_id, change.fields
-    )
-    await notify(change)
-    if change.appointment_id is not None:
-        payload = {"appointment_id": str(change.appointment_id)}
-        for party in change.party_ids:
-            queue(Event(pubsub.appointments_channel(party), payload))
 
 
 def visible_notifications(viewer: models.User) -> QuerySet[models.Notification]:
-    """Every notification `viewer` may see: those addressed to them. The one rule for the
-    list, the lookup, the counts, the marks and the subscription."""
-    return models.Notification.filter(recipient_id=viewer.id)
-
-
-async def notify(change: Change) -> list[models.Notification]:
-    """One notification per recipient, numbered in commit order. Inside `atomic()`."""
-    title, body = TEXTS[change.kind]
-    written = []
-    for recipient_id in change.recipient_ids:
-        notification = await models.Notification.create(
-            recipient_id=recipient_id,
-            seq=await next_seq(recipient_id),
-            kind=change.kind,
-            title=title,
-            body=body.format(actor=change.actor.full_name),
-            appointment_id=change.appointment_id,
-            consultation_id=change.consultation_id,
-            conversation_id=change.conversation_id,
-        )
-        queue(Event(pubsub.notifications_channel(recipient_id), {"seq": str(notification.seq)}))
-        written.append(notification)
-    return written
-
-
-# Numbers the recipient's next notification and locks their counter row until commit, so
-# concurrent writers for one recipient number in commit order (SQLite serialises writers).
-# It never goes below the notifications that exist: the first one after this table
-# appeared continues from them, and so does the counter if a row was numbered some other
-# way (an instance of the previous release, during a rolling deploy).
-NEXT_SEQ_SQL = """
-INSERT INTO "notification_counters" ("recipient_id", "last_seq")
-VALUES ($1, (SELECT COALESCE(MAX("seq"), 0) + 1 FROM "notifications" WHERE "recipient_id" = $1))
-ON CONFLICT ("recipient_id") DO UPDATE SET "last_seq" = CASE
-    WHEN excluded."last_seq" > "notification_counters"."last_seq" THEN excluded."last_seq"
-    ELSE "notification_counters"."last_seq" + 1
-END
-RETURNING "last_seq"
-"""
-
-
-async def next_seq(recipient_id: uuid.UUID) -> int:
-    """The recipient's next notification number, in one statement. Inside `atomic()`."""
-    row = await db.fetch_one(NEXT_SEQ_SQL, recipient_id)
-    if row is None:
-        raise RuntimeError("the counter upsert returned no row")
-    return int(row["last_seq"])
+    """Every notification `viewer` may see: those addressed to them, about nothing they
+    may not see. The one rule for the list, the lookup, the counts, the marks and the
+    subscription."""
+    appointments = Subquery(visible_appointments(viewer).values("id"))
+    consultations = Subquery(visible_consultations(viewer).values("id"))
+    conversations = Subquery(visible_conversations(viewer).values("id"))
+    return models.Notification.filter(
+        Q(appointment_id__isnull=True) | Q(appointment_id__in=appointments),
+        Q(consultation_id__isnull=True) | Q(consultation_id__in=consultations),
+        Q(conversation_id__isnull=True) | Q(conversation_id__in=conversations),
+        recipient_id=viewer.id,
+    )
 
 
 async def last_seq(user: models.User) -> int:

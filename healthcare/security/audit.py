@@ -1,6 +1,6 @@
 """The audit trail of health data: every read, every write, every refused attempt.
 
-- Writes are recorded by the change seam (`resolvers.notifications.announce`), inside
+- Writes are recorded by the change seam (`resolvers.changes.announce`), inside
   the transaction of the change, through `record_write`.
 - Reads are recorded by the types that hold health data (`graphql.auditing.audited`, on
   the type), for every object of them an operation returns, and buffered per operation;
