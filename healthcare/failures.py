@@ -40,11 +40,14 @@ class InputErrors(InputError):
 
 
 class NotFoundError(ExpectedFailure):
-    """No such row, or one the viewer may not see: the same answer for both."""
+    """No such row, or one the viewer may not see: the same answer for both. `what` is
+    the kind of row asked for, `row_id` the id the client gave (for the audit trail's
+    record of the refused attempt; never shown back)."""
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, row_id: object = None) -> None:
         super().__init__(what)
         self.what = what
+        self.row_id = row_id
 
 
 class SlotUnavailableError(ExpectedFailure):

@@ -27,7 +27,7 @@ from graphql import (
 )
 from strawberry.extensions.field_extension import AsyncExtensionResolver, FieldExtension
 
-from healthcare import models
+from healthcare import failures, models
 from healthcare.graphql.context import AnyInfo, Context
 from healthcare.security import audit
 
@@ -170,6 +170,25 @@ def denied(
             [info.field_name],
         )
     )
+
+
+# What a refused lookup (NotFoundError) was after, on the trail. Doctors and their
+# schedules are a public directory: looking for one that is not there refuses nothing.
+REFUSED_LOOKUPS = {
+    "appointment": models.AuditEntity.APPOINTMENT,
+    "consultation": models.AuditEntity.CONSULTATION,
+    "conversation": models.AuditEntity.CONVERSATION,
+    "notification": models.AuditEntity.NOTIFICATION,
+    "user": models.AuditEntity.USER,
+}
+
+
+def lookup_refused(info: AnyInfo, failure: failures.NotFoundError) -> None:
+    """Buffer a refused attempt for a row asked for by id that the viewer may not see
+    (or that does not exist: the same answer), by a mutation or a subscription."""
+    entity = REFUSED_LOOKUPS.get(failure.what)
+    if entity is not None:
+        denied(info, entity, failure.row_id)
 
 
 class DeniedWhenNull(FieldExtension):

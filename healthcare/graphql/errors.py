@@ -27,6 +27,7 @@ from strawberry.extensions.field_extension import AsyncExtensionResolver, FieldE
 from tortoise.exceptions import BaseORMException
 
 from healthcare import failures
+from healthcare.graphql.auditing import lookup_refused
 
 logger = logging.getLogger(__name__)
 
@@ -141,8 +142,9 @@ def result_of(failure: failures.ExpectedFailure) -> Error:
 class ExpectedFailures(FieldExtension):
     """On a mutation: an expected failure its domain service raises is returned as the
     member of its result union that tells of it, and the operation is noted as having
-    failed so (`Context.expected_failure`, which the metrics read). Every mutation has it
-    (see `mutation`): no resolver catches failures by hand."""
+    failed so (`Context.expected_failure`, which the metrics read); a row asked for by id
+    and not found is a refused attempt on the audit trail. Every mutation has it (see
+    `mutation`): no resolver catches failures by hand."""
 
     async def resolve_async(
         self, next_: AsyncExtensionResolver, source: Any, info: Any, **kwargs: Any
@@ -150,6 +152,8 @@ class ExpectedFailures(FieldExtension):
         try:
             result = await next_(source, info, **kwargs)
         except failures.ExpectedFailure as failure:
+            if isinstance(failure, failures.NotFoundError):
+                lookup_refused(info, failure)
             result = result_of(failure)
         if isinstance(result, Error):
             info.context.expected_failure = True

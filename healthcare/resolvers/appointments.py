@@ -42,7 +42,7 @@ async def find_visible_appointment(viewer: models.User, appointment_id: str) -> 
     parsed = parse_id(appointment_id)
     found = await visible_appointments(viewer).filter(id=parsed).first() if parsed else None
     if found is None:
-        raise NotFoundError("appointment")
+        raise NotFoundError("appointment", appointment_id)
     return found
 
 
@@ -95,7 +95,7 @@ async def check_bookable(
         raise InputError("startsAt", "Give the time with a UTC offset, like 2026-12-01T09:00Z.")
     rules = await db.fetch_all(SLOT_RULES_SQL, doctor_id)
     if not rules:
-        raise NotFoundError("doctor")
+        raise NotFoundError("doctor", doctor_id)
     if starts_at <= utcnow():
         raise SlotUnavailableError("That time is in the past.")
     if starts_at > utcnow() + BOOKING_HORIZON:
@@ -177,7 +177,7 @@ async def book(
 ) -> models.Appointment:
     parsed = parse_id(doctor_id)
     if parsed is None:
-        raise NotFoundError("doctor")
+        raise NotFoundError("doctor", doctor_id)
     reason = clean_text(reason, "reason", MAX_REASON_LENGTH)
     try:
         async with atomic():

@@ -220,7 +220,7 @@ async def schedule_of(doctor_id: str) -> tuple[models.DoctorSchedule, list[model
     doctor = await active_doctors().filter(id=parsed).first() if parsed else None
     schedule = await models.DoctorSchedule.filter(doctor_id=doctor.id).first() if doctor else None
     if schedule is None:
-        raise NotFoundError("schedule")
+        raise NotFoundError("schedule", doctor_id)
     hours = await models.WorkingHours.filter(schedule_id=schedule.id).order_by(
         "weekday", "start_minute"
     )
@@ -256,7 +256,7 @@ async def find_doctor(doctor_id: uuid.UUID | None) -> models.User:
         else None
     )
     if doctor is None:
-        raise NotFoundError("doctor")
+        raise NotFoundError("doctor", doctor_id)
     return doctor
 
 

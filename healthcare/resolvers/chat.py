@@ -64,7 +64,7 @@ async def find_visible_conversation(
     parsed = parse_id(str(conversation_id))
     found = await visible_conversations(viewer).filter(id=parsed).first() if parsed else None
     if found is None:
-        raise NotFoundError("conversation")
+        raise NotFoundError("conversation", conversation_id)
     return found
 
 
@@ -83,7 +83,7 @@ async def start(viewer: models.User, with_user_id: str) -> models.Conversation:
     created on first use. Anyone else is NotFound, whether they exist or not."""
     other_id = parse_id(with_user_id)
     if viewer.is_admin or other_id is None:
-        raise NotFoundError("user")
+        raise NotFoundError("user", with_user_id)
     patient_id, doctor_id = (other_id, viewer.id) if viewer.is_doctor else (viewer.id, other_id)
     # The other party in the counterpart role now: a doctor who became a patient (or the
     # reverse) no longer takes part in the conversations of their former role.
@@ -91,7 +91,7 @@ async def start(viewer: models.User, with_user_id: str) -> models.Conversation:
     shared = models.Appointment.filter(patient_id=patient_id, doctor_id=doctor_id)
     other = models.User.filter(id=other_id, is_active=True, role=other_role)
     if not (await shared.exists() and await other.exists()):
-        raise NotFoundError("user")
+        raise NotFoundError("user", with_user_id)
     existing = await models.Conversation.filter(patient_id=patient_id, doctor_id=doctor_id).first()
     if existing is not None:
         return existing
@@ -134,7 +134,7 @@ async def send(sender: models.User, conversation_id: str, client_id: str, text: 
     client_uuid = parse_client_id(client_id)
     parsed_id = parse_id(conversation_id)
     if parsed_id is None:
-        raise NotFoundError("conversation")
+        raise NotFoundError("conversation", conversation_id)
     try:
         async with atomic():
             return await append(sender, parsed_id, client_uuid, text)
@@ -170,11 +170,11 @@ async def append(
     returns the copy that exists."""
     column = participant_column(sender)
     if column is None:  # administrators take part in no conversation
-        raise NotFoundError("conversation")
+        raise NotFoundError("conversation", conversation_id)
     now = utcnow()
     numbered = await db.fetch_one(NEXT_MESSAGE_SQL[column], conversation_id, sender.id, now)
     if numbered is None:
-        raise NotFoundError("conversation")
+        raise NotFoundError("conversation", conversation_id)
     patient_id, doctor_id = (uuid.UUID(str(numbered[k])) for k in ("patient_id", "doctor_id"))
     message = await models.ChatMessage.create(
         conversation_id=conversation_id,
@@ -307,12 +307,9 @@ async def messages_after(
 
 
 async def set_typing(viewer: models.User, conversation_id: str, typing: bool) -> bool:
-    """Tell the other participant; stored nowhere. False when the conversation is not one
-    `viewer` may see (the same answer for one that does not exist)."""
-    try:
-        conversation = await find_visible_conversation(viewer, conversation_id)
-    except NotFoundError:
-        return False
+    """Tell the other participant; stored nowhere. NotFoundError when the conversation is
+    not one `viewer` may see (the same answer for one that does not exist)."""
+    conversation = await find_visible_conversation(viewer, conversation_id)
     await pubsub.publish(
         pubsub.typing_channel(conversation.id), {"user_id": str(viewer.id), "typing": typing}
     )

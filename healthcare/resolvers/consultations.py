@@ -84,7 +84,7 @@ async def find_own_consultation(doctor: models.User, consultation_id: str) -> mo
     """The consultation `doctor` wrote; NotFoundError for any other, as for a wrong id."""
     found = await find_visible_consultation(doctor, consultation_id)
     if found is None or found.doctor_id != doctor.id:
-        raise NotFoundError("consultation")
+        raise NotFoundError("consultation", consultation_id)
     return found
 
 
@@ -226,7 +226,7 @@ async def create(doctor: models.User, appointment_id: str, given: Content) -> mo
     """Document an appointment assigned to `doctor`: the consultation and revision 1."""
     appointment = await find_visible_appointment(doctor, appointment_id)
     if appointment.doctor_id != doctor.id:
-        raise NotFoundError("appointment")
+        raise NotFoundError("appointment", appointment_id)
     if appointment.status == models.AppointmentStatus.CANCELLED:
         raise InvalidTransitionError(
             appointment.status.value, "A cancelled appointment cannot be documented."

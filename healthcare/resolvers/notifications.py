@@ -56,7 +56,7 @@ async def open_notification(user: models.User, notification_id: str) -> models.N
     parsed = parse_id(notification_id)
     found = await visible_notifications(user).filter(id=parsed).first() if parsed else None
     if found is None:
-        raise NotFoundError("notification")
+        raise NotFoundError("notification", notification_id)
     if found.read_at is None:
         found.read_at = utcnow()
         await found.save(update_fields=["read_at"])

@@ -14,7 +14,8 @@ import strawberry
 from strawberry.exceptions import StrawberryGraphQLError
 
 from healthcare import models
-from healthcare.graphql.auditing import DeniedWhenNull, audited
+from healthcare.failures import NotFoundError
+from healthcare.graphql.auditing import DeniedWhenNull, audited, denied, lookup_refused
 from healthcare.graphql.errors import (
     ErrorCode,
     NotFound,
@@ -280,7 +281,12 @@ class Mutation:
         extensions=allow(IsAuthenticated()),
     )
     async def set_typing(self, info: Info, conversation_id: strawberry.ID, typing: bool) -> bool:
-        return await resolvers.set_typing(signed_in_user(info), conversation_id, typing)
+        try:
+            await resolvers.set_typing(signed_in_user(info), conversation_id, typing)
+        except NotFoundError as failure:
+            lookup_refused(info, failure)
+            return False
+        return True
 
 
 def conversation_not_found() -> StrawberryGraphQLError:
@@ -294,6 +300,7 @@ def conversation_not_found() -> StrawberryGraphQLError:
 async def subscribable(info: Info, conversation_id: strawberry.ID) -> models.Conversation:
     found = await find_visible(signed_in_user(info), models.Conversation, conversation_id)
     if found is None:
+        denied(info, models.AuditEntity.CONVERSATION, conversation_id)
         raise conversation_not_found()
     return found
 

@@ -167,7 +167,7 @@ def user_payload(user: models.User) -> UserPayload:
 async def visible_user(info: Info, user_id: strawberry.ID) -> models.User:
     found = await find_visible(signed_in_user(info), models.User, user_id)
     if found is None:
-        raise NotFoundError("user")
+        raise NotFoundError("user", user_id)
     return found
 
 
