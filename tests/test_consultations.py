@@ -614,12 +614,57 @@ async def test_an_edit_of_the_private_notes_alone_leaves_no_trace_the_patient_ca
     new = seen[len(seen_before["nodes"]) :]
     assert [(n["entity"], n["action"]) for n in new] == [("CONSULTATION", "UPDATE")]
     assert all("privateNotes" not in n["fields"] for n in seen)
-    # while administrators see the notes' edit on the trail
+    # while administrators see the notes' edit on the trail (reads of them are there too)
     trail = await client.execute(
-        "query T { auditEvents(first: 100, entity: PRIVATE_NOTES) { nodes { action } } }",
+        "query T { auditEvents(first: 100, entity: PRIVATE_NOTES, action: UPDATE)"
+        " { nodes { action } } }",
         as_=admin,
     )
     assert trail["auditEvents"]["nodes"] == [{"action": "UPDATE"}]
+
+
+async def test_reading_the_private_notes_is_on_the_trail_apart_from_the_patients_view(
+    client, patient, doctor, admin
+):
+    # given: a consultation written
+    written = await document(client, doctor, patient)
+    await audit.written()
+    seen_before = (await client.execute(MY_RECORD_ACCESS, as_=patient))["myRecordAccess"]
+    notes_read = (
+        "query T { auditEvents(first: 100, entity: PRIVATE_NOTES, action: READ)"
+        " { nodes { fields actorId } } }"
+    )
+    notes_read_before = (await client.execute(notes_read, as_=admin))["auditEvents"]["nodes"]
+    # when: the author edits the notes and reads them back, then reads them alone
+    await client.execute(
+        "mutation U($id: ID!, $input: UpdateConsultationInput!) {"
+        " updateConsultation(id: $id, input: $input) {"
+        " ... on ConsultationPayload { consultation { id privateNotes } } } }",
+        {"id": written["id"], "input": {"privateNotes": "Follow up on sick note."}},
+        as_=doctor,
+    )
+    notes_alone = "query C($id: ID!) { consultation(id: $id) { privateNotes } }"
+    await client.execute(notes_alone, {"id": written["id"]}, as_=doctor)
+    await audit.written()
+    # then: the patient's view of the trail gains nothing
+    seen = (await client.execute(MY_RECORD_ACCESS, as_=patient))["myRecordAccess"]
+    assert seen == seen_before
+    # when: the author reads a clinical field and the notes together
+    both = "query C($id: ID!) { consultation(id: $id) { id treatmentPlan privateNotes } }"
+    await client.execute(both, {"id": written["id"]}, as_=doctor)
+    await audit.written()
+    # then: the patient sees a read of the treatment plan, and nothing of the notes
+    seen = (await client.execute(MY_RECORD_ACCESS, as_=patient))["myRecordAccess"]["nodes"]
+    new = seen[len(seen_before["nodes"]) :]
+    assert [(n["entity"], n["action"], n["fields"]) for n in new] == [
+        ("CONSULTATION", "READ", ["id", "treatmentPlan"])
+    ]
+    # while administrators see every read of the notes: three more
+    notes_read_after = (await client.execute(notes_read, as_=admin))["auditEvents"]["nodes"]
+    assert (
+        notes_read_after
+        == notes_read_before + [{"fields": ["privateNotes"], "actorId": doctor.id}] * 3
+    )
 
 
 async def test_an_id_that_is_not_a_uuid_finds_nothing(client, patient, doctor):

@@ -13,8 +13,9 @@ The records are buffered in the operation's context and written by the trail's w
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from graphql import (
@@ -106,12 +107,16 @@ def audited(
     patient: Callable[[Any], uuid.UUID | None],
     *,
     when: Callable[[Any, models.User | None], bool] = lambda row, viewer: True,
+    apart: Mapping[str, models.AuditEntity] | None = None,
 ) -> Callable[[C], C]:
     """Declare a GraphQL type as health data: every object of it an operation returns,
     by any path (a list, a lookup, a nested field, a mutation's payload, a pushed event),
     is recorded as read by the viewer, with the fields asked of it, once per operation.
     `patient` names the patient concerned; `when` narrows which objects, for a viewer,
-    are health data (a user's profile is, when it is a patient's, read by someone else).
+    are health data (a user's profile is, when it is a patient's, read by someone else);
+    `apart` names fields whose reads are recorded as another entity (a consultation's
+    private notes, which the patient's view of the trail leaves out): a read of those
+    alone (and the id) is not also a read of the type's entity.
 
         @strawberry.type
         @audited(models.AuditEntity.APPOINTMENT, patient=lambda a: a.patient_id)
@@ -121,13 +126,16 @@ def audited(
     calls for every object of the type it completes (pinned by tests/test_execution.py).
     """
 
+    separate = tuple(sorted((apart or {}).items()))
+
     def decorate(cls: C) -> C:
         def is_type_of(obj: Any, info: ResolveInfo) -> bool:
             if not isinstance(obj, cls):
                 return False
             row: Any = obj
             if when(row, info.context.viewer.user):
-                _record_read(info, entity, row.id, patient(row))
+                for read_entity, fields in reads(entity, selected_fields(info), separate):
+                    _record_read(info, read_entity, fields, row.id, patient(row))
             return True
 
         setattr(cls, "is_type_of", staticmethod(is_type_of))  # noqa: B010 (mypy: a new attribute)
@@ -137,12 +145,38 @@ def audited(
     return decorate
 
 
+# Fields that say which object was read, not what of it.
+NAMING_FIELDS = frozenset({"id", "__typename"})
+
+
+@functools.cache
+def reads(
+    entity: models.AuditEntity,
+    fields: tuple[str, ...],
+    apart: tuple[tuple[str, models.AuditEntity], ...],
+) -> tuple[tuple[models.AuditEntity, tuple[str, ...]], ...]:
+    """The reads that asking `fields` of an object of `entity` makes: of `entity`, and of
+    each entity `apart` gives a field to (see `audited`). Worked out once per selection."""
+    kept_apart = dict(apart)
+    by_entity: dict[models.AuditEntity, tuple[str, ...]] = {}
+    for name in fields:
+        if name in kept_apart:
+            by_entity[kept_apart[name]] = (*by_entity.get(kept_apart[name], ()), name)
+    own = tuple(name for name in fields if name not in kept_apart)
+    if not by_entity or set(own) - NAMING_FIELDS:
+        return ((entity, own), *by_entity.items())
+    return tuple(by_entity.items())
+
+
 def _record_read(
-    info: ResolveInfo, entity: models.AuditEntity, entity_id: Any, patient_id: Any
+    info: ResolveInfo,
+    entity: models.AuditEntity,
+    fields: tuple[str, ...],
+    entity_id: Any,
+    patient_id: Any,
 ) -> None:
     """Buffer one READ, unless this operation (or pushed event) recorded it already."""
     context = info.context
-    fields = selected_fields(info)
     key = (entity, str(entity_id), fields)
     if key in context.audited:
         return

@@ -103,7 +103,11 @@ class ConsultationAddendum:
     description="What the assigned doctor documented for one appointment. Seen by its "
     "patient, its author and administrators (who see who and when, not clinical content)."
 )
-@audited(models.AuditEntity.CONSULTATION, patient=lambda row: row.patient_id)
+@audited(
+    models.AuditEntity.CONSULTATION,
+    patient=lambda row: row.patient_id,
+    apart={"privateNotes": models.AuditEntity.PRIVATE_NOTES},
+)
 class Consultation:
     id: strawberry.ID
     appointment_id: strawberry.ID = strawberry.field(description="The appointment documented.")
