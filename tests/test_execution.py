@@ -3,6 +3,7 @@ that changes it fails here, by name, rather than somewhere downstream."""
 
 import asyncio
 import contextlib
+import contextvars
 import inspect
 import types
 from collections.abc import Iterator
@@ -147,9 +148,48 @@ def lean_schema(query: type) -> strawberry.Schema:
     return strawberry.Schema(query=query, execution_context_class=LeanExecutionContext)
 
 
+def nested(item_type: type) -> strawberry.Schema:
+    """A schema whose root field `item` returns one `item_type`: its fields are nested
+    ones, the ones LeanExecutionContext steps."""
+
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        def item(self) -> item_type:  # type: ignore[valid-type]
+            return item_type()
+
+    return lean_schema(Query)
+
+
 def test_an_async_resolver_that_does_not_wait_runs_at_once_in_the_operations_task():
     """LeanExecutionContext steps the coroutine graphql-core hands `complete_awaitable_value`
     (from `execute_field`); without it, two async fields run in tasks of their own."""
+    tasks: list[object] = []
+
+    @strawberry.type
+    class Item:
+        @strawberry.field
+        async def first(self) -> int:
+            tasks.append(asyncio.current_task())
+            return 1
+
+        @strawberry.field
+        async def second(self) -> int:
+            tasks.append(asyncio.current_task())
+            return 2
+
+    async def run() -> tuple[object, object]:
+        result = await nested(Item).execute("{ item { first second } }")
+        return result.data, asyncio.current_task()
+
+    data, operation_task = asyncio.run(run())
+    assert data == {"item": {"first": 1, "second": 2}}
+    assert tasks == [operation_task, operation_task]
+
+
+def test_a_root_field_is_left_to_graphql_core():
+    """Root fields (mutations hold transactions and locks) are not stepped: two async root
+    fields of a query run in tasks of their own, as graphql-core runs them."""
     tasks: list[object] = []
 
     @strawberry.type
@@ -164,18 +204,66 @@ def test_an_async_resolver_that_does_not_wait_runs_at_once_in_the_operations_tas
             tasks.append(asyncio.current_task())
             return 2
 
-    async def run() -> tuple[object, object]:
+    async def run() -> object:
         result = await lean_schema(Query).execute("{ first second }")
-        return result.data, asyncio.current_task()
+        assert result.data == {"first": 1, "second": 2}
+        return asyncio.current_task()
 
-    data, operation_task = asyncio.run(run())
-    assert data == {"first": 1, "second": 2}
-    assert tasks == [operation_task, operation_task]
+    operation_task = asyncio.run(run())
+    assert len(set(tasks)) == 2
+    assert operation_task not in tasks
+
+
+SET_BY_A_RESOLVER: contextvars.ContextVar[str] = contextvars.ContextVar("set_by_a_resolver")
+
+
+def test_what_a_stepped_resolver_sets_in_a_context_variable_stays_its_own():
+    """As in a task of its own: each resolver sees what it set, across its awaits, and
+    neither its siblings nor the operation see it. (A step run in the operation's context
+    leaked what the first step set; a reset after an await would fail in a context other
+    than the one the value was set in.)"""
+    seen: dict[str, str] = {}
+
+    @strawberry.type
+    class Item:
+        @strawberry.field
+        async def sets(self) -> str:
+            token = SET_BY_A_RESOLVER.set("sets")
+            await asyncio.sleep(0)
+            seen["sets, after its await"] = SET_BY_A_RESOLVER.get("unset")
+            SET_BY_A_RESOLVER.reset(token)  # a ValueError in another context
+            return "done"
+
+        @strawberry.field
+        async def sibling(self) -> str:
+            seen["sibling"] = SET_BY_A_RESOLVER.get("unset")
+            await asyncio.sleep(0)
+            seen["sibling, after its await"] = SET_BY_A_RESOLVER.get("unset")
+            return "done"
+
+        @strawberry.field
+        async def async_sets_without_waiting(self) -> str:
+            SET_BY_A_RESOLVER.set("async, sets without waiting")
+            return "done"
+
+    async def run() -> None:
+        text = "{ item { asyncSetsWithoutWaiting sets sibling } }"
+        result = await nested(Item).execute(text)
+        assert result.errors is None, result.errors
+        seen["the operation"] = SET_BY_A_RESOLVER.get("unset")
+
+    asyncio.run(run())
+    assert seen == {
+        "sets, after its await": "sets",
+        "sibling": "unset",
+        "sibling, after its await": "unset",
+        "the operation": "unset",
+    }
 
 
 def test_an_async_resolver_that_waits_goes_on_and_its_errors_are_the_fields():
     @strawberry.type
-    class Query:
+    class Item:
         @strawberry.field
         async def waits(self) -> int:
             await asyncio.sleep(0)
@@ -190,8 +278,9 @@ def test_an_async_resolver_that_waits_goes_on_and_its_errors_are_the_fields():
         async def fails_at_once(self) -> int | None:
             raise ValueError("at once")
 
-    result = asyncio.run(lean_schema(Query).execute("{ waits failsAfterWaiting failsAtOnce }"))
-    assert result.data == {"waits": 3, "failsAfterWaiting": None, "failsAtOnce": None}
+    text = "{ item { waits failsAfterWaiting failsAtOnce } }"
+    result = asyncio.run(nested(Item).execute(text))
+    assert result.data == {"item": {"waits": 3, "failsAfterWaiting": None, "failsAtOnce": None}}
     assert sorted(error.message for error in result.errors or []) == ["after", "at once"]
 
 
@@ -199,7 +288,7 @@ def test_a_waiting_resolver_can_be_cancelled_from_where_it_waits():
     started, cancelled = asyncio.Event(), []
 
     @strawberry.type
-    class Query:
+    class Item:
         @strawberry.field
         async def slow(self) -> int:
             started.set()
@@ -211,7 +300,7 @@ def test_a_waiting_resolver_can_be_cancelled_from_where_it_waits():
             return 1
 
     async def run() -> None:
-        operation = asyncio.ensure_future(lean_schema(Query).execute("{ slow }"))
+        operation = asyncio.ensure_future(nested(Item).execute("{ item { slow } }"))
         await started.wait()
         operation.cancel()
         with contextlib.suppress(asyncio.CancelledError):
