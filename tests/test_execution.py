@@ -161,13 +161,12 @@ def nested(item_type: type) -> strawberry.Schema:
     return lean_schema(Query)
 
 
-def test_an_async_resolver_that_does_not_wait_runs_at_once_in_the_operations_task():
-    """LeanExecutionContext steps the coroutine graphql-core hands `complete_awaitable_value`
-    (from `execute_field`); without it, two async fields run in tasks of their own."""
-    tasks: list[object] = []
+def fields_noting_their_task(tasks: list[object]) -> type:
+    """A type with two async fields, `first` and `second`, that note the task they run in
+    and do not wait."""
 
     @strawberry.type
-    class Item:
+    class TwoFields:
         @strawberry.field
         async def first(self) -> int:
             tasks.append(asyncio.current_task())
@@ -178,8 +177,16 @@ def test_an_async_resolver_that_does_not_wait_runs_at_once_in_the_operations_tas
             tasks.append(asyncio.current_task())
             return 2
 
+    return TwoFields
+
+
+def test_an_async_resolver_that_does_not_wait_runs_at_once_in_the_operations_task():
+    """LeanExecutionContext steps the coroutine graphql-core hands `complete_awaitable_value`
+    (from `execute_field`); without it, two async fields run in tasks of their own."""
+    tasks: list[object] = []
+
     async def run() -> tuple[object, object]:
-        result = await nested(Item).execute("{ item { first second } }")
+        result = await nested(fields_noting_their_task(tasks)).execute("{ item { first second } }")
         return result.data, asyncio.current_task()
 
     data, operation_task = asyncio.run(run())
@@ -192,20 +199,8 @@ def test_a_root_field_is_left_to_graphql_core():
     fields of a query run in tasks of their own, as graphql-core runs them."""
     tasks: list[object] = []
 
-    @strawberry.type
-    class Query:
-        @strawberry.field
-        async def first(self) -> int:
-            tasks.append(asyncio.current_task())
-            return 1
-
-        @strawberry.field
-        async def second(self) -> int:
-            tasks.append(asyncio.current_task())
-            return 2
-
     async def run() -> object:
-        result = await lean_schema(Query).execute("{ first second }")
+        result = await lean_schema(fields_noting_their_task(tasks)).execute("{ first second }")
         assert result.data == {"first": 1, "second": 2}
         return asyncio.current_task()
 
