@@ -226,21 +226,20 @@ async def test_a_list_records_the_fields_read_of_its_rows_not_of_the_connection(
     assert event.fields_accessed == ["id", "startsAt", "status"]
 
 
-async def test_an_id_a_client_made_too_long_for_the_trail_costs_nobody_elses_read(
-    client, patient, doctor
-):
-    # given: a patient's refused lookup quoting a 65-character "id" in the same batch as a
-    # doctor's read
+async def test_text_a_client_gives_for_an_id_is_not_copied_to_the_trail(client, patient, doctor):
+    # given: a patient's refused lookup with text where the id goes (say, typed by
+    # mistake, or 65 characters, longer than the column), in one batch with a doctor's read
     appointment = await make_appointment(patient.user, doctor.user)
     await client.execute(APPOINTMENT, {"id": str(appointment.id)}, as_=doctor)
-    await client.post(APPOINTMENT, {"id": "x" * 65}, as_=patient)
+    for text in ("Pat Smith, HIV clinic", "x" * 65):
+        await client.post(APPOINTMENT, {"id": text}, as_=patient)
     # when
     await audit.written()
-    # then: both are on the trail, the long id cut to the column's size
+    # then: both refusals are on the trail, without the text; the read is there too
     read = await models.AuditEvent.get(action=models.AuditAction.READ)
     assert read.actor_id == doctor.user.id
-    denied = await models.AuditEvent.get(entity_id__startswith="xxx")
-    assert denied.entity_id == "x" * 64
+    refusals = await models.AuditEvent.filter(allowed=False).values_list("actor_id", "entity_id")
+    assert refusals == [(patient.user.id, None)] * 2
 
 
 async def test_reads_nested_in_a_pushed_event_are_recorded_when_the_client_stops_listening(
@@ -341,3 +340,34 @@ async def test_patients_see_who_read_their_records_but_not_from_where(
     # and hiding them is not a refusal on the trail
     await audit.written()
     assert not await models.AuditEvent.filter(actor_id=patient.user.id, allowed=False).exists()
+
+
+STAFF_ON_THE_TRAIL = """
+query Staff { myRecordAccess(first: 50) { nodes { actorId actorName actorRole action } } }
+"""
+CANCEL = """
+mutation Cancel($id: ID!) { cancelAppointment(id: $id, reason: "Clinic closed") { __typename } }
+"""
+
+
+async def test_patients_see_an_administrator_on_their_trail_as_clinic_staff(
+    client, patient, doctor, admin
+):
+    # given: an administrator cancels the patient's appointment (a write on the trail)
+    appointment = await make_appointment(patient.user, doctor.user)
+    await client.execute(CANCEL, {"id": str(appointment.id)}, as_=admin)
+    # when
+    seen = (await client.execute(STAFF_ON_THE_TRAIL, as_=patient))["myRecordAccess"]["nodes"]
+    trail = await client.execute(
+        "query T($p: ID) { auditEvents(first: 50, patientId: $p) { nodes { actorId actorName } } }",
+        {"p": patient.id},
+        as_=admin,
+    )
+    # then: the patient sees the clinic, as on the appointment's history and notification
+    assert seen == [
+        {"actorId": None, "actorName": "Clinic staff", "actorRole": "ADMIN", "action": "UPDATE"}
+    ]
+    # while administrators see which of them it was
+    assert trail["auditEvents"]["nodes"] == [
+        {"actorId": admin.id, "actorName": admin.user.full_name}
+    ]

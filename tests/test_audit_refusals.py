@@ -27,6 +27,7 @@ from tests.conftest import (
     GraphQLClient,
     LiveServer,
     make_admin,
+    make_appointment,
     make_doctor,
     make_patient,
     sign_in,
@@ -182,14 +183,45 @@ async def refused_over_websocket(live_server: LiveServer, token: str, case: Case
     return [error["extensions"]["code"] for error in errors]
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+async def someone_elses(entity: Entity) -> str:
+    """The id of a row of `entity` that exists, between a patient and a doctor who have
+    nothing to do with the one asking."""
+    patient, doctor = await make_patient(), await make_doctor()
+    if entity == Entity.USER:
+        return str(doctor.id)  # a doctor the patient shares no appointment with
+    appointment = await make_appointment(patient, doctor)
+    if entity == Entity.APPOINTMENT:
+        return str(appointment.id)
+    if entity == Entity.CONSULTATION:
+        row: Any = await models.Consultation.create(
+            appointment=appointment, doctor=doctor, patient=patient
+        )
+        return str(row.id)
+    row = await models.Conversation.create(patient=patient, doctor=doctor)
+    return str(row.id)
+
+
+# Each case asks for an id nobody has, and, unless the one asking may reach any row
+# (administrators) or it is a directory lookup, for someone else's row: the same answer
+# and the same refusal on the trail, whether the row exists or not.
+ASKED = [(name, "unknown") for name in sorted(CASES)] + [
+    (name, "someone else's")
+    for name, case in sorted(CASES.items())
+    if case.entity is not None and case.role != ADMIN
+]
+
+
+@pytest.mark.parametrize(("name", "whose"), ASKED)
 async def test_a_row_asked_for_and_not_found_is_a_refused_attempt_on_the_trail(
-    client: GraphQLClient, live_server: LiveServer, name: str
+    client: GraphQLClient, live_server: LiveServer, name: str, whose: str
 ) -> None:
     # given: someone who may call the field, asking for an id that is nothing of theirs
     case = CASES[name]
     persona = await sign_in(await MAKERS[case.role](), live_server.settings)
-    asked = str(uuid.uuid4())
+    if whose == "unknown" or case.entity is None:
+        asked = str(uuid.uuid4())
+    else:
+        asked = await someone_elses(case.entity)
     # when
     if case.via == "websocket":
         answer: Any = await refused_over_websocket(live_server, persona.access_token, case, asked)

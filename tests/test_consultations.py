@@ -667,6 +667,33 @@ async def test_reading_the_private_notes_is_on_the_trail_apart_from_the_patients
     )
 
 
+async def test_asking_for_private_notes_one_does_not_get_is_no_read_of_them(
+    client, patient, doctor, admin
+):
+    # given: a consultation written, its author's reads of the notes on the trail already
+    written = await document(client, doctor, patient)
+    await audit.written()
+    notes_read_before = await models.AuditEvent.filter(
+        entity=models.AuditEntity.PRIVATE_NOTES
+    ).count()
+    # when: the patient and an administrator ask for the notes (and get null)
+    both = "query C($id: ID!) { consultation(id: $id) { id isSigned privateNotes } }"
+    answers = [
+        (await client.execute(both, {"id": written["id"]}, as_=asking))["consultation"]
+        for asking in (patient, admin)
+    ]
+    await audit.written()
+    # then: nobody is recorded as having read the notes
+    assert [answer["privateNotes"] for answer in answers] == [None, None]
+    notes_read = await models.AuditEvent.filter(entity=models.AuditEntity.PRIVATE_NOTES).count()
+    assert notes_read == notes_read_before
+    # and the administrator's read of the rest names no notes either
+    admin_read = await models.AuditEvent.get(
+        actor_id=admin.user.id, entity=models.AuditEntity.CONSULTATION
+    )
+    assert admin_read.fields_accessed == ["id", "isSigned"]
+
+
 async def test_an_id_that_is_not_a_uuid_finds_nothing(client, patient, doctor):
     seen = await client.execute(CONSULTATION, {"id": "42"}, as_=patient)
     changed = await client.execute(

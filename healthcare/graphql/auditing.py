@@ -31,6 +31,7 @@ from strawberry.extensions.field_extension import AsyncExtensionResolver, FieldE
 from healthcare import failures, models
 from healthcare.graphql.context import AnyInfo, Context
 from healthcare.security import audit
+from healthcare.validators import parse_id
 
 # graphql-core's resolve info, as the GraphQL machinery sees it: its context is ours.
 ResolveInfo = GraphQLResolveInfo[Context[Any]]
@@ -98,6 +99,8 @@ SKIP_WHEN = {"skip": True, "include": False}
 
 
 C = TypeVar("C", bound=type)
+# Whether a viewer gets a field's value for a row (see `audited`'s `apart`).
+ReadRule = Callable[[models.User | None, Any], bool]
 # Every type declared `audited`, with its entity (tests walk the schema to each of them).
 AUDITED_TYPES: dict[type, models.AuditEntity] = {}
 
@@ -107,7 +110,7 @@ def audited(
     patient: Callable[[Any], uuid.UUID | None],
     *,
     when: Callable[[Any, models.User | None], bool] = lambda row, viewer: True,
-    apart: Mapping[str, models.AuditEntity] | None = None,
+    apart: Mapping[str, tuple[models.AuditEntity, ReadRule]] | None = None,
 ) -> Callable[[C], C]:
     """Declare a GraphQL type as health data: every object of it an operation returns,
     by any path (a list, a lookup, a nested field, a mutation's payload, a pushed event),
@@ -115,8 +118,9 @@ def audited(
     `patient` names the patient concerned; `when` narrows which objects, for a viewer,
     are health data (a user's profile is, when it is a patient's, read by someone else);
     `apart` names fields whose reads are recorded as another entity (a consultation's
-    private notes, which the patient's view of the trail leaves out): a read of those
-    alone (and the id) is not also a read of the type's entity.
+    private notes, which the patient's view of the trail leaves out), each with the rule
+    of who gets its value (others get null: asking is no read): a read of those alone
+    (and the id) is not also a read of the type's entity.
 
         @strawberry.type
         @audited(models.AuditEntity.APPOINTMENT, patient=lambda a: a.patient_id)
@@ -126,16 +130,24 @@ def audited(
     calls for every object of the type it completes (pinned by tests/test_execution.py).
     """
 
-    separate = tuple(sorted((apart or {}).items()))
+    separate = tuple(sorted((name, kept_as) for name, (kept_as, _) in (apart or {}).items()))
+    read_rules = tuple((name, rule) for name, (_, rule) in (apart or {}).items())
 
     def decorate(cls: C) -> C:
         def is_type_of(obj: Any, info: ResolveInfo) -> bool:
             if not isinstance(obj, cls):
                 return False
             row: Any = obj
-            if when(row, info.context.viewer.user):
-                for read_entity, fields in reads(entity, selected_fields(info), separate):
-                    _record_read(info, read_entity, fields, row.id, patient(row))
+            viewer = info.context.viewer.user
+            if when(row, viewer):
+                fields = selected_fields(info)
+                withheld = {
+                    n for n, may_read in read_rules if n in fields and not may_read(viewer, row)
+                }
+                if withheld:
+                    fields = tuple(name for name in fields if name not in withheld)
+                for read_entity, read_fields in reads(entity, fields, separate):
+                    _record_read(info, read_entity, read_fields, row.id, patient(row))
             return True
 
         setattr(cls, "is_type_of", staticmethod(is_type_of))  # noqa: B010 (mypy: a new attribute)
@@ -149,7 +161,7 @@ def audited(
 NAMING_FIELDS = frozenset({"id", "__typename"})
 
 
-@functools.cache
+@functools.lru_cache(maxsize=1024)  # keyed by what clients select: bounded
 def reads(
     entity: models.AuditEntity,
     fields: tuple[str, ...],
@@ -192,14 +204,15 @@ def denied(
     entity_id: Any = None,
     patient_id: uuid.UUID | None = None,
 ) -> None:
-    """Buffer a refused attempt: the field asked for, and the row when it is known."""
+    """Buffer a refused attempt: the field asked for, and the row when it is known. An id
+    the client gave is recorded only if it is one (a UUID): never the client's text."""
     info.context.audit_buffer.append(
         audit.record(
             info.context.viewer.user,
             entity,
             models.AuditAction.DENIED,
             False,
-            entity_id,
+            parse_id(entity_id) if entity_id is not None else None,
             patient_id,
             [info.field_name],
         )

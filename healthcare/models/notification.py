@@ -31,7 +31,8 @@ class Notification(Model):
 
     `seq` numbers a recipient's notifications 1, 2, 3... in commit order (the writer locks
     the recipient's NotificationCounter row; see resolvers.changes): a client resumes a
-    subscription after the last `seq` it saw, with no gap and no duplicate.
+    subscription after the last `seq` it saw, missing nothing and with no duplicate (a
+    viewer sees gaps only where a notification is hidden from them: resolvers.notifications).
     """
 
     id = fields.UUIDField(primary_key=True)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from healthcare import db, models
 from healthcare.realtime import pubsub
 from healthcare.realtime.outbox import Event, queue, require_transaction
+from healthcare.resolvers.users import STAFF_NAME
 from healthcare.security import audit
 
 logger = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ async def announce(change: Change) -> None:
 def signed_by(actor: models.User) -> str:
     """Who a notification says acted: the doctor or patient by name; an administrator as
     the clinic, as on the appointment's history (`actorRole`)."""
-    return "Clinic staff" if actor.is_admin else actor.full_name
+    return STAFF_NAME if actor.is_admin else actor.full_name
 
 
 async def notify(change: Change) -> list[models.Notification]:

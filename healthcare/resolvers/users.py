@@ -21,6 +21,9 @@ from healthcare.validators import (
     normalize_phone,
 )
 
+# How an administrator who acted is named to patients and doctors: as the clinic.
+STAFF_NAME = "Clinic staff"
+
 
 def visible_users(viewer: models.User) -> QuerySet[models.User]:
     """Every user `viewer` may look up: the one rule for lists, lookups and nested fields.

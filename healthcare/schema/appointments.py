@@ -32,7 +32,7 @@ from healthcare.resolvers import appointments as resolvers
 from healthcare.resolvers.visibility import find_visible, visible
 from healthcare.schema.consultations import Consultation
 from healthcare.schema.loaders import Info
-from healthcare.schema.users import User, related_user
+from healthcare.schema.users import User, related_user, staff_identity_hidden
 from healthcare.validators import parse_id
 
 Role = models.Role
@@ -59,8 +59,7 @@ class AppointmentHistoryEntry:
     )
     async def actor(self, info: Info) -> User | None:
         user = await info.context.loaders.user_by_id.load(self.actor_id)
-        viewer = info.context.viewer.user
-        if user is None or (user.is_admin and not (viewer is not None and viewer.is_admin)):
+        if user is None or staff_identity_hidden(user.is_admin, info.context.viewer.user):
             return None
         return User.from_model(user)
 

@@ -17,6 +17,7 @@ from healthcare.graphql.permissions import (
 )
 from healthcare.resolvers.visibility import visible
 from healthcare.schema.loaders import Info
+from healthcare.schema.users import STAFF_NAME, staff_identity_hidden
 from healthcare.security import audit
 from healthcare.validators import parse_id
 
@@ -32,7 +33,7 @@ AUTHOR_ONLY_FIELDS = frozenset({"privateNotes"})
 class AuditEvent:
     id: strawberry.ID
     created_at: datetime
-    actor_id: strawberry.ID | None = strawberry.field(description="Null: not signed in.")
+    recorded_actor_id: strawberry.Private[uuid.UUID | None]
     actor_role: str | None
     patient_id: strawberry.ID | None = strawberry.field(description="The patient concerned.")
     entity: AuditEntity
@@ -59,11 +60,29 @@ class AuditEvent:
             return self.fields_accessed
         return [name for name in self.fields_accessed if name not in AUTHOR_ONLY_FIELDS]
 
-    @strawberry.field(description="The actor's name, when there is one.")
-    async def actor_name(self, info: Info) -> str | None:
-        if self.actor_id is None:
+    def _staff_hidden(self, info: Info) -> bool:
+        actor_is_admin = self.actor_role == models.Role.ADMIN.value
+        return staff_identity_hidden(actor_is_admin, info.context.viewer.user)
+
+    @strawberry.field(
+        description="Who acted. Null when nobody was signed in, and, for anyone but "
+        "administrators, when it was clinic staff (an administrator): `actorRole` is ADMIN."
+    )
+    def actor_id(self, info: Info) -> strawberry.ID | None:
+        if self.recorded_actor_id is None or self._staff_hidden(info):
             return None
-        actor = await info.context.loaders.user_by_id.load(uuid.UUID(self.actor_id))
+        return strawberry.ID(str(self.recorded_actor_id))
+
+    @strawberry.field(
+        description=f'The actor\'s name, when there is one; "{STAFF_NAME}" for an '
+        "administrator, to anyone but administrators."
+    )
+    async def actor_name(self, info: Info) -> str | None:
+        if self.recorded_actor_id is None:
+            return None
+        if self._staff_hidden(info):
+            return STAFF_NAME
+        actor = await info.context.loaders.user_by_id.load(self.recorded_actor_id)
         return actor.full_name if actor else None
 
     @classmethod
@@ -74,7 +93,7 @@ class AuditEvent:
         return cls(
             id=strawberry.ID(str(row.id)),
             created_at=row.created_at,
-            actor_id=as_id(row.actor_id),
+            recorded_actor_id=row.actor_id,
             actor_role=row.actor_role,
             patient_id=as_id(row.patient_id),
             entity=row.entity,

@@ -106,7 +106,7 @@ class ConsultationAddendum:
 @audited(
     models.AuditEntity.CONSULTATION,
     patient=lambda row: row.patient_id,
-    apart={"privateNotes": models.AuditEntity.PRIVATE_NOTES},
+    apart={"privateNotes": (models.AuditEntity.PRIVATE_NOTES, is_author)},
 )
 class Consultation:
     id: strawberry.ID

@@ -27,7 +27,8 @@ strawberry.enum(NotificationKind, description="What a notification is about.")
 class Notification:
     id: strawberry.ID
     seq: int = strawberry.field(
-        description="Your notifications are numbered 1, 2, 3...: pass the last one you saw "
+        description="Your notifications are numbered in the order they were written (rising; "
+        "one about something you may no longer see is skipped): pass the last one you saw "
         "as `afterSeq` when you subscribe again."
     )
     kind: NotificationKind
@@ -139,7 +140,7 @@ class Mutation:
 class Subscription:
     @strawberry.subscription(
         description="Your new notifications as they happen. Pass `afterSeq` (the last `seq` "
-        "you saw) to first get those you missed, then live ones: no gap, no duplicate.",
+        "you saw) to first get those you missed, then live ones: none missed, no duplicate.",
         extensions=allow(IsAuthenticated()),
     )
     async def notification_added(

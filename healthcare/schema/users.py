@@ -31,6 +31,15 @@ Role = models.Role
 strawberry.enum(Role, description="What a user is to the clinic.")
 
 
+STAFF_NAME = resolvers.STAFF_NAME
+
+
+def staff_identity_hidden(actor_is_admin: bool, viewer: models.User | None) -> bool:
+    """Whether an administrator who acted is shown to `viewer` as the clinic, by role
+    only, rather than by name and id: to anyone but another administrator."""
+    return actor_is_admin and not (viewer is not None and viewer.is_admin)
+
+
 def someone_elses_patient_profile(user: "User", viewer: models.User | None) -> bool:
     """A patient's profile is health data when someone else reads it."""
     return user.role == Role.PATIENT and (viewer is None or str(viewer.id) != user.id)
