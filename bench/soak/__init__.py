@@ -1,0 +1,1 @@
+"""`make soak`: two instances under mixed traffic for minutes, memory and delivery watched."""
