@@ -171,7 +171,7 @@ async def subscribed(channel: str) -> None:
     without `afterSeq`) miss what is published before. Polls broadcaster's registry (the
     server runs in this process) rather than sleeping a guessed while."""
     for _ in range(500):
-        if pubsub.current()._broadcast._subscribers.get(channel):
+        if pubsub.current().listening(channel):
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"nobody subscribed to {channel} within 5 s")

@@ -85,6 +85,22 @@ PUBLISH_FAILURES = Counter(
     ["channel"],
     registry=REGISTRY,
 )
+PUBSUB_SUBSCRIBED = Gauge(
+    "healthcare_pubsub_subscribed",
+    "1 while this process's pub/sub listening connection is subscribed, 0 while it is lost "
+    "and reconnecting (live events are not heard meanwhile).",
+    registry=REGISTRY,
+)
+PUBSUB_RECONNECTS = Counter(
+    "healthcare_pubsub_reconnects",
+    "Times the pub/sub listening connection was lost and established again.",
+    registry=REGISTRY,
+)
+PUBSUB_RESYNCS = Counter(
+    "healthcare_pubsub_resyncs",
+    "Subscriptions told to catch up from the database after a pub/sub reconnection.",
+    registry=REGISTRY,
+)
 HTTP_REQUESTS = Counter(
     "healthcare_http_requests",
     "HTTP requests answered, by route and status code.",

@@ -11,9 +11,13 @@ It is closed when what let it in ends:
   `WS_ANONYMOUS_IDLE_SECONDS`: 4401 (it can run nothing: every subscription needs a user);
 - its access token expires: 4401, so the client refreshes and reconnects;
 - its session is revoked (logout, password or role change, deactivation): 4401;
-- pub/sub is lost: 1013 (try again later), so the client reconnects and resumes from
-  the last sequence number it saw once pub/sub is back; nothing is lost meanwhile,
-  because every event is also a database row.
+- its session is found revoked when pub/sub comes back after a loss (a revocation said
+  meanwhile was not heard): 4401;
+- pub/sub stays lost for its grace period: 1013 (try again later), so the client
+  reconnects and resumes from the last sequence number it saw once pub/sub is back;
+  nothing is lost meanwhile, because every event is also a database row (a shorter loss
+  is healed in place: every subscription catches up by itself);
+- the guard itself fails: 1011. A socket nobody watches is closed, never left open.
 On shutdown uvicorn closes every socket with 1012 (service restart).
 """
 
@@ -30,7 +34,7 @@ from starlette.websockets import WebSocket, WebSocketState
 
 from healthcare.ops import metrics
 from healthcare.realtime import pubsub
-from healthcare.security.auth import Viewer, utcnow
+from healthcare.security.auth import Viewer, session_is_live, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +44,7 @@ SESSION_ENDED = 4401
 SIGNED_OUT_TOO_LONG = 4401
 TOO_MANY_INITIALISATIONS = 4429
 PUBSUB_LOST = 1013
+GUARD_FAILED = 1011
 
 
 class ConnectionGuard:
@@ -91,7 +96,7 @@ class ConnectionGuard:
         if viewer.expires_at is not None:
             yield self._expiry(viewer.expires_at)
         if viewer.session_id is not None:
-            yield self._revocation(str(viewer.session_id))
+            yield self._revocation(viewer)
 
     async def close(self, code: int, reason: str) -> None:
         websocket = self._websocket
@@ -112,12 +117,17 @@ class ConnectionGuard:
         return TOKEN_EXPIRED, "Access token expired"
 
     @staticmethod
-    async def _revocation(session_id: str) -> tuple[int, str]:
-        async for event in pubsub.doorbells(pubsub.SESSIONS_CHANNEL):
-            if session_id in event.get("session_ids", []):
-                return SESSION_ENDED, "Session ended"
-        await asyncio.Event().wait()  # the stream ended: pub/sub loss is watched elsewhere
-        raise AssertionError("unreachable")
+    async def _revocation(viewer: Viewer) -> tuple[int, str]:
+        session_id = str(viewer.session_id)
+        async with pubsub.current().subscribe(pubsub.SESSIONS_CHANNEL) as events:
+            async for event in events:
+                if isinstance(event, pubsub.Resync):
+                    # pub/sub was lost: a revocation may have been said meanwhile
+                    if not await session_is_live(viewer):
+                        break
+                elif session_id in event.get("session_ids", []):
+                    break
+        return SESSION_ENDED, "Session ended"
 
     @staticmethod
     async def _pubsub_lost() -> tuple[int, str]:
@@ -126,16 +136,30 @@ class ConnectionGuard:
 
 
 async def guarded(guard: ConnectionGuard, connection: Awaitable[None]) -> None:
-    """Run a WebSocket connection with its guard beside it."""
+    """Run a WebSocket connection with its guard beside it. If the guard ends by failing
+    (an error, or cancelled by anyone but this function), the socket is closed with 1011:
+    it fails closed."""
     watcher = asyncio.ensure_future(guard.watch())
+    watcher.set_name("connection-guard")
+    closing: list[asyncio.Task[None]] = []
+
+    def fail_closed(ended: asyncio.Future[None]) -> None:
+        if ended.cancelled() or ended.exception() is not None:
+            if not ended.cancelled():
+                logger.error("connection guard failed", exc_info=ended.exception())
+            closing.append(asyncio.ensure_future(guard.close(GUARD_FAILED, "Internal error")))
+
+    watcher.add_done_callback(fail_closed)
     metrics.WEBSOCKETS.inc()
     try:
         await connection
     finally:
         metrics.WEBSOCKETS.dec()
+        watcher.remove_done_callback(fail_closed)
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
+        await asyncio.gather(*closing, return_exceptions=True)
 
 
 class SocketsPerAddress:

@@ -1,5 +1,5 @@
-"""The one place that talks to broadcaster: connection, readiness, channels, publish, and
-resumable streams.
+"""The one place that talks to pub/sub (through the backends of `backends`): the
+listening connection and its recovery, readiness, channels, publish, and resumable streams.
 
 The database is the source of truth; pub/sub is only a doorbell. Events carry ids and
 sequence numbers, never health data. A stream subscribes first and reads the database
@@ -16,19 +16,19 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-import asyncpg
-from broadcaster import Broadcast
-from redis import asyncio as aioredis
-
-from healthcare.ops.metrics import count_publish_failure
+from healthcare.ops import metrics
+from healthcare.realtime.backends import Backend, backend_for
 
 logger = logging.getLogger(__name__)
 
 READY_TIMEOUT_SECONDS = 2.0
-MONITOR_INTERVAL_SECONDS = 1.0
 PUBLISH_TIMEOUT_SECONDS = 2.0
+PROBE_INTERVAL_SECONDS = 0.5
+GRACE_SECONDS = 5.0
+FIRST_RETRY_SECONDS = 0.1
+LAST_RETRY_SECONDS = 5.0
 T = TypeVar("T")
 
 
@@ -55,92 +55,220 @@ def receipts_channel(conversation_id: uuid.UUID) -> str:
 SESSIONS_CHANNEL = "sessions.revoked"
 
 
-class PubSub:
-    """broadcaster, watched: broadcaster neither notices a dropped Redis connection nor
-    reconnects (its issues 142 and 144), so a monitor pings the server, reports the loss
-    (`lost()`), and starts a fresh broadcaster once the server answers again."""
+class Resync:
+    """Said to every subscription after pub/sub was lost and is back: what was published
+    meanwhile was never heard, so a stream reads from the database what it missed."""
 
-    def __init__(self, url: str) -> None:
+    def __repr__(self) -> str:
+        return "RESYNC"
+
+
+RESYNC = Resync()
+Message = dict[str, Any] | Resync
+
+
+class PubSub:
+    """One listening connection per process, watched, and the subscriptions it feeds.
+
+    The backend reports a lost listening connection (a dropped or killed connection, a
+    restarted server, a missed health check: within `HEALTH_TIMEOUT_SECONDS`); then
+    `PubSub` reconnects with backoff, subscribes every channel again, and says `RESYNC`
+    to every subscription, so each catches up from the database by itself. Readiness
+    (`is_live`) is false while the listener is not subscribed; if it stays so for
+    `grace_seconds`, `lost()` returns, and sockets close with 1013.
+
+    A publish that fails opens a breaker: later publishes fail at once (the change is
+    committed; subscribers catch up) until a ping in the background gets an answer.
+    """
+
+    def __init__(self, url: str, grace_seconds: float = GRACE_SECONDS) -> None:
         self.url = url
-        self._broadcast = Broadcast(url)
-        self._redis = aioredis.from_url(url) if url.startswith("redis://") else None
+        self._grace_seconds = grace_seconds
+        self._backend: Backend = backend_for(url)
+        self._subscriptions: dict[str, set[asyncio.Queue[Message]]] = {}
+        self._listening: set[str] = set()  # channels the listening connection has
+        self._lock = asyncio.Lock()  # the listening connection's channels change one at a time
+        self._subscribed = asyncio.Event()
         self._lost = asyncio.Event()
-        self._monitor: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._publish_probe: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
-        await self._broadcast.connect()
-        if not self.url.startswith("memory://"):
-            self._monitor = asyncio.create_task(self._watch())
+        """Connect and listen; raises if the server cannot be reached at start."""
+        await self._backend.connect()
+        self._set_subscribed(True)
+        self._listener = asyncio.create_task(self._listen(), name="pubsub-listener")
 
     async def disconnect(self) -> None:
-        if self._monitor is not None:
-            self._monitor.cancel()
-        with contextlib.suppress(Exception):  # the server may be gone already
-            async with asyncio.timeout(READY_TIMEOUT_SECONDS):
-                await self._broadcast.disconnect()
-        if self._redis is not None:
-            await self._redis.aclose()
+        for task in (self._listener, self._publish_probe):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self._backend.disconnect()
+        self._set_subscribed(False)
 
     async def is_live(self) -> bool:
-        """Reachable, and subscribed through a broadcaster that is not stale."""
-        return not self._lost.is_set() and await self.is_ready()
+        """Whether the listening connection is subscribed now (what `/readyz` reports)."""
+        return self._subscribed.is_set()
 
     async def lost(self) -> None:
-        """Returns when pub/sub is found unreachable (at once if it is now)."""
+        """Returns when pub/sub has been unreachable for the grace period (at once if so)."""
         await self._lost.wait()
 
-    async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(MONITOR_INTERVAL_SECONDS)
-            ready = await self.is_ready()
-            if not ready and not self._lost.is_set():
-                logger.warning("pub/sub lost: closing live connections with 1013")
-                self._lost.set()
-            elif ready and self._lost.is_set():
-                try:
-                    await self._restart()
-                except Exception:  # not back after all: try again at the next ping
-                    logger.warning("pub/sub restart failed", exc_info=True)
-                    continue
-                self._lost = asyncio.Event()
-                logger.info("pub/sub is back")
-
-    async def _restart(self) -> None:
-        fresh = Broadcast(self.url)
-        await fresh.connect()
-        stale, self._broadcast = self._broadcast, fresh
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(READY_TIMEOUT_SECONDS):
-                await stale.disconnect()
-
-    async def publish(self, channel: str, event: Mapping[str, Any]) -> None:
-        await self._broadcast.publish(channel=channel, message=json.dumps(dict(event)))
-
-    @asynccontextmanager
-    async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
-        async with self._broadcast.subscribe(channel=channel) as subscriber:
-            yield self._decode(subscriber)
-
-    @staticmethod
-    async def _decode(subscriber: Any) -> AsyncIterator[dict[str, Any]]:
-        async for event in subscriber:
-            if event is None:  # broadcaster's end of stream
-                return
-            yield json.loads(event.message)
+    def listening(self, channel: str) -> bool:
+        """Whether the listening connection is subscribed to `channel` now."""
+        return channel in self._listening and self._subscribed.is_set()
 
     async def is_ready(self) -> bool:
         """Whether the pub/sub server answers now (always true for memory://)."""
         try:
             async with asyncio.timeout(READY_TIMEOUT_SECONDS):
-                if self._redis is not None:
-                    return bool(await cast(Awaitable[bool], self._redis.ping()))
-                if self.url.startswith("postgres://"):
-                    connection = await asyncpg.connect(self.url)
-                    await connection.close()
-                return True
-        except (OSError, TimeoutError, asyncpg.PostgresError, aioredis.RedisError):
+                await self._backend.ping()
+            return True
+        except Exception:
             logger.warning("pub/sub at %s is not reachable", self.url.split("@")[-1])
             return False
+
+    # ---- listening ----------------------------------------------------------------------
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                while True:
+                    event = await self._backend.next_published()
+                    self._deliver(event.channel, event.message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                logger.warning("pub/sub listener lost (%s): reconnecting", error)
+            await self._reconnect()
+
+    def _deliver(self, channel: str, message: str) -> None:
+        try:
+            event = json.loads(message)
+        except ValueError:
+            logger.warning("ignored a pub/sub message that is not JSON on %s", channel)
+            return
+        for queue in self._subscriptions.get(channel, ()):
+            queue.put_nowait(event)
+
+    async def _reconnect(self) -> None:
+        self._set_subscribed(False)
+        stale = self._backend
+        await stale.disconnect()
+        grace = asyncio.get_running_loop().call_later(self._grace_seconds, self._lost.set)
+        delay = FIRST_RETRY_SECONDS
+        while True:
+            fresh = backend_for(self.url)
+            try:
+                async with asyncio.timeout(2 * READY_TIMEOUT_SECONDS):
+                    await fresh.connect()
+                async with self._lock:
+                    for channel in list(self._subscriptions):
+                        async with asyncio.timeout(READY_TIMEOUT_SECONDS):
+                            await fresh.subscribe(channel)
+                    self._backend = fresh
+                    self._listening = set(self._subscriptions)
+                    self._set_subscribed(True)
+                break
+            except Exception as error:
+                logger.warning("pub/sub reconnection failed (%s): retrying in %.1f s", error, delay)
+                await fresh.disconnect()
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, LAST_RETRY_SECONDS)
+        grace.cancel()
+        if self._lost.is_set():
+            self._lost = asyncio.Event()
+        metrics.PUBSUB_RECONNECTS.inc()
+        told = 0
+        for queues in self._subscriptions.values():
+            for queue in queues:
+                queue.put_nowait(RESYNC)
+                told += 1
+        metrics.PUBSUB_RESYNCS.inc(told)
+        logger.info("pub/sub is back: %d subscriptions catch up from the database", told)
+
+    def _set_subscribed(self, subscribed: bool) -> None:
+        if subscribed:
+            self._subscribed.set()
+        else:
+            self._subscribed.clear()
+        metrics.PUBSUB_SUBSCRIBED.set(1 if subscribed else 0)
+
+    @asynccontextmanager
+    async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[Message]]:
+        """The channel's events, and `RESYNC` after every reconnection, while the block
+        runs. Subscribing while pub/sub is lost is fine: the channel is subscribed when
+        it is back (and `RESYNC` said)."""
+        queue: asyncio.Queue[Message] = asyncio.Queue()
+        await self._add(channel, queue)
+        try:
+            yield self._drain(queue)
+        finally:
+            await self._remove(channel, queue)
+
+    @staticmethod
+    async def _drain(queue: asyncio.Queue[Message]) -> AsyncIterator[Message]:
+        while True:
+            yield await queue.get()
+
+    async def _add(self, channel: str, queue: asyncio.Queue[Message]) -> None:
+        async with self._lock:
+            queues = self._subscriptions.setdefault(channel, set())
+            queues.add(queue)
+            if channel in self._listening or not self._subscribed.is_set():
+                return  # already heard, or subscribed when pub/sub is back
+            try:
+                async with asyncio.timeout(READY_TIMEOUT_SECONDS):
+                    await self._backend.subscribe(channel)
+                self._listening.add(channel)
+            except Exception as error:
+                # Not subscribed: never leave a deaf subscription; reconnect, which
+                # subscribes every channel again.
+                logger.warning("pub/sub subscribe failed (%s): reconnecting", error)
+                await self._backend.disconnect()
+
+    async def _remove(self, channel: str, queue: asyncio.Queue[Message]) -> None:
+        async with self._lock:
+            queues = self._subscriptions.get(channel, set())
+            queues.discard(queue)
+            if queues:
+                return
+            self._subscriptions.pop(channel, None)
+            if channel not in self._listening:
+                return
+            self._listening.discard(channel)
+            with contextlib.suppress(Exception):  # lost meanwhile: nothing left to undo
+                async with asyncio.timeout(READY_TIMEOUT_SECONDS):
+                    await self._backend.unsubscribe(channel)
+
+    # ---- publishing ---------------------------------------------------------------------
+
+    async def publish(self, channel: str, event: Mapping[str, Any]) -> None:
+        """Raises `PublishUnavailable` at once while the breaker is open."""
+        if self._publish_probe is not None and not self._publish_probe.done():
+            raise PublishUnavailable("a publish failed and the server has not answered since")
+        try:
+            async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
+                await self._backend.publish(channel, json.dumps(dict(event)))
+        except Exception:
+            self._publish_probe = asyncio.create_task(self._probe(), name="pubsub-probe")
+            raise
+
+    async def _probe(self) -> None:
+        while True:
+            await asyncio.sleep(PROBE_INTERVAL_SECONDS)
+            try:
+                async with asyncio.timeout(READY_TIMEOUT_SECONDS):
+                    await self._backend.ping()
+                return
+            except Exception as error:
+                logger.debug("pub/sub still does not answer (%r)", error)
+
+
+class PublishUnavailable(Exception):
+    """A publish failed recently and the server has not answered since."""
 
 
 # The app's instance, set by its lifespan: resolvers publish through the module functions.
@@ -173,11 +301,12 @@ async def publish(channel: str, event: Mapping[str, Any]) -> None:
     if _current is None:
         return
     try:
-        async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
-            await current().publish(channel, event)
-    except Exception:  # pub/sub down or slow: the database already has the change
-        logger.warning("could not publish on %s", channel.split(".")[0], exc_info=True)
-        count_publish_failure(channel)
+        await _current.publish(channel, event)
+    except PublishUnavailable:
+        metrics.count_publish_failure(channel)
+    except Exception as error:  # pub/sub down or slow: the database already has the change
+        logger.warning("could not publish on %s (%r)", channel.split(".")[0], error)
+        metrics.count_publish_failure(channel)
 
 
 async def stream(
@@ -192,19 +321,23 @@ async def stream(
     against the subscriber's permissions; `announced` is the number the doorbell carried
     (None for the catch-up read), for a reader that keeps recent rows at hand. Each
     doorbell triggers one such read, so a lost event costs nothing, and a duplicate or
-    late one (a number already delivered) is skipped without a read.
+    late one (a number already delivered) is skipped without a read. After `RESYNC`
+    (pub/sub was lost and is back) it reads what it missed, as at the start.
     """
     async with current().subscribe(channel) as events:
-        for row in await fetch_after(after, None):
-            after = seq_of(row)
-            yield row
-        async for event in events:
-            announced = _announced_seq(event)
+        async for event in _after(RESYNC, events):  # the start is a catch-up too
+            announced = None if isinstance(event, Resync) else _announced_seq(event)
             if announced is not None and announced <= after:
                 continue
             for row in await fetch_after(after, announced):
                 after = seq_of(row)
                 yield row
+
+
+async def _after(first: Message, then: AsyncIterator[Message]) -> AsyncIterator[Message]:
+    yield first
+    async for event in then:
+        yield event
 
 
 def _announced_seq(event: Mapping[str, Any]) -> int | None:
@@ -215,7 +348,9 @@ def _announced_seq(event: Mapping[str, Any]) -> int | None:
 
 
 async def doorbells(channel: str) -> AsyncIterator[dict[str, Any]]:
-    """Live events of a channel, for streams that are not numbered (typing, state)."""
+    """Live events of a channel, for streams that are live only (typing, receipts): what
+    was said while pub/sub was lost is gone, and `RESYNC` is not passed on."""
     async with current().subscribe(channel) as events:
         async for event in events:
-            yield event
+            if not isinstance(event, Resync):
+                yield event

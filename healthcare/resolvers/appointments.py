@@ -38,6 +38,11 @@ def visible_appointments(viewer: models.User) -> QuerySet[models.Appointment]:
     return models.Appointment.filter(patient_id=viewer.id)
 
 
+async def changed_since(viewer: models.User, since: datetime) -> list[models.Appointment]:
+    """The appointments the viewer may see that changed after `since`, oldest change first."""
+    return await visible_appointments(viewer).filter(updated_at__gt=since).order_by("updated_at")
+
+
 async def find_visible_appointment(viewer: models.User, appointment_id: str) -> models.Appointment:
     parsed = parse_id(appointment_id)
     found = await visible_appointments(viewer).filter(id=parsed).first() if parsed else None

@@ -146,6 +146,15 @@ WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND s.expires_at > $
 """
 
 
+async def session_is_live(viewer: Viewer) -> bool:
+    """Whether the viewer's session is still live and its user active (what `authenticate`
+    checked when the viewer signed in)."""
+    if viewer.user is None or viewer.session_id is None:
+        return False
+    row = await db.fetch_one(VIEWER_SQL, viewer.session_id, viewer.user.id, utcnow())
+    return row is not None and bool(row["is_active"])
+
+
 async def authenticate(authorization: str | None, settings: Settings) -> Viewer:
     """Resolve an `Authorization: Bearer <jwt>` value to a Viewer.
 
