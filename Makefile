@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test fuzz lint typecheck schema migrate clean web e2e bench
+.PHONY: run test fuzz lint typecheck schema migrate clean web e2e bench faults
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,9 @@ run: $(STAMP)  ## serve on HOST:PORT (default 127.0.0.1:8000), GraphiQL at /grap
 
 test: $(STAMP)  ## the whole suite, on DATABASE_URL/BROADCAST_URL (default: SQLite, memory)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+faults: $(STAMP)  ## the fault suite (tests/faults): its own redis-server and PostgreSQL cluster, broken on purpose
+	$(BIN)/python -m pytest -m faults tests/faults $(PYTEST_ARGS)
 
 FUZZ_EXAMPLES ?= 2000
 fuzz: $(STAMP)  ## property-based tests with many more examples (make fuzz FUZZ_EXAMPLES=10000)

@@ -161,3 +161,167 @@ def graphql(base_url: str, token: str, query: str, variables: dict | None = None
     body = response.json()
     assert "errors" not in body, body
     return body["data"]
+
+
+# ---- for the fault suite (tests/faults): processes a test may break -----------------------
+
+
+@dataclass
+class LoggedServer(ServerProcess):
+    """`healthcare serve` whose stderr goes to a file: a long run that logs warnings would
+    fill a pipe nobody reads and stall the server."""
+
+    log_path: Path = Path()
+    name: str = ""
+
+    def stop(self) -> tuple[int, str]:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        return self.process.returncode, self.log()
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+def spawn_server(data_dir: Path, name: str = "server", **env: str) -> LoggedServer:
+    """`healthcare serve` on a free port with exactly the settings given (over the
+    environment without its DATABASE_URL, BROADCAST_URL, JWT_SECRET, HEALTHCARE_ENV);
+    not waited for: see `LoggedServer.base_url` and /healthz."""
+    port = free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "BROADCAST_URL", "JWT_SECRET", "HEALTHCARE_ENV"}
+    }
+    environment.update(
+        {"DATA_DIR": str(data_dir), "PORT": str(port), "LOG_LEVEL": "WARNING", **env}
+    )
+    log_path = data_dir / f"{name}.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "healthcare.cli", "serve"],
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    return LoggedServer(process, f"http://127.0.0.1:{port}", log_path=log_path, name=name)
+
+
+def freeze(process: subprocess.Popen) -> None:
+    """SIGSTOP: the process keeps its sockets open and answers nothing."""
+    process.send_signal(signal.SIGSTOP)
+
+
+def thaw(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGCONT)
+
+
+def postgres_program(name: str) -> str | None:
+    """A PostgreSQL server program (initdb, pg_ctl): on PATH, else the newest installed."""
+    found = shutil.which(name)
+    if found:
+        return found
+    installed = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    return str(installed[-1]) if installed else None
+
+
+def postgres_cluster_available() -> bool:
+    return all(postgres_program(name) for name in ("initdb", "pg_ctl"))
+
+
+def _as_postgres_user(command: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root: run its programs as the `postgres` user then."""
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *command]
+    return command
+
+
+@dataclass
+class PostgresCluster:
+    """A PostgreSQL cluster of our own (initdb in a temporary folder, trust auth, on a
+    free port, its socket in that folder), which a test may restart. Never the shared one."""
+
+    directory: Path
+    port: int
+
+    @property
+    def data_dir(self) -> Path:
+        return self.directory / "data"
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / "postgres.log"
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _pg_ctl(self, *args: str, timeout: float = 120) -> None:
+        options = (
+            f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1"
+            " -c max_connections=300 -c fsync=off -c synchronous_commit=off"
+        )
+        command = [postgres_program("pg_ctl") or "pg_ctl", "-D", str(self.data_dir)]
+        command += ["-o", options, "-l", str(self.log_path), "-w", "-t", "60", *args]
+        subprocess.run(
+            _as_postgres_user(command),
+            check=True,
+            capture_output=True,
+            timeout=timeout,
+            cwd=self.directory,
+        )
+
+    def init(self) -> None:
+        if os.geteuid() == 0:
+            shutil.chown(self.directory, "postgres", "postgres")
+        command = [postgres_program("initdb") or "initdb", "-D", str(self.data_dir)]
+        command += ["-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"]
+        subprocess.run(
+            _as_postgres_user(command),
+            check=True,
+            capture_output=True,
+            timeout=120,
+            cwd=self.directory,
+        )
+
+    def start(self) -> None:
+        self._pg_ctl("start")
+
+    def restart(self) -> None:
+        """`pg_ctl restart -m fast`: every connection is cut; back when it returns."""
+        self._pg_ctl("-m", "fast", "restart")
+
+    def stop(self) -> None:
+        if (self.data_dir / "postmaster.pid").exists():
+            self._pg_ctl("-m", "immediate", "stop", timeout=60)
+
+
+@contextmanager
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A fresh cluster, started; stopped and removed afterwards, whatever happened."""
+    import tempfile
+
+    directory = Path(tempfile.mkdtemp(prefix="healthcare-pg-"))
+    cluster = PostgresCluster(directory, free_port())
+    try:
+        cluster.init()
+        cluster.start()
+        yield cluster
+    finally:
+        try:
+            cluster.stop()
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
