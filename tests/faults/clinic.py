@@ -235,9 +235,9 @@ class Clinic:
 
     # ---- recovery and liveness ------------------------------------------------------------
 
-    async def recovered(self, since: float) -> None:
+    async def recovered(self, since: float, traffic: bool = True) -> None:
         """Every live instance ready, every socket open, each instance subscribed (with
-        Redis, as Redis itself says), and messages acknowledged again."""
+        Redis, as Redis itself says), and (with `traffic`) messages acknowledged again."""
         live_urls = set(self.urls)
         watches = [w for w in self.watches if w.base_url in live_urls]
         subscribers: list[int | None] = [None]
@@ -271,8 +271,9 @@ class Clinic:
 
         await eventually(check, RECOVERY_SECONDS, state, interval=0.2)
         self.mark("ready, subscribed, sockets open")
-        await self.traffic_flowing(at_least=2)
-        self.mark("traffic flowing again")
+        if traffic:
+            await self.traffic_flowing(at_least=2)
+            self.mark("traffic flowing again")
 
     async def probe(self, label: str) -> None:
         """Every person sends one message; every open subscription must receive each of

@@ -170,7 +170,7 @@ async def test_a_frozen_redis_fails_fast(deployment: Deployment, clinic: Clinic)
     assert not slow, (
         f"mutations after the first failed publish took {later} s; normal is {normal:.3f} s"
     )
-    await clinic.recovered(frozen)
+    await clinic.recovered(frozen, traffic=False)
     await eventually(
         lambda: all(c.ended in (SESSION_ENDED, REFUSED) for c in bob.clients),
         RECOVERY_SECONDS,
@@ -210,9 +210,11 @@ async def test_an_instance_dying_mid_traffic_loses_nothing(
     on_dying = [c for c in clinic.clients() if c.connected_url == dying.ws_url]
     assert on_dying, clinic.describe_clients()
     dying.process.send_signal(how)
-    code = await asyncio.to_thread(dying.process.wait, 60)
+    code = await asyncio.to_thread(dying.process.wait, 60)  # SIGTERM: it stops by itself
+    clinic.mark(f"instance {dying.name} exited with {code}")
     if how == signal.SIGTERM:
-        assert code == 0, (code, dying.log()[-3000:])
+        # uvicorn shuts down gracefully, then re-raises the signal: killed by SIGTERM.
+        assert code in (0, -signal.SIGTERM), (code, dying.log()[-3000:])
     await clinic.recovered(since)
     moved = [c.describe() for c in on_dying if c.connected_url != survivor.ws_url]
     assert not moved, f"clients of the stopped instance not on the other: {moved}"
