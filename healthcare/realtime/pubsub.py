@@ -155,8 +155,9 @@ class PubSub:
 
     async def _reconnect(self) -> None:
         self._set_subscribed(False)
-        stale = self._backend
-        await stale.disconnect()
+        async with self._lock:  # nothing is subscribed now: ending subscriptions skip it
+            self._listening = set()
+        await self._backend.disconnect()
         grace = asyncio.get_running_loop().call_later(self._grace_seconds, self._lost.set)
         delay = FIRST_RETRY_SECONDS
         while True:
