@@ -13,6 +13,7 @@ import uuid
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from healthcare.demo import DEMO_PASSWORD
 from healthcare.realtime.pubsub import PubSub
@@ -54,6 +55,17 @@ def subscribers_of(port: int, channel: str) -> int:
     return int(lines[1])
 
 
+def scrape(base_url: str) -> dict[str, float]:
+    """The server's unlabelled metrics, by name."""
+    text = httpx.get(f"{base_url}/metrics", timeout=10).text
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if not sample.labels
+    }
+
+
 def wait_for(check, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while not check():
@@ -78,6 +90,7 @@ async def test_open_subscriptions_hear_again_after_redis_drops_the_listener(tmp_
         await subscriber.subscribe(NOTIFICATION_ADDED)
         await asyncio.to_thread(book_first_free_slot, server.base_url, patient_token, doctor_id)
         seen = (await next_within(subscriber))["notificationAdded"]["seq"]
+        before = scrape(server.base_url)
         # when: Redis drops the server's listening connection
         if fault == "client kill":
             redis_cli(redis.port, "CLIENT", "KILL", "TYPE", "pubsub")
@@ -95,7 +108,16 @@ async def test_open_subscriptions_hear_again_after_redis_drops_the_listener(tmp_
         # and: nothing twice
         assert await subscriber.nothing_within(1.0)
         await subscriber.close()
+        # and: the metrics tell: one reconnection, every subscription caught up, listening
+        now = scrape(server.base_url)
     assert (during, after) == (seen + 1, seen + 2)
+    assert (
+        now["healthcare_pubsub_reconnects_total"] - before["healthcare_pubsub_reconnects_total"]
+        == 1
+    )
+    # the notifications subscription and the guard's sessions channel at least
+    assert now["healthcare_pubsub_resyncs_total"] - before["healthcare_pubsub_resyncs_total"] >= 2
+    assert now["healthcare_pubsub_subscribed"] == 1
 
 
 @needs_redis_server
