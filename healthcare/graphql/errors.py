@@ -6,13 +6,16 @@ Two kinds of failure reach a client:
   one of `healthcare.failures`, and `ExpectedFailures` (on every mutation, through
   `mutation()`) returns it as its result type (`result_of`);
 - top-level GraphQL errors with `extensions.code`: UNAUTHENTICATED, FORBIDDEN,
-  BAD_USER_INPUT..., and INTERNAL_SERVER_ERROR for bugs, whose text is masked.
+  BAD_USER_INPUT..., INTERNAL_SERVER_ERROR for bugs, whose text is masked, and
+  SERVICE_UNAVAILABLE while a dependency (the database) cannot be reached.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import socket
+import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -21,13 +24,18 @@ from typing import Any
 
 import strawberry
 from asyncpg import PostgresError
+from asyncpg import exceptions as postgres
 from graphql import GraphQLError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from starlette.responses import Response
 from strawberry.extensions import MaskErrors
 from strawberry.extensions.field_extension import AsyncExtensionResolver, FieldExtension
 from tortoise.exceptions import BaseORMException
 
 from healthcare import failures
 from healthcare.graphql.auditing import lookup_refused
+from healthcare.graphql.context import Context, RequestScope
+from healthcare.ops.middleware import request_id_of
 
 logger = logging.getLogger(__name__)
 
@@ -193,6 +201,10 @@ BAD_USER_INPUT = "BAD_USER_INPUT"
 GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 RATE_LIMITED = "RATE_LIMITED"
+SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+# What a client is told to wait before retrying while a dependency is down (the header
+# Retry-After over HTTP, `extensions.retryAfterSeconds` everywhere).
+RETRY_AFTER_SECONDS = 5
 
 
 # Where graphql-core's account of a bad variable starts quoting the value it was given.
@@ -257,21 +269,103 @@ def _is_unexpected(error: GraphQLError) -> bool:
     return not (original.extensions or {}).get("code")
 
 
+# Failures to reach a dependency, not bugs: refused or dropped connections, a server
+# shutting down or starting up, no connection slot free, SQLite's file locked by another
+# process past the busy timeout.
+_UNREACHABLE: tuple[type[BaseException], ...] = (
+    ConnectionError,  # refused, reset, broken pipe; Tortoise's DBConnectionError too
+    socket.gaierror,  # the database's host name does not resolve
+    postgres.PostgresConnectionError,  # SQLSTATE class 08: the connection failed or was lost
+    postgres.CannotConnectNowError,  # 57P03: starting up or shutting down
+    postgres.AdminShutdownError,  # 57P01: terminated by a shutdown or an administrator
+    postgres.CrashShutdownError,  # 57P02
+    postgres.TooManyConnectionsError,  # 53300
+    RedisConnectionError,
+)
+_SQLITE_BUSY = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
+
+def unavailable(error: BaseException | None) -> bool:
+    """Whether `error`, or one it was raised from or while handling, says that a
+    dependency cannot be reached just now (Tortoise wraps the driver's errors)."""
+    for _ in range(10):  # a chain is short; never loop on a cycle
+        if error is None:
+            return False
+        if isinstance(error, _UNREACHABLE):
+            return True
+        if isinstance(error, sqlite3.OperationalError):
+            return getattr(error, "sqlite_errorcode", None) in _SQLITE_BUSY
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def request_scope(context: object) -> RequestScope | None:
+    """The request (or socket) an operation's context belongs to, if any."""
+    if isinstance(context, Context):
+        return context.scope
+    return context if isinstance(context, RequestScope) else None
+
+
+def masked(error: GraphQLError, scope: RequestScope | None) -> GraphQLError:
+    """What a client is told of an error raised by code, never its text.
+
+    - A dependency that cannot be reached: SERVICE_UNAVAILABLE with `retryAfterSeconds`
+      (over HTTP, status 503 and Retry-After), logged as a warning without a traceback:
+      an outage is not a bug, and every request during it would log one.
+    - Anything else is a bug: INTERNAL_SERVER_ERROR, logged with its traceback.
+
+    Each carries the request id the log line carries: over HTTP in the `X-Request-Id`
+    header; over a WebSocket, which has no header per message, in `extensions.requestId`.
+    """
+    request_id = request_id_of(scope.request.scope) if scope is not None else None
+    where = ".".join(str(part) for part in error.path or []) or "(operation)"
+    if unavailable(error.original_error):
+        logger.warning(
+            "dependency unavailable at %s",
+            where,
+            extra={"request_id": request_id, "error": type(error.original_error).__name__},
+        )
+        message = "The service is unavailable for a moment; retry shortly."
+        extensions: dict[str, Any] = {
+            "code": SERVICE_UNAVAILABLE,
+            "retryAfterSeconds": RETRY_AFTER_SECONDS,
+        }
+        if scope is not None and isinstance(scope.response, Response):
+            scope.response.status_code = 503
+            scope.response.headers["retry-after"] = str(RETRY_AFTER_SECONDS)
+    else:
+        logger.error(
+            "unexpected error at %s",
+            where,
+            exc_info=error.original_error,
+            extra={"request_id": request_id},
+        )
+        message = "Unexpected error."
+        extensions = {"code": INTERNAL_SERVER_ERROR}
+    if scope is not None and not isinstance(scope.response, Response) and request_id:
+        extensions["requestId"] = request_id
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions=extensions,
+    )
+
+
 class MaskUnexpectedErrors(MaskErrors):
-    """Replace bugs with a generic message and INTERNAL_SERVER_ERROR; log them here."""
+    """Replace what a resolver raised by code with a generic error (see `masked`).
+
+    Errors with no path (a subscription's stream or an extension that raised) are masked
+    in `HealthcareSchema._process_errors`, before they could be taken for a bad request.
+    """
 
     def __init__(self) -> None:
         super().__init__(should_mask_error=_is_unexpected, error_message="Unexpected error.")
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        logger.error(
-            "unexpected error at %s",
-            ".".join(str(part) for part in error.path or []),
-            exc_info=error.original_error,
-        )
-        masked = super().anonymise_error(error)
-        masked.extensions = {"code": INTERNAL_SERVER_ERROR}
-        return masked
+        return masked(error, request_scope(self.execution_context.context))
 
 
 def bad_argument(argument: str, message: str) -> GraphQLError:

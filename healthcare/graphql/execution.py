@@ -44,7 +44,9 @@ from graphql import (
 from graphql.pyutils import Path
 from graphql.type.definition import GraphQLResolveInfoHelpers
 from graphql.validation import ASTValidationRule
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.schema.schema import (
     DEFAULT_ALLOWED_OPERATION_TYPES,
     StrawberryGraphQLCoreExecutionContext,
@@ -56,7 +58,7 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from healthcare.graphql.context import Context, RequestScope
-from healthcare.graphql.errors import label_request_error
+from healthcare.graphql.errors import label_request_error, masked, request_scope
 from healthcare.graphql.limits import oversized_document
 from healthcare.security import audit
 
@@ -242,6 +244,20 @@ async def refused(error: GraphQLError) -> AsyncIterator[PreExecutionError]:
     yield PreExecutionError(data=None, errors=[error])
 
 
+# strawberry's accounts of a request it cannot run (no query, no such operation, an
+# operation type not allowed here), carried as an error's original error.
+REQUEST_FAULTS = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
+
+
+def raised_by_code(error: GraphQLError) -> bool:
+    """Whether an error without a path stands for an exception code raised (strawberry
+    wraps what a subscription's stream or an extension raised, text and all), rather than
+    for graphql-core's or strawberry's account of a bad request: those carry no original
+    error, a GraphQLError (a variable's value), or one of `REQUEST_FAULTS`."""
+    original = error.original_error
+    return original is not None and not isinstance(original, (GraphQLError, *REQUEST_FAULTS))
+
+
 class HealthcareSchema(strawberry.Schema):
     """The schema, with our own error handling and limits.
 
@@ -282,9 +298,14 @@ class HealthcareSchema(strawberry.Schema):
     def _process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        for error in errors:
+        for index, error in enumerate(errors):
             if error.path is not None:
                 continue  # raised by a resolver: handled by MaskUnexpectedErrors
+            if raised_by_code(error):  # a subscription's stream or an extension: not the request
+                errors[index] = masked(
+                    error, request_scope(getattr(execution_context, "context", None))
+                )
+                continue
             label_request_error(error)
             if not self.suggestions and " Did you mean " in error.message:
                 error.message = error.message.split(" Did you mean ")[0]

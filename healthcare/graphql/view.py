@@ -18,12 +18,17 @@ from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema.base import BaseSchema
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
 from healthcare.config import Settings
 from healthcare.graphql.context import RequestScope
-from healthcare.ops.middleware import client_ip
+from healthcare.graphql.errors import RETRY_AFTER_SECONDS, SERVICE_UNAVAILABLE, unavailable
+from healthcare.ops.middleware import client_ip, request_id_of
 from healthcare.realtime.connection_guard import (
     TOO_MANY_INITIALISATIONS,
     ConnectionGuard,
@@ -40,11 +45,20 @@ CONNECTION_INIT_TIMEOUT = timedelta(seconds=10)
 # Headers a plain HTML form cannot send; a multipart request must carry one of them, so
 # that a cross-site form cannot post an upload with a victim's credentials.
 PREFLIGHT_HEADERS = ("apollo-require-preflight", "x-apollo-operation-name")
+# A socket whose viewer cannot be named while the database is unreachable: "try again
+# later", as when pub/sub is lost (see realtime.connection_guard).
+TRY_AGAIN_LATER = 1013
 
 
-def request_id(request: Request | WebSocket) -> str | None:
-    found: str | None = request.scope.get("state", {}).get("request_id")
-    return found
+class TransportWSHandler(BaseGraphQLTransportWSHandler[RequestScope, None]):
+    """graphql-transport-ws, where a client that leaves while one of its operations is
+    sending is a client leaving, not an error (strawberry logs it with a traceback)."""
+
+    async def handle_task_exception(self, error: Exception) -> None:
+        if isinstance(error, WebSocketDisconnected):
+            logger.debug("the client left while an operation was sending")
+            return
+        await super().handle_task_exception(error)
 
 
 class LegacyGraphQLWSHandler(BaseGraphQLWSHandler[RequestScope, None]):
@@ -80,12 +94,21 @@ class LegacyGraphQLWSHandler(BaseGraphQLWSHandler[RequestScope, None]):
         if self.keep_alive:
             self.keep_alive_task = asyncio.create_task(self.handle_keep_alive())
 
+    async def handle_async_results(self, *args: Any, **kwargs: Any) -> None:
+        """An operation's task. A client that leaves while it sends is a client leaving:
+        strawberry's task would end with the error, logged by asyncio as never retrieved."""
+        try:
+            await super().handle_async_results(*args, **kwargs)
+        except WebSocketDisconnected:
+            logger.debug("the client left while an operation was sending")
+
 
 class GraphQLView(GraphQL[RequestScope, None]):
     """/graphql, over HTTP and WebSocket: request bodies capped, operations timed out,
     WebSockets capped per address and guarded, the viewer authenticated, JSON encoded by
     orjson."""
 
+    graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyGraphQLWSHandler
 
     def __init__(self, schema: BaseSchema, settings: Settings) -> None:
@@ -130,7 +153,23 @@ class GraphQLView(GraphQL[RequestScope, None]):
                 anonymous_idle=timedelta(seconds=self.settings.ws_anonymous_idle_seconds),
             )
             scope.setdefault("state", {})["connection_guard"] = guard
-            await guarded(guard, super().__call__(scope, receive, send))
+            await guarded(guard, self._serve_socket(scope, receive, send, guard))
+
+    async def _serve_socket(
+        self, scope: Scope, receive: Receive, send: Send, guard: ConnectionGuard
+    ) -> None:
+        """strawberry's protocol handlers; a viewer that cannot be named because the
+        database is unreachable closes the socket with 1013 (try again later)."""
+        try:
+            await super().__call__(scope, receive, send)
+        except Exception as error:
+            if not unavailable(error):
+                raise
+            logger.warning(
+                "websocket refused: a dependency is unavailable",
+                extra={"request_id": request_id_of(scope), "error": type(error).__name__},
+            )
+            await guard.close(TRY_AGAIN_LATER, "Service unavailable; try again later")
 
     async def _http_with_deadline(self, scope: Scope, receive: Receive, send: Send) -> None:
         """An HTTP operation gets `REQUEST_TIMEOUT_SECONDS`; then a clean 503, not a hang.
@@ -158,11 +197,17 @@ class GraphQLView(GraphQL[RequestScope, None]):
                 ],
             }
             await JSONResponse(body, status_code=503)(scope, receive, send)
+        except Exception as error:
+            # Outside GraphQL's own error handling (authentication, in get_context): a
+            # database that cannot be reached is a 503 the client may retry, not a 500.
+            if started["response"] or not unavailable(error):
+                raise
+            await service_unavailable(scope, receive, send, error)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None = None
     ) -> RequestScope:
-        bind_audit(client_ip(request.scope), request_id(request))
+        bind_audit(client_ip(request.scope), request_id_of(request.scope))
         if isinstance(request, WebSocket):
             # Authenticated in on_ws_connect, from the connection_init payload.
             request.scope["state"]["connection_guard"].attach(request)
@@ -222,6 +267,29 @@ def is_multipart(scope: Scope) -> bool:
         if name == b"content-type":
             return bool(value.split(b";")[0].strip().lower() == b"multipart/form-data")
     return False
+
+
+async def service_unavailable(
+    scope: Scope, receive: Receive, send: Send, error: BaseException
+) -> None:
+    """HTTP 503 with Retry-After and a GraphQL error body (SERVICE_UNAVAILABLE)."""
+    logger.warning(
+        "request refused: a dependency is unavailable",
+        extra={"request_id": request_id_of(scope), "error": type(error).__name__},
+    )
+    body = {
+        "errors": [
+            {
+                "message": "The service is unavailable for a moment; retry shortly.",
+                "extensions": {
+                    "code": SERVICE_UNAVAILABLE,
+                    "retryAfterSeconds": RETRY_AFTER_SECONDS,
+                },
+            }
+        ]
+    }
+    headers = {"retry-after": str(RETRY_AFTER_SECONDS)}
+    await JSONResponse(body, status_code=503, headers=headers)(scope, receive, send)
 
 
 async def refuse_handshake(websocket: WebSocket, status: int, message: str) -> None:

@@ -9,6 +9,7 @@ import time
 import uuid
 
 from starlette.datastructures import MutableHeaders
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from healthcare.ops import metrics
@@ -16,6 +17,8 @@ from healthcare.ops import metrics
 logger = logging.getLogger("healthcare.request")
 
 REQUEST_ID_HEADER = "x-request-id"
+# The status logged for a request whose client left before it was answered (nginx's).
+CLIENT_CLOSED_REQUEST = 499
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
@@ -35,6 +38,12 @@ def client_ip(scope: Scope) -> str | None:
         return str(ipaddress.ip_address(str(client[0]).split("%")[0]))
     except ValueError:
         return None
+
+
+def request_id_of(scope: Scope) -> str | None:
+    """The id `RequestContextMiddleware` gave this request or socket."""
+    found: str | None = scope.get("state", {}).get("request_id")
+    return found
 
 
 def request_id_from(scope: Scope) -> str:
@@ -98,6 +107,11 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except ClientDisconnect:
+            # The client left while its request was being read: nobody to answer, and no
+            # error (uvicorn would log one, with a traceback, for every closed tab).
+            if not status["code"]:
+                status["code"] = CLIENT_CLOSED_REQUEST
         finally:
             operations = scope["state"].get("graphql_operations")
             logger.info(
