@@ -10,6 +10,7 @@ import signal
 import subprocess
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -20,11 +21,17 @@ from healthcare.realtime.pubsub import PubSub
 from tests.servers import graphql, login, redis_process, redis_server_available, server_process
 from tests.test_connection_lifecycle import (
     NOTIFICATION_ADDED,
+    SLOTS,
     book_first_free_slot,
     demo_doctor_id,
 )
 from tests.wsclient import TRANSPORT_WS, Subscriber
 
+BOOK_RETURNING_ID = """
+mutation Book($input: BookAppointmentInput!) {
+  bookAppointment(input: $input) { ... on AppointmentPayload { appointment { id } } }
+}
+"""
 LOGOUT_EVERYWHERE = "mutation LogoutEverywhere { logout(everywhere: true) }"
 
 needs_redis_server = pytest.mark.skipif(
@@ -232,3 +239,40 @@ async def test_a_guard_that_fails_closes_its_socket(live_server, patient):
     guard.cancel()
     # then: the socket is closed, not left signed in with nobody watching
     assert await subscriber.close_code() == 1011
+
+
+@needs_redis_server
+async def test_appointment_changes_made_while_the_listener_was_lost_arrive(tmp_path):
+    with (
+        redis_process(tmp_path) as redis,
+        server_process(tmp_path, BROADCAST_URL=redis.url) as server,
+    ):
+        doctor_token = login(server.base_url, "dr.house@demo.clinic", DEMO_PASSWORD)
+        patient_token = login(server.base_url, "alice@demo.clinic", DEMO_PASSWORD)
+        doctor_id = demo_doctor_id(server.base_url, patient_token)
+        subscriber = await Subscriber.open(server.ws_url, doctor_token)
+        await subscriber.subscribe("subscription { appointmentChanged { id status } }")
+        # when: the listener is dropped and an appointment booked at once
+        redis_cli(redis.port, "CLIENT", "KILL", "TYPE", "pubsub")
+        booked = await asyncio.to_thread(_book, server.base_url, patient_token, doctor_id)
+        # then: the open subscription gets it, though its doorbell may have rung unheard
+        # (a catch-up may also bring changes made just before it subscribed: skip those)
+        async with asyncio.timeout(30):
+            while (await next_within(subscriber))["appointmentChanged"]["id"] != booked:
+                pass
+        await subscriber.close()
+
+
+def _book(base_url: str, token: str, doctor_id: str) -> str:
+    today = datetime.now(UTC).date()
+    slots = graphql(
+        base_url,
+        token,
+        SLOTS,
+        {"doctorId": doctor_id, "fromDate": str(today), "toDate": str(today + timedelta(14))},
+    )["availableSlots"]
+    variables = {
+        "input": {"doctorId": doctor_id, "startsAt": slots[0]["startsAt"], "reason": "Visit"}
+    }
+    booked = graphql(base_url, token, BOOK_RETURNING_ID, variables)["bookAppointment"]
+    return booked["appointment"]["id"]
