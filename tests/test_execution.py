@@ -6,7 +6,7 @@ import contextlib
 import contextvars
 import inspect
 import types
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator, Sized
 
 import strawberry
 from graphql import GraphQLResolveInfo, GraphQLSchema, specified_rules
@@ -303,3 +303,111 @@ def test_a_waiting_resolver_can_be_cancelled_from_where_it_waits():
 
     asyncio.run(run())
     assert cancelled == [True]
+
+
+# ---- a subscription's events: a subfields memo of their own -------------------------------
+
+
+def test_graphql_cores_per_event_executor_shares_the_subscriptions_subfields_memo():
+    """What LeanExecutionContext.build_per_event_executor undoes: graphql-core memoizes
+    collected subfields in `_relevant_sub_fields`, a dict keyed by (type, id of the field
+    list), and a subscription's per-event copy shares that dict with the subscription, so
+    each event's entries stayed until it ended. Should graphql-core give each event its
+    own memo, this fails: the override may then go."""
+    from graphql import parse
+
+    @strawberry.type
+    class Leaf:
+        id: str
+
+    @strawberry.type
+    class Query:
+        hello: str = "hi"
+
+    @strawberry.type
+    class Subscription:
+        @strawberry.subscription
+        async def leaf(self) -> AsyncGenerator[Leaf, None]:
+            yield Leaf(id="a")
+
+    schema = strawberry.Schema(query=Query, subscription=Subscription)
+    document = parse("subscription { leaf { id } }")
+    context = StrawberryGraphQLCoreExecutionContext.build(schema._schema, document)
+    assert isinstance(context, StrawberryGraphQLCoreExecutionContext), context  # not errors
+    assert context._relevant_sub_fields == {}
+    event = context.build_per_event_executor(Leaf(id="b"))  # what the stream yielded
+    assert event is not context and event.root_value == Leaf(id="b")
+    assert event._relevant_sub_fields is context._relevant_sub_fields  # shared
+    result = event.execute_operation()
+    assert not inspect.isawaitable(result)
+    assert result.data == {"leaf": {"id": "b"}}, result  # type: ignore[union-attr]
+    # what `collect_subfields` memoized, keyed as described
+    ((key, (fields, _collected)),) = context._relevant_sub_fields.items()
+    assert key == (schema._schema.get_type("Leaf"), id(fields))
+
+
+def test_each_event_of_a_subscription_collects_subfields_into_a_memo_of_its_own():
+    """graphql-core builds every event's executor with `build_per_event_executor` (from
+    `map_source_to_response_event`) and collects into `self._relevant_sub_fields`: each
+    event's memo is filled (its list's rows share one entry), the subscription's stays
+    empty, and nothing the subscription's executor holds grows from event to event."""
+    built: list[tuple[LeanExecutionContext, LeanExecutionContext]] = []
+    held_by_subscription: list[dict[str, int]] = []
+
+    class Recording(LeanExecutionContext):
+        def build_per_event_executor(self, payload: object) -> LeanExecutionContext:
+            event = super().build_per_event_executor(payload)
+            built.append((self, event))
+            held_by_subscription.append(
+                {
+                    name: len(value)
+                    for name, value in vars(self).items()
+                    if isinstance(value, Sized) and not isinstance(value, str)
+                }
+            )
+            return event
+
+    @strawberry.type
+    class Leaf:
+        id: str
+
+    @strawberry.type
+    class Tick:
+        n: int
+
+        @strawberry.field
+        def leaves(self) -> list[Leaf]:
+            return [Leaf(id=f"{self.n}.{i}") for i in range(3)]
+
+    @strawberry.type
+    class Query:
+        hello: str = "hi"
+
+    @strawberry.type
+    class Subscription:
+        @strawberry.subscription
+        async def tick(self) -> AsyncGenerator[Tick, None]:
+            for n in range(EVENTS):
+                yield Tick(n=n)
+
+    EVENTS = 50
+    schema = strawberry.Schema(
+        query=Query, subscription=Subscription, execution_context_class=Recording
+    )
+
+    async def run() -> list[object]:
+        stream = await schema.subscribe("subscription { tick { n leaves { id } } }")
+        assert not isinstance(stream, strawberry.types.ExecutionResult), stream
+        return [result.data async for result in stream]
+
+    results = asyncio.run(run())
+    assert results[-1] == {"tick": {"n": 49, "leaves": [{"id": f"49.{i}"} for i in range(3)]}}
+    assert len(results) == len(built) == EVENTS
+    subscription = built[0][0]
+    assert all(parent is subscription for parent, _ in built)
+    assert subscription._relevant_sub_fields == {}
+    memos = [event._relevant_sub_fields for _, event in built]
+    assert len({id(memo) for memo in memos}) == EVENTS  # each its own (all still alive)
+    # Tick's subfields, and Leaf's once for the list's three rows
+    assert [len(memo) for memo in memos] == [2] * EVENTS
+    assert held_by_subscription[-1] == held_by_subscription[0]
