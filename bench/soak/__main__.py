@@ -176,8 +176,9 @@ async def soak(config: Config, folder: Path) -> dict[str, Any]:
 
         traffic = Traffic(http, ws_urls, pairs, chat, config.load, seed=os.getpid())
         accounts = [account for pair in pairs for account in (pair.patient, pair.doctor)]
+        exits.push_async_callback(traffic.stop, 0)  # at once, when interrupted
         refresher = asyncio.create_task(keep_signed_in(http, accounts, traffic.counts))
-        exits.callback(refresher.cancel)
+        exits.push_async_callback(cancel, refresher)
 
         def take(minute: int, started: float) -> dict[str, Any]:
             windows = ledger.next_minute()
@@ -211,7 +212,7 @@ async def soak(config: Config, folder: Path) -> dict[str, Any]:
             samples.append(take(minute, started))
         await traffic.stop(STOP_SECONDS)
         say(f"traffic stopped; draining (at most {config.drain_seconds:g} s)")
-        drained = await drain(ledger, config.drain_seconds)
+        drained = survived and await drain(ledger, config.drain_seconds)
         after_drain = (
             sample(
                 len(samples),
@@ -250,6 +251,11 @@ async def soak(config: Config, folder: Path) -> dict[str, Any]:
         }
 
 
+async def cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
 async def drain(ledger: Ledger, seconds: float) -> bool:
     """Wait until every acknowledged message has reached every subscriber, at most
     `seconds`; woken by each delivery, not by a timer."""
@@ -265,9 +271,25 @@ async def drain(ledger: Ledger, seconds: float) -> bool:
 
 
 async def main_async(config: Config, folder: Path) -> dict[str, Any]:
+    """The soak, cancelled by the first SIGINT or SIGTERM (also when started in the
+    background, where SIGINT is otherwise ignored); a second one does not interrupt
+    the clean-up (servers, Redis, the database)."""
     task = asyncio.current_task()
     assert task is not None
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    signals = 0
+
+    def stop() -> None:
+        nonlocal signals
+        signals += 1
+        if signals == 1:
+            say("stopping: cleaning up (servers, Redis, the database)")
+            task.cancel()
+        else:
+            say("still cleaning up, please wait")
+
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, stop)
     return await soak(config, folder)
 
 

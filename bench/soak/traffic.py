@@ -139,10 +139,12 @@ class Traffic:
         for loop in self.loops:
             with contextlib.suppress(asyncio.CancelledError):
                 await loop
-        if self.tasks:
+        if self.tasks and wait_seconds > 0:
             await asyncio.wait(list(self.tasks), timeout=wait_seconds)
-        for task in list(self.tasks):
+        left = list(self.tasks)
+        for task in left:
             task.cancel()
+        await asyncio.gather(*left, return_exceptions=True)
 
     # The steps.
 
