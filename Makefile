@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test fuzz lint typecheck schema migrate clean web e2e bench faults
+.PHONY: run test fuzz lint typecheck schema migrate clean web e2e bench faults soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,9 @@ e2e: $(STAMP) $(WEB_DEPS)  ## Playwright in Debian's chromium, and a Node Apollo
 
 bench: $(STAMP)  ## the API against its floors on PostgreSQL (bench/README.md); writes bench/results/, docs/benchmarks.md
 	$(BIN)/python -m bench.api $(BENCH_ARGS)
+
+soak: $(STAMP)  ## two instances, 10 min of mixed traffic (SOAK_MINUTES): RSS, open files, delivery per minute, a verdict (bench/README.md)
+	$(BIN)/python -m bench.soak
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
