@@ -197,15 +197,22 @@ class Clinic:
         return "; ".join(client.describe() for client in self.clients(include_signed_out=True))
 
     async def close(self) -> None:
-        for watch in self.watches:
-            await watch.stop()
+        """Stop every client, sender and watch; each step bounded, so that a stuck one
+        cannot hang the run (it is reported, with where every task was)."""
+        steps: list[tuple[str, Any]] = [(f"watch {w.base_url}", w.stop) for w in self.watches]
         for person in self.people.values():
-            for sender in person.senders:
-                await sender.cancel()
-            for client in person.clients:
-                await client.stop()
-            for socket in person.witnesses:
-                await socket.close()
+            steps += [(f"sender {s.name}", s.cancel) for s in person.senders]
+            steps += [(f"client {c.name}", c.stop) for c in person.clients]
+            steps += [(f"{person.name}'s socket", s.close) for s in person.witnesses]
+        deadline = time.monotonic() + 30
+        for name, stop in steps:
+            try:
+                async with asyncio.timeout(max(1.0, deadline - time.monotonic())):
+                    await stop()
+            except TimeoutError:
+                print(f"closing {name} did not finish in time; tasks:")
+                for task in asyncio.all_tasks():
+                    task.print_stack(limit=6)
 
     # ---- traffic --------------------------------------------------------------------------
 
