@@ -9,10 +9,9 @@ progress"). These keep broadcaster's methods and add one promise and one method:
 - `next_published()` raises `ListenerLost` when the listening connection is gone or stops
   answering its health check (a ping every `HEALTH_INTERVAL_SECONDS`, lost after
   `HEALTH_TIMEOUT_SECONDS` without a word), so `PubSub` can reconnect;
-- `ping()` says whether the publishing side answers (for `PubSub`'s publish breaker).
-
-Each instance is one attempt: `PubSub` makes a fresh one to reconnect, and `disconnect()`
-on a live one makes its `next_published()` raise, never hang.
+- `ping()` says whether the publishing side answers (for `PubSub`'s publish breaker);
+- `drop_listener()` closes the listening side only (its `next_published()` then raises,
+  never hangs), so publishing goes on while `PubSub` connects a fresh instance.
 """
 
 from __future__ import annotations
@@ -46,6 +45,9 @@ class MemoryBackend(BroadcasterMemoryBackend):
     async def ping(self) -> None:
         return None
 
+    async def drop_listener(self) -> None:
+        return None
+
 
 class RedisBackend(BroadcastBackend):
     """Publishes through a pooled client; listens on one pub/sub connection of its own,
@@ -71,12 +73,17 @@ class RedisBackend(BroadcastBackend):
         await self._pubsub.ping()  # opens the connection now: fails if Redis is not there
         self._last_ping = self._last_heard = asyncio.get_running_loop().time()
 
-    async def disconnect(self) -> None:
+    async def drop_listener(self) -> None:
         self._closed = True
-        for closing in (self._pubsub, self._listener, self._publisher):
+        for closing in (self._pubsub, self._listener):
             if closing is not None:
                 with contextlib.suppress(Exception):  # the server may be gone already
                     await closing.aclose()
+
+    async def disconnect(self) -> None:
+        await self.drop_listener()
+        with contextlib.suppress(Exception):
+            await self._publisher.aclose()
 
     async def subscribe(self, channel: str) -> None:
         await self._pubsub.subscribe(channel)
@@ -95,17 +102,16 @@ class RedisBackend(BroadcastBackend):
         while True:
             if self._closed:
                 raise ListenerLost("disconnected")
-            now = loop.time()
-            if now - self._last_heard > HEALTH_TIMEOUT_SECONDS:
-                raise ListenerLost("no answer to the health check")
             try:
-                if now - self._last_ping >= HEALTH_INTERVAL_SECONDS:
-                    self._last_ping = now
+                if loop.time() - self._last_ping >= HEALTH_INTERVAL_SECONDS:
+                    self._last_ping = loop.time()
                     await self._pubsub.ping()
                 message = await self._pubsub.get_message(timeout=HEALTH_INTERVAL_SECONDS)
             except Exception as error:  # connection reset, refused, closed under us
                 raise ListenerLost(type(error).__name__) from error
-            if message is None:
+            if message is None:  # read nothing for a while: judged only after reading
+                if loop.time() - self._last_heard > HEALTH_TIMEOUT_SECONDS:
+                    raise ListenerLost("no answer to the health check")
                 continue
             self._last_heard = loop.time()  # any reply, a pong included, proves it listens
             if message["type"] == "message":
@@ -134,13 +140,20 @@ class PostgresBackend(BroadcastBackend):
             self._url, min_size=1, max_size=PUBLISH_POOL_SIZE, timeout=CONNECT_TIMEOUT_SECONDS
         )
 
-    async def disconnect(self) -> None:
+    async def drop_listener(self) -> None:
         self._received.put_nowait(_LOST)
-        for closing in (self._listen, self._pool):
-            if closing is not None:
-                with contextlib.suppress(Exception):
-                    async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):
-                        await closing.close()
+        await self._close(self._listen)
+
+    async def disconnect(self) -> None:
+        await self.drop_listener()
+        await self._close(self._pool)
+
+    @staticmethod
+    async def _close(closing: asyncpg.Connection | asyncpg.Pool | None) -> None:
+        if closing is not None:
+            with contextlib.suppress(Exception):  # the server may be gone already
+                async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):
+                    await closing.close()
 
     async def subscribe(self, channel: str) -> None:
         async with self._lock:
@@ -167,7 +180,7 @@ class PostgresBackend(BroadcastBackend):
                     received = await self._received.get()
             except TimeoutError:  # quiet: is the listening connection still there?
                 try:
-                    async with self._lock, asyncio.timeout(HEALTH_TIMEOUT_SECONDS):
+                    async with asyncio.timeout(HEALTH_TIMEOUT_SECONDS), self._lock:
                         await self._listening().fetchval("SELECT 1")
                 except Exception as error:
                     raise ListenerLost(type(error).__name__) from error

@@ -118,14 +118,20 @@ class ConnectionGuard:
 
     @staticmethod
     async def _revocation(viewer: Viewer) -> tuple[int, str]:
+        """Ends when the session is revoked: said on pub/sub, or found in the database
+        once subscribed (a revocation said before was not heard) and whenever events may
+        have gone unheard (`Resync`)."""
         session_id = str(viewer.session_id)
         async with pubsub.current().subscribe(pubsub.SESSIONS_CHANNEL) as events:
-            async for event in events:
+            async for event in pubsub.starting(events):
                 if isinstance(event, pubsub.Resync):
-                    # pub/sub was lost: a revocation may have been said meanwhile
-                    if not await session_is_live(viewer):
-                        break
-                elif session_id in event.get("session_ids", []):
+                    try:
+                        if not await session_is_live(viewer):
+                            break
+                    except Exception as error:  # the database cannot say: fail closed
+                        logger.warning("session check failed (%r)", error)
+                        return PUBSUB_LOST, "Live updates unavailable; reconnect"
+                elif _revokes(event, session_id):
                     break
         return SESSION_ENDED, "Session ended"
 
@@ -133,6 +139,11 @@ class ConnectionGuard:
     async def _pubsub_lost() -> tuple[int, str]:
         await pubsub.lost()
         return PUBSUB_LOST, "Live updates unavailable; reconnect"
+
+
+def _revokes(event: dict[str, object], session_id: str) -> bool:
+    revoked = event.get("session_ids")
+    return isinstance(revoked, list) and session_id in revoked
 
 
 async def guarded(guard: ConnectionGuard, connection: Awaitable[None]) -> None:

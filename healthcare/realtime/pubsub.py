@@ -16,10 +16,12 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from healthcare.ops import metrics
-from healthcare.realtime.backends import Backend, backend_for
+from healthcare.realtime.backends import HEALTH_TIMEOUT_SECONDS, Backend, backend_for
 
 logger = logging.getLogger(__name__)
 
@@ -53,17 +55,21 @@ def receipts_channel(conversation_id: uuid.UUID) -> str:
 
 
 SESSIONS_CHANNEL = "sessions.revoked"
+# Every instance listens here: a message says "catch up from the database" (after a
+# publish failed, the doorbells it could not ring).
+RESYNC_CHANNEL = "pubsub.resync"
 
 
+@dataclass(frozen=True)
 class Resync:
-    """Said to every subscription after pub/sub was lost and is back: what was published
-    meanwhile was never heard, so a stream reads from the database what it missed."""
+    """Said to every subscription when events published after `since` may not have been
+    heard (the listener was lost, or a publish failed): each catches up from the
+    database by itself. `since` is None for the catch-up a stream makes at its start."""
 
-    def __repr__(self) -> str:
-        return "RESYNC"
+    since: datetime | None
 
 
-RESYNC = Resync()
+START = Resync(since=None)
 Message = dict[str, Any] | Resync
 
 
@@ -72,13 +78,15 @@ class PubSub:
 
     The backend reports a lost listening connection (a dropped or killed connection, a
     restarted server, a missed health check: within `HEALTH_TIMEOUT_SECONDS`); then
-    `PubSub` reconnects with backoff, subscribes every channel again, and says `RESYNC`
+    `PubSub` reconnects with backoff, subscribes every channel again, and says `Resync`
     to every subscription, so each catches up from the database by itself. Readiness
     (`is_live`) is false while the listener is not subscribed; if it stays so for
     `grace_seconds`, `lost()` returns, and sockets close with 1013.
 
     A publish that fails opens a breaker: later publishes fail at once (the change is
-    committed; subscribers catch up) until a ping in the background gets an answer.
+    committed) until a ping in the background gets an answer. Then the doorbells that
+    were not rung are made up for: a message on `RESYNC_CHANNEL` has every instance say
+    `Resync` to every subscription.
     """
 
     def __init__(self, url: str, grace_seconds: float = GRACE_SECONDS) -> None:
@@ -91,16 +99,19 @@ class PubSub:
         self._subscribed = asyncio.Event()
         self._lost = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
+        self._publish_failed_since: datetime | None = None
         self._publish_probe: asyncio.Task[None] | None = None
+        self._retiring: set[asyncio.Task[None]] = set()
 
     async def connect(self) -> None:
         """Connect and listen; raises if the server cannot be reached at start."""
         await self._backend.connect()
+        await self._backend.subscribe(RESYNC_CHANNEL)
         self._set_subscribed(True)
         self._listener = asyncio.create_task(self._listen(), name="pubsub-listener")
 
     async def disconnect(self) -> None:
-        for task in (self._listener, self._publish_probe):
+        for task in (self._listener, self._publish_probe, *self._retiring):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -126,8 +137,8 @@ class PubSub:
             async with asyncio.timeout(READY_TIMEOUT_SECONDS):
                 await self._backend.ping()
             return True
-        except Exception:
-            logger.warning("pub/sub at %s is not reachable", self.url.split("@")[-1])
+        except Exception as error:
+            logger.warning("pub/sub is not reachable (%s)", type(error).__name__)
             return False
 
     # ---- listening ----------------------------------------------------------------------
@@ -141,54 +152,88 @@ class PubSub:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                logger.warning("pub/sub listener lost (%s): reconnecting", error)
+                logger.warning("pub/sub listener lost (%r): reconnecting", error)
             await self._reconnect()
 
     def _deliver(self, channel: str, message: str) -> None:
         try:
             event = json.loads(message)
         except ValueError:
-            logger.warning("ignored a pub/sub message that is not JSON on %s", channel)
+            event = None
+        if not isinstance(event, dict):
+            logger.warning("ignored a pub/sub message that is not a JSON object on %s", channel)
+            return
+        if channel == RESYNC_CHANNEL:
+            self._resync_all(_parse_since(event.get("since")))
             return
         for queue in self._subscriptions.get(channel, ()):
             queue.put_nowait(event)
 
+    def _resync_all(self, since: datetime) -> None:
+        told = 0
+        for queues in self._subscriptions.values():
+            for queue in queues:
+                queue.put_nowait(Resync(since))
+                told += 1
+        metrics.PUBSUB_RESYNCS.inc(told)
+        logger.info("pub/sub: %d subscriptions catch up from the database", told)
+
     async def _reconnect(self) -> None:
+        # The listener may have been deaf for up to the health timeout before this.
+        since = _now() - timedelta(seconds=HEALTH_TIMEOUT_SECONDS)
         self._set_subscribed(False)
         async with self._lock:  # nothing is subscribed now: ending subscriptions skip it
             self._listening = set()
-        await self._backend.disconnect()
+        await self._backend.drop_listener()  # its publisher goes on until a fresh one is in
         grace = asyncio.get_running_loop().call_later(self._grace_seconds, self._lost.set)
+        try:
+            await self._connect_fresh()
+        finally:
+            grace.cancel()
+        if self._lost.is_set():
+            self._lost = asyncio.Event()
+        metrics.PUBSUB_RECONNECTS.inc()
+        self._resync_all(since)
+
+    async def _connect_fresh(self) -> None:
         delay = FIRST_RETRY_SECONDS
         while True:
             fresh = backend_for(self.url)
+            swapped = False
             try:
                 async with asyncio.timeout(2 * READY_TIMEOUT_SECONDS):
                     await fresh.connect()
+                    await fresh.subscribe(RESYNC_CHANNEL)
                 async with self._lock:
                     for channel in list(self._subscriptions):
                         async with asyncio.timeout(READY_TIMEOUT_SECONDS):
                             await fresh.subscribe(channel)
-                    self._backend = fresh
+                    stale, self._backend = self._backend, fresh
+                    swapped = True
                     self._listening = set(self._subscriptions)
                     self._set_subscribed(True)
-                break
+                self._retire(stale)
+                return
             except Exception as error:
-                logger.warning("pub/sub reconnection failed (%s): retrying in %.1f s", error, delay)
-                await fresh.disconnect()
-                await asyncio.sleep(delay)
-                delay = min(2 * delay, LAST_RETRY_SECONDS)
-        grace.cancel()
-        if self._lost.is_set():
-            self._lost = asyncio.Event()
-        metrics.PUBSUB_RECONNECTS.inc()
-        told = 0
-        for queues in self._subscriptions.values():
-            for queue in queues:
-                queue.put_nowait(RESYNC)
-                told += 1
-        metrics.PUBSUB_RESYNCS.inc(told)
-        logger.info("pub/sub is back: %d subscriptions catch up from the database", told)
+                logger.warning("pub/sub reconnection failed (%r): retrying in %.1f s", error, delay)
+            finally:
+                if not swapped:
+                    await fresh.disconnect()
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, LAST_RETRY_SECONDS)
+
+    def _retire(self, stale: Backend) -> None:
+        """Close a replaced backend's publisher once publishes begun on it have ended."""
+
+        async def retire() -> None:
+            try:
+                await asyncio.sleep(PUBLISH_TIMEOUT_SECONDS)
+            finally:
+                await stale.disconnect()
+
+        task = asyncio.create_task(retire(), name="pubsub-retire")
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
 
     def _set_subscribed(self, subscribed: bool) -> None:
         if subscribed:
@@ -199,9 +244,9 @@ class PubSub:
 
     @asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[Message]]:
-        """The channel's events, and `RESYNC` after every reconnection, while the block
-        runs. Subscribing while pub/sub is lost is fine: the channel is subscribed when
-        it is back (and `RESYNC` said)."""
+        """The channel's events, and `Resync` whenever some may have gone unheard, while
+        the block runs. Subscribing while pub/sub is lost is fine: the channel is
+        subscribed when it is back (and `Resync` said)."""
         queue: asyncio.Queue[Message] = asyncio.Queue()
         await self._add(channel, queue)
         try:
@@ -227,16 +272,16 @@ class PubSub:
             except Exception as error:
                 # Not subscribed: never leave a deaf subscription; reconnect, which
                 # subscribes every channel again.
-                logger.warning("pub/sub subscribe failed (%s): reconnecting", error)
-                await self._backend.disconnect()
+                logger.warning("pub/sub subscribe failed (%r): reconnecting", error)
+                await self._backend.drop_listener()
 
     async def _remove(self, channel: str, queue: asyncio.Queue[Message]) -> None:
+        queues = self._subscriptions.get(channel, set())
+        queues.discard(queue)  # at once: even if cancelled below, nothing is kept for it
         async with self._lock:
-            queues = self._subscriptions.get(channel, set())
-            queues.discard(queue)
-            if queues:
+            if queues or self._subscriptions.get(channel) is not queues:
                 return
-            self._subscriptions.pop(channel, None)
+            del self._subscriptions[channel]
             if channel not in self._listening:
                 return
             self._listening.discard(channel)
@@ -248,24 +293,46 @@ class PubSub:
 
     async def publish(self, channel: str, event: Mapping[str, Any]) -> None:
         """Raises `PublishUnavailable` at once while the breaker is open."""
-        if self._publish_probe is not None and not self._publish_probe.done():
+        if self._publish_failed_since is not None:
             raise PublishUnavailable("a publish failed and the server has not answered since")
         try:
             async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
                 await self._backend.publish(channel, json.dumps(dict(event)))
         except Exception:
-            self._publish_probe = asyncio.create_task(self._probe(), name="pubsub-probe")
+            if self._publish_failed_since is None:
+                self._publish_failed_since = _now()
+                self._publish_probe = asyncio.create_task(self._probe(), name="pubsub-probe")
             raise
 
     async def _probe(self) -> None:
+        """Until the server answers: then every instance catches up on what this one
+        could not announce, and publishing resumes."""
+        assert self._publish_failed_since is not None
+        resync = json.dumps({"since": self._publish_failed_since.isoformat()})
         while True:
             await asyncio.sleep(PROBE_INTERVAL_SECONDS)
             try:
                 async with asyncio.timeout(READY_TIMEOUT_SECONDS):
                     await self._backend.ping()
-                return
+                    await self._backend.publish(RESYNC_CHANNEL, resync)
             except Exception as error:
                 logger.debug("pub/sub still does not answer (%r)", error)
+                continue
+            self._publish_failed_since = None
+            return
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _parse_since(value: object) -> datetime:
+    """A resync's `since`; when it cannot be read, a generous one."""
+    try:
+        since = datetime.fromisoformat(str(value))
+    except ValueError:
+        return _now() - timedelta(minutes=5)
+    return since if since.tzinfo else since.replace(tzinfo=UTC)
 
 
 class PublishUnavailable(Exception):
@@ -322,12 +389,21 @@ async def stream(
     against the subscriber's permissions; `announced` is the number the doorbell carried
     (None for the catch-up read), for a reader that keeps recent rows at hand. Each
     doorbell triggers one such read, so a lost event costs nothing, and a duplicate or
-    late one (a number already delivered) is skipped without a read. After `RESYNC`
-    (pub/sub was lost and is back) it reads what it missed, as at the start.
+    late one (a number already delivered) is skipped without a read. After a `Resync`
+    (events may have gone unheard) it reads what it missed, page after page until none
+    is left.
     """
     async with current().subscribe(channel) as events:
-        async for event in _after(RESYNC, events):  # the start is a catch-up too
-            announced = None if isinstance(event, Resync) else _announced_seq(event)
+        async for event in starting(events):  # the start is a catch-up too
+            if isinstance(event, Resync):
+                while rows := await fetch_after(after, None):
+                    for row in rows:
+                        after = seq_of(row)
+                        yield row
+                    if event is START:
+                        break  # one read at the start, as a resumed client asked
+                continue
+            announced = _announced_seq(event)
             if announced is not None and announced <= after:
                 continue
             for row in await fetch_after(after, announced):
@@ -335,9 +411,11 @@ async def stream(
                 yield row
 
 
-async def _after(first: Message, then: AsyncIterator[Message]) -> AsyncIterator[Message]:
-    yield first
-    async for event in then:
+async def starting(events: AsyncIterator[Message]) -> AsyncIterator[Message]:
+    """A subscription's events after `START`: a reader that catches up on `Resync`
+    catches up once it has subscribed, too, so nothing said before is missed."""
+    yield START
+    async for event in events:
         yield event
 
 
@@ -350,7 +428,7 @@ def _announced_seq(event: Mapping[str, Any]) -> int | None:
 
 async def doorbells(channel: str) -> AsyncIterator[dict[str, Any]]:
     """Live events of a channel, for streams that are live only (typing, receipts): what
-    was said while pub/sub was lost is gone, and `RESYNC` is not passed on."""
+    was said while pub/sub was lost is gone, and `Resync` is not passed on."""
     async with current().subscribe(channel) as events:
         async for event in events:
             if not isinstance(event, Resync):

@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
 from healthcare import db, models
@@ -39,8 +40,10 @@ def visible_appointments(viewer: models.User) -> QuerySet[models.Appointment]:
 
 
 async def changed_since(viewer: models.User, since: datetime) -> list[models.Appointment]:
-    """The appointments the viewer may see that changed after `since`, oldest change first."""
-    return await visible_appointments(viewer).filter(updated_at__gt=since).order_by("updated_at")
+    """The appointments the viewer may see that changed after `since`, or whose
+    consultation did (it is announced on the appointment's channel), oldest first."""
+    changed = Q(updated_at__gt=since) | Q(consultation__updated_at__gt=since)
+    return await visible_appointments(viewer).filter(changed).order_by("updated_at")
 
 
 async def find_visible_appointment(viewer: models.User, appointment_id: str) -> models.Appointment:

@@ -314,18 +314,17 @@ class Subscription:
         user = signed_in_user(info)
         if changed_since is not None:
             within_calendar(changed_since, "changedSince")
-        # What changed after `since` is read again after pub/sub was lost (RESYNC): an
-        # appointment may come twice, as it is now, never not at all. The margin covers
-        # the clocks of other instances, which stamp the changes they make.
-        since = utcnow() - CLOCK_MARGIN if changed_since is None else changed_since
+        # After a `Resync`, what changed since events may have gone unheard is read again:
+        # an appointment may come twice, as it is now, never not at all. The margin
+        # covers the clocks of other instances, which stamp the changes they make.
         async with pubsub.current().subscribe(pubsub.appointments_channel(user.id)) as events:
             if changed_since is not None:
-                for row in await resolvers.changed_since(user, since):
+                for row in await resolvers.changed_since(user, changed_since):
                     yield Appointment.from_model(row)
             async for event in events:
                 if isinstance(event, pubsub.Resync):
-                    read_from, since = since, utcnow() - CLOCK_MARGIN
-                    for row in await resolvers.changed_since(user, read_from):
+                    since = (event.since or utcnow()) - CLOCK_MARGIN
+                    for row in await resolvers.changed_since(user, since):
                         yield Appointment.from_model(row)
                     continue
                 # The rule is applied again to every row sent: who sees it may change.
