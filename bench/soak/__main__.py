@@ -42,6 +42,7 @@ from bench.soak import stack
 from bench.soak.api import Http, seed
 from bench.soak.chat import ChatClient, Ledger
 from bench.soak.report import (
+    CpuMeter,
     lost_by_minute,
     minute_lines,
     sample,
@@ -184,12 +185,20 @@ async def soak(config: Config, folder: Path) -> dict[str, Any]:
             windows = ledger.next_minute()
             counts, latencies = traffic.counts.next_minute()
             row = sample(
-                minute, time.monotonic() - started, servers, windows, counts, latencies, ledger
+                minute,
+                time.monotonic() - started,
+                servers,
+                windows,
+                counts,
+                latencies,
+                ledger,
+                cpu,
             )
             for line in minute_lines(row):
                 say(line)
             return row
 
+        cpu = CpuMeter()
         started = time.monotonic()
         samples = [take(0, started)]
         traffic.start()
@@ -221,6 +230,7 @@ async def soak(config: Config, folder: Path) -> dict[str, Any]:
                 ledger.next_minute(),
                 *traffic.counts.next_minute(),
                 ledger,
+                cpu,
             )
             if alive(servers)
             else None
@@ -235,7 +245,7 @@ async def soak(config: Config, folder: Path) -> dict[str, Any]:
             and {
                 "elapsed_seconds": after_drain["elapsed_seconds"],
                 "instances": [
-                    {k: i[k] for k in ("name", "rss_kib", "open_files", "delivered")}
+                    {k: i[k] for k in ("name", "rss_kib", "open_files", "cpu_percent", "delivered")}
                     for i in after_drain["instances"]
                 ],
             },

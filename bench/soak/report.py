@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.common.processes import Server, rss_kib
+from bench.common.processes import Server, cpu_seconds, rss_kib
 from bench.common.stats import summary_ms
 from bench.soak.chat import LATE_SECONDS, Ledger, Window
 
@@ -21,6 +22,21 @@ def open_files(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+class CpuMeter:
+    """Each process's CPU, in % of one core, since the last reading."""
+
+    def __init__(self) -> None:
+        self.last: dict[int, tuple[float, float]] = {}
+
+    def percent(self, pid: int) -> float | None:
+        now, used = time.monotonic(), cpu_seconds(pid)
+        before = self.last.get(pid)
+        self.last[pid] = (now, used)
+        if before is None or now <= before[0]:
+            return None
+        return round((used - before[1]) / (now - before[0]) * 100, 1)
+
+
 def sample(
     minute: int,
     elapsed: float,
@@ -29,6 +45,7 @@ def sample(
     traffic: Sequence[Counter[str]],
     latencies: Sequence[list[float]],
     ledger: Ledger,
+    cpu: CpuMeter,
 ) -> dict[str, Any]:
     """One minute: each instance's memory and files now, and what happened in the minute
     (a message is "late" when acknowledged over LATE_SECONDS ago and still not received
@@ -43,6 +60,7 @@ def sample(
                 "name": server.name,
                 "rss_kib": rss_kib(server.pid),
                 "open_files": open_files(server.pid),
+                "cpu_percent": cpu.percent(server.pid),
                 **windows[n].as_dict(),
                 "late": late[n],
                 "queries": counts["query"],
@@ -71,7 +89,7 @@ def minute_lines(row: dict[str, Any]) -> list[str]:
     for i in row["instances"]:
         lines.append(
             f"min {row['minute']:>3} {i['name']}: RSS {i['rss_kib'] / 1024:6.1f} MiB"
-            f"  fds {i['open_files']:>4}"
+            f"  fds {i['open_files']:>4}  CPU {i['cpu_percent'] or 0:4.1f} %"
             f" | chat sent {i['sent']:>4} acked {i['acked']:>4} failed {i['failed']}"
             f" delivered {i['delivered']:>4} late {i['late']} dup {i['duplicated']}"
             f" reconnects {i['reconnects']} notes {i['notifications']:>4}"
