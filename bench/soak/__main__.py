@@ -15,6 +15,7 @@ Settings (environment):
   SOAK_BROADCAST_URL=           empty: a private redis-server on a free port (preferred:
                                 pub/sub channels are global to a Redis server)
   SOAK_PAIRS=20                 patient-doctor pairs: 2 chat clients each
+  SOAK_SEND_VIA=ws              sendMessage over the sender's socket (ws) or HTTP (http)
   SOAK_MESSAGES_PER_SECOND=3, SOAK_QUERIES_PER_SECOND=3, SOAK_BOOKINGS_PER_SECOND=0.3,
   SOAK_SOCKETS_PER_SECOND=1     the load
 """
@@ -65,6 +66,7 @@ class Config:
     database_url: str
     broadcast_url: str | None
     pairs: int
+    send_via: str
     load: Load
 
     @classmethod
@@ -81,6 +83,9 @@ class Config:
                 raise stack.SetupError(f"{name} must not be negative, got {raw!r}")
             return value
 
+        send_via = env.get("SOAK_SEND_VIA", "ws").strip().lower() or "ws"
+        if send_via not in ("ws", "http"):
+            raise stack.SetupError(f"SOAK_SEND_VIA must be ws or http, got {send_via!r}")
         minutes = number("SOAK_MINUTES", 10)
         if minutes < 1:
             raise stack.SetupError("SOAK_MINUTES must be at least 1")
@@ -92,6 +97,7 @@ class Config:
             or f"postgres://postgres@127.0.0.1:5432/soak_{os.getpid()}",
             broadcast_url=env.get("SOAK_BROADCAST_URL") or None,
             pairs=max(1, int(number("SOAK_PAIRS", 20))),
+            send_via=send_via,
             load=Load(
                 messages_per_second=number("SOAK_MESSAGES_PER_SECOND", 3),
                 queries_per_second=number("SOAK_QUERIES_PER_SECOND", 3),
@@ -159,6 +165,7 @@ async def soak(config: Config, folder: Path) -> dict[str, Any]:
                         ws_urls[instance],
                         http,
                         ledger,
+                        send_over_socket=config.send_via == "ws",
                     )
                 )
         chat_tasks = [asyncio.create_task(client.run()) for client in chat]
@@ -331,6 +338,7 @@ def main() -> int:
             "warmup_minutes": config.warmup_minutes,
             "drain_seconds": config.drain_seconds,
             "pairs": config.pairs,
+            "send_via": config.send_via,
             "chat_clients": config.pairs * 2,
             "instances": INSTANCES,
             "broadcast": "private redis-server" if config.broadcast_url is None else "given",

@@ -160,7 +160,9 @@ class ChatClient:
         ws_url: str,
         http: Http,
         ledger: Ledger,
+        send_over_socket: bool = True,
     ) -> None:
+        self.send_over_socket = send_over_socket  # False: every send is an HTTP POST
         self.name, self.account, self.conversation_id = name, account, conversation_id
         self.instance, self.ws_url, self.http, self.ledger = instance, ws_url, http, ledger
         self.last_seq = 0
@@ -286,7 +288,7 @@ class ChatClient:
             if attempt:
                 await asyncio.sleep(0.5 * 2**attempt)  # retry pacing
             try:
-                if attempt == 0 and self.socket is not None:
+                if attempt == 0 and self.send_over_socket and self.socket is not None:
                     payload = await self._send_over_socket(self.socket, variables)
                     if payload.get("errors"):
                         raise ApiError(f"errors: {str(payload['errors'])[:80]}")
