@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,6 +27,7 @@ from healthcare.ops.memory import return_large_buffers_to_the_system, tune_garba
 from healthcare.ops.middleware import RequestContextMiddleware
 from healthcare.realtime.pubsub import PubSub
 from healthcare.realtime.pubsub import install as install_pubsub
+from healthcare.resolvers import calls
 from healthcare.schema import build_schema
 from healthcare.security.audit import AuditWriter
 from healthcare.security.audit import install as install_audit_writer
@@ -70,9 +73,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
             install_audit_writer(audit_writer)
             tune_garbage_collector()
             return_large_buffers_to_the_system()
+            call_sweeper = asyncio.create_task(
+                calls.keep_ending_overdue_calls(settings), name="video-call-sweeper"
+            )
             try:
                 yield
             finally:
+                call_sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await call_sweeper
                 install_audit_writer(None)
                 try:
                     await audit_writer.stop()

@@ -25,6 +25,7 @@ PRODUCTION = "production"
 MIN_SECRET_BYTES = 32
 MAX_ACCESS_TOKEN_TTL_SECONDS = 15 * 60
 MIN_METRICS_TOKEN_CHARS = 16
+MIN_TURN_SECRET_CHARS = 16
 
 
 class ConfigurationError(Exception):
@@ -92,6 +93,17 @@ def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return networks
 
 
+def _ice_urls(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> tuple[str, ...]:
+    urls = _split_list(env.get(name, ""))
+    for url in urls:
+        if not url.startswith(schemes) or any(c.isspace() for c in url):
+            raise ConfigurationError(
+                f"{name}: {url!r} is not a {' or '.join(s.rstrip(':') for s in schemes)} URL "
+                f"(such as {schemes[0]}turn.example.org:3478)."
+            )
+    return urls
+
+
 def normalize_database_url(url: str) -> str:
     """Accept the common `postgresql://` spelling; Tortoise wants `postgres://`."""
     if url.startswith("postgresql://"):
@@ -148,6 +160,16 @@ class Settings:
     rate_limit_exempt_networks: tuple[str, ...] = ()
     metrics_enabled: bool = True
     metrics_token: str = field(default="", repr=False)
+    # Video calls: open from this long before an appointment until this long after it.
+    video_call_opens_minutes_before: int = 10
+    video_call_closes_minutes_after: int = 30
+    # An unanswered call ends as missed after this long.
+    video_call_ring_seconds: int = 45
+    # ICE servers for `iceServers`: none by default (calls on one machine or LAN need none).
+    stun_urls: tuple[str, ...] = ()
+    turn_urls: tuple[str, ...] = ()
+    # The secret coturn checks with `use-auth-secret` (`static-auth-secret`).
+    turn_secret: str = field(default="", repr=False)
 
     @property
     def is_production(self) -> bool:
@@ -234,6 +256,12 @@ class Settings:
             rate_limit_exempt_networks=_networks(env, "RATE_LIMIT_EXEMPT_NETWORKS"),
             metrics_enabled=_bool(env, "METRICS_ENABLED", True),
             metrics_token=(env.get("METRICS_TOKEN") or "").strip(),
+            video_call_opens_minutes_before=_int(env, "VIDEO_CALL_OPENS_MINUTES_BEFORE", 10),
+            video_call_closes_minutes_after=_int(env, "VIDEO_CALL_CLOSES_MINUTES_AFTER", 30),
+            video_call_ring_seconds=_int(env, "VIDEO_CALL_RING_SECONDS", 45),
+            stun_urls=_ice_urls(env, "STUN_URLS", ("stun:", "stuns:")),
+            turn_urls=_ice_urls(env, "TURN_URLS", ("turn:", "turns:")),
+            turn_secret=(env.get("TURN_SECRET") or "").strip(),
         )
         settings.validate()
         return settings
@@ -265,6 +293,11 @@ class Settings:
         if self.metrics_token and len(self.metrics_token) < MIN_METRICS_TOKEN_CHARS:
             raise ConfigurationError(
                 f"METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_CHARS} characters."
+            )
+        if self.turn_urls and len(self.turn_secret) < MIN_TURN_SECRET_CHARS:
+            raise ConfigurationError(
+                f"TURN_SECRET must be set, at least {MIN_TURN_SECRET_CHARS} characters, when "
+                "TURN_URLS is (the static-auth-secret of the TURN server)."
             )
         if self.is_production:
             self.check_production()

@@ -7,6 +7,8 @@ knows GraphQL.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class ExpectedFailure(Exception):
     """A refusal the client is told about, as opposed to a bug."""
@@ -81,3 +83,21 @@ class AccountDeactivatedError(ExpectedFailure):
 
 class InvalidRefreshTokenError(ExpectedFailure):
     """A refresh token that is unknown, expired, spent or revoked."""
+
+
+class CallWindowClosedError(ExpectedFailure):
+    """The appointment's video call window is not open now."""
+
+    def __init__(self, opens_at: datetime, closes_at: datetime) -> None:
+        super().__init__("outside the call window")
+        self.opens_at = opens_at
+        self.closes_at = closes_at
+
+
+class CallEndedError(ExpectedFailure):
+    """The video call has ended (or, for declining, was answered): `state` is its state."""
+
+    def __init__(self, state: str, message: str | None = None) -> None:
+        super().__init__(state)
+        self.state = state
+        self.message = message or f"This video call has ended ({state}); start a new one."

@@ -50,6 +50,8 @@ class ErrorCode(Enum):
     SLOT_UNAVAILABLE = "SLOT_UNAVAILABLE"
     INVALID_STATUS_TRANSITION = "INVALID_STATUS_TRANSITION"
     CONSULTATION_SIGNED = "CONSULTATION_SIGNED"
+    CALL_WINDOW_CLOSED = "CALL_WINDOW_CLOSED"
+    CALL_ENDED = "CALL_ENDED"
 
 
 @strawberry.interface(description="Implemented by every expected mutation failure.")
@@ -111,6 +113,23 @@ class ConsultationSigned(Error):
     pass
 
 
+@strawberry.type(
+    description="A video call can ring or be answered only from shortly before the "
+    "appointment until a while after it: between `opensAt` and `closesAt`."
+)
+class CallWindowClosed(Error):
+    opens_at: datetime
+    closes_at: datetime
+
+
+@strawberry.type(
+    description="The video call has ended (hung up, declined, missed, or its window "
+    "closed): its signals are gone. Start a new call."
+)
+class CallEnded(Error):
+    state: str = strawberry.field(description="The call's state (a VideoCallState).")
+
+
 def result_of(failure: failures.ExpectedFailure) -> Error:
     """The member of a result union that tells the client of `failure`."""
     match failure:
@@ -131,6 +150,18 @@ def result_of(failure: failures.ExpectedFailure) -> Error:
                 message="This consultation is signed and can no longer be changed; "
                 "add an addendum instead.",
                 code=ErrorCode.CONSULTATION_SIGNED,
+            )
+        case failures.CallWindowClosedError():
+            return CallWindowClosed(
+                message="Video calls for this appointment open "
+                f"{failure.opens_at.isoformat()} and close {failure.closes_at.isoformat()}.",
+                code=ErrorCode.CALL_WINDOW_CLOSED,
+                opens_at=failure.opens_at,
+                closes_at=failure.closes_at,
+            )
+        case failures.CallEndedError():
+            return CallEnded(
+                message=failure.message, code=ErrorCode.CALL_ENDED, state=failure.state
             )
         case failures.InvalidCredentialsError():
             return InvalidCredentials(message=failure.message, code=ErrorCode.INVALID_CREDENTIALS)

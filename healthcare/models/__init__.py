@@ -9,6 +9,13 @@ from healthcare.models.appointment import (
 from healthcare.models.audit import AuditAction, AuditEntity, AuditEvent
 from healthcare.models.auth import AuthSession, RefreshToken
 from healthcare.models.availability import DoctorSchedule, TimeOff, WorkingHours
+from healthcare.models.call import (
+    LIVE_CALL_STATES,
+    CallSignal,
+    CallSignalKind,
+    VideoCall,
+    VideoCallState,
+)
 from healthcare.models.chat import ChatMessage, Conversation
 from healthcare.models.consultation import (
     CLINICAL_FIELDS,
@@ -22,6 +29,7 @@ from healthcare.models.user import Role, User
 
 __all__ = [
     "CLINICAL_FIELDS",
+    "LIVE_CALL_STATES",
     "Appointment",
     "AppointmentChange",
     "AppointmentChangeKind",
@@ -30,6 +38,8 @@ __all__ = [
     "AuditEntity",
     "AuditEvent",
     "AuthSession",
+    "CallSignal",
+    "CallSignalKind",
     "ChatMessage",
     "Consultation",
     "ConsultationAddendum",
@@ -44,5 +54,7 @@ __all__ = [
     "Role",
     "TimeOff",
     "User",
+    "VideoCall",
+    "VideoCallState",
     "WorkingHours",
 ]

@@ -22,6 +22,8 @@ class AuditEntity(StrEnum):
     PATIENT_PROFILE = "PATIENT_PROFILE"
     # A consultation's private notes, the author's own: never shown to the patient.
     PRIVATE_NOTES = "PRIVATE_NOTES"
+    # A video call: when it rang, was answered and ended (never its signalling).
+    VIDEO_CALL = "VIDEO_CALL"
     # Refused lookups only: a conversation, a user or a notification asked for by id.
     CONVERSATION = "CONVERSATION"
     USER = "USER"

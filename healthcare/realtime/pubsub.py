@@ -54,6 +54,14 @@ def receipts_channel(conversation_id: uuid.UUID) -> str:
     return f"receipts.{conversation_id}"
 
 
+def video_calls_channel(user_id: uuid.UUID) -> str:
+    return f"video_calls.{user_id}"
+
+
+def call_signals_channel(call_id: uuid.UUID) -> str:
+    return f"call_signals.{call_id}"
+
+
 SESSIONS_CHANNEL = "sessions.revoked"
 # Every instance listens here: a message says "catch up from the database" (after a
 # publish failed, the doorbells it could not ring).

@@ -35,6 +35,8 @@ TEXTS: dict[Kind, tuple[str, str]] = {
     Kind.CONSULTATION_UPDATED: ("Visit notes updated", "{actor} updated your visit notes."),
     Kind.CONSULTATION_SIGNED: ("Visit notes signed", "{actor} signed your visit notes."),
     Kind.CHAT_MESSAGE: ("New message", "{actor} sent you a message."),
+    Kind.VIDEO_CALL_INCOMING: ("Incoming video call", "{actor} is calling you for your visit."),
+    Kind.VIDEO_CALL_MISSED: ("Missed video call", "{actor} did not answer your video call."),
 }
 
 
@@ -47,6 +49,7 @@ class Change:
     appointment_id: uuid.UUID | None = None
     consultation_id: uuid.UUID | None = None
     conversation_id: uuid.UUID | None = None
+    video_call_id: uuid.UUID | None = None
     # Both parties of the appointment, whose appointment subscriptions must refresh.
     party_ids: tuple[uuid.UUID, ...] = ()
     # The patient whose health data changed, for the audit trail.
@@ -62,7 +65,14 @@ def other_party(
 
 
 # What a change wrote, on the audit trail: the entity, and whether it was created.
-CREATES = frozenset({Kind.APPOINTMENT_BOOKED, Kind.CONSULTATION_CREATED, Kind.CHAT_MESSAGE})
+CREATES = frozenset(
+    {
+        Kind.APPOINTMENT_BOOKED,
+        Kind.CONSULTATION_CREATED,
+        Kind.CHAT_MESSAGE,
+        Kind.VIDEO_CALL_INCOMING,
+    }
+)
 
 
 def _written(change: Change) -> tuple[models.AuditEntity, object]:
@@ -70,6 +80,8 @@ def _written(change: Change) -> tuple[models.AuditEntity, object]:
         return models.AuditEntity.APPOINTMENT, change.appointment_id
     if change.kind.value.startswith("CONSULTATION_"):
         return models.AuditEntity.CONSULTATION, change.consultation_id
+    if change.kind.value.startswith("VIDEO_CALL_"):
+        return models.AuditEntity.VIDEO_CALL, change.video_call_id
     return models.AuditEntity.CHAT_MESSAGE, change.conversation_id
 
 

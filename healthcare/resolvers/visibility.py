@@ -23,6 +23,7 @@ from healthcare.resolvers import (
     appointments,
     audit_log,
     availability,
+    calls,
     chat,
     consultations,
     notifications,
@@ -41,6 +42,7 @@ RULES: dict[type[Model], Rule] = {
     models.Notification: notifications.visible_notifications,
     models.TimeOff: availability.visible_time_off,
     models.User: users.visible_users,
+    models.VideoCall: calls.visible_video_calls,
 }
 
 

@@ -21,6 +21,7 @@ from healthcare.schema import (
     audit_log,
     auth,
     availability,
+    calls,
     chat,
     consultations,
     notifications,
@@ -37,6 +38,7 @@ Query = merge_types(
         consultations.Query,
         notifications.Query,
         chat.Query,
+        calls.Query,
         audit_log.Query,
     ),
 )
@@ -50,10 +52,17 @@ Mutation = merge_types(
         consultations.Mutation,
         notifications.Mutation,
         chat.Mutation,
+        calls.Mutation,
     ),
 )
 Subscription = merge_types(
-    "Subscription", (appointments.Subscription, notifications.Subscription, chat.Subscription)
+    "Subscription",
+    (
+        appointments.Subscription,
+        notifications.Subscription,
+        chat.Subscription,
+        calls.Subscription,
+    ),
 )
 
 

@@ -29,7 +29,9 @@ from healthcare.graphql.permissions import (
 )
 from healthcare.realtime import pubsub
 from healthcare.resolvers import appointments as resolvers
+from healthcare.resolvers.calls import call_window_of
 from healthcare.resolvers.visibility import find_visible, visible
+from healthcare.schema.calls import VideoCall, VideoCallWindow
 from healthcare.schema.consultations import Consultation
 from healthcare.schema.loaders import Info
 from healthcare.schema.users import User, related_user, staff_identity_hidden
@@ -126,6 +128,30 @@ class Appointment:
     async def consultation(self, info: Info) -> Consultation | None:
         row = await info.context.loaders.consultation_by_appointment.load(self.key)
         return Consultation.from_model(row) if row is not None else None
+
+    @strawberry.field(
+        description="Its video calls, oldest first (administrators too: when "
+        "and how long, never their signals)."
+    )
+    async def video_calls(self, info: Info) -> list[VideoCall]:
+        rows = await info.context.loaders.video_calls_by_appointment.load(self.key)
+        return [VideoCall.from_model(row) for row in rows]
+
+    @strawberry.field(description="The call ringing or active now; null when there is none.")
+    async def active_video_call(self, info: Info) -> VideoCall | None:
+        rows = await info.context.loaders.video_calls_by_appointment.load(self.key)
+        return next((VideoCall.from_model(row) for row in rows if row.is_live), None)
+
+    @strawberry.field(
+        description="When a video call may ring or be answered (for a scheduled "
+        'appointment): show "Join video visit" while `isOpen`.'
+    )
+    def video_call_window(self, info: Info) -> VideoCallWindow:
+        window = call_window_of(self.starts_at, self.ends_at, info.context.settings)
+        is_open = self.status == AppointmentStatus.SCHEDULED and window.is_open(utcnow())
+        return VideoCallWindow(
+            opens_at=window.opens_at, closes_at=window.closes_at, is_open=is_open
+        )
 
     @property
     def key(self) -> uuid.UUID:

@@ -34,6 +34,9 @@ class Loaders:
         self.addenda_by_consultation = DataLoader(
             load_fn=many_by(models.ConsultationAddendum, "consultation_id", "created_at")
         )
+        self.video_calls_by_appointment = DataLoader(
+            load_fn=many_by(models.VideoCall, "appointment_id", "rung_at")
+        )
         self.unread_count = DataLoader(load_fn=chat.count_unread)
         self.message_by_seq = DataLoader(load_fn=chat.messages_by_seq)
 

@@ -302,13 +302,14 @@ async def written() -> None:
 
 
 async def record_write(
-    actor: models.User,
+    actor: models.User | None,
     entity: models.AuditEntity,
     action: models.AuditAction,
     entity_id: Any,
     patient_id: uuid.UUID | None,
     fields: Iterable[str] = (),
 ) -> None:
-    """One write, now: call it inside the change's transaction."""
+    """One write, now: call it inside the change's transaction. `actor` None: the
+    service itself (a call that rang out)."""
     row = record(actor, entity, action, True, entity_id, patient_id, fields)
     await models.AuditEvent.create(**model_values(row))
