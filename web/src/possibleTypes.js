@@ -42,8 +42,15 @@ export default {
     "UserPayload",
     "ValidationFailed"
   ],
+  "EndVideoCallResult": [
+    "CallEnded",
+    "NotFound",
+    "VideoCallPayload"
+  ],
   "Error": [
     "AccountDeactivated",
+    "CallEnded",
+    "CallWindowClosed",
     "ConsultationSigned",
     "InvalidCredentials",
     "InvalidRefreshToken",
@@ -51,6 +58,13 @@ export default {
     "NotFound",
     "SlotUnavailable",
     "ValidationFailed"
+  ],
+  "JoinVideoCallResult": [
+    "CallEnded",
+    "CallWindowClosed",
+    "InvalidStatusTransition",
+    "NotFound",
+    "VideoCallPayload"
   ],
   "LoginResult": [
     "AccountDeactivated",
@@ -81,6 +95,12 @@ export default {
     "SlotUnavailable",
     "ValidationFailed"
   ],
+  "SendCallSignalResult": [
+    "CallEnded",
+    "CallSignalSent",
+    "NotFound",
+    "ValidationFailed"
+  ],
   "SendMessageResult": [
     "MessagePayload",
     "NotFound",
@@ -100,6 +120,12 @@ export default {
     "ConversationPayload",
     "NotFound",
     "ValidationFailed"
+  ],
+  "StartVideoCallResult": [
+    "CallWindowClosed",
+    "InvalidStatusTransition",
+    "NotFound",
+    "VideoCallPayload"
   ],
   "UpdateConsultationResult": [
     "ConsultationPayload",
