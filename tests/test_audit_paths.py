@@ -65,6 +65,7 @@ def test_the_types_that_hold_health_data_are_declared_audited():
         "Consultation": models.AuditEntity.CONSULTATION,
         "ChatMessage": models.AuditEntity.CHAT_MESSAGE,
         "User": models.AuditEntity.PATIENT_PROFILE,
+        "VideoCall": models.AuditEntity.VIDEO_CALL,
     }
 
 
@@ -217,6 +218,18 @@ async def patient_starts_typing(client: GraphQLClient, world: World) -> None:
     )
 
 
+async def doctor_declines_the_call(client: GraphQLClient, world: World) -> None:
+    await client.execute(
+        "mutation D($id: ID!) { declineVideoCall(callId: $id) { __typename } }",
+        {"id": str(world.call.id)},
+        as_=world.personas["doctor"],
+    )
+
+
+def the_call(world: World) -> dict[str, Any]:
+    return {"callId": str(world.call.id)}
+
+
 CALLS: dict[str, Call] = {
     # queries: the doctor reads, unless only someone else may
     "appointment": Call("doctor", appointment_of("visit")),
@@ -229,6 +242,7 @@ CALLS: dict[str, Call] = {
     "me": Call("doctor"),
     "user": Call("doctor", lambda w: {"id": w.id("patient_a")}),
     "users": Call("admin"),
+    "videoCall": Call("doctor", lambda w: {"id": str(w.past_call.id)}),
     # mutations: each in a world of its own
     "addConsultationAddendum": Call(
         "doctor", lambda w: {"consultationId": str(w.consultation.id), "text": "Also"}
@@ -299,6 +313,13 @@ CALLS: dict[str, Call] = {
         lambda w: {"id": str(w.consultation.id), "input": {"treatmentPlan": "Rest"}},
         consultation="draft",
     ),
+    "startVideoCall": Call("doctor", lambda w: {"appointmentId": str(w.call_visit.id)}),
+    "joinVideoCall": Call("doctor", the_call),
+    "declineVideoCall": Call("doctor", the_call),
+    "leaveVideoCall": Call("doctor", the_call),
+    "sendCallSignal": Call(
+        "doctor", lambda w: {**the_call(w), "kind": "OFFER", "payload": {"sdp": "v=0\r\n"}}
+    ),
     "updateMyProfile": Call("patient_a", lambda w: {"input": {"bio": "Hello"}}),
     "uploadProfilePicture": Call("patient_a", lambda w: {"file": None}),
     # subscriptions: each replays what the world holds, or hears what others do
@@ -306,6 +327,7 @@ CALLS: dict[str, Call] = {
     "messageAdded": Call(
         "doctor", lambda w: {"conversationId": str(w.conversation.id), "afterSeq": 0}
     ),
+    "videoCallChanged": Call("patient_a", then=doctor_declines_the_call),
     "typingChanged": Call(
         "doctor",
         lambda w: {"conversationId": str(w.conversation.id)},
@@ -323,6 +345,23 @@ CANNOT_RETURN = {
     "createConsultation.ConsultationPayload.consultation.addenda": "addenda follow signing",
     "updateConsultation.ConsultationPayload.consultation.addenda": "only drafts change",
     "signConsultation.ConsultationPayload.consultation.addenda": "signed this very moment",
+    # Video calls: a live call has not ended; a visit whose window has closed has no live
+    # call; a call rings only inside its window, so a new or upcoming visit has none.
+    "appointment.activeVideoCall": "the visit was two days ago",
+    "appointmentChanged.activeVideoCall": "the first appointment pushed is the oldest change",
+    "startVideoCall.VideoCallPayload.videoCall.endedBy": "a live call has not ended",
+    "joinVideoCall.VideoCallPayload.videoCall.endedBy": "a live call has not ended",
+    "sendCallSignal.CallSignalSent.videoCall.endedBy": "a live call has not ended",
+    "appointments.edges.node.activeVideoCall.endedBy": "a live call has not ended",
+    "appointments.nodes.activeVideoCall.endedBy": "a live call has not ended",
+    "bookAppointment.AppointmentPayload.appointment.videoCalls": "a new booking",
+    "bookAppointment.AppointmentPayload.appointment.activeVideoCall": "a new booking",
+    "rescheduleAppointment.AppointmentPayload.appointment.videoCalls": "its window is ahead",
+    "rescheduleAppointment.AppointmentPayload.appointment.activeVideoCall": "its window is ahead",
+    "cancelAppointment.AppointmentPayload.appointment.videoCalls": "its window is ahead",
+    "cancelAppointment.AppointmentPayload.appointment.activeVideoCall": "its window is ahead",
+    "completeAppointment.AppointmentPayload.appointment.activeVideoCall": "completed: none live",
+    "markAppointmentNoShow.AppointmentPayload.appointment.activeVideoCall": "none live",
 }
 
 
@@ -360,6 +399,18 @@ async def world_for(live_server: LiveServer, call: Call) -> World:
             kind=models.AppointmentChangeKind.BOOKED,
             to_status=models.AppointmentStatus.SCHEDULED,
         )
+    # yesterday's visit was held by video too, ended by the doctor
+    await models.VideoCall.create(
+        appointment=world.started_visit,
+        patient=patient,
+        doctor=doctor,
+        caller=doctor,
+        state=models.VideoCallState.ENDED,
+        rung_at=world.started_visit.starts_at,
+        answered_at=world.started_visit.starts_at,
+        ended_at=world.started_visit.ends_at,
+        ended_by=patient,
+    )
     await models.AppointmentChange.create(
         appointment=world.visit,
         actor=doctor,
@@ -506,6 +557,7 @@ def test_the_lookups_by_id_are_found():
         "conversation",
         "notification",
         "user",
+        "videoCall",
     ]
 
 

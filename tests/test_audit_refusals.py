@@ -146,8 +146,31 @@ CASES: dict[str, Case] = {
 }
 
 
+def call_subscription(field: str, selected: str) -> Case:
+    """A patient's subscription to the signals of the video call asked for."""
+    text = f"subscription S($id: ID!) {{ {field}(callId: $id) {{ {selected} }} }}"
+    return Case(PATIENT, text, lambda asked: {"id": asked}, Entity.VIDEO_CALL, via="websocket")
+
+
+CASES.update(
+    {
+        "startVideoCall": by_id(
+            PATIENT, "startVideoCall", "appointmentId: $id", Entity.APPOINTMENT
+        ),
+        "joinVideoCall": by_id(DOCTOR, "joinVideoCall", "callId: $id", Entity.VIDEO_CALL),
+        "declineVideoCall": by_id(DOCTOR, "declineVideoCall", "callId: $id", Entity.VIDEO_CALL),
+        "leaveVideoCall": by_id(PATIENT, "leaveVideoCall", "callId: $id", Entity.VIDEO_CALL),
+        "sendCallSignal": by_id(
+            PATIENT, "sendCallSignal", "callId: $id, kind: HANGUP", Entity.VIDEO_CALL
+        ),
+        "callSignals": call_subscription("callSignals", "seq"),
+    }
+)
+
+
 def fields_that_may_not_find() -> set[str]:
-    """Every mutation whose result can be NotFound; every field taking a conversationId."""
+    """Every mutation whose result can be NotFound; every field taking a conversationId
+    or a callId."""
     found = set()
     for root in (SCHEMA.mutation_type, SCHEMA.subscription_type):
         assert root is not None
@@ -156,7 +179,7 @@ def fields_that_may_not_find() -> set[str]:
             may_not_find = isinstance(result, GraphQLUnionType) and any(
                 member.name == "NotFound" for member in result.types
             )
-            if may_not_find or "conversationId" in definition.args:
+            if may_not_find or {"conversationId", "callId"} & set(definition.args):
                 found.add(name)
     return found
 

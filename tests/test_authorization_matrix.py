@@ -157,12 +157,23 @@ MATRIX: dict[str, tuple[str, ...]] = {
     "Mutation.sendMessage":              (U,    D,    NF,   D,    NF,   NF,   U,    NF,   NF),
     "Mutation.markConversationRead":     (U,    D,    NF,   D,    NF,   NF,   U,    NF,   NF),
     "Mutation.setTyping":                (U,    D,    N,    D,    N,    N,    U,    N,    N),
+    # -- video calls: patient A's call with the doctor, ringing, one signal from each
+    "Query.videoCall":                   (U,    D,    N,    D,    N,    D,    U,    N,    N),
+    # Query.iceServers: an empty list is a party's answer when no server is configured
+    "Query.iceServers":                  (U,    D,    N,    D,    N,    N,    U,    N,    N),
+    "Mutation.startVideoCall":           (U,    D,    NF,   D,    NF,   NF,   U,    NF,   NF),
+    "Mutation.joinVideoCall":            (U,    D,    NF,   D,    NF,   NF,   U,    NF,   NF),
+    "Mutation.declineVideoCall":         (U,    D,    NF,   D,    NF,   NF,   U,    NF,   NF),
+    "Mutation.leaveVideoCall":           (U,    D,    NF,   D,    NF,   NF,   U,    NF,   NF),
+    "Mutation.sendCallSignal":           (U,    D,    NF,   D,    NF,   NF,   U,    NF,   NF),
     # -- subscriptions (over graphql-transport-ws)
     "Subscription.appointmentChanged":   (U,    D,    N,    D,    N,    D,    WS403,N,    N),
     "Subscription.notificationAdded":    (U,    D,    N,    N,    N,    N,    WS403,N,    N),
     "Subscription.messageAdded":         (U,    D,    NFE,  D,    NFE,  NFE,  WS403,NFE,  NFE),
     "Subscription.typingChanged":        (U,    D,    NFE,  D,    NFE,  NFE,  WS403,NFE,  NFE),
     "Subscription.readReceiptChanged":   (U,    D,    NFE,  D,    NFE,  NFE,  WS403,NFE,  NFE),
+    "Subscription.callSignals":          (U,    D,    NFE,  D,    NFE,  NFE,  WS403,NFE,  NFE),
+    "Subscription.videoCallChanged":     (U,    D,    N,    D,    N,    N,    WS403,N,    N),
     # -- fields of types: a public profile, and the sensitive fields
     "User.email (patient A's)":          (U,    D,    N,    N,    N,    D,    U,    N,    D),
     "User.phoneNumber (patient A's)":    (U,    D,    N,    N,    N,    D,    U,    N,    D),
@@ -190,6 +201,8 @@ MATRIX: dict[str, tuple[str, ...]] = {
     "Consultation.addenda":              (U,    D,    N,    D,    N,    N,    U,    N,    N),
     "Consultation.privateNotes":         (U,    N,    N,    D,    N,    N,    U,    N,    N),
     "Conversation.messages":             (U,    D,    N,    D,    N,    N,    U,    N,    N),
+    "Appointment.videoCalls":            (U,    D,    N,    D,    N,    D,    U,    N,    N),
+    "Appointment.activeVideoCall":       (U,    D,    N,    D,    N,    D,    U,    N,    N),
 }
 # fmt: on
 
@@ -209,6 +222,9 @@ class World:
     notification: models.Notification  # patient A's
     time_off: models.TimeOff  # the doctor's
     free_slot: datetime  # a bookable start with the doctor
+    call_visit: models.Appointment  # started five minutes ago: its call window is open
+    call: models.VideoCall  # of `call_visit`, started by patient A, ringing
+    past_call: models.VideoCall  # of `visit`: held by video, ended by patient A
 
     def token(self, persona: str) -> str | None:
         return self.personas[persona].access_token if persona in self.personas else None
@@ -311,6 +327,33 @@ async def build_world(settings: Any, persona: str, consultation: str = "signed")
     time_off = await models.TimeOff.create(
         doctor=doctor, starts_at=hour + 10 * day, ends_at=hour + 11 * day, reason="Conference"
     )
+    call_visit = await make_appointment(
+        patient, doctor, now - timedelta(minutes=5), reason="Video follow-up"
+    )
+    call = await models.VideoCall.create(
+        appointment=call_visit,
+        live_appointment_id=call_visit.id,
+        patient=patient,
+        doctor=doctor,
+        caller=patient,
+        rung_at=now,
+        last_signal_seq=2,
+    )
+    past_call = await models.VideoCall.create(
+        appointment=visit,
+        patient=patient,
+        doctor=doctor,
+        caller=patient,
+        state=models.VideoCallState.ENDED,
+        rung_at=visit.starts_at,
+        answered_at=visit.starts_at + timedelta(seconds=20),
+        ended_at=visit.starts_at + timedelta(minutes=25),
+        ended_by=patient,
+    )
+    for seq, sender, kind in ((1, patient, "OFFER"), (2, doctor, "ANSWER")):
+        await models.CallSignal.create(
+            call=call, seq=seq, sender=sender, kind=kind, payload={"sdp": "v=0\r\n"}
+        )
     return World(
         users=users,
         personas=personas,
@@ -323,6 +366,9 @@ async def build_world(settings: Any, persona: str, consultation: str = "signed")
         notification=notification,
         time_off=time_off,
         free_slot=hour + 3 * day,
+        call_visit=call_visit,
+        call=call,
+        past_call=past_call,
     )
 
 
@@ -349,6 +395,8 @@ class Probe:
     before: Callable[[GraphQLClient, World], Awaitable[None]] | None = None
     # For subscriptions: what others do once the persona has subscribed.
     then: Callable[[GraphQLClient, World], Awaitable[None]] | None = None
+    # An empty list is the answer itself (not "nothing for you"), which null is.
+    empty_is_data: bool = False
 
 
 def ids(**names: Callable[[World], Any]) -> Variables:
@@ -495,6 +543,18 @@ async def both_read_each_others_message(client: GraphQLClient, world: World) -> 
             conversation,
             as_=world.personas[persona],
         )
+
+
+async def the_doctor_answers(client: GraphQLClient, world: World) -> None:
+    await client.execute(
+        "mutation Join($id: ID!) { joinVideoCall(callId: $id) { __typename } }",
+        {"id": str(world.call.id)},
+        as_=world.personas["doctor"],
+    )
+
+
+def call_id(world: World) -> str:
+    return str(world.call.id)
 
 
 PROBES: dict[str, Probe] = {
@@ -698,7 +758,48 @@ PROBES: dict[str, Probe] = {
         "mutation SetTyping($id: ID!) { setTyping(conversationId: $id, typing: true) }",
         ids(id=lambda w: w.conversation.id),
     ),
+    # -- video calls
+    "Query.videoCall": Probe(
+        "query VideoCall($id: ID!) { videoCall(id: $id) { id state } }", ids(id=call_id)
+    ),
+    "Query.iceServers": Probe(
+        "query IceServers($id: ID!) { iceServers(callId: $id) { urls username credential } }",
+        ids(id=call_id),
+        empty_is_data=True,
+    ),
+    "Mutation.startVideoCall": Probe(
+        f"mutation Start($id: ID!) {{ startVideoCall(appointmentId: $id) {{ {RESULT} }} }}",
+        ids(id=lambda w: w.call_visit.id),
+    ),
+    "Mutation.joinVideoCall": Probe(
+        f"mutation Join($id: ID!) {{ joinVideoCall(callId: $id) {{ {RESULT} }} }}",
+        ids(id=call_id),
+    ),
+    "Mutation.declineVideoCall": Probe(
+        f"mutation Decline($id: ID!) {{ declineVideoCall(callId: $id) {{ {RESULT} }} }}",
+        ids(id=call_id),
+    ),
+    "Mutation.leaveVideoCall": Probe(
+        f"mutation Leave($id: ID!) {{ leaveVideoCall(callId: $id) {{ {RESULT} }} }}",
+        ids(id=call_id),
+    ),
+    "Mutation.sendCallSignal": Probe(
+        "mutation Signal($id: ID!) { sendCallSignal(callId: $id, kind: ICE_CANDIDATE, payload:"
+        ' {candidate: {candidate: "", sdpMid: "0"}}) {'
+        f" {RESULT} }} }}",
+        ids(id=call_id),
+    ),
     # -- subscriptions
+    "Subscription.callSignals": Probe(
+        "subscription CallSignals($id: ID!) { callSignals(callId: $id) { seq kind } }",
+        ids(id=call_id),
+        via="websocket",
+    ),
+    "Subscription.videoCallChanged": Probe(
+        "subscription VideoCallChanged { videoCallChanged { id state } }",
+        via="websocket",
+        then=the_doctor_answers,
+    ),
     "Subscription.appointmentChanged": Probe(
         "subscription AppointmentChanged($since: DateTime) {"
         " appointmentChanged(changedSince: $since) { id } }",
@@ -766,6 +867,16 @@ PROBES: dict[str, Probe] = {
     "Consultation.revisions": consultation_field("revisions", "{ number changedFields }"),
     "Consultation.addenda": consultation_field("addenda", "{ text }"),
     "Consultation.privateNotes": consultation_field("privateNotes"),
+    "Appointment.videoCalls": Probe(
+        "query VideoCalls($id: ID!) { appointment(id: $id) { videoCalls { id rungAt } } }",
+        ids(id=lambda w: w.call_visit.id),
+        path=("appointment", "videoCalls"),
+    ),
+    "Appointment.activeVideoCall": Probe(
+        "query ActiveCall($id: ID!) { appointment(id: $id) { activeVideoCall { id } } }",
+        ids(id=lambda w: w.call_visit.id),
+        path=("appointment", "activeVideoCall"),
+    ),
     "Conversation.messages": Probe(
         "query Messages($id: ID!) { conversation(id: $id) { messages { messages { text } } } }",
         ids(id=lambda w: w.conversation.id),
@@ -787,7 +898,7 @@ def root_field(document: str) -> str:
     return selection.split("(")[0].split("{")[0].split()[0]
 
 
-def classify(body: dict[str, Any], path: tuple[str | int, ...]) -> str:
+def classify(body: dict[str, Any], path: tuple[str | int, ...], empty_is_data: bool = False) -> str:
     errors = body.get("errors")
     if errors:
         codes = {error.get("extensions", {}).get("code") for error in errors}
@@ -801,6 +912,8 @@ def classify(body: dict[str, Any], path: tuple[str | int, ...]) -> str:
         value = None if short else value[key]
     if isinstance(value, dict) and value.get("__typename") in ERROR_TYPES:
         return str(value["__typename"])
+    if value == [] and empty_is_data:
+        return D
     if value is None or value is False or value == 0 or value == []:
         return N
     return D
@@ -814,7 +927,8 @@ async def over_http(
     )
     assert response.status_code == 200, response.text
     body = response.json()
-    return classify(body, probe.path or (root_field(probe.document),)), body
+    path = probe.path or (root_field(probe.document),)
+    return classify(body, path, probe.empty_is_data), body
 
 
 def png() -> bytes:

@@ -227,6 +227,7 @@ REFUSED_LOOKUPS = {
     "conversation": models.AuditEntity.CONVERSATION,
     "notification": models.AuditEntity.NOTIFICATION,
     "user": models.AuditEntity.USER,
+    "video call": models.AuditEntity.VIDEO_CALL,
 }
 
 
@@ -246,13 +247,14 @@ class DeniedWhenNull(FieldExtension):
         async def conversation(self, info: Info, id: strawberry.ID) -> Conversation | None:
     """
 
-    def __init__(self, entity: models.AuditEntity) -> None:
+    def __init__(self, entity: models.AuditEntity, argument: str = "id") -> None:
         self.entity = entity
+        self.argument = argument  # the argument that holds the id asked for
 
     async def resolve_async(
         self, next_: AsyncExtensionResolver, source: Any, info: AnyInfo, **kwargs: Any
     ) -> Any:
         found = await next_(source, info, **kwargs)
         if found is None:
-            denied(info, self.entity, kwargs.get("id"))
+            denied(info, self.entity, kwargs.get(self.argument))
         return found

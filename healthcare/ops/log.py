@@ -26,6 +26,10 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+# The database drivers' loggers: at DEBUG they log statements with their parameters.
+STATEMENT_LOGGERS = ("tortoise.db_client", "aiosqlite", "asyncpg")
+
+
 def configure_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
@@ -34,3 +38,8 @@ def configure_logging(level: str) -> None:
     root.setLevel(level)
     # uvicorn's access log would be a second, unstructured line per request.
     logging.getLogger("uvicorn.access").disabled = True
+    # The database drivers log every statement with its parameters at DEBUG: appointment
+    # reasons, visit notes, messages, call signals. Never, whatever LOG_LEVEL says.
+    quiet = max(logging.INFO, logging.getLevelNamesMapping()[level])
+    for name in STATEMENT_LOGGERS:
+        logging.getLogger(name).setLevel(quiet)

@@ -138,8 +138,9 @@ class CallSignalPayloadInput:
 )
 class CallSignal:
     seq: int = strawberry.field(
-        description="A call's signals are numbered 1, 2, 3...: pass the last one you saw "
-        "as `afterSeq` when you subscribe again (after a reconnect)."
+        description="A call's signals are numbered 1, 2, 3... across both parties (so "
+        "the other's that you get may skip numbers: yours are between). Pass the last one "
+        "you saw as `afterSeq` when you subscribe again (after a reconnect)."
     )
     kind: CallSignalKind
     sdp: str | None
@@ -211,7 +212,10 @@ class Query:
         description="The STUN and TURN servers for a live call you take part in, for "
         "RTCPeerConnection's `iceServers`. TURN credentials expire when the call's window "
         "closes. Empty when none is configured; null when there is no such live call.",
-        extensions=[*allow(IsAuthenticated()), DeniedWhenNull(models.AuditEntity.VIDEO_CALL)],
+        extensions=[
+            *allow(IsAuthenticated()),
+            DeniedWhenNull(models.AuditEntity.VIDEO_CALL, argument="call_id"),
+        ],
     )
     async def ice_servers(self, info: Info, call_id: strawberry.ID) -> list[IceServer] | None:
         servers = await resolvers.ice_servers(signed_in_user(info), call_id, info.context.settings)
