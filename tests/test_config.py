@@ -78,3 +78,46 @@ def test_postgresql_urls_are_accepted_in_either_spelling(tmp_path):
         {"DATA_DIR": str(tmp_path), "DATABASE_URL": "postgresql://u@db:5432/clinic"}
     )
     assert settings.database_url == "postgres://u@db:5432/clinic"
+
+
+def test_turn_urls_need_the_turn_servers_secret(tmp_path):
+    env = {"DATA_DIR": str(tmp_path), "TURN_URLS": "turn:turn.example.org:3478"}
+    with pytest.raises(ConfigurationError, match="TURN_SECRET"):
+        Settings.from_env(env)
+    with pytest.raises(ConfigurationError, match="TURN_SECRET"):
+        Settings.from_env({**env, "TURN_SECRET": "short"})
+    settings = Settings.from_env({**env, "TURN_SECRET": "s" * 32})
+    assert settings.turn_urls == ("turn:turn.example.org:3478",)
+    assert "s" * 32 not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("TURN_URLS", "stun:turn.example.org:3478"),
+        ("TURN_URLS", "https://turn.example.org"),
+        ("STUN_URLS", "turn:stun.example.org"),
+        ("STUN_URLS", "stun:a b"),
+    ],
+)
+def test_ice_server_urls_must_be_of_their_kind(tmp_path, name, value):
+    env = {"DATA_DIR": str(tmp_path), name: value, "TURN_SECRET": "s" * 32}
+    with pytest.raises(ConfigurationError, match=name):
+        Settings.from_env(env)
+
+
+def test_the_video_call_window_and_ring_are_configurable(tmp_path):
+    settings = Settings.from_env(
+        {
+            "DATA_DIR": str(tmp_path),
+            "VIDEO_CALL_OPENS_MINUTES_BEFORE": "5",
+            "VIDEO_CALL_CLOSES_MINUTES_AFTER": "60",
+            "VIDEO_CALL_RING_SECONDS": "30",
+        }
+    )
+    assert (
+        settings.video_call_opens_minutes_before,
+        settings.video_call_closes_minutes_after,
+        settings.video_call_ring_seconds,
+    ) == (5, 60, 30)
+    assert (Settings().stun_urls, Settings().turn_urls) == ((), ())

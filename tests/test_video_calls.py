@@ -220,8 +220,9 @@ async def test_a_call_rings_only_in_the_window_around_the_appointment(
     now = datetime.now(UTC).replace(microsecond=0)
     before = settings.video_call_opens_minutes_before
     after = settings.video_call_closes_minutes_after
+    # (apart from each other: PostgreSQL refuses overlapping visits)
     too_early = await make_appointment(
-        patient.user, doctor.user, now + timedelta(minutes=before + 2)
+        patient.user, doctor.user, now + timedelta(minutes=before + 30)
     )
     just_open = await make_appointment(
         patient.user, doctor.user, now + timedelta(minutes=before - 2), minutes=20
