@@ -62,13 +62,15 @@ export async function eventually(check, what, timeout = 15_000, interval = 100) 
 
 /**
  * `healthcare serve` in development mode (it seeds the demo data into an empty database)
- * on 127.0.0.1:`port`, with everything under `dataDir`. start() and stop() may be called
+ * on 127.0.0.1:`port`, with everything under `dataDir`, and `env`'s settings on top
+ * (TURN_URLS, VIDEO_CALL_OPENS_MINUTES_BEFORE, ...). start() and stop() may be called
  * again: same port, same data, as a restarted deployment would be.
  */
 export class ApiServer {
-  constructor({ port, dataDir }) {
+  constructor({ port, dataDir, env = {} }) {
     this.port = port;
     this.dataDir = dataDir;
+    this.extraEnv = env;
     this.url = `http://127.0.0.1:${port}`;
     this.output = "";
     this.process = null;
@@ -89,6 +91,7 @@ export class ApiServer {
       BROADCAST_URL: "memory://",
       RATE_LIMIT_URL: "memory://",
       LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? "WARNING",
+      ...this.extraEnv,
     };
     const child = spawn(HEALTHCARE, ["serve"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
     children.add(child);
@@ -137,17 +140,22 @@ export class ApiServer {
   }
 }
 
-/** The built app (vite build), served by `vite preview` with its proxy to `apiUrl`. */
-export async function startApp(apiUrl) {
+/** The built app (vite build), served by `vite preview` with its proxy to `apiUrl`.
+ * `build: false` serves the build an earlier startApp made (one per test file is enough). */
+export async function startApp(apiUrl, { build: rebuild = true } = {}) {
   const port = await freePort();
   process.env.API_URL = apiUrl; // read by vite.config.js
   const { build, createLogger, preview } = await import("vite");
-  await build({ root: WEB, logLevel: "warn" });
-  // A browser closing mid-connection resets its proxied WebSocket: expected, not news.
+  if (rebuild) await build({ root: WEB, logLevel: "warn" });
+  // A browser closing mid-connection resets its proxied WebSocket, and while a test has
+  // stopped the API on purpose its requests are refused: expected, not news.
   const logger = createLogger("warn");
   const logError = logger.error.bind(logger);
+  const expected = (message) =>
+    (message.includes("ws proxy") && message.includes("ECONNRESET")) ||
+    (message.includes("proxy error") && message.includes("ECONNREFUSED"));
   logger.error = (message, options) => {
-    if (!(message.includes("ws proxy") && message.includes("ECONNRESET"))) logError(message, options);
+    if (!expected(message)) logError(message, options);
   };
   const server = await preview({
     root: WEB,
@@ -160,8 +168,8 @@ export async function startApp(apiUrl) {
   };
 }
 
-/** Debian's Chromium driven by playwright-core: no browser download. */
-export async function launchChromium() {
+/** Debian's Chromium driven by playwright-core: no browser download. `args`: more flags. */
+export async function launchChromium(args = []) {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`${CHROMIUM} is missing: \`make e2e\` installs it (apt-get install chromium).`);
   }
@@ -178,6 +186,7 @@ export async function launchChromium() {
       "--disable-background-networking",
       "--disable-component-update",
       "--disable-sync",
+      ...args,
     ],
   });
 }

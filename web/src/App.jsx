@@ -10,6 +10,7 @@ import { useHashRoute } from "./hooks.js";
 import { LOGOUT } from "./operations.js";
 import { currentSession, distrustToken, getToken, onSessionChange, signOutLocally } from "./session.js";
 import { SignIn } from "./SignIn.jsx";
+import { CallProvider, CallView, IncomingCall } from "./VideoCall.jsx";
 
 export function App() {
   const session = useSyncExternalStore(onSessionChange, currentSession);
@@ -62,7 +63,7 @@ function Shell({ user, socket }) {
   else content = <Appointments user={user} navigate={navigate} />;
 
   return (
-    <>
+    <CallProvider user={user} navigate={navigate}>
       <header>
         <strong>Healthcare</strong>
         <nav>
@@ -81,7 +82,11 @@ function Shell({ user, socket }) {
           Sign out
         </button>
       </header>
-      <main>{content}</main>
-    </>
+      <main>
+        <IncomingCall />
+        <CallView />
+        {content}
+      </main>
+    </CallProvider>
   );
 }

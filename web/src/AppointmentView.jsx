@@ -8,6 +8,7 @@ import {
   SIGN_CONSULTATION,
   START_CONVERSATION,
 } from "./operations.js";
+import { VideoVisit, callEvents } from "./VideoCall.jsx";
 
 export function AppointmentView({ id, user, navigate }) {
   const { data, loading, refetch } = useQuery(APPOINTMENT_DETAIL, {
@@ -19,6 +20,12 @@ export function AppointmentView({ id, user, navigate }) {
     const onNotification = (event) => event.detail.appointmentId === id && refetch();
     notificationEvents.addEventListener("notification", onNotification);
     return () => notificationEvents.removeEventListener("notification", onNotification);
+  }, [id, refetch]);
+  // A call of it rang, was answered or ended: its call and history.
+  useEffect(() => {
+    const onCall = (event) => event.detail.appointmentId === id && refetch();
+    callEvents.addEventListener("call", onCall);
+    return () => callEvents.removeEventListener("call", onCall);
   }, [id, refetch]);
   const [startConversation] = useMutation(START_CONVERSATION);
   if (loading && !data) return <p>Loading…</p>;
@@ -52,6 +59,7 @@ export function AppointmentView({ id, user, navigate }) {
       <button type="button" onClick={message}>
         Message {other.fullName}
       </button>
+      <VideoVisit appointment={appointment} otherName={other.fullName} onWindowChange={refetch} />
       <h2>Consultation</h2>
       {appointment.consultation ? (
         <Consultation consultation={appointment.consultation} canSign={isDoctor} />

@@ -18,6 +18,7 @@ const PERMANENT = new Set([
   "UNAUTHENTICATED",
   "GRAPHQL_VALIDATION_FAILED",
   "GRAPHQL_PARSE_FAILED",
+  "CALL_ENDED", // callSignals of a call that has ended
 ]);
 
 export function errorCode(error) {

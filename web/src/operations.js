@@ -35,6 +35,21 @@ const MESSAGE = gql`
   }
 `;
 
+const VIDEO_CALL = gql`
+  fragment VideoCallFields on VideoCall {
+    id
+    appointmentId
+    state
+    rungAt
+    answeredAt
+    endedAt
+    caller {
+      id
+      fullName
+    }
+  }
+`;
+
 export const ME = gql`
   query Me {
     me {
@@ -125,6 +140,20 @@ export const APPOINTMENT_DETAIL = gql`
     appointment(id: $id) {
       ...AppointmentRow
       cancellationReason
+      videoCallWindow {
+        opensAt
+        closesAt
+        isOpen
+      }
+      activeVideoCall {
+        ...VideoCallFields
+      }
+      videoCalls {
+        id
+        state
+        rungAt
+        durationSeconds
+      }
       consultation {
         id
         isSigned
@@ -150,6 +179,7 @@ export const APPOINTMENT_DETAIL = gql`
     }
   }
   ${APPOINTMENT}
+  ${VIDEO_CALL}
 `;
 
 export const CREATE_CONSULTATION = gql`
@@ -384,6 +414,165 @@ export const MARK_ALL_NOTIFICATIONS_READ = gql`
   mutation MarkAllNotificationsRead {
     markAllNotificationsRead {
       unreadCount
+    }
+  }
+`;
+
+// ---- video calls -------------------------------------------------------------------------
+// A call rings (startVideoCall), is answered (joinVideoCall) or declined, and ends for both
+// when either leaves. The two browsers exchange their WebRTC offers, answers and ICE
+// candidates through the API: sendCallSignal, and callSignals(afterSeq) for the other's.
+
+export const START_VIDEO_CALL = gql`
+  mutation StartVideoCall($appointmentId: ID!) {
+    startVideoCall(appointmentId: $appointmentId) {
+      __typename
+      ... on VideoCallPayload {
+        videoCall {
+          ...VideoCallFields
+        }
+      }
+      ... on Error {
+        code
+        message
+      }
+    }
+  }
+  ${VIDEO_CALL}
+`;
+
+export const JOIN_VIDEO_CALL = gql`
+  mutation JoinVideoCall($callId: ID!) {
+    joinVideoCall(callId: $callId) {
+      __typename
+      ... on VideoCallPayload {
+        videoCall {
+          ...VideoCallFields
+        }
+      }
+      ... on Error {
+        code
+        message
+      }
+    }
+  }
+  ${VIDEO_CALL}
+`;
+
+export const DECLINE_VIDEO_CALL = gql`
+  mutation DeclineVideoCall($callId: ID!) {
+    declineVideoCall(callId: $callId) {
+      __typename
+      ... on VideoCallPayload {
+        videoCall {
+          ...VideoCallFields
+        }
+      }
+      ... on Error {
+        code
+        message
+      }
+    }
+  }
+  ${VIDEO_CALL}
+`;
+
+export const LEAVE_VIDEO_CALL = gql`
+  mutation LeaveVideoCall($callId: ID!) {
+    leaveVideoCall(callId: $callId) {
+      __typename
+      ... on VideoCallPayload {
+        videoCall {
+          ...VideoCallFields
+        }
+      }
+      ... on Error {
+        code
+        message
+      }
+    }
+  }
+  ${VIDEO_CALL}
+`;
+
+export const VIDEO_CALL_STATE = gql`
+  query VideoCallState($id: ID!) {
+    videoCall(id: $id) {
+      ...VideoCallFields
+    }
+  }
+  ${VIDEO_CALL}
+`;
+
+// Calls ringing for me now: what `videoCallChanged` (live only) may have said while the
+// socket was down. The API has no "my live calls" field, so: the appointments whose window
+// may still be open (it closes at most a day after they start, with the default settings).
+export const LIVE_VIDEO_CALLS = gql`
+  query LiveVideoCalls($from: DateTime!) {
+    appointments(first: 100, startsFrom: $from, status: SCHEDULED) {
+      nodes {
+        id
+        activeVideoCall {
+          ...VideoCallFields
+        }
+      }
+    }
+  }
+  ${VIDEO_CALL}
+`;
+
+export const VIDEO_CALL_CHANGED = gql`
+  subscription VideoCallChanged {
+    videoCallChanged {
+      ...VideoCallFields
+    }
+  }
+  ${VIDEO_CALL}
+`;
+
+export const ICE_SERVERS = gql`
+  query IceServers($callId: ID!) {
+    iceServers(callId: $callId) {
+      urls
+      username
+      credential
+    }
+  }
+`;
+
+// One at a time, in order: a candidate must not overtake the offer it belongs to.
+export const SEND_CALL_SIGNAL = gql`
+  mutation SendCallSignal($callId: ID!, $kind: CallSignalKind!, $payload: CallSignalPayloadInput) {
+    sendCallSignal(callId: $callId, kind: $kind, payload: $payload) {
+      __typename
+      ... on CallSignalSent {
+        seq
+      }
+      ... on CallEnded {
+        state
+      }
+      ... on Error {
+        code
+        message
+      }
+    }
+  }
+`;
+
+export const CALL_SIGNALS = gql`
+  subscription CallSignals($callId: ID!, $afterSeq: Int!) {
+    callSignals(callId: $callId, afterSeq: $afterSeq) {
+      seq
+      kind
+      sdp
+      candidate {
+        candidate
+        sdpMid
+        sdpMLineIndex
+        usernameFragment
+      }
+      callState
+      senderId
     }
   }
 `;
