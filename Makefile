@@ -45,6 +45,7 @@ migrate: $(STAMP)
 # The React + Apollo Client reference app and its end-to-end tests (web/README.md).
 WEB_DEPS := web/node_modules/.installed
 CHROMIUM ?= /usr/bin/chromium
+TURNSERVER ?= /usr/bin/turnserver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(WEB_DEPS): web/package.json web/package-lock.json
@@ -54,10 +55,11 @@ $(WEB_DEPS): web/package.json web/package-lock.json
 web: $(WEB_DEPS)  ## the app on http://localhost:5173 against the API at API_URL (default: `make run`'s)
 	cd web && npm run dev
 
-e2e: $(STAMP) $(WEB_DEPS)  ## Playwright in Debian's chromium, and a Node Apollo client across a server restart
-	@test -x $(CHROMIUM) || { echo "Installing Debian's chromium (no browser download)"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
-	cd web && CHROMIUM=$(CHROMIUM) node --test --test-concurrency=1 e2e/*.test.js
+# The video call tests start their own coturn (`turnserver`); the package's service is not used.
+e2e: $(STAMP) $(WEB_DEPS)  ## Playwright in Debian's chromium (video calls through coturn too), and a Node Apollo client across a server restart
+	@test -x $(CHROMIUM) && test -x $(TURNSERVER) || { echo "Installing Debian's chromium and coturn (no browser download)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium coturn >/dev/null; }
+	cd web && CHROMIUM=$(CHROMIUM) TURNSERVER=$(TURNSERVER) node --test --test-concurrency=1 e2e/*.test.js
 
 bench: $(STAMP)  ## the API against its floors on PostgreSQL (bench/README.md); writes bench/results/, docs/benchmarks.md
 	$(BIN)/python -m bench.api $(BENCH_ARGS)
