@@ -88,6 +88,7 @@ async function signedInPage(stack, email, { relay = false } = {}) {
   }, relay);
   const page = await context.newPage();
   page.on("pageerror", (error) => pageErrors.push(`${email}: ${error.message}`));
+  if (process.env.E2E_VERBOSE) page.on("console", (m) => console.error(`[${email} ${m.type()}] ${m.text()}`));
   await page.goto(stack.app.url);
   await page.getByLabel("Email").fill(email);
   await page.getByLabel("Password").fill(PASSWORD);
@@ -112,9 +113,9 @@ function firstRemoteFrame(page, button) {
     async ({ button, timeout }) => {
       const deadline = performance.now() + timeout;
       while (performance.now() < deadline) {
-        const pc = window.__videoCall?.pc;
-        if (pc) {
-          for (const report of (await pc.getStats()).values()) {
+        const session = window.__videoCall; // a new call's, once it has started
+        if (session?.pc && !session.closed) {
+          for (const report of (await session.pc.getStats()).values()) {
             if (report.type === "inbound-rtp" && report.kind === "video" && report.framesDecoded > 0) {
               return Math.round(performance.now() - window.__clickedAt[button]);
             }
@@ -254,7 +255,18 @@ test(
     await openVisit(doctor);
     await openVisit(patient);
 
-    // when the patient joins (the doctor's side rings) and the doctor joins the same visit
+    // when the patient rings and the doctor declines, she is told
+    await patient.getByRole("button", { name: "Join video visit" }).click();
+    const ring = doctor.getByRole("alertdialog", { name: "Incoming video call" });
+    await ring.getByRole("button", { name: "Decline" }).click();
+    await ring.waitFor({ state: "detached" });
+    await status(patient, "The call was declined.");
+    const declined = await patient.evaluate(() => window.__videoCall.callId);
+    assert.equal((await callInApi(stack, patient, declined)).state, "DECLINED");
+    await patient.getByRole("button", { name: "Close" }).click();
+    await doctor.getByRole("list", { name: "Earlier calls" }).getByText("declined").waitFor();
+
+    // when the patient joins again (the doctor's side rings) and the doctor joins the visit
     const times = await connect(patient, doctor, "Join video visit");
 
     // then each decodes the other's video, over a direct (host) connection

@@ -10,7 +10,7 @@ import { useHashRoute } from "./hooks.js";
 import { LOGOUT } from "./operations.js";
 import { currentSession, distrustToken, getToken, onSessionChange, signOutLocally } from "./session.js";
 import { SignIn } from "./SignIn.jsx";
-import { CallProvider, CallView, IncomingCall } from "./VideoCall.jsx";
+import { CallProvider, CallView, IncomingCall, useCalls } from "./VideoCall.jsx";
 
 export function App() {
   const session = useSyncExternalStore(onSessionChange, currentSession);
@@ -46,14 +46,8 @@ function SignedIn({ user }) {
 }
 
 function Shell({ user, socket }) {
-  const client = useApolloClient();
   const [[page = "", id], navigate] = useHashRoute();
   const isPatient = user.role === "PATIENT";
-
-  async function signOut() {
-    await client.mutate({ mutation: LOGOUT }).catch(() => {});
-    signOutLocally();
-  }
 
   let content;
   if (page === "book" && isPatient) content = <Book navigate={navigate} />;
@@ -78,9 +72,7 @@ function Shell({ user, socket }) {
         <span>
           {user.fullName} <small>({user.role.toLowerCase()})</small>
         </span>
-        <button type="button" onClick={signOut}>
-          Sign out
-        </button>
+        <SignOut />
       </header>
       <main>
         <IncomingCall />
@@ -88,5 +80,22 @@ function Shell({ user, socket }) {
         {content}
       </main>
     </CallProvider>
+  );
+}
+
+function SignOut() {
+  const client = useApolloClient();
+  const calls = useCalls();
+
+  async function signOut() {
+    await calls.leave(); // while the token still works
+    await client.mutate({ mutation: LOGOUT }).catch(() => {});
+    signOutLocally();
+  }
+
+  return (
+    <button type="button" onClick={signOut}>
+      Sign out
+    </button>
   );
 }

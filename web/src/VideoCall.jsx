@@ -71,6 +71,18 @@ export function CallProvider({ user, navigate, children }) {
     [],
   );
 
+  // Signed out, or the session ended: no camera left running, no call left open.
+  const live = useRef(null);
+  live.current = currentId.current ? current.session : null;
+  useEffect(
+    () => () => {
+      if (!live.current) return;
+      live.current.finish("ENDED");
+      leaveOnUnload(live.current.callId);
+    },
+    [],
+  );
+
   // Closing or reloading the page leaves the call: a new page cannot take over its media.
   useEffect(() => {
     if (!currentId.current) return undefined;
@@ -104,6 +116,7 @@ export function CallProvider({ user, navigate, children }) {
 
   /** From an appointment: ring the other party, or answer them if they are ringing. */
   async function join(appointment, otherName) {
+    await leave(); // one call at a time
     const earlier = appointment.activeVideoCall;
     if (isLive(earlier) && (earlier.caller.id === user.id || earlier.state === "ACTIVE")) {
       // Ours, left by an earlier page (or another tab): its media cannot be taken over,
@@ -118,6 +131,7 @@ export function CallProvider({ user, navigate, children }) {
   }
 
   async function answer(call) {
+    await leave(); // one call at a time
     const joined = await mutate(JOIN_VIDEO_CALL, { callId: call.id }, "joinVideoCall");
     begin(joined, call.caller.fullName, false);
     navigate(`appointments/${call.appointmentId}`);
@@ -128,13 +142,15 @@ export function CallProvider({ user, navigate, children }) {
     await mutate(DECLINE_VIDEO_CALL, { callId: call.id }, "declineVideoCall").catch(() => {});
   }
 
-  async function hangUp() {
+  /** Hang up the current call, if there is one. */
+  async function leave() {
+    if (!currentId.current) return;
     const { session, call } = current;
     const ended = await mutate(LEAVE_VIDEO_CALL, { callId: call.id }, "leaveVideoCall").catch(() => null);
     session.finish(ended?.state ?? "ENDED");
   }
 
-  const value = { current, ringing, join, answer, decline, hangUp, close: () => setCurrent(null) };
+  const value = { current, ringing, join, answer, decline, leave, close: () => setCurrent(null) };
   return <CallContext.Provider value={value}>{children}</CallContext.Provider>;
 }
 
@@ -151,7 +167,7 @@ function leaveOnUnload(callId) {
 
 /** The ring, wherever the callee is in the app. */
 export function IncomingCall() {
-  const { ringing, answer, decline } = useCalls();
+  const { current, ringing, answer, decline } = useCalls();
   const [problem, setProblem] = useState(null);
   if (!ringing) return null;
   const act = (action) => action(ringing).catch((error) => setProblem(error.message));
@@ -159,6 +175,7 @@ export function IncomingCall() {
     <div className="incoming-call" role="alertdialog" aria-label="Incoming video call">
       <p>
         <strong>{ringing.caller.fullName}</strong> is calling you for your video visit.
+        {current && !current.ended && " Answering ends your current call."}
       </p>
       <button type="button" className="answer" onClick={() => act(answer)}>
         Answer
@@ -173,9 +190,9 @@ export function IncomingCall() {
 
 /** The call: remote video, the local preview, its state, and the controls. */
 export function CallView() {
-  const { current, hangUp, close } = useCalls();
+  const { current, leave, close } = useCalls();
   if (!current) return null;
-  return <Call key={current.session.callId} current={current} hangUp={hangUp} close={close} />;
+  return <Call key={current.session.callId} current={current} hangUp={leave} close={close} />;
 }
 
 const ENDED_TEXT = {
