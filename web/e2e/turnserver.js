@@ -29,7 +29,9 @@ export class TurnServer {
   }
 
   refused(userId) {
-    return new RegExp(`user <\\d+:${userId}>: incoming packet message processed, error 401`).test(this.output);
+    return new RegExp(`user <\\d+:${userId}>: incoming packet message processed, error 401`).test(
+      this.output,
+    );
   }
 
   get url() {
@@ -108,7 +110,10 @@ function stunBinding(port) {
   return new Promise((resolve) => {
     const socket = dgram.createSocket("udp4");
     const transaction = randomBytes(12);
-    const request = Buffer.concat([Buffer.from([0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42]), transaction]);
+    const request = Buffer.concat([
+      Buffer.from([0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42]),
+      transaction,
+    ]);
     const done = (answered) => {
       clearTimeout(timer);
       socket.close();

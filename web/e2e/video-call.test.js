@@ -99,7 +99,10 @@ async function signedInPage(stack, email, { relay = false } = {}) {
 }
 
 async function openVisit(page) {
-  await page.getByRole("row", { name: new RegExp(VISIT) }).getByRole("link").click();
+  await page
+    .getByRole("row", { name: new RegExp(VISIT) })
+    .getByRole("link")
+    .click();
   await page.getByRole("heading", { name: "Video visit" }).waitFor();
 }
 
@@ -154,7 +157,9 @@ function mediaStats(page) {
 
 /** The call as the API has it, asked with the page's own access token. */
 async function callInApi(stack, page, callId) {
-  const token = await page.evaluate(() => JSON.parse(sessionStorage.getItem("healthcare.session")).accessToken);
+  const token = await page.evaluate(
+    () => JSON.parse(sessionStorage.getItem("healthcare.session")).accessToken,
+  );
   const response = await fetch(`${stack.api.url}/graphql`, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
@@ -217,7 +222,9 @@ async function connect(patient, doctor, answerWith) {
   await ring.getByText("Alice Patient is calling you").waitFor();
   await shot(doctor, "call-01-doctor-rung");
   const button =
-    answerWith === "Answer" ? ring.getByRole("button", { name: "Answer" }) : doctor.getByRole("button", { name: answerWith });
+    answerWith === "Answer"
+      ? ring.getByRole("button", { name: "Answer" })
+      : doctor.getByRole("button", { name: answerWith });
   await button.click();
   const doctorFrame = firstRemoteFrame(doctor, answerWith);
   await ring.waitFor({ state: "detached" });
@@ -290,9 +297,14 @@ test(
     // when the patient mutes and turns her camera off, her tracks stop sending
     await patient.getByRole("button", { name: "Mute microphone" }).click();
     await patient.getByRole("button", { name: "Turn camera off" }).click();
-    assert.equal(await patient.getByRole("button", { name: "Unmute microphone" }).getAttribute("aria-pressed"), "true");
+    assert.equal(
+      await patient.getByRole("button", { name: "Unmute microphone" }).getAttribute("aria-pressed"),
+      "true",
+    );
     assert.deepEqual(
-      await patient.evaluate(() => window.__videoCall.localStream.getTracks().map((t) => `${t.kind}:${t.enabled}`)),
+      await patient.evaluate(() =>
+        window.__videoCall.localStream.getTracks().map((t) => `${t.kind}:${t.enabled}`),
+      ),
       ["audio:false", "video:false"],
     );
     await patient.getByRole("button", { name: "Turn camera on" }).click();
@@ -367,7 +379,9 @@ test(
       const stats = await mediaStats(page);
       assert.deepEqual([stats.local, stats.remote], ["relay", "relay"]);
     }
-    console.log(`video call, TURN relay: media flowing again ${Date.now() - restarted} ms after coturn came back`);
+    console.log(
+      `video call, TURN relay: media flowing again ${Date.now() - restarted} ms after coturn came back`,
+    );
     await hangUp(stack, patient, doctor, p.callId);
     assert.deepEqual(pageErrors, []);
   }),

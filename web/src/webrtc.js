@@ -101,7 +101,8 @@ export class CallSession {
     window.__videoCall = this; // for the e2e test (getStats) and for debugging in the console
     this.localStream = await openMedia();
     if (this.closed) return this.stopMedia();
-    if (!this.localStream) this.update({ problem: "No camera or microphone: you can see and hear, not be seen." });
+    if (!this.localStream)
+      this.update({ problem: "No camera or microphone: you can see and hear, not be seen." });
     this.update({ localStream: this.localStream });
 
     const { data } = await this.client
@@ -111,15 +112,17 @@ export class CallSession {
     if (!data) return this.fail("The server cannot be reached.");
     if (!data.iceServers) return this.endedElsewhere(); // null: no such live call any more
 
+    const policy = iceTransportPolicy();
     const pc = new RTCPeerConnection({
       // RTCIceServer takes no nulls (STUN has no username): leave them out.
       iceServers: data.iceServers.map(({ urls, username, credential }) =>
         username == null ? { urls } : { urls, username, credential },
       ),
-      iceTransportPolicy: iceTransportPolicy(),
+      iceTransportPolicy: policy,
     });
     this.pc = pc;
     pc.ontrack = ({ track }) => {
+      track.addEventListener("ended", () => this.remoteStream.removeTrack(track));
       this.remoteStream.addTrack(track);
       this.update({ remoteStream: this.remoteStream });
     };
@@ -134,7 +137,11 @@ export class CallSession {
     pc.onicegatheringstatechange = () => {
       if (pc.iceGatheringState === "gathering") this.gathered = 0;
       else if (pc.iceGatheringState === "complete" && this.gathered === 0) {
-        this.stall("No network path: the relay (TURN) server could not be used.");
+        this.stall(
+          policy === "relay"
+            ? "No network path: the relay (TURN) server could not be used."
+            : "No network path: check your connection.",
+        );
       }
     };
     pc.onnegotiationneeded = () => this.negotiate();
@@ -150,7 +157,8 @@ export class CallSession {
       variables: (afterSeq) => ({ callId: this.callId, afterSeq }),
       advance: (cursor, d) => maxSeq(cursor, d.callSignals.seq),
       onData: (d) => this.received(d.callSignals),
-      onError: (error) => (errorCode(error) === "CALL_ENDED" ? this.endedElsewhere() : this.fail(error.message)),
+      onError: (error) =>
+        errorCode(error) === "CALL_ENDED" ? this.endedElsewhere() : this.fail(error.message),
     });
     if (this.offerFirst) this.addLocalTracks();
     else this.timers.offer = setTimeout(() => this.addLocalTracks(), CALLEE_WAITS_FOR_OFFER_MS);
