@@ -51,20 +51,29 @@ after(async () => {
     await app?.close();
     await api?.stop();
     await turn?.stop();
+    await removeDir(turn?.dataDir);
     await removeDir(dataDir);
   }
 });
 
-/** An API (with `env`) and the app in front of it; a coturn too when `turn` is given. */
-async function startStack(env = {}, { turn = null } = {}) {
+/** An API (with `env`) and the app in front of it. */
+async function startStack(env = {}) {
   const dataDir = await tempDir("healthcare-e2e-calls-");
-  const stack = { dataDir, turn };
+  const stack = { dataDir };
   stacks.push(stack);
   stack.api = new ApiServer({ port: await freePort(), dataDir, env: { ...WINDOW_OPEN, ...env } });
   await stack.api.start();
   stack.app = await startApp(stack.api.url, { build: !built });
   built = true;
   return stack;
+}
+
+/** coturn with a random static-auth-secret (`turn.secret`), stopped after the tests. */
+async function startTurn() {
+  const turn = new TurnServer({ dataDir: await tempDir("healthcare-e2e-turn-") });
+  stacks.push({ turn });
+  await turn.start();
+  return turn;
 }
 
 async function signedInPage(stack, email, { relay = false } = {}) {
@@ -320,11 +329,8 @@ test(
   { timeout: 180_000 },
   screenshotsOnFailure(async () => {
     // given coturn with a shared secret, and an API that hands out credentials from it
-    const turnDir = await tempDir("healthcare-e2e-turn-");
-    const turn = new TurnServer({ dataDir: turnDir });
-    await turn.start();
-    const stack = await startStack({ TURN_URLS: turn.url, TURN_SECRET: turn.secret }, { turn });
-    stacks.push({ dataDir: turnDir });
+    const turn = await startTurn();
+    const stack = await startStack({ TURN_URLS: turn.url, TURN_SECRET: turn.secret });
     const doctor = await signedInPage(stack, "dr.house@demo.clinic", { relay: true });
     const patient = await signedInPage(stack, "alice@demo.clinic", { relay: true });
     await openVisit(doctor);
@@ -392,12 +398,9 @@ test(
   { timeout: 180_000 },
   screenshotsOnFailure(async () => {
     // given coturn, and an API whose TURN_SECRET is not coturn's
-    const turnDir = await tempDir("healthcare-e2e-turn-");
-    const turn = new TurnServer({ dataDir: turnDir });
-    await turn.start();
+    const turn = await startTurn();
     const wrong = randomBytes(24).toString("hex");
-    const stack = await startStack({ TURN_URLS: turn.url, TURN_SECRET: wrong }, { turn });
-    stacks.push({ dataDir: turnDir });
+    const stack = await startStack({ TURN_URLS: turn.url, TURN_SECRET: wrong });
     const doctor = await signedInPage(stack, "dr.house@demo.clinic", { relay: true });
     const patient = await signedInPage(stack, "alice@demo.clinic", { relay: true });
     await openVisit(doctor);
