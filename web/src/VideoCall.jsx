@@ -229,7 +229,7 @@ function Call({ current, hangUp, close }) {
       </p>
       {media.problem && <p role="alert">{media.problem}</p>}
       {media.stalled && !ended && (
-        <p role="alert">{media.stalled} Still trying: hang up and call again if it does not connect.</p>
+        <p role="alert">{media.stalled} Hang up and call again if it does not connect.</p>
       )}
       <div className="controls">
         {ended ? (
