@@ -44,6 +44,7 @@ from healthcare.demo import DEMO_PASSWORD
 from tests.conftest import GraphQLClient, LiveServer, Persona, make_appointment
 from tests.servers import graphql, login, redis_process, server_process
 from tests.test_instances import shared_database  # noqa: F401 (a fixture: skips as it does)
+from tests.test_video_calls import ICE, SEND, SIGNALS
 from tests.wsclient import TRANSPORT_WS, Subscriber
 
 LEGACY_WS = Subprotocol("graphql-ws")
@@ -58,24 +59,6 @@ RESULT = (
 )
 START = f"mutation Start($id: ID!) {{ startVideoCall(appointmentId: $id) {{ {RESULT} }} }}"
 JOIN = f"mutation Join($id: ID!) {{ joinVideoCall(callId: $id) {{ {RESULT} }} }}"
-SEND = """
-mutation Send($id: ID!, $kind: CallSignalKind!, $payload: CallSignalPayloadInput) {
-  sendCallSignal(callId: $id, kind: $kind, payload: $payload) {
-    __typename
-    ... on CallSignalSent { seq videoCall { state } }
-    ... on ValidationFailed { fieldErrors { field message } }
-    ... on Error { code message }
-  }
-}
-"""
-SIGNALS = """
-subscription Signals($id: ID!) {
-  callSignals(callId: $id) {
-    seq kind sdp candidate { candidate sdpMid sdpMLineIndex usernameFragment } callState senderId
-  }
-}
-"""
-ICE_SERVERS = "query Ice($id: ID!) { iceServers(callId: $id) { urls username credential } }"
 ME = "query Me { me { id } }"
 
 
@@ -276,7 +259,7 @@ class Peer:
 @contextlib.asynccontextmanager
 async def peer(party: Party, call_id: str) -> AsyncIterator[Peer]:
     """A peer configured with the call's `iceServers`, subscribed to its signals."""
-    servers = (await party.execute(ICE_SERVERS, {"id": call_id}))["iceServers"]
+    servers = (await party.execute(ICE, {"id": call_id}))["iceServers"]
     assert servers is not None, "iceServers: no such live call"
     ice_servers = [RTCIceServer(s["urls"], s["username"], s["credential"]) for s in servers]
     # An empty list, not None: aiortc's default would ask Google's STUN server.

@@ -221,7 +221,11 @@ async def leave(viewer: models.User, call_id: str) -> models.VideoCall:
     """Hang up: the call ends for both (a call has two parties). While it rings, the
     caller gives up (ENDED) and the other party declines (DECLINED). Leaving a call that
     has ended returns it as it is."""
-    call = await find_party_call(viewer, call_id)
+    return await hang_up(viewer, await find_party_call(viewer, call_id))
+
+
+async def hang_up(viewer: models.User, call: models.VideoCall) -> models.VideoCall:
+    """`leave`, for a call `find_party_call` has shown `viewer`."""
     if not call.is_live:
         return call
     declined = call.state == State.RINGING and viewer.id != call.caller_id
@@ -237,7 +241,7 @@ async def decline(viewer: models.User, call_id: str) -> models.VideoCall:
         raise CallEndedError(
             call.state.value, "This call was answered: leave it with leaveVideoCall."
         )
-    return await leave(viewer, call_id)
+    return await hang_up(viewer, call)
 
 
 async def end(
@@ -287,9 +291,8 @@ async def end_overdue_calls(settings: Settings) -> int:
     live ones whose appointment's window has closed or that is no longer scheduled
     (ENDED). Safe on several instances at once: each call ends once (`end`)."""
     now = utcnow()
-    unanswered = Q(
-        state=State.RINGING, rung_at__lt=now - timedelta(seconds=settings.video_call_ring_seconds)
-    )
+    rang_out_before = now - timedelta(seconds=settings.video_call_ring_seconds)
+    unanswered = Q(state=State.RINGING, rung_at__lt=rang_out_before)
     window_closed = Q(
         appointment__ends_at__lt=now - timedelta(minutes=settings.video_call_closes_minutes_after)
     )
@@ -299,9 +302,7 @@ async def end_overdue_calls(settings: Settings) -> int:
         live_appointment_id__isnull=False,
     )
     for call in overdue:
-        missed = call.state == State.RINGING and call.rung_at < now - timedelta(
-            seconds=settings.video_call_ring_seconds
-        )
+        missed = call.state == State.RINGING and call.rung_at < rang_out_before
         await end(call, State.MISSED if missed else State.ENDED, None)
     return len(overdue)
 
@@ -416,7 +417,7 @@ async def send_signal(
         call = await find_party_call(sender, parsed)
         if not call.is_live:
             raise CallEndedError(call.state.value)
-        return SignalSent(await leave(sender, call_id), None)
+        return SignalSent(await hang_up(sender, call), None)
     async with atomic():
         numbered = await db.fetch_one(NEXT_SIGNAL_SQL[column], parsed, sender.id)
         if numbered is None:
