@@ -13,6 +13,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ MIN_SECRET_BYTES = 32
 MAX_ACCESS_TOKEN_TTL_SECONDS = 15 * 60
 MIN_METRICS_TOKEN_CHARS = 16
 MIN_TURN_SECRET_CHARS = 16
+DEVELOPMENT_EMAIL_FROM = "Healthcare (development) <no-reply@localhost>"
+DEVELOPMENT_APP_URL = "http://localhost:5173"
 
 
 class ConfigurationError(Exception):
@@ -104,6 +107,21 @@ def _ice_urls(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> tu
     return urls
 
 
+def _minutes_list(env: Mapping[str, str], name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        values = tuple(sorted({int(item) for item in _split_list(raw)}, reverse=True))
+    except ValueError:
+        raise ConfigurationError(
+            f"{name} must be whole minutes separated by commas, such as 1440,60; got {raw!r}."
+        ) from None
+    if any(value <= 0 for value in values):
+        raise ConfigurationError(f"{name}: every value must be positive, got {raw!r}.")
+    return values
+
+
 def normalize_database_url(url: str) -> str:
     """Accept the common `postgresql://` spelling; Tortoise wants `postgres://`."""
     if url.startswith("postgresql://"):
@@ -170,6 +188,26 @@ class Settings:
     turn_urls: tuple[str, ...] = ()
     # The secret coturn checks with `use-auth-secret` (`static-auth-secret`).
     turn_secret: str = field(default="", repr=False)
+    # Email. No SMTP_URL: development only, messages are written to DATA_DIR/outbox/.
+    smtp_url: str = field(default="", repr=False)
+    email_from: str = DEVELOPMENT_EMAIL_FROM
+    # Where the links in emails point: the web app.
+    public_app_url: str = DEVELOPMENT_APP_URL
+    password_reset_ttl_minutes: int = 30
+    email_verification_ttl_hours: int = 48
+    require_verified_email_to_book: bool = True
+    reminder_minutes_before: tuple[int, ...] = (24 * 60, 60)
+    # A chat message still unread after this long is emailed (if the recipient wants it).
+    chat_email_delay_seconds: int = 600
+    email_retry_base_seconds: int = 30
+    email_max_attempts: int = 10
+    # How often the email worker and the reminder sweep look for work they were not woken
+    # for (another instance's commits, retries, reminders coming due).
+    email_poll_seconds: int = 5
+    reminder_poll_seconds: int = 30
+    password_reset_rate_per_address: Rate = Rate(20, 60 * 60)
+    password_reset_rate_per_account: Rate = Rate(5, 60 * 60)
+    email_rate_per_account: Rate = Rate(5, 60 * 60)
 
     @property
     def is_production(self) -> bool:
@@ -186,6 +224,11 @@ class Settings:
         if self.rate_limit_url:
             return self.rate_limit_url
         return self.broadcast_url if self.broadcast_url.startswith("redis://") else "memory://"
+
+    @property
+    def email_domain(self) -> str:
+        """The domain of EMAIL_FROM: Message-IDs and calendar UIDs are made under it."""
+        return parseaddr(self.email_from)[1].rsplit("@", 1)[-1] or "localhost"
 
     @property
     def uses_sqlite(self) -> bool:
@@ -262,6 +305,27 @@ class Settings:
             stun_urls=_ice_urls(env, "STUN_URLS", ("stun:", "stuns:")),
             turn_urls=_ice_urls(env, "TURN_URLS", ("turn:", "turns:")),
             turn_secret=(env.get("TURN_SECRET") or "").strip(),
+            smtp_url=(env.get("SMTP_URL") or "").strip(),
+            email_from=(env.get("EMAIL_FROM") or "").strip()
+            or (DEVELOPMENT_EMAIL_FROM if mode == DEVELOPMENT else ""),
+            public_app_url=(env.get("PUBLIC_APP_URL") or "").strip().rstrip("/")
+            or (DEVELOPMENT_APP_URL if mode == DEVELOPMENT else ""),
+            password_reset_ttl_minutes=_int(env, "PASSWORD_RESET_TTL_MINUTES", 30),
+            email_verification_ttl_hours=_int(env, "EMAIL_VERIFICATION_TTL_HOURS", 48),
+            require_verified_email_to_book=_bool(env, "REQUIRE_VERIFIED_EMAIL_TO_BOOK", True),
+            reminder_minutes_before=_minutes_list(env, "REMINDER_MINUTES_BEFORE", (24 * 60, 60)),
+            chat_email_delay_seconds=_int(env, "CHAT_EMAIL_DELAY_SECONDS", 600),
+            email_retry_base_seconds=_int(env, "EMAIL_RETRY_BASE_SECONDS", 30),
+            email_max_attempts=_int(env, "EMAIL_MAX_ATTEMPTS", 10),
+            email_poll_seconds=_int(env, "EMAIL_POLL_SECONDS", 5),
+            reminder_poll_seconds=_int(env, "REMINDER_POLL_SECONDS", 30),
+            password_reset_rate_per_address=_rate(
+                env, "PASSWORD_RESET_RATE_PER_ADDRESS", Rate(20, 60 * 60)
+            ),
+            password_reset_rate_per_account=_rate(
+                env, "PASSWORD_RESET_RATE_PER_ACCOUNT", Rate(5, 60 * 60)
+            ),
+            email_rate_per_account=_rate(env, "EMAIL_RATE_PER_ACCOUNT", Rate(5, 60 * 60)),
         )
         settings.validate()
         return settings
@@ -299,6 +363,21 @@ class Settings:
                 f"TURN_SECRET must be set, at least {MIN_TURN_SECRET_CHARS} characters, when "
                 "TURN_URLS is (the static-auth-secret of the TURN server)."
             )
+        if self.smtp_url and not self.smtp_url.startswith(("smtp://", "smtps://")):
+            raise ConfigurationError(
+                "SMTP_URL must start with smtp:// (STARTTLS when offered) or smtps:// "
+                "(TLS from the start), such as smtps://user:password@mail.example.org:465."
+            )
+        if "@" not in parseaddr(self.email_from)[1]:
+            raise ConfigurationError(
+                "EMAIL_FROM must be an address, or a name and an address such as "
+                "'Clinic <no-reply@clinic.example>'."
+            )
+        if not self.public_app_url.startswith(("http://", "https://")):
+            raise ConfigurationError(
+                "PUBLIC_APP_URL must be the web app's address, starting with https:// "
+                "(http:// in development); the links in emails point there."
+            )
         if self.is_production:
             self.check_production()
 
@@ -311,6 +390,15 @@ class Settings:
         if len(self.jwt_secret.encode()) < MIN_SECRET_BYTES:
             raise ConfigurationError(
                 f"JWT_SECRET is too short: production needs at least {MIN_SECRET_BYTES} bytes."
+            )
+        if not self.smtp_url:
+            raise ConfigurationError(
+                "SMTP_URL is required when HEALTHCARE_ENV=production: without it emails are "
+                "only written to files (a development default)."
+            )
+        if not self.public_app_url.startswith("https://"):
+            raise ConfigurationError(
+                "PUBLIC_APP_URL must start with https:// in production (links in emails)."
             )
         if "*" in self.cors_allowed_origins or "*" in self.ws_allowed_origins:
             raise ConfigurationError(

@@ -24,15 +24,27 @@ from healthcare.models.consultation import (
     ConsultationRevision,
     PrescriptionItem,
 )
+from healthcare.models.email import (
+    TERMINAL_EMAIL_STATES,
+    AppointmentReminder,
+    EmailKind,
+    EmailMessage,
+    EmailPreferences,
+    EmailStatus,
+    EmailToken,
+    EmailTokenPurpose,
+)
 from healthcare.models.notification import Notification, NotificationCounter, NotificationKind
 from healthcare.models.user import Role, User
 
 __all__ = [
     "CLINICAL_FIELDS",
     "LIVE_CALL_STATES",
+    "TERMINAL_EMAIL_STATES",
     "Appointment",
     "AppointmentChange",
     "AppointmentChangeKind",
+    "AppointmentReminder",
     "AppointmentStatus",
     "AuditAction",
     "AuditEntity",
@@ -46,6 +58,12 @@ __all__ = [
     "ConsultationRevision",
     "Conversation",
     "DoctorSchedule",
+    "EmailKind",
+    "EmailMessage",
+    "EmailPreferences",
+    "EmailStatus",
+    "EmailToken",
+    "EmailTokenPurpose",
     "Notification",
     "NotificationCounter",
     "NotificationKind",

@@ -29,6 +29,8 @@ class User(Model):
     phone_number = fields.CharField(max_length=20, null=True)  # E.164
     specialty = fields.CharField(max_length=100, null=True)  # doctors only
     is_active = fields.BooleanField(default=True)
+    # When the owner proved the address is theirs (a link sent to it); null: not yet.
+    email_verified_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
