@@ -6,15 +6,20 @@ import { Appointments } from "./Appointments.jsx";
 import { Bell } from "./Bell.jsx";
 import { Book } from "./Book.jsx";
 import { Chat } from "./Chat.jsx";
+import { EmailPreferencesForm } from "./EmailPreferences.jsx";
+import { UnverifiedBanner, VerifyEmail } from "./EmailVerification.jsx";
 import { useHashRoute } from "./hooks.js";
 import { LOGOUT } from "./operations.js";
 import { currentSession, distrustToken, getToken, onSessionChange, signOutLocally } from "./session.js";
-import { SignIn } from "./SignIn.jsx";
+import { Settings } from "./Settings.jsx";
+import { SignedOut } from "./SignedOut.jsx";
 import { CallProvider, CallView, IncomingCall, useCalls } from "./VideoCall.jsx";
 
 export function App() {
   const session = useSyncExternalStore(onSessionChange, currentSession);
-  if (!session) return <SignIn />;
+  const [[page]] = useHashRoute();
+  // A password reset ends every session, this one too: it is a signed-out page.
+  if (!session || page === "reset-password") return <SignedOut />;
   // A new client (cache and socket) for each user: nothing leaks from one to the next.
   return <SignedIn key={session.user.id} user={session.user} />;
 }
@@ -46,7 +51,8 @@ function SignedIn({ user }) {
 }
 
 function Shell({ user, socket }) {
-  const [[page = "", id], navigate] = useHashRoute();
+  const [[page = "", id, ...rest], navigate] = useHashRoute();
+  const token = [id, ...rest].join("/"); // from a link in an email
   const isPatient = user.role === "PATIENT";
 
   let content;
@@ -54,6 +60,15 @@ function Shell({ user, socket }) {
   else if (page === "appointments" && id)
     content = <AppointmentView id={id} user={user} navigate={navigate} />;
   else if (page === "chat") content = <Chat conversationId={id} user={user} />;
+  else if (page === "settings") content = <Settings />;
+  else if (page === "verify-email" && id) content = <VerifyEmail key={token} token={token} signedIn />;
+  else if (page === "email-preferences" && id)
+    content = (
+      <section>
+        <h1>Healthcare emails</h1>
+        <EmailPreferencesForm key={token} token={token} />
+      </section>
+    );
   else content = <Appointments user={user} navigate={navigate} />;
 
   return (
@@ -64,6 +79,7 @@ function Shell({ user, socket }) {
           {isPatient && <a href="#/book">Book</a>}
           <a href="#/appointments">{user.role === "DOCTOR" ? "Agenda" : "Appointments"}</a>
           <a href="#/chat">Chat</a>
+          <a href="#/settings">Settings</a>
         </nav>
         <span className={socket.connected ? "live on" : "live"} title="Live updates">
           {socket.connected ? "live" : "connecting…"}
@@ -75,6 +91,7 @@ function Shell({ user, socket }) {
         <SignOut />
       </header>
       <main>
+        <UnverifiedBanner />
         <IncomingCall />
         <CallView />
         {content}

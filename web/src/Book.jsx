@@ -1,5 +1,6 @@
 import { useMutation, useQuery } from "@apollo/client/react";
 import { useMemo, useState } from "react";
+import { ResendVerification } from "./EmailVerification.jsx";
 import { day, localDate, time, when } from "./format.js";
 import { BOOK, DOCTORS, SLOTS } from "./operations.js";
 
@@ -12,6 +13,7 @@ export function Book({ navigate }) {
   const [slot, setSlot] = useState(null);
   const [reason, setReason] = useState("");
   const [problem, setProblem] = useState(null);
+  const [unverified, setUnverified] = useState(false);
   const range = useMemo(() => ({ fromDate: localDate(0), toDate: localDate(DAYS_AHEAD) }), []);
   const slots = useQuery(SLOTS, {
     variables: { doctorId, ...range },
@@ -32,13 +34,16 @@ export function Book({ navigate }) {
   async function submit(event) {
     event.preventDefault();
     setProblem(null);
+    setUnverified(false);
     const { data } = await book({ variables: { input: { doctorId, startsAt: slot, reason } } });
     const result = data.bookAppointment;
     if (result.__typename === "AppointmentPayload") {
       navigate(`appointments/${result.appointment.id}`);
       return;
     }
-    // SlotUnavailable, NotFound, ValidationFailed: all implement Error { code message }.
+    // SlotUnavailable, NotFound, ValidationFailed, EmailNotVerified: all implement Error
+    // { code message }. Unverified patients cannot book until they open the emailed link.
+    setUnverified(result.__typename === "EmailNotVerified");
     const fields = result.fieldErrors?.map((f) => `${f.field}: ${f.message}`).join("; ");
     setProblem(fields ? `${result.message} (${fields})` : result.message);
     if (result.code === "SLOT_UNAVAILABLE") {
@@ -96,6 +101,11 @@ export function Book({ navigate }) {
           <textarea value={reason} onChange={(e) => setReason(e.target.value)} maxLength={1000} required />
         </label>
         {problem && <p role="alert">{problem}</p>}
+        {unverified && (
+          <p>
+            <ResendVerification />
+          </p>
+        )}
         <button type="submit" disabled={!slot || loading}>
           {slot ? `Book ${when(slot)}` : "Pick a time"}
         </button>

@@ -3,8 +3,25 @@ import { signIn } from "./session.js";
 
 const DEMO = ["alice@demo.clinic", "bob@demo.clinic", "dr.house@demo.clinic", "dr.grey@demo.clinic"];
 
+/** The sign-in page: the form, and the way to an account or a new password. */
 export function SignIn() {
-  const [email, setEmail] = useState("");
+  return (
+    <section>
+      <h1>Sign in</h1>
+      <SignInForm />
+      <p>
+        <a href="#/forgot-password">Forgot password?</a> · <a href="#/sign-up">Create account</a>
+      </p>
+      <p className="hint">
+        Demo accounts (development only), password <code>demo-password-1</code>: {DEMO.join(", ")}.
+      </p>
+    </section>
+  );
+}
+
+/** Email and password; `onSignedIn` runs once the session is stored. */
+export function SignInForm({ email: initialEmail = "", onSignedIn }) {
+  const [email, setEmail] = useState(initialEmail);
   const [password, setPassword] = useState("");
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
@@ -13,7 +30,9 @@ export function SignIn() {
     event.preventDefault();
     setBusy(true);
     try {
-      setError(await signIn(email, password));
+      const problem = await signIn(email, password);
+      setError(problem);
+      if (!problem) onSignedIn?.();
     } catch {
       setError("The server cannot be reached. Try again in a moment.");
     } finally {
@@ -22,37 +41,31 @@ export function SignIn() {
   }
 
   return (
-    <main className="sign-in">
-      <h1>Sign in</h1>
-      <form onSubmit={submit}>
-        <label>
-          Email
-          <input
-            type="email"
-            value={email}
-            onChange={(e) => setEmail(e.target.value)}
-            required
-            autoComplete="username"
-          />
-        </label>
-        <label>
-          Password
-          <input
-            type="password"
-            value={password}
-            onChange={(e) => setPassword(e.target.value)}
-            required
-            autoComplete="current-password"
-          />
-        </label>
-        {error && <p role="alert">{error}</p>}
-        <button type="submit" disabled={busy}>
-          Sign in
-        </button>
-      </form>
-      <p className="hint">
-        Demo accounts (development only), password <code>demo-password-1</code>: {DEMO.join(", ")}.
-      </p>
-    </main>
+    <form onSubmit={submit}>
+      <label>
+        Email
+        <input
+          type="email"
+          value={email}
+          onChange={(e) => setEmail(e.target.value)}
+          required
+          autoComplete="username"
+        />
+      </label>
+      <label>
+        Password
+        <input
+          type="password"
+          value={password}
+          onChange={(e) => setPassword(e.target.value)}
+          required
+          autoComplete="current-password"
+        />
+      </label>
+      {error && <p role="alert">{error}</p>}
+      <button type="submit" disabled={busy}>
+        Sign in
+      </button>
+    </form>
   );
 }

@@ -61,3 +61,11 @@ export function createApolloClient({ httpUrl, wsUrl, getToken, onSocket, onToken
   const client = new ApolloClient({ link, cache: new InMemoryCache({ possibleTypes }) });
   return { client, socket, dispose: () => socket.dispose() };
 }
+
+/** Signed out: HTTP only, no token (sign-up, password reset, and the links in emails). */
+export function createAnonymousClient(httpUrl = "/graphql") {
+  return new ApolloClient({
+    link: new HttpLink({ uri: httpUrl }),
+    cache: new InMemoryCache({ possibleTypes }),
+  });
+}

@@ -66,6 +66,160 @@ export const LOGOUT = gql`
   }
 `;
 
+// ---- account and email ---------------------------------------------------------------
+// Signed out, these go through a client without a token (SignedOut.jsx). The tokens come
+// from the links in emails (#/reset-password/<token> and so on).
+
+const FIELD_ERRORS = gql`
+  fragment FieldErrors on ValidationFailed {
+    fieldErrors {
+      field
+      message
+    }
+  }
+`;
+
+export const MY_EMAIL = gql`
+  query MyEmail {
+    me {
+      id
+      email
+      emailVerified
+    }
+  }
+`;
+
+export const REGISTER = gql`
+  mutation Register($input: RegisterInput!) {
+    register(input: $input) {
+      __typename
+      ... on SignUpReceived {
+        message
+      }
+      ...FieldErrors
+      ... on Error {
+        code
+        message
+      }
+    }
+  }
+  ${FIELD_ERRORS}
+`;
+
+export const REQUEST_PASSWORD_RESET = gql`
+  mutation RequestPasswordReset($email: String!) {
+    requestPasswordReset(email: $email) {
+      __typename
+      ... on EmailSent {
+        message
+      }
+      ...FieldErrors
+      ... on Error {
+        code
+        message
+      }
+    }
+  }
+  ${FIELD_ERRORS}
+`;
+
+export const RESET_PASSWORD = gql`
+  mutation ResetPassword($token: String!, $newPassword: String!) {
+    resetPassword(token: $token, newPassword: $newPassword) {
+      __typename
+      ... on PasswordReset {
+        message
+      }
+      ...FieldErrors
+      ... on Error {
+        code
+        message
+      }
+    }
+  }
+  ${FIELD_ERRORS}
+`;
+
+export const VERIFY_EMAIL = gql`
+  mutation VerifyEmail($token: String!) {
+    verifyEmail(token: $token) {
+      __typename
+      ... on EmailVerified {
+        email
+      }
+      ...FieldErrors
+      ... on Error {
+        code
+        message
+      }
+    }
+  }
+  ${FIELD_ERRORS}
+`;
+
+export const RESEND_VERIFICATION_EMAIL = gql`
+  mutation ResendVerificationEmail {
+    resendVerificationEmail {
+      message
+    }
+  }
+`;
+
+export const CHANGE_EMAIL = gql`
+  mutation ChangeEmail($newEmail: String!, $currentPassword: String!) {
+    changeEmail(newEmail: $newEmail, currentPassword: $currentPassword) {
+      __typename
+      ... on EmailSent {
+        message
+      }
+      ...FieldErrors
+      ... on Error {
+        code
+        message
+      }
+    }
+  }
+  ${FIELD_ERRORS}
+`;
+
+const EMAIL_PREFERENCE_FIELDS = gql`
+  fragment EmailPreferenceFields on EmailPreferences {
+    appointmentChanges
+    reminders
+    chatMessages
+    consultationUpdates
+  }
+`;
+
+/** Yours when signed in; with the token from an email's link, that account's (signed out too). */
+export const EMAIL_PREFERENCES = gql`
+  query EmailPreferences($token: String) {
+    emailPreferences(token: $token) {
+      __typename
+      ...EmailPreferenceFields
+      ... on Error {
+        code
+        message
+      }
+    }
+  }
+  ${EMAIL_PREFERENCE_FIELDS}
+`;
+
+export const UPDATE_EMAIL_PREFERENCES = gql`
+  mutation UpdateEmailPreferences($input: EmailPreferencesInput!, $token: String) {
+    updateEmailPreferences(input: $input, token: $token) {
+      __typename
+      ...EmailPreferenceFields
+      ... on Error {
+        code
+        message
+      }
+    }
+  }
+  ${EMAIL_PREFERENCE_FIELDS}
+`;
+
 // ---- booking -------------------------------------------------------------------------
 
 export const DOCTORS = gql`
