@@ -21,13 +21,15 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from healthcare import db
 from healthcare.config import Settings, tortoise_config
 from healthcare.graphql.view import PREFLIGHT_HEADERS, GraphQLView
+from healthcare.mail import outbox as mail
+from healthcare.mail.worker import MailWorker
 from healthcare.ops import metrics
 from healthcare.ops.log import configure_logging
 from healthcare.ops.memory import return_large_buffers_to_the_system, tune_garbage_collector
 from healthcare.ops.middleware import RequestContextMiddleware
 from healthcare.realtime.pubsub import PubSub
 from healthcare.realtime.pubsub import install as install_pubsub
-from healthcare.resolvers import calls
+from healthcare.resolvers import appointment_emails, auth, calls, emails
 from healthcare.schema import build_schema
 from healthcare.security.audit import AuditWriter
 from healthcare.security.audit import install as install_audit_writer
@@ -73,15 +75,27 @@ def create_app(settings: Settings | None = None) -> Starlette:
             install_audit_writer(audit_writer)
             tune_garbage_collector()
             return_large_buffers_to_the_system()
-            call_sweeper = asyncio.create_task(
-                calls.keep_ending_overdue_calls(settings), name="video-call-sweeper"
-            )
+            mail_worker = MailWorker(settings, still_needed=emails.still_needed)
+            mail.install(mail.Mailroom(settings, mail_worker.wake))
+            mail_worker.start()
+            sweepers = [
+                asyncio.create_task(
+                    calls.keep_ending_overdue_calls(settings), name="video-call-sweeper"
+                ),
+                asyncio.create_task(
+                    appointment_emails.keep_sending_reminders(settings), name="reminders"
+                ),
+            ]
             try:
                 yield
             finally:
-                call_sweeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await call_sweeper
+                for sweeper in sweepers:
+                    sweeper.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await sweeper
+                await auth.settled()
+                await mail_worker.stop()
+                mail.install(None)
                 install_audit_writer(None)
                 try:
                     await audit_writer.stop()

@@ -197,8 +197,9 @@ class Settings:
     email_verification_ttl_hours: int = 48
     require_verified_email_to_book: bool = True
     reminder_minutes_before: tuple[int, ...] = (24 * 60, 60)
-    # A chat message still unread after this long is emailed (if the recipient wants it).
-    chat_email_delay_seconds: int = 600
+    # A chat message or visit-notes notification still unread after this long is emailed
+    # (if the recipient wants that topic).
+    unread_email_delay_seconds: int = 600
     email_retry_base_seconds: int = 30
     email_max_attempts: int = 10
     # How often the email worker and the reminder sweep look for work they were not woken
@@ -314,7 +315,7 @@ class Settings:
             email_verification_ttl_hours=_int(env, "EMAIL_VERIFICATION_TTL_HOURS", 48),
             require_verified_email_to_book=_bool(env, "REQUIRE_VERIFIED_EMAIL_TO_BOOK", True),
             reminder_minutes_before=_minutes_list(env, "REMINDER_MINUTES_BEFORE", (24 * 60, 60)),
-            chat_email_delay_seconds=_int(env, "CHAT_EMAIL_DELAY_SECONDS", 600),
+            unread_email_delay_seconds=_int(env, "UNREAD_EMAIL_DELAY_SECONDS", 600),
             email_retry_base_seconds=_int(env, "EMAIL_RETRY_BASE_SECONDS", 30),
             email_max_attempts=_int(env, "EMAIL_MAX_ATTEMPTS", 10),
             email_poll_seconds=_int(env, "EMAIL_POLL_SECONDS", 5),

@@ -101,3 +101,12 @@ class CallEndedError(ExpectedFailure):
         super().__init__(state)
         self.state = state
         self.message = message or f"This video call has ended ({state}); start a new one."
+
+
+class InvalidEmailTokenError(ExpectedFailure):
+    """A link sent by email that is unknown, expired, already used, or for something
+    that has changed since (the address it was sent to is no longer the account's)."""
+
+
+class EmailNotVerifiedError(ExpectedFailure):
+    """The account's address has not been confirmed yet, and this needs it to be."""

@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,10 +27,12 @@ from healthcare import models
 from healthcare.app import create_app
 from healthcare.config import Settings, normalize_database_url
 from healthcare.db import apply_migrations, create_throwaway_database, drop_database
+from healthcare.resolvers import auth as auth_resolvers
 from healthcare.resolvers.auth import IssuedTokens, start_session
 from healthcare.schema import build_schema
 from healthcare.security import audit
-from healthcare.security.auth import hash_password
+from healthcare.security.auth import hash_password, utcnow
+from tests.smtp import Inbox
 
 # The schema as graphql-core sees it, for tests that walk it (its shape does not depend
 # on the settings).
@@ -42,6 +44,7 @@ TEST_MAX_UPLOAD_BYTES = 64 * 1024
 TEST_MAX_REQUEST_BYTES = 256 * 1024
 TEST_MAX_JSON_BODY_BYTES = 128 * 1024
 TEST_ANONYMOUS_IDLE_SECONDS = 4
+TEST_APP_URL = "http://app.test"
 
 
 def configured_database_url() -> str | None:
@@ -58,7 +61,25 @@ class LiveServer:
 
 
 @pytest.fixture(scope="session")
-async def live_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
+def smtp_server() -> Iterator[Inbox]:
+    """A real SMTP server that every email of the run goes to."""
+    inbox = Inbox()
+    inbox.start()
+    yield inbox
+    inbox.stop()
+
+
+@pytest.fixture
+def inbox(smtp_server: Inbox) -> Inbox:
+    """The SMTP server, emptied, accepting every recipient."""
+    smtp_server.clear()
+    return smtp_server
+
+
+@pytest.fixture(scope="session")
+async def live_server(
+    tmp_path_factory: pytest.TempPathFactory, smtp_server: Inbox
+) -> AsyncIterator[LiveServer]:
     folder: Path = tmp_path_factory.mktemp("healthcare")
     configured = configured_database_url()
     if configured and configured.startswith("postgres://"):
@@ -84,6 +105,14 @@ async def live_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
         trusted_proxies=("127.0.0.1/32", "::1/128"),
         # Short, so that a test can see a signed-out socket closed.
         ws_anonymous_idle_seconds=TEST_ANONYMOUS_IDLE_SECONDS,
+        smtp_url=smtp_server.url,
+        email_from="Test Clinic <clinic@example.org>",
+        public_app_url=TEST_APP_URL,
+        # Quick retries and polls, so that a test sees a retry or another instance's
+        # email within seconds; reminders are sent by tests with a moved clock instead.
+        email_retry_base_seconds=1,
+        email_poll_seconds=1,
+        reminder_poll_seconds=3600,
     )
     app = create_app(settings)
     server = uvicorn.Server(
@@ -113,6 +142,7 @@ async def live_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
 @pytest.fixture(autouse=True)
 async def clean_database(live_server: LiveServer) -> AsyncIterator[None]:
     yield
+    await auth_resolvers.settled()  # a password reset still being handled
     await audit.written()  # nothing of this test may land in the next one's tables
     tables = [
         model._meta.db_table
@@ -218,6 +248,8 @@ async def make_user(**overrides: Any) -> models.User:
         "last_name": f"User {number}",
         "role": models.Role.PATIENT,
         "password_hash": await known_password_hash(),
+        # An account in use has confirmed its address; pass None for one that has not.
+        "email_verified_at": utcnow(),
     }
     fields.update(overrides)
     if fields["role"] == models.Role.DOCTOR:

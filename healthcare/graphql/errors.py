@@ -52,6 +52,8 @@ class ErrorCode(Enum):
     CONSULTATION_SIGNED = "CONSULTATION_SIGNED"
     CALL_WINDOW_CLOSED = "CALL_WINDOW_CLOSED"
     CALL_ENDED = "CALL_ENDED"
+    INVALID_EMAIL_TOKEN = "INVALID_EMAIL_TOKEN"  # noqa: S105 (an error code)
+    EMAIL_NOT_VERIFIED = "EMAIL_NOT_VERIFIED"
 
 
 @strawberry.interface(description="Implemented by every expected mutation failure.")
@@ -130,6 +132,22 @@ class CallEnded(Error):
     state: str = strawberry.field(description="The call's state (a VideoCallState).")
 
 
+@strawberry.type(
+    description="The link is unknown, has expired, was used already, or is for an address "
+    "the account no longer has. Ask for a new one."
+)
+class InvalidEmailToken(Error):
+    pass
+
+
+@strawberry.type(
+    description="Confirm your email address first (open the link we sent you; "
+    "`resendVerificationEmail` sends another)."
+)
+class EmailNotVerified(Error):
+    pass
+
+
 def result_of(failure: failures.ExpectedFailure) -> Error:
     """The member of a result union that tells the client of `failure`."""
     match failure:
@@ -174,6 +192,17 @@ def result_of(failure: failures.ExpectedFailure) -> Error:
             return InvalidRefreshToken(
                 message="This refresh token cannot be used. Sign in again.",
                 code=ErrorCode.INVALID_REFRESH_TOKEN,
+            )
+        case failures.InvalidEmailTokenError():
+            return InvalidEmailToken(
+                message="This link is invalid or has expired. Ask for a new one.",
+                code=ErrorCode.INVALID_EMAIL_TOKEN,
+            )
+        case failures.EmailNotVerifiedError():
+            return EmailNotVerified(
+                message="Confirm your email address before booking: open the link we sent "
+                "you, or ask for a new one.",
+                code=ErrorCode.EMAIL_NOT_VERIFIED,
             )
     raise TypeError(f"no result type for {type(failure).__name__}")
 

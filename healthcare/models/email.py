@@ -14,8 +14,8 @@ if TYPE_CHECKING:
 
 
 class EmailKind(StrEnum):
-    PASSWORD_RESET = "PASSWORD_RESET"
-    PASSWORD_CHANGED = "PASSWORD_CHANGED"
+    PASSWORD_RESET = "PASSWORD_RESET"  # noqa: S105 (a kind of email, not a secret)
+    PASSWORD_CHANGED = "PASSWORD_CHANGED"  # noqa: S105 (a kind of email, not a secret)
     VERIFY_EMAIL = "VERIFY_EMAIL"
     # Someone signed up with an address that already has an account: its owner hears.
     SIGN_UP_ATTEMPT = "SIGN_UP_ATTEMPT"
@@ -81,7 +81,7 @@ class EmailMessage(Model):
 
 
 class EmailTokenPurpose(StrEnum):
-    PASSWORD_RESET = "PASSWORD_RESET"
+    PASSWORD_RESET = "PASSWORD_RESET"  # noqa: S105 (a purpose, not a secret)
     VERIFY_EMAIL = "VERIFY_EMAIL"
     CHANGE_EMAIL = "CHANGE_EMAIL"
 

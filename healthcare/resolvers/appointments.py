@@ -11,12 +11,14 @@ from tortoise.queryset import QuerySet
 
 from healthcare import db, models
 from healthcare.failures import (
+    EmailNotVerifiedError,
     InputError,
     InvalidTransitionError,
     NotFoundError,
     SlotUnavailableError,
 )
 from healthcare.realtime.outbox import atomic
+from healthcare.resolvers import appointment_emails
 from healthcare.resolvers.availability import HoursBlock, slots_on, zone
 from healthcare.resolvers.changes import Change, announce, other_party
 from healthcare.security.auth import utcnow
@@ -165,6 +167,7 @@ async def record(
         previous_starts_at=previous_starts_at,
         reason=reason,
     )
+    await appointment_emails.appointment_changed(appointment, kind, actor, previous_starts_at)
     patient_id = appointment.patient_id
     doctor_id = appointment.doctor_id
     await announce(
@@ -181,8 +184,14 @@ async def record(
 
 
 async def book(
-    patient: models.User, doctor_id: str, starts_at: datetime, reason: str
+    patient: models.User,
+    doctor_id: str,
+    starts_at: datetime,
+    reason: str,
+    require_verified_email: bool = True,
 ) -> models.Appointment:
+    if require_verified_email and patient.email_verified_at is None:
+        raise EmailNotVerifiedError()
     parsed = parse_id(doctor_id)
     if parsed is None:
         raise NotFoundError("doctor", doctor_id)

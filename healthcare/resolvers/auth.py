@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -12,18 +15,23 @@ from tortoise.transactions import in_transaction
 
 from healthcare import models
 from healthcare.config import Settings
-from healthcare.failures import InputError
+from healthcare.failures import InputError, InvalidEmailTokenError
 from healthcare.realtime import pubsub
 from healthcare.realtime.outbox import Event, atomic, queue
+from healthcare.resolvers import emails
 from healthcare.security.auth import (
     create_access_token,
     hash_password,
-    hash_refresh_token,
-    new_refresh_token,
+    hash_secret_token,
+    new_secret_token,
     utcnow,
     verify_password,
 )
 from healthcare.validators import check_password, clean_name, normalize_email
+
+logger = logging.getLogger(__name__)
+Kind = models.EmailKind
+Purpose = models.EmailTokenPurpose
 
 
 @dataclass(frozen=True)
@@ -72,20 +80,223 @@ async def create_user(
 
 
 async def register_patient(*, email: str, password: str, first_name: str, last_name: str) -> None:
-    """Self-service sign-up: a patient account for an address that has none. An address
-    that has one changes nothing, and the caller answers the same for both, in about the
-    same time (the password is hashed either way): sign-up must not tell anyone who has
-    an account. Raises InputError for input that is not valid, whatever the address."""
+    """Self-service sign-up: a patient account for an address that has none, and a link
+    to confirm the address. An address that has an account changes nothing, but its
+    owner is told by email, with a link to reset the password should they have forgotten
+    it. The caller answers the same for both, in about the same time (the password is
+    hashed and one email written either way): sign-up must not tell anyone who has an
+    account. Raises InputError for input that is not valid, whatever the address."""
     try:
-        await create_user(
-            email=email,
-            password=password,
-            first_name=first_name,
-            last_name=last_name,
-            role=models.Role.PATIENT,
-        )
+        async with atomic():
+            user = await create_user(
+                email=email,
+                password=password,
+                first_name=first_name,
+                last_name=last_name,
+                role=models.Role.PATIENT,
+            )
+            await send_verification(user)
     except EmailTaken:
+        async with atomic():
+            owner = await models.User.filter(email=normalize_email(email), is_active=True).first()
+            if owner is not None:
+                token = await emails.new_link_token(owner, Purpose.PASSWORD_RESET)
+                await emails.send(
+                    owner,
+                    Kind.SIGN_UP_ATTEMPT,
+                    "Someone tried to sign up with your address",
+                    [
+                        "Someone (perhaps you) tried to create an account with this address, "
+                        "but it already has one. Nothing was changed.",
+                        "If you have forgotten your password, choose a new one here (the link "
+                        f"works once, for {reset_link_minutes()} minutes): "
+                        f"{emails.app_link('reset-password/' + token)}",
+                        "If it was not you, you can ignore this email.",
+                    ],
+                )
+
+
+def reset_link_minutes() -> int:
+    return int(emails.link_lifetime(Purpose.PASSWORD_RESET).total_seconds() // 60)
+
+
+async def send_verification(user: models.User) -> None:
+    """A link that confirms the user's address. Inside `atomic()`."""
+    token = await emails.new_link_token(user, Purpose.VERIFY_EMAIL)
+    await emails.send(
+        user,
+        Kind.VERIFY_EMAIL,
+        "Confirm your email address",
+        [
+            "Please confirm that this is your email address: "
+            f"{emails.app_link('verify-email/' + token)}",
+            "Until you do, you can sign in but not book appointments. If you did not create "
+            "an account with the clinic, ignore this email.",
+        ],
+    )
+
+
+async def resend_verification(user: models.User) -> None:
+    """Another confirmation link, unless the address is confirmed already."""
+    if user.email_verified_at is not None:
         return
+    async with atomic():
+        await send_verification(user)
+
+
+_unanswered: set[asyncio.Task[None]] = set()
+
+
+def start_password_reset(email: str) -> None:
+    """`request_password_reset` in the background: the request is answered at once, the
+    same whether or not an account has the address, so that not even the time it takes
+    tells. (Lost if the process dies in the next few milliseconds: the user asks again.)"""
+    task = asyncio.create_task(_logged(request_password_reset(email)))
+    _unanswered.add(task)
+    task.add_done_callback(_unanswered.discard)
+
+
+async def _logged(work: Awaitable[None]) -> None:
+    try:
+        await work
+    except Exception:
+        logger.exception("a password reset request failed")
+
+
+async def settled() -> None:
+    """Wait for the password reset requests still being handled (tests, shutdown)."""
+    while _unanswered:
+        await asyncio.gather(*_unanswered, return_exceptions=True)
+
+
+async def request_password_reset(email: str) -> None:
+    """Email a reset link to the account with this (normalised) address, if there is one
+    and it is active; nothing otherwise."""
+    async with atomic():
+        user = await models.User.filter(email=email, is_active=True).first()
+        if user is None:
+            return
+        token = await emails.new_link_token(user, Purpose.PASSWORD_RESET)
+        minutes = reset_link_minutes()
+        await emails.send(
+            user,
+            Kind.PASSWORD_RESET,
+            "Choose a new password",
+            [
+                "Someone (perhaps you) asked to reset the password of your account. Choose "
+                f"a new one here: {emails.app_link('reset-password/' + token)}",
+                f"The link works once, for {minutes} minutes. If you did not ask, ignore "
+                "this email: your password stays as it is.",
+            ],
+        )
+
+
+async def reset_password(token: str, new_password: str) -> None:
+    """Set a new password with a reset link: every session ends, the link and any other
+    reset link stop working, and the owner is told by email. A refused new password
+    leaves the link usable."""
+    link = await emails.live_link(token, (Purpose.PASSWORD_RESET,))
+    if link is None:
+        raise InvalidEmailTokenError()
+    user = link.user
+    check_password(new_password, user.email, field="newPassword")
+    password_hash = await hash_password(new_password)
+    async with atomic():
+        if not await emails.spend_link(link):
+            raise InvalidEmailTokenError()
+        await emails.spend_other_links(user, Purpose.PASSWORD_RESET)
+        user.password_hash = password_hash
+        update_fields = ["password_hash", "updated_at"]
+        if user.email_verified_at is None and link.email == user.email:
+            user.email_verified_at = utcnow()  # the link reached that inbox
+            update_fields.append("email_verified_at")
+        await user.save(update_fields=update_fields)
+        await revoke_all_sessions(user.id, "password_reset")
+        await emails.send(
+            user,
+            Kind.PASSWORD_CHANGED,
+            "Your password was changed",
+            [
+                "The password of your account was just changed with a reset link, and every "
+                "device was signed out.",
+                "If this was not you, reset your password now: "
+                f"{emails.app_link('forgot-password')}, and tell the clinic.",
+            ],
+        )
+
+
+async def verify_email(token: str) -> str:
+    """Confirm an address with the link sent to it: the account's own (after sign-up), or
+    a new one (after `change_email`), which then becomes the account's. The address."""
+    link = await emails.live_link(token, (Purpose.VERIFY_EMAIL, Purpose.CHANGE_EMAIL))
+    if link is None:
+        raise InvalidEmailTokenError()
+    user = link.user
+    if link.purpose == Purpose.VERIFY_EMAIL and link.email != user.email:
+        raise InvalidEmailTokenError()  # the address changed since
+    old_email = user.email
+    try:
+        async with atomic():
+            if not await emails.spend_link(link):
+                raise InvalidEmailTokenError()
+            user.email = link.email
+            user.email_verified_at = utcnow()
+            await user.save(update_fields=["email", "email_verified_at", "updated_at"])
+            if link.purpose == Purpose.CHANGE_EMAIL:
+                await emails.spend_other_links(user, Purpose.CHANGE_EMAIL)
+                await emails.spend_other_links(user, Purpose.PASSWORD_RESET)
+                await emails.send(
+                    user,
+                    Kind.EMAIL_CHANGE_NOTICE,
+                    "Your email address was changed",
+                    [
+                        f"Your account's email address is now {user.email}; emails will no "
+                        "longer come to this one.",
+                        "If this was not you, contact the clinic now.",
+                    ],
+                    to_address=old_email,
+                )
+    except IntegrityError:  # someone took the new address meanwhile
+        raise EmailTaken() from None
+    return user.email
+
+
+async def change_email(user: models.User, new_email: str, current_password: str) -> bool:
+    """Ask to move the account to `new_email`: a link goes to the new address (the change
+    happens when it is opened) and a notice to the current one. False if the password is
+    wrong. An address that has an account already gets nothing, and the answer is the
+    same: this must not tell who has an account either."""
+    new_email = normalize_email(new_email, field="newEmail")
+    if new_email == user.email:
+        raise InputError("newEmail", "This is already your email address.")
+    if not await verify_password(current_password, user.password_hash):
+        return False
+    if await models.User.filter(email=new_email).exists():
+        return True
+    async with atomic():
+        token = await emails.new_link_token(user, Purpose.CHANGE_EMAIL, new_email)
+        await emails.send(
+            user,
+            Kind.EMAIL_CHANGE_VERIFY,
+            "Confirm your new email address",
+            [
+                "Confirm that this address should become your account's: "
+                f"{emails.app_link('verify-email/' + token)}",
+                "Until you do, your account keeps its current address.",
+            ],
+            to_address=new_email,
+        )
+        await emails.send(
+            user,
+            Kind.EMAIL_CHANGE_NOTICE,
+            "A change of your email address was asked for",
+            [
+                "Someone signed in to your account asked to change its email address. It "
+                "changes only once the link sent to the new address is opened.",
+                "If this was not you, change your password now and tell the clinic.",
+            ],
+        )
+    return True
 
 
 async def start_session(user: models.User, settings: Settings) -> IssuedTokens:
@@ -99,7 +310,7 @@ async def start_session(user: models.User, settings: Settings) -> IssuedTokens:
 async def _issue(
     session: models.AuthSession, user: models.User, settings: Settings
 ) -> IssuedTokens:
-    refresh_token, token_hash = new_refresh_token()
+    refresh_token, token_hash = new_secret_token()
     await models.RefreshToken.create(session=session, token_hash=token_hash)
     access_token, access_expires_at = create_access_token(user.id, session.id, settings)
     return IssuedTokens(
@@ -130,7 +341,7 @@ async def refresh(refresh_token: str, settings: Settings) -> IssuedTokens | None
     Presenting a token that was already spent means it leaked (or two clients raced with
     one token): the whole session is revoked, the thief's and the owner's tokens alike.
     """
-    token_hash = hash_refresh_token(refresh_token)
+    token_hash = hash_secret_token(refresh_token)
     now = utcnow()
     async with atomic():
         token = (

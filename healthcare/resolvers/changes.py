@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from healthcare import db, models
 from healthcare.realtime import pubsub
 from healthcare.realtime.outbox import Event, queue, require_transaction
+from healthcare.resolvers import emails
 from healthcare.resolvers.users import STAFF_NAME
 from healthcare.security import audit
 
@@ -37,6 +38,7 @@ TEXTS: dict[Kind, tuple[str, str]] = {
     Kind.CHAT_MESSAGE: ("New message", "{actor} sent you a message."),
     Kind.VIDEO_CALL_INCOMING: ("Incoming video call", "{actor} is calling you for your visit."),
     Kind.VIDEO_CALL_MISSED: ("Missed video call", "{actor} did not answer your video call."),
+    Kind.APPOINTMENT_REMINDER: ("Appointment reminder", "Your visit with {actor} is coming up."),
 }
 
 
@@ -133,6 +135,7 @@ async def notify(change: Change) -> list[models.Notification]:
             conversation_id=change.conversation_id,
         )
         queue(Event(pubsub.notifications_channel(recipient_id), {"seq": str(notification.seq)}))
+        await emails.email_if_still_unread(notification, signed_by(change.actor))
         written.append(notification)
     return written
 

@@ -26,6 +26,7 @@ from healthcare.resolvers import (
     calls,
     chat,
     consultations,
+    emails,
     notifications,
     users,
 )
@@ -39,6 +40,7 @@ RULES: dict[type[Model], Rule] = {
     models.AuditEvent: audit_log.visible_audit_events,
     models.Consultation: consultations.visible_consultations,
     models.Conversation: chat.visible_conversations,
+    models.EmailMessage: emails.visible_email_deliveries,
     models.Notification: notifications.visible_notifications,
     models.TimeOff: availability.visible_time_off,
     models.User: users.visible_users,

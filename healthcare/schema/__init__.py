@@ -24,6 +24,7 @@ from healthcare.schema import (
     calls,
     chat,
     consultations,
+    emails,
     notifications,
     users,
 )
@@ -40,6 +41,7 @@ Query = merge_types(
         chat.Query,
         calls.Query,
         audit_log.Query,
+        emails.Query,
     ),
 )
 Mutation = merge_types(
@@ -53,6 +55,7 @@ Mutation = merge_types(
         notifications.Mutation,
         chat.Mutation,
         calls.Mutation,
+        emails.Mutation,
     ),
 )
 Subscription = merge_types(

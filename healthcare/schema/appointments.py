@@ -11,6 +11,7 @@ import strawberry
 from healthcare import models
 from healthcare.graphql.auditing import DeniedWhenNull, audited, selected_fields
 from healthcare.graphql.errors import (
+    EmailNotVerified,
     InvalidStatusTransition,
     NotFound,
     SlotUnavailable,
@@ -205,7 +206,7 @@ class BookAppointmentInput:
 
 
 BookAppointmentResult = Annotated[
-    AppointmentPayload | SlotUnavailable | ValidationFailed | NotFound,
+    AppointmentPayload | SlotUnavailable | ValidationFailed | NotFound | EmailNotVerified,
     strawberry.union("BookAppointmentResult"),
 ]
 RescheduleAppointmentResult = Annotated[
@@ -274,14 +275,19 @@ def appointment_payload(row: models.Appointment) -> AppointmentPayload:
 @strawberry.type
 class Mutation:
     @mutation(
-        description="Book a slot with a doctor. Patients only.",
+        description="Book a slot with a doctor. Patients only, with a confirmed email address "
+        "(unless REQUIRE_VERIFIED_EMAIL_TO_BOOK is off): otherwise EmailNotVerified.",
         extensions=allow(HasRole(Role.PATIENT)),
     )
     async def book_appointment(
         self, info: Info, input: BookAppointmentInput
     ) -> BookAppointmentResult:
         row = await resolvers.book(
-            signed_in_user(info), input.doctor_id, input.starts_at, input.reason
+            signed_in_user(info),
+            input.doctor_id,
+            input.starts_at,
+            input.reason,
+            require_verified_email=info.context.settings.require_verified_email_to_book,
         )
         return appointment_payload(row)
 

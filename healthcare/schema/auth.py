@@ -13,6 +13,7 @@ from healthcare.failures import (
 from healthcare.graphql.errors import (
     AccountDeactivated,
     InvalidCredentials,
+    InvalidEmailToken,
     InvalidRefreshToken,
     ValidationFailed,
     mutation,
@@ -23,7 +24,15 @@ from healthcare.resolvers import auth as resolvers
 from healthcare.schema.loaders import Info
 from healthcare.schema.users import User
 from healthcare.security.auth import Viewer
-from healthcare.security.ratelimit import PASSWORD_CHECK, SIGN_IN, SIGN_UP, TOKEN_REFRESH
+from healthcare.security.ratelimit import (
+    EMAIL_LINK,
+    PASSWORD_CHECK,
+    PASSWORD_RESET,
+    SIGN_IN,
+    SIGN_UP,
+    TOKEN_REFRESH,
+)
+from healthcare.validators import normalize_email
 
 
 def viewer_email(args: dict[str, Any], info: Info) -> str | None:
@@ -80,9 +89,46 @@ class SignUpReceived:
 
 
 SIGN_UP_RECEIVED = SignUpReceived(
-    message="Thank you. If this address is new, its account is ready: sign in with it. "
-    "If it already has an account, sign in with that account's password."
+    message="Thank you. We sent an email to this address: open the link in it to confirm "
+    "the address (you can sign in before that, but not book). If the address already has "
+    "an account, the email says what to do instead."
 )
+
+
+@strawberry.type(
+    description="Asked for: an email is on its way if there is an account to send it to. "
+    "The answer is the same either way."
+)
+class EmailSent:
+    message: str = strawberry.field(description="Safe to show: what to do next.")
+
+
+@strawberry.type(description="The password is changed and every session has ended.")
+class PasswordReset:
+    message: str = strawberry.field(description="Safe to show: sign in with the new password.")
+
+
+@strawberry.type(description="The address is confirmed (and, after a change, the account's).")
+class EmailVerified:
+    email: str
+
+
+RESET_REQUESTED = EmailSent(
+    message="If an account has this address, we sent it a link to choose a new password. "
+    "Check your inbox (and spam folder)."
+)
+RequestPasswordResetResult = Annotated[
+    EmailSent | ValidationFailed, strawberry.union("RequestPasswordResetResult")
+]
+ResetPasswordResult = Annotated[
+    PasswordReset | InvalidEmailToken | ValidationFailed, strawberry.union("ResetPasswordResult")
+]
+VerifyEmailResult = Annotated[
+    EmailVerified | InvalidEmailToken | ValidationFailed, strawberry.union("VerifyEmailResult")
+]
+ChangeEmailResult = Annotated[
+    EmailSent | InvalidCredentials | ValidationFailed, strawberry.union("ChangeEmailResult")
+]
 
 RegisterResult = Annotated[SignUpReceived | ValidationFailed, strawberry.union("RegisterResult")]
 LoginResult = Annotated[
@@ -177,3 +223,65 @@ class Mutation:
         if tokens is None:
             raise InvalidCredentialsError("The current password is incorrect.")
         return AuthPayload.signed_in(info, tokens)
+
+    @mutation(
+        description="Forgot your password? Emails the account with this address a link to "
+        "choose a new one (`resetPassword`). The answer is the same, and as quick, whether "
+        "or not an account has the address. Limited per address asked about and per "
+        "network: over a limit, a top-level RATE_LIMITED error gives `retryAfterSeconds`.",
+        extensions=[RateLimited(PASSWORD_RESET, account=lambda args, info: args["email"])],
+    )
+    async def request_password_reset(self, info: Info, email: str) -> RequestPasswordResetResult:
+        address = normalize_email(email)
+        resolvers.start_password_reset(address)
+        return RESET_REQUESTED
+
+    @mutation(
+        description="Choose a new password with the token from a reset link. Every session "
+        "ends (sign in again with the new password); the link then stops working, and so "
+        "does any earlier one. A refused password leaves the link usable.",
+        extensions=[RateLimited(PASSWORD_RESET)],
+    )
+    async def reset_password(
+        self, info: Info, token: str, new_password: str
+    ) -> ResetPasswordResult:
+        await resolvers.reset_password(token, new_password)
+        return PasswordReset(message="Your password is changed. Sign in with it.")
+
+    @mutation(
+        description="Confirm an email address with the token from the link sent to it: "
+        "after sign-up, or after `changeEmail` (the new address then becomes the "
+        "account's). No sign-in needed.",
+        extensions=[RateLimited(PASSWORD_RESET)],
+    )
+    async def verify_email(self, info: Info, token: str) -> VerifyEmailResult:
+        return EmailVerified(email=await resolvers.verify_email(token))
+
+    @mutation(
+        description="Send the link that confirms your address again (nothing if it is "
+        "confirmed). A few an hour: over the limit, a top-level RATE_LIMITED error.",
+        extensions=[RateLimited(EMAIL_LINK, account=viewer_email), *allow(IsAuthenticated())],
+    )
+    async def resend_verification_email(self, info: Info) -> EmailSent:
+        await resolvers.resend_verification(signed_in_user(info))
+        return EmailSent(message="If your address is not confirmed yet, a new link is on its way.")
+
+    @mutation(
+        description="Move your account to another email address: a link goes to the new "
+        "address, and the change happens when it is opened (`verifyEmail`); your current "
+        "address is told. Needs your password; wrong ones count with sign-in attempts.",
+        extensions=[
+            RateLimited(
+                PASSWORD_CHECK,
+                account=viewer_email,
+                succeeded=lambda result: not isinstance(result, InvalidCredentials),
+            ),
+            *allow(IsAuthenticated()),
+        ],
+    )
+    async def change_email(
+        self, info: Info, new_email: str, current_password: str
+    ) -> ChangeEmailResult:
+        if not await resolvers.change_email(signed_in_user(info), new_email, current_password):
+            raise InvalidCredentialsError("The current password is incorrect.")
+        return EmailSent(message="We sent a link to the new address: open it to finish the change.")

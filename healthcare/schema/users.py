@@ -73,6 +73,11 @@ class User:
         "Null unless you are this user or an administrator.",
         extensions=allow(IsSelfOrAdmin(), silent=True),
     )
+    email_verified: bool | None = strawberry.field(
+        description="Whether the owner confirmed the address (a link sent to it). "
+        "Null unless you are this user or an administrator.",
+        extensions=allow(IsSelfOrAdmin(), silent=True),
+    )
     profile_picture: strawberry.Private[str | None]
 
     @strawberry.field(description="First and last name together.")
@@ -98,6 +103,7 @@ class User:
             email=user.email,
             phone_number=user.phone_number,
             is_active=user.is_active,
+            email_verified=user.email_verified_at is not None,
             profile_picture=user.profile_picture,
         )
 

@@ -7,6 +7,7 @@ into a `Viewer` for HTTP and WebSocket alike.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -64,14 +65,42 @@ def create_access_token(
     return jwt.encode(claims, settings.jwt_secret, algorithm=JWT_ALGORITHM), expires_at
 
 
-def new_refresh_token() -> tuple[str, str]:
-    """A fresh random refresh token and the hash that is stored in its place."""
+def new_secret_token() -> tuple[str, str]:
+    """A fresh random token (a refresh token, a link sent by email) and the hash that is
+    stored in its place."""
     token = secrets.token_urlsafe(32)
-    return token, hash_refresh_token(token)
+    return token, hash_secret_token(token)
 
 
-def hash_refresh_token(token: str) -> str:
+def hash_secret_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+PREFERENCES_LINK_PURPOSE = b"email-preferences:"
+
+
+def preferences_link_token(user_id: uuid.UUID, settings: Settings) -> str:
+    """The token in every email's "choose your emails" link: it lets whoever holds the
+    email change that user's email preferences, and nothing else. Keyed from JWT_SECRET,
+    so it needs no row, and it does not expire (as unsubscribe links must not)."""
+    return f"{user_id.hex}.{_preferences_mac(user_id.hex, settings)}"
+
+
+def user_id_from_preferences_link(token: str, settings: Settings) -> uuid.UUID | None:
+    user_hex, _, mac = token.partition(".")
+    try:
+        user_id = uuid.UUID(hex=user_hex)
+    except ValueError:
+        return None
+    expected = _preferences_mac(user_id.hex, settings)
+    return user_id if hmac.compare_digest(mac.encode(), expected.encode()) else None
+
+
+def _preferences_mac(user_hex: str, settings: Settings) -> str:
+    digest = hmac.new(
+        settings.jwt_secret.encode(), PREFERENCES_LINK_PURPOSE + user_hex.encode(), "sha256"
+    )
+    return digest.hexdigest()[:32]
 
 
 class InvalidAccessToken(Exception):

@@ -230,6 +230,20 @@ UPLOAD = Action(
     "Too many uploads",
     per_account=lambda settings: settings.upload_rate_per_account,
 )
+# Each request writes an email to a real inbox: a few an hour per address asked about,
+# and per network (not given back: there is no success to tell by).
+PASSWORD_RESET = Action(
+    "password_reset",
+    "Too many password reset requests",
+    per_address=lambda settings: settings.password_reset_rate_per_address,
+    per_account=lambda settings: settings.password_reset_rate_per_account,
+)
+# Links sent again on request (address confirmation): a few an hour per account.
+EMAIL_LINK = Action(
+    "email_link",
+    "Too many emails asked for",
+    per_account=lambda settings: settings.email_rate_per_account,
+)
 ACCOUNT_SCOPES = frozenset({"account", "account_and_address"})
 
 
