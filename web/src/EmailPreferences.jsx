@@ -3,11 +3,16 @@ import { useId, useState } from "react";
 import { failureMessage } from "./forms.jsx";
 import { EMAIL_PREFERENCES, UPDATE_EMAIL_PREFERENCES } from "./operations.js";
 
+// The topics as schema.graphql describes them.
 const KINDS = [
-  ["appointmentChanges", "Appointment changes", "when a visit is booked, moved or cancelled"],
-  ["reminders", "Reminders", "before each visit"],
-  ["chatMessages", "Chat messages", "a message you have not read in the app for a while"],
-  ["consultationUpdates", "Consultation notes", "when your doctor's notes of a visit are ready or added to"],
+  ["appointmentChanges", "Appointment changes", "a visit booked, moved or cancelled, with a calendar invite"],
+  ["reminders", "Reminders", "before each visit (by default a day and an hour before)"],
+  ["chatMessages", "Chat messages", "a message you have not read in the app some minutes after it came"],
+  [
+    "consultationUpdates",
+    "Visit notes",
+    "your visit notes written, changed or signed, if not seen in the app",
+  ],
 ];
 
 const choicesOf = (preferences) => Object.fromEntries(KINDS.map(([name]) => [name, preferences[name]]));

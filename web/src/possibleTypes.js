@@ -23,8 +23,14 @@ export default {
   ],
   "BookAppointmentResult": [
     "AppointmentPayload",
+    "EmailNotVerified",
     "NotFound",
     "SlotUnavailable",
+    "ValidationFailed"
+  ],
+  "ChangeEmailResult": [
+    "EmailSent",
+    "InvalidCredentials",
     "ValidationFailed"
   ],
   "ChangePasswordResult": [
@@ -42,6 +48,10 @@ export default {
     "UserPayload",
     "ValidationFailed"
   ],
+  "EmailPreferencesResult": [
+    "EmailPreferences",
+    "InvalidEmailToken"
+  ],
   "EndVideoCallResult": [
     "CallEnded",
     "NotFound",
@@ -52,7 +62,9 @@ export default {
     "CallEnded",
     "CallWindowClosed",
     "ConsultationSigned",
+    "EmailNotVerified",
     "InvalidCredentials",
+    "InvalidEmailToken",
     "InvalidRefreshToken",
     "InvalidStatusTransition",
     "NotFound",
@@ -88,11 +100,20 @@ export default {
     "SignUpReceived",
     "ValidationFailed"
   ],
+  "RequestPasswordResetResult": [
+    "EmailSent",
+    "ValidationFailed"
+  ],
   "RescheduleAppointmentResult": [
     "AppointmentPayload",
     "InvalidStatusTransition",
     "NotFound",
     "SlotUnavailable",
+    "ValidationFailed"
+  ],
+  "ResetPasswordResult": [
+    "InvalidEmailToken",
+    "PasswordReset",
     "ValidationFailed"
   ],
   "SendCallSignalResult": [
@@ -133,8 +154,17 @@ export default {
     "NotFound",
     "ValidationFailed"
   ],
+  "UpdateEmailPreferencesResult": [
+    "EmailPreferences",
+    "InvalidEmailToken"
+  ],
   "UpdateMyProfileResult": [
     "UserPayload",
+    "ValidationFailed"
+  ],
+  "VerifyEmailResult": [
+    "EmailVerified",
+    "InvalidEmailToken",
     "ValidationFailed"
   ]
 };
