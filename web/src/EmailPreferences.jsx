@@ -74,7 +74,9 @@ export function EmailPreferencesForm({ token }) {
                   setChoices({ ...shown, [name]: e.target.checked });
                 }}
               />
-              <strong>{label}</strong>: <span>{explanation}</span>
+              <span>
+                <strong>{label}</strong>: {explanation}
+              </span>
             </label>
           ))}
         </fieldset>
