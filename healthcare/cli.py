@@ -24,6 +24,7 @@ from healthcare.demo import (
     seed_demo_data,
 )
 from healthcare.failures import InputError
+from healthcare.mail import outbox as mail
 from healthcare.ops.log import configure_logging
 from healthcare.ops.migration_check import check_on_server
 from healthcare.resolvers.auth import create_user
@@ -42,11 +43,14 @@ async def _with_database(settings: Settings, work: Callable[[], Awaitable[T]]) -
         if applied:
             logger.info("applied migrations", extra={"migrations": applied})
     await Tortoise.init(config=tortoise_config(settings.database_url))
+    # Emails that `work` writes (demo bookings) wait in the outbox for the app's worker.
+    mail.install(mail.Mailroom(settings, wake=lambda: None))
     try:
         if settings.uses_sqlite:
             await db.create_sqlite_schema()
         return await work()
     finally:
+        mail.install(None)
         await Tortoise.close_connections()
 
 

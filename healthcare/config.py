@@ -369,12 +369,12 @@ class Settings:
                 "SMTP_URL must start with smtp:// (STARTTLS when offered) or smtps:// "
                 "(TLS from the start), such as smtps://user:password@mail.example.org:465."
             )
-        if "@" not in parseaddr(self.email_from)[1]:
+        if self.email_from and "@" not in parseaddr(self.email_from)[1]:
             raise ConfigurationError(
                 "EMAIL_FROM must be an address, or a name and an address such as "
                 "'Clinic <no-reply@clinic.example>'."
             )
-        if not self.public_app_url.startswith(("http://", "https://")):
+        if self.public_app_url and not self.public_app_url.startswith(("http://", "https://")):
             raise ConfigurationError(
                 "PUBLIC_APP_URL must be the web app's address, starting with https:// "
                 "(http:// in development); the links in emails point there."
@@ -396,6 +396,11 @@ class Settings:
             raise ConfigurationError(
                 "SMTP_URL is required when HEALTHCARE_ENV=production: without it emails are "
                 "only written to files (a development default)."
+            )
+        if not self.email_from:
+            raise ConfigurationError(
+                "EMAIL_FROM is required when HEALTHCARE_ENV=production, such as "
+                "'Clinic <no-reply@clinic.example>'."
             )
         if not self.public_app_url.startswith("https://"):
             raise ConfigurationError(

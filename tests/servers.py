@@ -325,3 +325,12 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
             cluster.stop()
         finally:
             shutil.rmtree(directory, ignore_errors=True)
+
+
+# What production mode requires for email, for tests that start it: an SMTP server that is
+# never reached (these tests send no email) and the web app's public address.
+PRODUCTION_EMAIL_ENV = {
+    "SMTP_URL": "smtp://127.0.0.1:9?starttls=off",
+    "EMAIL_FROM": "Clinic <no-reply@clinic.example>",
+    "PUBLIC_APP_URL": "https://app.clinic.example",
+}

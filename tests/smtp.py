@@ -32,7 +32,7 @@ class Inbox:
         self._messages: list[EmailMessage] = []
         self.refused: set[str] = set()  # 550: no such user (a permanent failure)
         self.busy = False  # 451 for every recipient (a temporary failure)
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller: Controller | None = None
 
     @property
     def url(self) -> str:
@@ -59,10 +59,14 @@ class Inbox:
     # ---- the test's side ----
 
     def start(self) -> None:
+        # A controller's event loop is closed when it stops, so each start needs a new one.
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
         self.controller.start()
 
     def stop(self) -> None:
-        self.controller.stop()
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
 
     def clear(self) -> None:
         with self._lock:

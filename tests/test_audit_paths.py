@@ -39,6 +39,7 @@ from websockets.typing import Subprotocol
 from healthcare import models
 from healthcare.graphql import auditing
 from healthcare.security import audit
+from healthcare.security.auth import utcnow
 from tests.conftest import (
     SCHEMA,
     TEST_PASSWORD,
@@ -226,6 +227,21 @@ async def doctor_declines_the_call(client: GraphQLClient, world: World) -> None:
     )
 
 
+async def email_patient_a(world: World) -> None:
+    """An email to a patient: its delivery row names them (`recipient`)."""
+    patient = world.users["patient_a"]
+    await models.EmailMessage.create(
+        message_id=f"<{uuid.uuid4()}@example.org>",
+        kind=models.EmailKind.VERIFY_EMAIL,
+        recipient=patient,
+        to_address=patient.email,
+        subject="Confirm your email address",
+        body="",
+        not_before=utcnow(),
+        status=models.EmailStatus.SENT,
+    )
+
+
 def the_call(world: World) -> dict[str, Any]:
     return {"callId": str(world.call.id)}
 
@@ -239,6 +255,7 @@ CALLS: dict[str, Call] = {
     "conversation": Call("doctor", lambda w: {"id": str(w.conversation.id)}),
     "conversations": Call("doctor"),
     "doctors": Call("patient_a"),
+    "emailDeliveries": Call("admin", prepare=email_patient_a),
     "me": Call("doctor"),
     "user": Call("doctor", lambda w: {"id": w.id("patient_a")}),
     "users": Call("admin"),

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import secrets
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -40,8 +41,11 @@ from PIL import Image
 from websockets.typing import Subprotocol
 
 from healthcare import models
+from healthcare.config import Settings
+from healthcare.security.auth import preferences_link_token
 from tests.conftest import (
     SCHEMA,
+    TEST_JWT_SECRET,
     TEST_PASSWORD,
     GraphQLClient,
     LiveServer,
@@ -66,6 +70,7 @@ NF = "NotFound"  # the error in a mutation's result union
 VF = "ValidationFailed"  # the error in a mutation's result union
 AD = "AccountDeactivated"  # the error in login's result union
 IRT = "InvalidRefreshToken"  # the error in refreshToken's result union
+IET = "InvalidEmailToken"  # the error for a link's token that is not (or no longer) good
 NFE = "NOT_FOUND"  # a top-level error code (subscriptions have no result union)
 WS403 = "4403"  # the WebSocket is closed on connection_init
 
@@ -126,6 +131,20 @@ MATRIX: dict[str, tuple[str, ...]] = {
     "Mutation.uploadProfilePicture":     (U,    D,    D,    D,    D,    D,    U,    D,    D),
     "Mutation.removeProfilePicture":     (U,    D,    D,    D,    D,    D,    U,    D,    D),
     "Mutation.createUser":               (U,    F,    F,    F,    F,    D,    U,    F,    F),
+    # -- email: links need no sign-in (their token is the capability); a made-up one is
+    # refused alike for all
+    "Mutation.requestPasswordReset":     (D,    D,    D,    D,    D,    D,    D,    D,    D),
+    "Mutation.resetPassword":            (IET,  IET,  IET,  IET,  IET,  IET,  IET,  IET,  IET),
+    "Mutation.verifyEmail":              (IET,  IET,  IET,  IET,  IET,  IET,  IET,  IET,  IET),
+    "Mutation.resendVerificationEmail":  (U,    D,    D,    D,    D,    D,    U,    D,    D),
+    "Mutation.changeEmail":              (U,    D,    D,    D,    D,    D,    U,    D,    D),
+    # Query/Mutation email preferences: your own signed in; patient A's with A's link
+    "Query.emailPreferences":            (U,    D,    D,    D,    D,    D,    U,    D,    D),
+    "Query.emailPreferences (A's link)": (D,    D,    D,    D,    D,    D,    D,    D,    D),
+    "Mutation.updateEmailPreferences":   (U,    D,    D,    D,    D,    D,    U,    D,    D),
+    "Mutation.updateEmailPreferences (A's link)": (D, D, D,    D,    D,    D,    D,    D,    D),
+    # Query.emailDeliveries: an empty list is the administrator's answer
+    "Query.emailDeliveries":             (U,    F,    F,    F,    F,    D,    U,    F,    F),
     # Mutation.setUserActive: on patient B
     "Mutation.setUserActive":            (U,    F,    F,    F,    F,    D,    U,    F,    F),
     # Mutation.changeUserRole: on patient B
@@ -178,6 +197,7 @@ MATRIX: dict[str, tuple[str, ...]] = {
     "User.email (patient A's)":          (U,    D,    N,    N,    N,    D,    U,    N,    D),
     "User.phoneNumber (patient A's)":    (U,    D,    N,    N,    N,    D,    U,    N,    D),
     "User.isActive (patient A's)":       (U,    D,    N,    N,    N,    D,    U,    N,    D),
+    "User.emailVerified (patient A's)":  (U,    D,    N,    N,    N,    D,    U,    N,    D),
     "User.fullName (patient A's)":       (U,    D,    N,    D,    N,    D,    U,    N,    D),
     "User.fullName (the doctor's)":      (U,    D,    D,    D,    D,    D,    U,    D,    D),
     "User.specialty (the doctor's)":     (U,    D,    D,    D,    D,    D,    U,    N,    D),
@@ -408,6 +428,12 @@ def patient_a_id(world: World) -> str:
     return world.id("patient_a")
 
 
+def patient_a_link(world: World, persona: str) -> dict[str, Any]:
+    """The token of the "choose your emails" link in patient A's emails."""
+    settings = Settings(jwt_secret=TEST_JWT_SECRET)
+    return {"token": preferences_link_token(world.users["patient_a"].id, settings)}
+
+
 def doctor_id(world: World) -> str:
     return world.id("doctor")
 
@@ -636,6 +662,52 @@ PROBES: dict[str, Probe] = {
         refresh_variables,
     ),
     "Mutation.logout": Probe("mutation Logout { logout }"),
+    "Mutation.requestPasswordReset": Probe(
+        "mutation Forgot($email: String!) {"
+        f" requestPasswordReset(email: $email) {{ {RESULT} }} }}",
+        lambda w, p: {"email": persona_or_patient_a(w, p).email},
+    ),
+    "Mutation.resetPassword": Probe(
+        "mutation Reset($token: String!) {"
+        f' resetPassword(token: $token, newPassword: "another long password") {{ {RESULT} }} }}',
+        lambda w, p: {"token": secrets.token_urlsafe(32)},
+    ),
+    "Mutation.verifyEmail": Probe(
+        f"mutation Verify($token: String!) {{ verifyEmail(token: $token) {{ {RESULT} }} }}",
+        lambda w, p: {"token": secrets.token_urlsafe(32)},
+    ),
+    "Mutation.resendVerificationEmail": Probe(
+        "mutation Resend { resendVerificationEmail { message } }"
+    ),
+    "Mutation.changeEmail": Probe(
+        "mutation ChangeEmail($email: String!, $current: String!) {"
+        f" changeEmail(newEmail: $email, currentPassword: $current) {{ {RESULT} }} }}",
+        lambda w, p: {"email": f"new-{uuid.uuid4().hex[:8]}@example.org", "current": TEST_PASSWORD},
+    ),
+    "Query.emailPreferences": Probe(
+        "query Preferences {"
+        f" emailPreferences {{ {RESULT} ... on EmailPreferences {{ reminders }} }} }}"
+    ),
+    "Query.emailPreferences (A's link)": Probe(
+        "query Preferences($token: String!) {"
+        f" emailPreferences(token: $token) {{ {RESULT}"
+        " ... on EmailPreferences { reminders } } }",
+        patient_a_link,
+    ),
+    "Mutation.updateEmailPreferences": Probe(
+        "mutation UpdatePreferences {"
+        f" updateEmailPreferences(input: {{reminders: true}}) {{ {RESULT} }} }}"
+    ),
+    "Mutation.updateEmailPreferences (A's link)": Probe(
+        "mutation UpdatePreferences($token: String!) {"
+        f" updateEmailPreferences(input: {{reminders: true}}, token: $token) {{ {RESULT} }} }}",
+        patient_a_link,
+    ),
+    "Query.emailDeliveries": Probe(
+        "query Deliveries { emailDeliveries { nodes { id } } }",
+        path=("emailDeliveries", "nodes"),
+        empty_is_data=True,
+    ),
     "Mutation.changePassword": Probe(
         "mutation ChangePassword($current: String!) {"
         ' changePassword(currentPassword: $current, newPassword: "another long password") {'
@@ -833,6 +905,7 @@ PROBES: dict[str, Probe] = {
     "User.email (patient A's)": user_field("email", patient_a_id),
     "User.phoneNumber (patient A's)": user_field("phoneNumber", patient_a_id),
     "User.isActive (patient A's)": user_field("isActive", patient_a_id),
+    "User.emailVerified (patient A's)": user_field("emailVerified", patient_a_id),
     "User.fullName (patient A's)": user_field("fullName", patient_a_id),
     "User.fullName (the doctor's)": user_field("fullName", doctor_id),
     "User.specialty (the doctor's)": user_field("specialty", doctor_id),

@@ -13,6 +13,7 @@ import httpx
 from healthcare.config import Settings
 from healthcare.demo import DEMO_PASSWORD
 from healthcare.schema import build_schema, sdl
+from tests.servers import PRODUCTION_EMAIL_ENV
 
 LOGIN = """
 mutation Login($email: String!, $password: String!) {
@@ -148,7 +149,9 @@ def test_the_server_command_refuses_production_without_a_secret_and_says_why(tmp
 
 
 def test_seed_demo_refuses_to_run_in_production(tmp_path):
-    env = cli_env(tmp_path, HEALTHCARE_ENV="production", JWT_SECRET="s" * 48)
+    env = cli_env(
+        tmp_path, HEALTHCARE_ENV="production", JWT_SECRET="s" * 48, **PRODUCTION_EMAIL_ENV
+    )
     result = run_cli("seed-demo", env=env)
     assert result.returncode == 2
     assert "refuses" in result.stderr

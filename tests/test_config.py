@@ -3,6 +3,7 @@
 import pytest
 
 from healthcare.config import ConfigurationError, Settings
+from tests.servers import PRODUCTION_EMAIL_ENV
 
 STRONG_SECRET = "s" * 48
 
@@ -49,7 +50,12 @@ def test_production_never_uses_a_generated_development_secret(tmp_path):
 
 def test_production_with_a_strong_secret_turns_graphiql_off(tmp_path):
     settings = Settings.from_env(
-        {"HEALTHCARE_ENV": "production", "JWT_SECRET": STRONG_SECRET, "DATA_DIR": str(tmp_path)}
+        {
+            "HEALTHCARE_ENV": "production",
+            "JWT_SECRET": STRONG_SECRET,
+            "DATA_DIR": str(tmp_path),
+            **PRODUCTION_EMAIL_ENV,
+        }
     )
     assert settings.is_production
     assert settings.graphiql is False

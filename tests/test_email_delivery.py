@@ -30,7 +30,6 @@ from typing import Any, TypeVar
 import asyncpg
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from icalendar import Calendar
 
 from healthcare import models
@@ -223,12 +222,7 @@ def message_ids(messages: list[EmailMessage]) -> Counter[str]:
 
 async def start_again(inbox: Inbox) -> None:
     """Start the stopped SMTP server again, on its port (in a thread: the live server
-    shares this event loop). tests/smtp.py's `start()` after `stop()` fails, "Event loop
-    is closed", after a 5 s wait (aiosmtpd's Controller closes its loop when it stops):
-    then a new Controller on the same port, so that the session's server is back for the
-    rest of the run whatever this test found."""
-    if inbox.controller.loop.is_closed():
-        inbox.controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
+    shares this event loop)."""
     await asyncio.to_thread(inbox.start)
 
 

@@ -13,7 +13,7 @@ from websockets.typing import Subprotocol
 from healthcare.config import Settings
 from healthcare.graphql import execution
 from healthcare.schema import build_schema
-from tests.servers import server_process
+from tests.servers import PRODUCTION_EMAIL_ENV, server_process
 
 TRANSPORT_WS = Subprotocol("graphql-transport-ws")
 ME = "query Me { me { id } }"
@@ -103,7 +103,7 @@ async def test_an_operation_that_runs_too_long_gets_a_clean_503(client, patient,
 
 
 def test_production_turns_off_introspection_suggestions_and_graphiql(tmp_path):
-    env = {"HEALTHCARE_ENV": "production", "JWT_SECRET": "p" * 48}
+    env = {"HEALTHCARE_ENV": "production", "JWT_SECRET": "p" * 48, **PRODUCTION_EMAIL_ENV}
     with server_process(tmp_path, **env) as server:
         introspection = httpx.post(
             f"{server.base_url}/graphql", json={"query": INTROSPECTION}

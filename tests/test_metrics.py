@@ -21,6 +21,7 @@ from healthcare.graphql import operation_metrics
 from healthcare.ops import metrics
 from healthcare.realtime import pubsub
 from healthcare.schema import users as users_schema
+from tests.servers import PRODUCTION_EMAIL_ENV
 from tests.wsclient import Subscriber
 
 OPERATIONS = "healthcare_graphql_operations_total"
@@ -329,7 +330,7 @@ def test_metrics_settings_come_from_the_environment(tmp_path):
     env = {"DATA_DIR": str(tmp_path), "JWT_SECRET": "s" * 48}
     assert Settings.from_env(env).metrics_served
     assert not Settings.from_env({**env, "METRICS_ENABLED": "false"}).metrics_served
-    production = {**env, "HEALTHCARE_ENV": "production"}
+    production = {**env, "HEALTHCARE_ENV": "production", **PRODUCTION_EMAIL_ENV}
     assert not Settings.from_env(production).metrics_served
     assert Settings.from_env({**production, "METRICS_TOKEN": TOKEN}).metrics_served
     with pytest.raises(ConfigurationError, match="METRICS_TOKEN"):

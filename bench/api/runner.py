@@ -28,6 +28,7 @@ from bench.api import operations as ops
 from bench.api.data import Dataset
 from bench.api.pgcount import StatementCounter, summarize
 from bench.common.processes import (
+    PRODUCTION_EMAIL_ENV,
     Server,
     cpu_seconds,
     free_port,
@@ -75,6 +76,7 @@ async def start_api(ctx: Context, name: str, database_url: str) -> Server:
     env = {
         # production: no demo data, no GraphiQL, no introspection; as deployed.
         "HEALTHCARE_ENV": "production",
+        **PRODUCTION_EMAIL_ENV,
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "DATA_DIR": str(ctx.folder / f"{name}-data"),

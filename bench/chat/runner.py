@@ -25,6 +25,7 @@ from redis import asyncio as aioredis
 from bench.chat.clients import ApiClient, FloorClient
 from bench.chat.load import Client, HttpPool, Recorder, run_schedule
 from bench.common.processes import (
+    PRODUCTION_EMAIL_ENV,
     CpuWindow,
     RedisProcess,
     Server,
@@ -66,6 +67,7 @@ def _api_env(run: Run, port: int) -> dict[str, str]:
     return {
         # production: no demo seeding, no GraphiQL, no field suggestions; as deployed.
         "HEALTHCARE_ENV": "production",
+        **PRODUCTION_EMAIL_ENV,
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "DATA_DIR": str(run.folder / "api-data"),

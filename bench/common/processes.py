@@ -22,9 +22,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from tests.servers import RedisProcess, free_port, wait_until
+from tests.servers import PRODUCTION_EMAIL_ENV, RedisProcess, free_port, wait_until
 
 __all__ = [
+    "PRODUCTION_EMAIL_ENV",  # from tests.servers: production needs an SMTP server named
     "CpuWindow",
     "RedisProcess",  # from tests.servers, as the tests start it
     "Server",

@@ -19,7 +19,13 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from bench.common.processes import RedisProcess, Server, free_port, start_server
+from bench.common.processes import (
+    PRODUCTION_EMAIL_ENV,
+    RedisProcess,
+    Server,
+    free_port,
+    start_server,
+)
 from healthcare.db import asyncpg_dsn, database_url_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -77,6 +83,7 @@ def server_env(
 ) -> dict[str, str]:
     return {
         "HEALTHCARE_ENV": "production",
+        **PRODUCTION_EMAIL_ENV,
         "DATABASE_URL": database_url,
         "BROADCAST_URL": broadcast_url,
         "JWT_SECRET": jwt_secret,

@@ -257,7 +257,9 @@ async def verify_email(token: str) -> str:
                     to_address=old_email,
                 )
     except IntegrityError:  # someone took the new address meanwhile
-        raise EmailTaken() from None
+        raise InputError(
+            "token", "Another account has this address now: ask for the change again."
+        ) from None
     return user.email
 
 
@@ -271,21 +273,22 @@ async def change_email(user: models.User, new_email: str, current_password: str)
         raise InputError("newEmail", "This is already your email address.")
     if not await verify_password(current_password, user.password_hash):
         return False
-    if await models.User.filter(email=new_email).exists():
-        return True
     async with atomic():
-        token = await emails.new_link_token(user, Purpose.CHANGE_EMAIL, new_email)
-        await emails.send(
-            user,
-            Kind.EMAIL_CHANGE_VERIFY,
-            "Confirm your new email address",
-            [
-                "Confirm that this address should become your account's: "
-                f"{emails.app_link('verify-email/' + token)}",
-                "Until you do, your account keeps its current address.",
-            ],
-            to_address=new_email,
-        )
+        # A taken address gets no link; the rest is as for a free one, the notice to the
+        # current address included, so that the requester's inbox does not tell either.
+        if not await models.User.filter(email=new_email).exists():
+            token = await emails.new_link_token(user, Purpose.CHANGE_EMAIL, new_email)
+            await emails.send(
+                user,
+                Kind.EMAIL_CHANGE_VERIFY,
+                "Confirm your new email address",
+                [
+                    "Confirm that this address should become your account's: "
+                    f"{emails.app_link('verify-email/' + token)}",
+                    "Until you do, your account keeps its current address.",
+                ],
+                to_address=new_email,
+            )
         await emails.send(
             user,
             Kind.EMAIL_CHANGE_NOTICE,

@@ -150,7 +150,7 @@ class AuditWriter:
         self._stopping = False
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
+        self._task = asyncio.create_task(self._run(), name="audit-writer")
 
     async def stop(self) -> None:
         """Let the current round finish (never cut a write short), then write the rest."""

@@ -28,6 +28,7 @@ import pytest
 
 from tests.faults.harness import Api, Deployment
 from tests.servers import (
+    PRODUCTION_EMAIL_ENV,
     LoggedServer,
     PostgresCluster,
     RedisProcess,
@@ -96,7 +97,8 @@ def cluster() -> Iterator[PostgresCluster]:
             "LOG_LEVEL": "WARNING",
         }
         env.pop("HEALTHCARE_ENV", None)
-        _run(["migrate"], {**env, "HEALTHCARE_ENV": "production", "JWT_SECRET": "m" * 48})
+        production = {"HEALTHCARE_ENV": "production", "JWT_SECRET": "m" * 48}
+        _run(["migrate"], {**env, **production, **PRODUCTION_EMAIL_ENV})
         _run(["seed-demo"], {**env, "HEALTHCARE_ENV": "development"})
         yield cluster
 
@@ -127,6 +129,7 @@ async def deployment(
     try:
         env = {
             "HEALTHCARE_ENV": "production",
+            **PRODUCTION_EMAIL_ENV,
             "DATABASE_URL": built.database_url,
             "BROADCAST_URL": built.broadcast_url,
             "JWT_SECRET": secrets.token_urlsafe(48),
