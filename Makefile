@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test fuzz lint typecheck schema migrate clean web e2e bench faults soak
+.PHONY: run test fuzz lint typecheck schema migrate clean web e2e bench bench-email faults soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,9 @@ e2e: $(STAMP) $(WEB_DEPS)  ## Playwright in Debian's chromium (video calls throu
 
 bench: $(STAMP)  ## the API against its floors on PostgreSQL (bench/README.md); writes bench/results/, docs/benchmarks.md
 	$(BIN)/python -m bench.api $(BENCH_ARGS)
+
+bench-email: $(STAMP)  ## the email worker against a bare SMTP client, to a local SMTP server (bench/README.md)
+	$(BIN)/python -m bench.email $(BENCH_ARGS)
 
 soak: $(STAMP)  ## two instances, 10 min of mixed traffic (SOAK_MINUTES): RSS, open files, delivery per minute, a verdict (bench/README.md)
 	$(BIN)/python -m bench.soak
