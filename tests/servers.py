@@ -1,6 +1,7 @@
 """Real server processes for tests that need more than the in-process server: several
 instances, a shutdown, a pub/sub server that goes away."""
 
+import asyncio
 import os
 import shutil
 import signal
@@ -8,12 +9,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from healthcare.db import create_throwaway_database, drop_database
 
 
 def free_port() -> int:
@@ -122,6 +125,27 @@ class RedisProcess:
             self.process.terminate()
             self.process.wait(timeout=10)
             self.process = None
+
+
+@asynccontextmanager
+async def throwaway_database(server_url: str, prefix: str) -> AsyncIterator[str]:
+    """A database beside `server_url`'s, migrated by `healthcare migrate` in a process of
+    its own (as an operator would), dropped at the end."""
+    url = await create_throwaway_database(server_url, prefix)
+    try:
+        migrate = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "healthcare.cli", "migrate"],
+            env={**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert migrate.returncode == 0, migrate.stderr
+        yield url
+    finally:
+        await drop_database(url, server_url)
 
 
 def redis_server_available() -> bool:

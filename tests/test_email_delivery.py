@@ -13,7 +13,6 @@ import contextlib
 import os
 import re
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -33,7 +32,6 @@ import pytest
 from icalendar import Calendar
 
 from healthcare import models
-from healthcare.db import create_throwaway_database, drop_database
 from healthcare.resolvers import appointment_emails
 from healthcare.resolvers.emails import when
 from healthcare.security.auth import utcnow
@@ -46,7 +44,7 @@ from tests.conftest import (
     make_schedule,
     sign_in,
 )
-from tests.servers import LoggedServer, spawn_server
+from tests.servers import LoggedServer, spawn_server, throwaway_database
 from tests.smtp import Inbox, body_of, calendar_of
 
 T = TypeVar("T")
@@ -848,21 +846,8 @@ async def instances_database() -> AsyncIterator[str]:
     configured = configured_database_url()
     if not configured or not configured.startswith("postgres://"):
         pytest.skip("several instances share a PostgreSQL database: DATABASE_URL=postgres://")
-    url = await create_throwaway_database(configured, "healthcare_email_")
-    try:
-        migrate = await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-m", "healthcare.cli", "migrate"],
-            env={**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert migrate.returncode == 0, migrate.stderr
+    async with throwaway_database(configured, "healthcare_email_") as url:
         yield url
-    finally:
-        await drop_database(url, configured)
 
 
 async def ready(instance: LoggedServer) -> bool:

@@ -8,8 +8,6 @@ runs on the embedded suite too, as long as PostgreSQL and redis-server are on th
 
 import asyncio
 import os
-import subprocess
-import sys
 import uuid
 
 import asyncpg
@@ -18,9 +16,15 @@ from gql import Client, GraphQLRequest
 from gql.transport.websockets import WebsocketsTransport
 
 from healthcare.config import normalize_database_url
-from healthcare.db import create_throwaway_database, drop_database
 from healthcare.demo import DEMO_PASSWORD
-from tests.servers import graphql, login, redis_process, redis_server_available, server_process
+from tests.servers import (
+    graphql,
+    login,
+    redis_process,
+    redis_server_available,
+    server_process,
+    throwaway_database,
+)
 
 POSTGRES_URL = normalize_database_url(
     os.environ.get("TEST_POSTGRES_URL")
@@ -67,19 +71,8 @@ async def shared_database():
         if os.environ.get("CI") == "true":
             pytest.fail("CI=true: PostgreSQL and redis-server are required")
         pytest.skip("needs PostgreSQL (TEST_POSTGRES_URL) and the redis-server program")
-    url = await create_throwaway_database(POSTGRES_URL, "healthcare_instances_")
-    migrate = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "healthcare.cli", "migrate"],
-        env={**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert migrate.returncode == 0, migrate.stderr
-    yield url
-    await drop_database(url, POSTGRES_URL)
+    async with throwaway_database(POSTGRES_URL, "healthcare_instances_") as url:
+        yield url
 
 
 @pytest.mark.parametrize(
