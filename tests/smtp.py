@@ -32,6 +32,8 @@ class Inbox:
         self._messages: list[EmailMessage] = []
         self.refused: set[str] = set()  # 550: no such user (a permanent failure)
         self.busy = False  # 451 for every recipient (a temporary failure)
+        self.delay_seconds = 0.0  # a slow server: each message takes this long to accept
+        self.smtputf8 = True  # offers SMTPUTF8 (addresses that are not ASCII); from start()
         self.controller: Controller | None = None
 
     @property
@@ -51,6 +53,8 @@ class Inbox:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay_seconds:
+            await asyncio.sleep(self.delay_seconds)
         message = cast(EmailMessage, message_from_bytes(envelope.content, policy=default))
         with self._lock:
             self._messages.append(message)
@@ -60,7 +64,9 @@ class Inbox:
 
     def start(self) -> None:
         # A controller's event loop is closed when it stops, so each start needs a new one.
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(
+            self, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=self.smtputf8
+        )
         self.controller.start()
 
     def stop(self) -> None:
@@ -73,6 +79,7 @@ class Inbox:
             self._messages.clear()
         self.refused.clear()
         self.busy = False
+        self.delay_seconds = 0.0
 
     @property
     def messages(self) -> list[EmailMessage]:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import re
+import sqlite3
 import statistics
 import sys
 import time
@@ -786,6 +787,41 @@ async def test_a_refused_recipient_in_a_batch_does_not_hold_back_the_others(
     assert message_ids(inbox.messages) == Counter(dict.fromkeys(others, 1))
 
 
+async def test_an_address_the_server_cannot_take_fails_for_good_without_holding_back_the_others(
+    inbox: Inbox,
+) -> None:
+    # given: three emails, the second to an address that is not ASCII, which needs
+    # SMTPUTF8, and a server that does not offer it
+    rows = [email_row(number) for number in range(3)]
+    rows[1].to_address = "josé@bücher.example"
+    await asyncio.to_thread(inbox.stop)
+    inbox.smtputf8 = False
+    await start_again(inbox)
+
+    try:
+        # when: they are in the outbox (one batch)
+        await models.EmailMessage.bulk_create(rows)
+        others = {rows[0].message_id, rows[2].message_id}
+        await inbox.wait_for(lambda m: str(m["Message-ID"]) in others, 2)
+    finally:
+        await asyncio.to_thread(inbox.stop)
+        inbox.smtputf8 = True
+        await start_again(inbox)
+
+    # then: the two others arrived once each and are SENT; that one FAILED, saying why
+
+    async def settled() -> list[models.EmailMessage]:
+        found = await models.EmailMessage.filter(id__in=[row.id for row in rows])
+        return found if all(row.status != Status.PENDING for row in found) else []
+
+    found = {row.id: row for row in await eventually(settled, "all settled")}
+    assert [found[row.id].status for row in rows] == [Status.SENT, Status.FAILED, Status.SENT]
+    error = found[rows[1].id].last_error
+    assert error is not None and "SMTPUTF8" in error, error
+    assert found[rows[1].id].attempts == 1
+    assert message_ids(inbox.messages) == Counter(dict.fromkeys(others, 1))
+
+
 async def test_an_email_still_refused_for_now_at_its_last_attempt_fails(inbox: Inbox) -> None:
     # given: an email tried nine times already, and a server that is busy
     row = email_row(1, attempts=9)
@@ -835,6 +871,33 @@ async def test_an_email_whose_worker_died_after_claiming_it_is_sent_when_its_lea
     still = await models.EmailMessage.get(id=held.id)
     assert (still.status, still.lease_id, still.attempts) == (Status.PENDING, held_lease, 1)
     assert inbox.to(held.to_address) == []
+
+
+async def test_an_instance_stopped_while_sending_finishes_its_batch_first(
+    tmp_path: Path, inbox: Inbox
+) -> None:
+    # given: a development instance whose demo data writes a few emails at start, and an
+    # SMTP server that takes half a second over each
+    inbox.delay_seconds = 0.5
+    server = spawn_server(tmp_path, "deploy", SMTP_URL=inbox.url, EMAIL_POLL_SECONDS="1")
+    try:
+        # when: it is stopped (Ctrl-C, as a deploy does) once the first has arrived
+        await inbox.wait_for(lambda m: True, 1, 60)
+        code, log = await asyncio.to_thread(server.stop)
+    finally:
+        server.stop()
+
+    # then: it stopped cleanly after sending the rest: every email arrived once, and each
+    # row is SENT, none left leased for another instance to send again
+    assert code == 0, log[-3000:]
+    with sqlite3.connect(tmp_path / "healthcare.sqlite3") as database:
+        rows = database.execute(
+            "SELECT message_id, status, lease_id FROM email_messages"
+            " WHERE not_before <= created_at"  # not the emails meant for later
+        ).fetchall()
+    assert len(rows) > 1, rows
+    assert [(status, lease) for _, status, lease in rows] == [("SENT", None)] * len(rows)
+    assert message_ids(inbox.messages) == Counter(message_id for message_id, _, _ in rows)
 
 
 # ---- two instances on one PostgreSQL database --------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -36,7 +37,10 @@ Outcome = Failure | None  # None: sent
 
 
 class Transport(Protocol):
-    async def send(self, messages: Sequence[EmailMessage]) -> list[Outcome]: ...
+    async def send(self, messages: Sequence[EmailMessage], until: float) -> list[Outcome]:
+        """One outcome per message, in order. A message not begun by `until` (on the
+        `time.monotonic()` clock) is not sent: a temporary failure, tried again later."""
+        ...
 
 
 def compose(row: models.EmailMessage, settings: Settings) -> EmailMessage:
@@ -105,7 +109,7 @@ class SmtpTransport:
         self.server = parse_smtp_url(url)
         self.timeout = timeout
 
-    async def send(self, messages: Sequence[EmailMessage]) -> list[Outcome]:
+    async def send(self, messages: Sequence[EmailMessage], until: float) -> list[Outcome]:
         server = self.server
         client = aiosmtplib.SMTP(
             hostname=server.hostname,
@@ -126,6 +130,8 @@ class SmtpTransport:
         outcomes: list[Outcome] = []
         try:
             for message in messages:
+                if time.monotonic() > until:
+                    break  # the lease would run out: the rest wait for the next attempt
                 try:
                     await client.send_message(message)
                     outcomes.append(None)
@@ -138,14 +144,20 @@ class SmtpTransport:
                     break  # the rest of the batch waits for the next attempt
                 except aiosmtplib.SMTPResponseException as error:
                     outcomes.append(Failure(error.code >= 500, _reason(error.code, error.message)))
+                except aiosmtplib.SMTPNotSupported as error:
+                    # The message needs what the server does not offer (SMTPUTF8 for an
+                    # address that is not ASCII): it never will.
+                    outcomes.append(Failure(True, f"not supported by the server: {error}"[:300]))
+                except aiosmtplib.SMTPException as error:
+                    outcomes.append(Failure(False, type(error).__name__))
         finally:
             if client.is_connected:
                 try:
                     await client.quit()
                 except (aiosmtplib.SMTPException, OSError):
                     client.close()
-        lost = Failure(permanent=False, reason="the SMTP connection was lost")
-        return outcomes + [lost] * (len(messages) - len(outcomes))
+        rest = Failure(permanent=False, reason="not sent: the connection was lost or time ran out")
+        return outcomes + [rest] * (len(messages) - len(outcomes))
 
 
 # ---- development: files -----------------------------------------------------------------
@@ -159,7 +171,7 @@ class FileTransport:
         self.folder = folder
         self.links = re.compile(re.escape(app_url) + r"/\S+")
 
-    async def send(self, messages: Sequence[EmailMessage]) -> list[Outcome]:
+    async def send(self, messages: Sequence[EmailMessage], until: float) -> list[Outcome]:
         self.folder.mkdir(parents=True, exist_ok=True)
         for message in messages:
             name = str(message["Message-ID"]).strip("<>").split("@")[0]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -35,8 +36,14 @@ from healthcare.security.auth import utcnow
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 50
-# Longer than a batch can take (one SMTP session, each command with its own timeout).
+# A worker begins no message after half its lease: the last one (a few SMTP commands,
+# each with its own 30 s timeout) ends before the lease does, so no other instance can
+# claim a row while it is being sent.
 LEASE_SECONDS = 300
+SEND_WINDOW_SECONDS = LEASE_SECONDS / 2
+# How long stopping waits for the batch in hand (a deploy): rows it could not finish are
+# sent again, by any instance, once their lease runs out.
+STOP_GRACE_SECONDS = 20
 MAX_RETRY_DELAY_SECONDS = 3600
 
 Status = models.EmailStatus
@@ -82,6 +89,7 @@ class MailWorker:
         self.still_needed = still_needed
         self._bell = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def wake(self) -> None:
         """Something was just committed to the outbox: look now, not at the next poll."""
@@ -91,22 +99,29 @@ class MailWorker:
         self._task = asyncio.create_task(self._run(), name="mail-worker")
 
     async def stop(self) -> None:
-        if self._task is not None:
+        """Finish the batch in hand (within STOP_GRACE_SECONDS), then stop."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self._bell.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), STOP_GRACE_SECONDS)
+        except TimeoutError:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            self._task = None
+        self._task = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             self._bell.clear()
             try:
                 handled = await self.deliver_due()
             except Exception:  # the database is away: try again at the next poll
                 logger.exception("mail worker: could not look at the outbox")
                 handled = 0
-            if handled == BATCH_SIZE:
-                continue  # there may be more
+            if handled == BATCH_SIZE or self._stopping:
+                continue  # there may be more; or stop now
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._bell.wait(), self.settings.email_poll_seconds)
 
@@ -129,9 +144,29 @@ class MailWorker:
         if skipped:
             await self._finish(lease, skipped, Status.SKIPPED)
         if to_send:
-            outcomes = await self.transport.send([compose(row, self.settings) for row in to_send])
-            await self._record(lease, to_send, outcomes)
+            await self._record(lease, to_send, await self._send(to_send))
         return len(rows)
+
+    async def _send(self, rows: list[models.EmailMessage]) -> list[Outcome]:
+        """What became of each row: a message that cannot be composed fails for good; an
+        unexpected error of the transport fails the batch for now (retried, counted)."""
+        outcomes: list[Outcome] = [None] * len(rows)
+        messages = {}
+        for index, row in enumerate(rows):
+            try:
+                messages[index] = compose(row, self.settings)
+            except Exception as error:
+                logger.exception("email could not be composed", extra={"email_id": str(row.id)})
+                outcomes[index] = Failure(True, f"could not be composed: {type(error).__name__}")
+        until = time.monotonic() + SEND_WINDOW_SECONDS
+        try:
+            sent = await self.transport.send(list(messages.values()), until)
+        except Exception as error:
+            logger.exception("mail worker: the transport failed")
+            sent = [Failure(False, f"transport error: {type(error).__name__}")] * len(messages)
+        for index, outcome in zip(messages, sent, strict=True):
+            outcomes[index] = outcome
+        return outcomes
 
     async def _record(
         self, lease: uuid.UUID, rows: list[models.EmailMessage], outcomes: list[Outcome]
