@@ -605,6 +605,66 @@ async def test_asking_for_a_taken_address_tells_the_current_address_as_a_free_on
     assert [row.kind for row in await emails_to(patient.user.email)] == [Kind.EMAIL_CHANGE_NOTICE]
 
 
+async def test_a_password_reset_voids_a_change_of_address_asked_for_before_it(
+    client, inbox, patient
+):
+    """Whoever phished the password asks to move the account to their address; its owner,
+    warned by the notice, resets the password: the intruder's link must die with it."""
+    # given: a change asked for, its link at the new address
+    intruder = an_address("intruder")
+    await change_email(client, patient, intruder, TEST_PASSWORD)
+    token = link_token(await inbox.wait_for_one_to(intruder, "Confirm your new"), "verify-email")
+    # when: the owner resets the password
+    reset = await reset_password(
+        client, await reset_link_for(client, inbox, patient.user.email), NEW_PASSWORD
+    )
+    # then: the change's link no longer works, and the account keeps its address
+    assert reset["__typename"] == "PasswordReset"
+    assert (await verify_email(client, token))["__typename"] == "InvalidEmailToken"
+    assert (await login(client, patient.user.email, NEW_PASSWORD))["__typename"] == "AuthPayload"
+    assert (await login(client, intruder, NEW_PASSWORD))["__typename"] == "InvalidCredentials"
+
+
+async def test_a_password_change_voids_a_change_of_address_asked_for_before_it(
+    client, inbox, patient
+):
+    # given: a change asked for, its link at the new address
+    intruder = an_address("intruder")
+    await change_email(client, patient, intruder, TEST_PASSWORD)
+    token = link_token(await inbox.wait_for_one_to(intruder, "Confirm your new"), "verify-email")
+    # when: the owner changes the password, signed in
+    changed = await client.execute(
+        "mutation Change($current: String!, $new: String!) {"
+        " changePassword(currentPassword: $current, newPassword: $new) { __typename } }",
+        {"current": TEST_PASSWORD, "new": NEW_PASSWORD},
+        as_=patient,
+    )
+    # then
+    assert changed["changePassword"]["__typename"] == "AuthPayload"
+    assert (await verify_email(client, token))["__typename"] == "InvalidEmailToken"
+    assert await models.User.filter(id=patient.user.id, email=patient.user.email).exists()
+
+
+async def test_a_sign_up_link_opened_after_the_address_changed_does_not_bring_it_back(
+    client, inbox, live_server
+):
+    # given: a new account's confirmation link to its first address, then the account
+    # moved to another address by that address's link
+    first, second = an_address("first"), an_address("second")
+    await register(client, email=first, password=NEW_PASSWORD)
+    sign_up_token = link_token(await inbox.wait_for_one_to(first, "Confirm"), "verify-email")
+    user = await models.User.get(email=first)
+    person = await sign_in(user, live_server.settings)
+    await change_email(client, person, second, NEW_PASSWORD)
+    move_token = link_token(await inbox.wait_for_one_to(second, "Confirm your new"), "verify-email")
+    assert (await verify_email(client, move_token))["__typename"] == "EmailVerified"
+    # when: the first link is opened
+    late = await verify_email(client, sign_up_token)
+    # then: refused; the account keeps its new address
+    assert late["__typename"] == "InvalidEmailToken"
+    assert (await models.User.get(id=user.id)).email == second
+
+
 async def test_verifying_a_new_address_someone_took_meanwhile_changes_nothing(
     client, inbox, patient
 ):

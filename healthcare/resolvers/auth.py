@@ -193,8 +193,9 @@ async def request_password_reset(email: str) -> None:
 
 async def reset_password(token: str, new_password: str) -> None:
     """Set a new password with a reset link: every session ends, the link and any other
-    reset link stop working, and the owner is told by email. A refused new password
-    leaves the link usable."""
+    reset link stop working, and so does any pending change of address (whoever knew the
+    old password may have asked for it), and the owner is told by email. A refused new
+    password leaves the link usable."""
     link = await emails.live_link(token, (Purpose.PASSWORD_RESET,))
     if link is None:
         raise InvalidEmailTokenError()
@@ -204,7 +205,7 @@ async def reset_password(token: str, new_password: str) -> None:
     async with atomic():
         if not await emails.spend_link(link):
             raise InvalidEmailTokenError()
-        await emails.spend_other_links(user, Purpose.PASSWORD_RESET)
+        await emails.spend_other_links(user, Purpose.PASSWORD_RESET, Purpose.CHANGE_EMAIL)
         user.password_hash = password_hash
         update_fields = ["password_hash", "updated_at"]
         if user.email_verified_at is None and link.email == user.email:
@@ -232,8 +233,16 @@ async def verify_email(token: str) -> str:
     if link is None:
         raise InvalidEmailTokenError()
     user = link.user
-    if link.purpose == Purpose.VERIFY_EMAIL and link.email != user.email:
-        raise InvalidEmailTokenError()  # the address changed since
+    if link.purpose == Purpose.VERIFY_EMAIL:
+        async with atomic():
+            # Only while the account still has that address: a change of address may
+            # have been completed since (even at this very moment).
+            confirmed = await models.User.filter(id=user.id, email=link.email).update(
+                email_verified_at=utcnow(), updated_at=utcnow()
+            )
+            if not confirmed or not await emails.spend_link(link):
+                raise InvalidEmailTokenError()
+        return link.email
     old_email = user.email
     try:
         async with atomic():
@@ -242,20 +251,20 @@ async def verify_email(token: str) -> str:
             user.email = link.email
             user.email_verified_at = utcnow()
             await user.save(update_fields=["email", "email_verified_at", "updated_at"])
-            if link.purpose == Purpose.CHANGE_EMAIL:
-                await emails.spend_other_links(user, Purpose.CHANGE_EMAIL)
-                await emails.spend_other_links(user, Purpose.PASSWORD_RESET)
-                await emails.send(
-                    user,
-                    Kind.EMAIL_CHANGE_NOTICE,
-                    "Your email address was changed",
-                    [
-                        f"Your account's email address is now {user.email}; emails will no "
-                        "longer come to this one.",
-                        "If this was not you, contact the clinic now.",
-                    ],
-                    to_address=old_email,
-                )
+            await emails.spend_other_links(
+                user, Purpose.CHANGE_EMAIL, Purpose.PASSWORD_RESET, Purpose.VERIFY_EMAIL
+            )
+            await emails.send(
+                user,
+                Kind.EMAIL_CHANGE_NOTICE,
+                "Your email address was changed",
+                [
+                    f"Your account's email address is now {user.email}; emails will no "
+                    "longer come to this one.",
+                    "If this was not you, contact the clinic now.",
+                ],
+                to_address=old_email,
+            )
     except IntegrityError:  # someone took the new address meanwhile
         raise InputError(
             "token", "Another account has this address now: ask for the change again."
@@ -405,4 +414,6 @@ async def change_password(
     async with atomic():
         await user.save(update_fields=["password_hash", "updated_at"])
         await revoke_all_sessions(user.id, "password_changed")
+        # Links asked for with the old password (a reset, a change of address) stop working.
+        await emails.spend_other_links(user, Purpose.PASSWORD_RESET, Purpose.CHANGE_EMAIL)
         return await start_session(user, settings)

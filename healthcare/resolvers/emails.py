@@ -176,11 +176,11 @@ async def spend_link(row: models.EmailToken) -> bool:
     return bool(spent)
 
 
-async def spend_other_links(user: models.User, purpose: models.EmailTokenPurpose) -> None:
-    """Links of `purpose` sent earlier stop working (a reset done, an address changed)."""
-    await models.EmailToken.filter(user_id=user.id, purpose=purpose, used_at__isnull=True).update(
-        used_at=utcnow()
-    )
+async def spend_other_links(user: models.User, *purposes: models.EmailTokenPurpose) -> None:
+    """Links of these purposes sent earlier stop working (a reset done, an address changed)."""
+    await models.EmailToken.filter(
+        user_id=user.id, purpose__in=purposes, used_at__isnull=True
+    ).update(used_at=utcnow())
 
 
 # ---- notifications still unread -----------------------------------------------------------
