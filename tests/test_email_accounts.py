@@ -447,6 +447,28 @@ async def test_signing_up_with_a_taken_address_answers_the_same_and_tells_its_ow
     assert (await login(client, owner.email, NEW_PASSWORD))["__typename"] == "AuthPayload"
 
 
+async def test_sign_ups_with_a_taken_address_tell_its_owner_once_an_hour(client, inbox):
+    # given: an owner already told of one sign-up with their address
+    owner = await make_patient()
+    attempt = {"email": owner.email, "password": "someone else's pass"}
+    attempt |= {"firstName": "Mallory", "lastName": "X"}
+    first = await client.post(REGISTER, {"input": attempt})
+    await inbox.wait_for_one_to(owner.email, "Someone tried to sign up")
+    # when: someone tries again and again
+    again = [await client.post(REGISTER, {"input": attempt}) for _ in range(3)]
+    # then: the same answer each time, and no more emails (nor reset links) within the hour
+    assert all(response.json() == first.json() for response in again)
+    await all_emails_handled()
+    assert [row.kind for row in await emails_to(owner.email)] == [Kind.SIGN_UP_ATTEMPT]
+    assert await models.EmailToken.filter(user_id=owner.id).count() == 1
+    # ... and an hour later, the owner hears of the next one
+    await models.EmailMessage.filter(recipient_id=owner.id).update(
+        created_at=utcnow() - timedelta(minutes=61)
+    )
+    await client.post(REGISTER, {"input": attempt})
+    assert [row.kind for row in await emails_to(owner.email)] == [Kind.SIGN_UP_ATTEMPT] * 2
+
+
 async def test_an_unverified_patient_cannot_book_until_the_address_is_confirmed(
     client, inbox, live_server
 ):

@@ -99,7 +99,7 @@ async def register_patient(*, email: str, password: str, first_name: str, last_n
     except EmailTaken:
         async with atomic():
             owner = await models.User.filter(email=normalize_email(email), is_active=True).first()
-            if owner is not None:
+            if owner is not None and not await told_of_a_sign_up_lately(owner):
                 token = await emails.new_link_token(owner, Purpose.PASSWORD_RESET)
                 await emails.send(
                     owner,
@@ -114,6 +114,19 @@ async def register_patient(*, email: str, password: str, first_name: str, last_n
                         "If it was not you, you can ignore this email.",
                     ],
                 )
+
+
+# Sign-ups with a taken address tell its owner at most this often: someone signing up
+# with it again and again, from many networks, must not fill its inbox with reset links.
+SIGN_UP_ATTEMPT_EMAILS_EVERY = timedelta(hours=1)
+
+
+async def told_of_a_sign_up_lately(owner: models.User) -> bool:
+    return await models.EmailMessage.filter(
+        recipient_id=owner.id,
+        kind=Kind.SIGN_UP_ATTEMPT,
+        created_at__gte=utcnow() - SIGN_UP_ATTEMPT_EMAILS_EVERY,
+    ).exists()
 
 
 def reset_link_minutes() -> int:
