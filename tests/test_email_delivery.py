@@ -313,8 +313,8 @@ async def test_booking_moving_and_cancelling_an_appointment_updates_one_calendar
             for name in ("DTSTART", "DTEND"):  # UTC times: no TZID, a Z
                 assert re.search(rf"^{name}:\d{{8}}T\d{{6}}Z\r?$", raw, re.MULTILINE), raw
             assert starts_at.utcoffset() == timedelta(0), where
-            attendees = {str(value).lower() for value in event.get("ATTENDEE")}
-            assert attendees == {f"mailto:{a.lower()}" for a in people}, where
+            # the recipient is the one attendee: not the other party's address
+            assert str(event.get("ATTENDEE")).lower() == f"mailto:{address.lower()}", where
             uids.add(str(event["UID"]))
     assert [len(inbox.to(address)) for address in people] == [3, 3]
     assert len(uids) == 1, uids
@@ -589,14 +589,33 @@ async def test_reminders_that_came_due_while_no_instance_ran_send_only_the_neare
     late = await appointment_emails.send_due_reminders(now=starts_at - 30 * MINUTE)
     later = await appointment_emails.send_due_reminders(now=starts_at - 10 * MINUTE)
 
-    # then: one reminder, the hour-before one; both count as sent
+    # then: one reminder, saying the time actually left; both count as sent
     assert (late, later) == (1, 0)
     [email] = await inbox.wait_for(reminders_to(patient.user.email))
-    assert str(email["Subject"]) == "Reminder: your appointment in 1 hour"
+    assert str(email["Subject"]) == "Reminder: your appointment in 30 minutes"
     assert len(await rows_to(patient.user.email, Kind.APPOINTMENT_REMINDER)) == 1
     assert await reminder_kinds(client, patient) == ["APPOINTMENT_REMINDER"]
     reminders = await models.AppointmentReminder.filter(appointment_id=appointment["id"])
     assert all(r.sent_at is not None for r in reminders), reminders
+
+
+async def test_a_day_before_reminder_sent_late_says_how_long_is_really_left(
+    client: GraphQLClient, inbox: Inbox, patient: Persona, bookable: Persona
+) -> None:
+    # given: a visit in three days; the hour-before reminder is turned off
+    starts_at = on_the_hour(utcnow() + 3 * DAY)
+    appointment = await book(client, patient, bookable, starts_at)
+    await models.AppointmentReminder.filter(
+        appointment_id=appointment["id"], minutes_before=60
+    ).delete()
+
+    # when: the day-before reminder is first looked at four hours before the visit
+    sent = await appointment_emails.send_due_reminders(now=starts_at - 4 * HOUR)
+
+    # then: it says "in 4 hours", not "tomorrow"
+    assert sent == 1
+    [email] = await inbox.wait_for(reminders_to(patient.user.email))
+    assert str(email["Subject"]) == "Reminder: your appointment in 4 hours"
 
 
 async def test_a_visit_that_has_started_gets_no_late_reminder(

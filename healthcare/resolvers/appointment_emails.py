@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
 from datetime import datetime, timedelta
+from email.utils import parseaddr
 
 from healthcare import models
 from healthcare.config import Settings
@@ -60,7 +60,6 @@ async def appointment_changed(
     sequence = await models.AppointmentChange.filter(
         appointment_id=appointment.id, kind__in=list(INVITE_CHANGES)
     ).count()
-    invite = visit.invite(sequence - 1, cancelled=kind == Kind.CANCELLED)
     for person in visit.people:
         if not await emails.wants(person, "appointment_changes"):
             continue
@@ -70,7 +69,7 @@ async def appointment_changed(
             Kind.RESCHEDULED: f"Your appointment with {other} has moved to {visit.when}"
             + (f" (it was {visit.at(previous_starts_at)})." if previous_starts_at else "."),
             Kind.CANCELLED: f"Your appointment with {other} on {visit.when} is cancelled"
-            + (f" by {emails_actor(actor, person)}." if actor.id != person.id else "."),
+            + (f" by {name_in_emails(actor)}." if actor.id != person.id else "."),
         }[kind]
         await emails.send(
             person,
@@ -81,11 +80,12 @@ async def appointment_changed(
                 "The attached invite updates your calendar.",
                 f"See the appointment: {visit.link}",
             ],
-            calendar=invite,
+            calendar=visit.invite(person, sequence - 1, cancelled=kind == Kind.CANCELLED),
         )
 
 
-def emails_actor(actor: models.User, recipient: models.User) -> str:
+def name_in_emails(actor: models.User) -> str:
+    """Who made a change, as emails say it: an administrator is "the clinic"."""
     if actor.is_admin:
         return "the clinic"
     return actor.full_name
@@ -141,12 +141,12 @@ class Visit:
     def at(self, moment: datetime) -> str:
         return emails.when(moment, self.zone)
 
-    def invite(self, sequence: int, cancelled: bool) -> str:
+    def invite(self, recipient: models.User, sequence: int, cancelled: bool) -> str:
+        """The invite in `recipient`'s email: the clinic organises, and the recipient is the
+        one attendee named (the other party's address is not theirs to have)."""
         settings = mail.settings()
-        clinic = calendar.Attendee(
-            name=settings.email_from.split("<")[0].strip() or "Clinic",
-            email=settings.email_from.rsplit("<", 1)[-1].rstrip(">").strip(),
-        )
+        name, address = parseaddr(settings.email_from)
+        clinic = calendar.Attendee(name=name or "Clinic", email=address)
         return calendar.render(
             calendar.Invite(
                 uid=f"appointment-{self.appointment.id}@{settings.email_domain}",
@@ -159,9 +159,7 @@ class Visit:
                 description=f"{self.when}. Details and changes: {self.link}",
                 url=self.link,
                 organizer=clinic,
-                attendees=tuple(
-                    calendar.Attendee(person.full_name, person.email) for person in self.people
-                ),
+                attendees=(calendar.Attendee(recipient.full_name, recipient.email),),
                 stamp=utcnow(),
             )
         )
@@ -178,12 +176,10 @@ async def send_due_reminders(now: datetime | None = None) -> int:
         due_at__lte=now,
         appointment__status=Status.SCHEDULED,
         appointment__starts_at__gt=now,
-    ).values_list("appointment_id", "minutes_before")
-    nearest: dict[object, int] = defaultdict(lambda: 1 << 30)
-    for appointment_id, minutes in due:
-        nearest[appointment_id] = min(nearest[appointment_id], minutes)
+    ).values_list("appointment_id", flat=True)
     sent = 0
-    for appointment_id, minutes in nearest.items():
+    # One reminder per visit, however many came due (the subject says the time left).
+    for appointment_id in dict.fromkeys(due):
         async with atomic():
             taken = await models.AppointmentReminder.filter(
                 appointment_id=appointment_id, sent_at__isnull=True, due_at__lte=now
@@ -191,22 +187,26 @@ async def send_due_reminders(now: datetime | None = None) -> int:
             if not taken:
                 continue  # another instance sent it
             appointment = await models.Appointment.get(id=appointment_id)
-            await remind(await Visit.of(appointment), minutes)
+            await remind(await Visit.of(appointment), now)
             sent += 1
     return sent
 
 
-def ahead(minutes: int) -> str:
-    if minutes % (24 * 60) == 0:
-        days = minutes // (24 * 60)
+def ahead(left: timedelta) -> str:
+    """How long until the visit, as a reminder's subject says it: the time actually left
+    when it is sent (a reminder sent late says so), to the nearest day, hour or minute."""
+    minutes = round(left.total_seconds() / 60)
+    if minutes >= 22 * 60:
+        days = round(minutes / (24 * 60))
         return "tomorrow" if days == 1 else f"in {days} days"
-    if minutes % 60 == 0:
-        hours = minutes // 60
-        return f"in {hours} hour{'s' if hours > 1 else ''}"
+    if minutes >= 90:
+        return f"in {round(minutes / 60)} hours"
+    if minutes >= 55:
+        return "in 1 hour"
     return f"in {minutes} minutes"
 
 
-async def remind(visit: Visit, minutes: int) -> None:
+async def remind(visit: Visit, now: datetime) -> None:
     """The patient (and the doctor, if they chose reminders): in the app and by email."""
     for person in visit.people:
         wants_email = await emails.wants(person, "reminders")
@@ -225,7 +225,7 @@ async def remind(visit: Visit, minutes: int) -> None:
             await emails.send(
                 person,
                 EmailKind.APPOINTMENT_REMINDER,
-                f"Reminder: your appointment {ahead(minutes)}",
+                f"Reminder: your appointment {ahead(visit.appointment.starts_at - now)}",
                 [
                     f"Your appointment with {other.full_name} is on {visit.when}.",
                     f"See it, or change it if you cannot come: {visit.link}",

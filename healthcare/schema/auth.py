@@ -26,6 +26,7 @@ from healthcare.schema.users import User
 from healthcare.security.auth import Viewer
 from healthcare.security.ratelimit import (
     EMAIL_LINK,
+    EMAIL_TOKEN,
     PASSWORD_CHECK,
     PASSWORD_RESET,
     SIGN_IN,
@@ -240,7 +241,7 @@ class Mutation:
         description="Choose a new password with the token from a reset link. Every session "
         "ends (sign in again with the new password); the link then stops working, and so "
         "does any earlier one. A refused password leaves the link usable.",
-        extensions=[RateLimited(PASSWORD_RESET)],
+        extensions=[RateLimited(EMAIL_TOKEN)],
     )
     async def reset_password(
         self, info: Info, token: str, new_password: str
@@ -252,7 +253,7 @@ class Mutation:
         description="Confirm an email address with the token from the link sent to it: "
         "after sign-up, or after `changeEmail` (the new address then becomes the "
         "account's). No sign-in needed.",
-        extensions=[RateLimited(PASSWORD_RESET)],
+        extensions=[RateLimited(EMAIL_TOKEN)],
     )
     async def verify_email(self, info: Info, token: str) -> VerifyEmailResult:
         return EmailVerified(email=await resolvers.verify_email(token))

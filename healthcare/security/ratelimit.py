@@ -238,6 +238,14 @@ PASSWORD_RESET = Action(
     per_address=lambda settings: settings.password_reset_rate_per_address,
     per_account=lambda settings: settings.password_reset_rate_per_account,
 )
+# Tokens from emailed links tried (resetPassword, verifyEmail): per network, so that
+# nobody can try many; with their own count, so that confirming an address never answers
+# "too many password reset requests".
+EMAIL_TOKEN = Action(
+    "email_token",
+    "Too many attempts with links from emails",
+    per_address=lambda settings: settings.password_reset_rate_per_address,
+)
 # Links sent again on request (address confirmation): a few an hour per account.
 EMAIL_LINK = Action(
     "email_link",
