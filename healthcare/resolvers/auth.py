@@ -1,4 +1,5 @@
-"""Sign-up, sign-in, token refresh with rotation and reuse detection, sign-out."""
+"""Sign-up (with address confirmation), sign-in, token refresh with rotation and reuse
+detection, sign-out; password reset and change; change of email address."""
 
 from __future__ import annotations
 

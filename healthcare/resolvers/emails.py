@@ -185,29 +185,38 @@ async def spend_other_links(user: models.User, *purposes: models.EmailTokenPurpo
 
 # ---- notifications still unread -----------------------------------------------------------
 
+
 # Which notifications may become an email, under which topic, and what it says.
+@dataclass(frozen=True)
+class UnreadEmail:
+    """The email that follows a notification still unread after a while."""
+
+    kind: models.EmailKind
+    topic: str  # the preference that turns it on or off
+    subject: str
+    text: str  # `{actor}`: who sent or wrote it
+    path: str  # in the web app: `{conversation_id}`, `{appointment_id}`
+
+
+VISIT_NOTES_EMAIL = UnreadEmail(
+    models.EmailKind.CONSULTATION_UPDATE,
+    "consultation_updates",
+    "Your visit notes",
+    "{actor} wrote or updated the notes of your visit.",
+    "appointments/{appointment_id}",
+)
 UNREAD_EMAILS = {
-    models.NotificationKind.CHAT_MESSAGE: (
+    models.NotificationKind.CHAT_MESSAGE: UnreadEmail(
         models.EmailKind.CHAT_MESSAGE,
         "chat_messages",
         "Unread messages from {actor}",
         "{actor} sent you a message that you have not read yet.",
         "chat/{conversation_id}",
     ),
-    models.NotificationKind.CONSULTATION_CREATED: (
-        models.EmailKind.CONSULTATION_UPDATE,
-        "consultation_updates",
-        "Your visit notes",
-        "{actor} wrote or updated the notes of your visit.",
-        "appointments/{appointment_id}",
-    ),
+    models.NotificationKind.CONSULTATION_CREATED: VISIT_NOTES_EMAIL,
+    models.NotificationKind.CONSULTATION_UPDATED: VISIT_NOTES_EMAIL,
+    models.NotificationKind.CONSULTATION_SIGNED: VISIT_NOTES_EMAIL,
 }
-UNREAD_EMAILS[models.NotificationKind.CONSULTATION_UPDATED] = UNREAD_EMAILS[
-    models.NotificationKind.CONSULTATION_CREATED
-]
-UNREAD_EMAILS[models.NotificationKind.CONSULTATION_SIGNED] = UNREAD_EMAILS[
-    models.NotificationKind.CONSULTATION_CREATED
-]
 
 
 async def email_if_still_unread(notification: models.Notification, actor_name: str) -> None:
@@ -216,32 +225,32 @@ async def email_if_still_unread(notification: models.Notification, actor_name: s
     and wants that topic: one per conversation (or visit) at a time. Inside `atomic()`."""
     if notification.kind not in UNREAD_EMAILS:
         return
-    email_kind, topic, subject, text, path = UNREAD_EMAILS[notification.kind]
+    unread = UNREAD_EMAILS[notification.kind]
     same_thread = {
         "conversation_id": notification.conversation_id,
         "consultation_id": notification.consultation_id,
     }
     if await models.EmailMessage.filter(
         recipient_id=notification.recipient_id,
-        kind=email_kind,
+        kind=unread.kind,
         status=models.EmailStatus.PENDING,
         **{f"notification__{key}": value for key, value in same_thread.items()},
     ).exists():
         return  # one on its way already: it covers this one too
     recipient = await models.User.get(id=notification.recipient_id)
-    if not await wants(recipient, topic):
+    if not await wants(recipient, unread.topic):
         return
     link = app_link(
-        path.format(
+        unread.path.format(
             conversation_id=notification.conversation_id,
             appointment_id=notification.appointment_id,
         )
     )
     await send(
         recipient,
-        email_kind,
-        subject.format(actor=actor_name),
-        [text.format(actor=actor_name), f"Read it in the app: {link}"],
+        unread.kind,
+        unread.subject.format(actor=actor_name),
+        [unread.text.format(actor=actor_name), f"Read it in the app: {link}"],
         notification_id=notification.id,
         not_before=utcnow() + timedelta(seconds=outbox.settings().unread_email_delay_seconds),
     )
@@ -250,14 +259,14 @@ async def email_if_still_unread(notification: models.Notification, actor_name: s
 async def still_needed(email: models.EmailMessage) -> bool:
     """Asked by the mail worker when an email's turn comes: an email about unread
     notifications goes only if their thread has anything unread still; others always."""
-    if email.kind not in {value[0] for value in UNREAD_EMAILS.values()}:
+    if email.kind not in {unread.kind for unread in UNREAD_EMAILS.values()}:
         return True
     notification = await models.Notification.filter(id=email.notification_id or None).first()
     if notification is None:
         return False
     return await models.Notification.filter(
         recipient_id=notification.recipient_id,
-        kind__in=[k for k, v in UNREAD_EMAILS.items() if v[0] == email.kind],
+        kind__in=[kind for kind, unread in UNREAD_EMAILS.items() if unread.kind == email.kind],
         conversation_id=notification.conversation_id,
         consultation_id=notification.consultation_id,
         read_at__isnull=True,
