@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 import uvicorn
 from tortoise import Tortoise, connections
+from tortoise.exceptions import OperationalError
 
 from healthcare import models
 from healthcare.app import create_app
@@ -157,9 +159,17 @@ async def clean_database(live_server: LiveServer) -> AsyncIterator[None]:
             + "PRAGMA foreign_keys=ON;"
         )
     else:
-        await connection.execute_script(
-            "TRUNCATE " + ", ".join(f'"{table}"' for table in tables) + " CASCADE"
-        )
+        truncate = "TRUNCATE " + ", ".join(f'"{table}"' for table in tables) + " CASCADE"
+        # The app's background tasks (email worker, reminder sweep, video-call sweeper)
+        # read joined tables while TRUNCATE locks them one by one: PostgreSQL may end
+        # either side as a deadlock victim. Nothing was truncated then: do it again.
+        for attempt in range(5):
+            try:
+                await connection.execute_script(truncate)
+                break
+            except (asyncpg.exceptions.DeadlockDetectedError, OperationalError) as error:
+                if "deadlock detected" not in str(error) or attempt == 4:
+                    raise
 
 
 class GraphQLClient:

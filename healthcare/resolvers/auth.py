@@ -59,8 +59,10 @@ async def create_user(
     role: models.Role,
     **extra: object,
 ) -> models.User:
-    """Validate and insert a user. Raises InputError naming the first bad field, and
-    EmailTaken after the same work (the password hashed) as a new account takes."""
+    """Validate and insert a user. An account whose address is not confirmed yet (every
+    one but those made with `email_verified_at`) gets the link that confirms it, in the
+    same transaction. Raises InputError naming the first bad field, and EmailTaken after
+    the same work (the password hashed) as a new account takes."""
     email = normalize_email(email)
     check_password(password, email)
     user = models.User(
@@ -74,7 +76,10 @@ async def create_user(
     if await models.User.filter(email=email).exists():
         raise EmailTaken()
     try:
-        await user.save()
+        async with atomic():
+            await user.save()
+            if user.email_verified_at is None:
+                await send_verification(user)
     except IntegrityError:  # a concurrent sign-up with the same email won the race
         raise EmailTaken() from None
     return user
@@ -88,15 +93,13 @@ async def register_patient(*, email: str, password: str, first_name: str, last_n
     hashed and one email written either way): sign-up must not tell anyone who has an
     account. Raises InputError for input that is not valid, whatever the address."""
     try:
-        async with atomic():
-            user = await create_user(
-                email=email,
-                password=password,
-                first_name=first_name,
-                last_name=last_name,
-                role=models.Role.PATIENT,
-            )
-            await send_verification(user)
+        await create_user(
+            email=email,
+            password=password,
+            first_name=first_name,
+            last_name=last_name,
+            role=models.Role.PATIENT,
+        )
     except EmailTaken:
         async with atomic():
             owner = await models.User.filter(email=normalize_email(email), is_active=True).first()
@@ -251,8 +254,9 @@ async def verify_email(token: str) -> str:
         async with atomic():
             # Only while the account still has that address: a change of address may
             # have been completed since (even at this very moment).
+            now = utcnow()
             confirmed = await models.User.filter(id=user.id, email=link.email).update(
-                email_verified_at=utcnow(), updated_at=utcnow()
+                email_verified_at=now, updated_at=now
             )
             if not confirmed or not await emails.spend_link(link):
                 raise InvalidEmailTokenError()

@@ -12,7 +12,7 @@ from healthcare import models
 from healthcare.failures import InputError
 from healthcare.realtime.outbox import atomic
 from healthcare.resolvers import pictures
-from healthcare.resolvers.auth import create_user, revoke_all_sessions, send_verification
+from healthcare.resolvers.auth import create_user, revoke_all_sessions
 from healthcare.validators import (
     MAX_BIO_LENGTH,
     MAX_SPECIALTY_LENGTH,
@@ -124,19 +124,16 @@ async def create_account(
     """An administrator creates an account of any role, and its owner gets the link that
     confirms their address (an administrator typed it: only its owner can vouch for it).
     Raises InputError."""
-    async with atomic():
-        user = await create_user(
-            email=email,
-            password=password,
-            first_name=first_name,
-            last_name=last_name,
-            role=role,
-            specialty=clean_specialty(role, specialty),
-            phone_number=normalize_phone(phone_number, default_phone_region),
-            bio=clean_text(bio, "bio", MAX_BIO_LENGTH, required=False),
-        )
-        await send_verification(user)
-    return user
+    return await create_user(
+        email=email,
+        password=password,
+        first_name=first_name,
+        last_name=last_name,
+        role=role,
+        specialty=clean_specialty(role, specialty),
+        phone_number=normalize_phone(phone_number, default_phone_region),
+        bio=clean_text(bio, "bio", MAX_BIO_LENGTH, required=False),
+    )
 
 
 async def set_active(admin: models.User, target: models.User, active: bool) -> models.User:
