@@ -141,12 +141,14 @@ export class ApiServer {
 }
 
 /** The built app (vite build), served by `vite preview` with its proxy to `apiUrl`.
- * `build: false` serves the build an earlier startApp made (one per test file is enough). */
-export async function startApp(apiUrl, { build: rebuild = true } = {}) {
+ * Each build goes to its own folder, so test runs side by side do not overwrite each
+ * other's; `outDir` serves the build an earlier startApp made (one per test file is enough). */
+export async function startApp(apiUrl, { outDir = null } = {}) {
   const port = await freePort();
   process.env.API_URL = apiUrl; // read by vite.config.js
   const { build, createLogger, preview } = await import("vite");
-  if (rebuild) await build({ root: WEB, logLevel: "warn" });
+  const folder = outDir ?? (await tempDir("healthcare-web-build-"));
+  if (!outDir) await build({ root: WEB, logLevel: "warn", build: { outDir: folder, emptyOutDir: true } });
   // A browser closing mid-connection resets its proxied WebSocket, and while a test has
   // stopped the API on purpose its requests are refused: expected, not news.
   const logger = createLogger("warn");
@@ -160,11 +162,16 @@ export async function startApp(apiUrl, { build: rebuild = true } = {}) {
   const server = await preview({
     root: WEB,
     customLogger: logger,
+    build: { outDir: folder },
     preview: { host: "127.0.0.1", port },
   });
   return {
     url: `http://127.0.0.1:${port}`,
-    close: () => server.close(),
+    outDir: folder,
+    close: async () => {
+      await server.close();
+      if (!outDir) await removeDir(folder);
+    },
   };
 }
 

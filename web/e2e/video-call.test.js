@@ -29,7 +29,7 @@ const MEDIA_TIMEOUT_MS = 30_000;
 const FAILURE_DEADLINE_MS = 20_000;
 
 let browser;
-let built = false;
+let built = null; // the first stack's build folder: the others serve it too (closed first)
 const stacks = [];
 const pageErrors = [];
 
@@ -63,8 +63,8 @@ async function startStack(env = {}) {
   stacks.push(stack);
   stack.api = new ApiServer({ port: await freePort(), dataDir, env: { ...WINDOW_OPEN, ...env } });
   await stack.api.start();
-  stack.app = await startApp(stack.api.url, { build: !built });
-  built = true;
+  stack.app = await startApp(stack.api.url, { outDir: built });
+  built ??= stack.app.outDir;
   return stack;
 }
 

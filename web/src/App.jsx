@@ -50,47 +50,102 @@ function SignedIn({ user }) {
   );
 }
 
+/**
+ * The screens, in navigation order. `roles`: who may open it (the API enforces the same;
+ * this only keeps the menu honest). `label`: its name in the menu (none: reached by links).
+ * `render` gets { id, token, user, navigate } from `#/<path>/<id>/...`.
+ */
+const ROUTES = [
+  { path: "book", label: "Book", roles: ["PATIENT"], render: ({ navigate }) => <Book navigate={navigate} /> },
+  {
+    path: "appointments",
+    label: (user) => (user.role === "DOCTOR" ? "Agenda" : "Appointments"),
+    roles: ["PATIENT", "DOCTOR"],
+    render: ({ id, user, navigate }) =>
+      id ? (
+        <AppointmentView id={id} user={user} navigate={navigate} />
+      ) : (
+        <Appointments user={user} navigate={navigate} />
+      ),
+  },
+  {
+    path: "chat",
+    label: "Chat",
+    roles: ["PATIENT", "DOCTOR"],
+    render: ({ id, user }) => <Chat conversationId={id} user={user} />,
+  },
+  { path: "settings", label: "Settings", render: () => <Settings /> },
+  {
+    path: "verify-email",
+    render: ({ id, token }) => id && <VerifyEmail key={token} token={token} signedIn />,
+  },
+  {
+    path: "email-preferences",
+    render: ({ id, token }) =>
+      id && (
+        <section>
+          <h1>Healthcare emails</h1>
+          <EmailPreferencesForm key={token} token={token} />
+        </section>
+      ),
+  },
+];
+
+/** Where a role lands: the first screen in the menu it may open. */
+function home(user) {
+  return ROUTES.find((route) => route.label && allowed(route, user));
+}
+
+function allowed(route, user) {
+  return !route.roles || route.roles.includes(user.role);
+}
+
 function Shell({ user, socket }) {
   const [[page = "", id, ...rest], navigate] = useHashRoute();
+  const [menuOpen, setMenuOpen] = useState(false);
   const token = [id, ...rest].join("/"); // from a link in an email
-  const isPatient = user.role === "PATIENT";
-
-  let content;
-  if (page === "book" && isPatient) content = <Book navigate={navigate} />;
-  else if (page === "appointments" && id)
-    content = <AppointmentView id={id} user={user} navigate={navigate} />;
-  else if (page === "chat") content = <Chat conversationId={id} user={user} />;
-  else if (page === "settings") content = <Settings />;
-  else if (page === "verify-email" && id) content = <VerifyEmail key={token} token={token} signedIn />;
-  else if (page === "email-preferences" && id)
-    content = (
-      <section>
-        <h1>Healthcare emails</h1>
-        <EmailPreferencesForm key={token} token={token} />
-      </section>
-    );
-  else content = <Appointments user={user} navigate={navigate} />;
+  const route = ROUTES.find((r) => r.path === page && allowed(r, user)) ?? home(user);
+  const content = route.render({ id: route.path === page ? id : undefined, token, user, navigate }) ?? null;
+  useEffect(() => setMenuOpen(false), [page, id]);
 
   return (
     <CallProvider user={user} navigate={navigate}>
-      <header>
-        <strong>Healthcare</strong>
-        <nav>
-          {isPatient && <a href="#/book">Book</a>}
-          <a href="#/appointments">{user.role === "DOCTOR" ? "Agenda" : "Appointments"}</a>
-          <a href="#/chat">Chat</a>
-          <a href="#/settings">Settings</a>
+      <a className="skip-link" href="#main" onClick={skipToMain}>
+        Skip to content
+      </a>
+      <header className="app-header">
+        <a className="brand" href={`#/${home(user).path}`}>
+          Healthcare
+        </a>
+        <button
+          type="button"
+          className="menu-toggle"
+          aria-expanded={menuOpen}
+          aria-controls="main-menu"
+          onClick={() => setMenuOpen(!menuOpen)}
+        >
+          Menu
+        </button>
+        <nav id="main-menu" aria-label="Main" className={menuOpen ? "open" : ""}>
+          {ROUTES.filter((r) => r.label && allowed(r, user)).map((r) => (
+            <a key={r.path} href={`#/${r.path}`} aria-current={r === route ? "page" : undefined}>
+              {typeof r.label === "function" ? r.label(user) : r.label}
+            </a>
+          ))}
         </nav>
-        <span className={socket.connected ? "live on" : "live"} title="Live updates">
-          {socket.connected ? "live" : "connecting…"}
-        </span>
-        <Bell navigate={navigate} connected={socket.connected} />
-        <span>
-          {user.fullName} <small>({user.role.toLowerCase()})</small>
-        </span>
-        <SignOut />
+        <span className="spacer" />
+        <div className="account">
+          <span className={socket.connected ? "live on" : "live"} title="Live updates">
+            {socket.connected ? "live" : "connecting…"}
+          </span>
+          <Bell navigate={navigate} connected={socket.connected} />
+          <span className="who">
+            {user.fullName} <small>({user.role.toLowerCase()})</small>
+          </span>
+          <SignOut />
+        </div>
       </header>
-      <main>
+      <main id="main" tabIndex={-1}>
         <UnverifiedBanner />
         <IncomingCall />
         <CallView />
@@ -98,6 +153,12 @@ function Shell({ user, socket }) {
       </main>
     </CallProvider>
   );
+}
+
+/** The skip link moves focus without changing the hash (the hash is the router's). */
+function skipToMain(event) {
+  event.preventDefault();
+  document.getElementById("main")?.focus();
 }
 
 function SignOut() {
