@@ -8,8 +8,8 @@ USER_CARD = "id firstName lastName fullName role specialty bio email phoneNumber
 ME = f"query Me {{ me {{ {USER_CARD} }} }}"
 USER = f"query User($id: ID!) {{ user(id: $id) {{ {USER_CARD} }} }}"
 USERS = f"""
-query Users($first: Int!, $after: String, $role: Role, $active: Boolean) {{
-  users(first: $first, after: $after, role: $role, active: $active) {{
+query Users($first: Int!, $after: String, $role: Role, $active: Boolean, $search: String) {{
+  users(first: $first, after: $after, role: $role, active: $active, search: $search) {{
     edges {{ cursor node {{ {USER_CARD} }} }}
     pageInfo {{ hasNextPage endCursor }}
   }}
@@ -163,6 +163,30 @@ async def test_the_user_list_pages_with_cursors_without_gaps_or_repeats(client, 
     assert pages == 3
     assert len(seen) == len(set(seen)) == 7
     assert set(seen) == created
+
+
+async def test_admins_search_users_by_every_word_of_name_or_email(client, admin):
+    # given
+    grey = await make_doctor(first_name="Meredith", last_name="Grey", email="mgrey@example.org")
+    greyson = await make_patient(first_name="Anna", last_name="Greyson", email="anna@example.org")
+    await make_patient(first_name="Meredith", last_name="Jones", email="mj@example.org")
+
+    async def found(search: str) -> set[str]:
+        page = (await client.execute(USERS, {"first": 20, "search": search}, as_=admin))["users"]
+        return {edge["node"]["id"] for edge in page["edges"]}
+
+    # then: any case, any order, every word must match somewhere
+    assert await found("GREY") == {str(grey.id), str(greyson.id)}
+    assert await found("grey meredith") == {str(grey.id)}
+    assert await found("ANNA@example") == {str(greyson.id)}
+    assert await found("nobody-like-this") == set()
+    assert len(await found("  ")) == 4  # blank: no filter (the three and the admin)
+
+
+async def test_a_search_longer_than_100_characters_is_refused_naming_the_argument(client, admin):
+    errors = await client.errors(USERS, {"first": 5, "search": "x" * 101}, as_=admin)
+    assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "search" in errors[0]["message"]
 
 
 async def test_a_page_larger_than_100_is_refused_naming_the_argument(client, admin):

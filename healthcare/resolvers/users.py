@@ -40,6 +40,21 @@ def visible_users(viewer: models.User) -> QuerySet[models.User]:
     return models.User.filter(rule)
 
 
+SEARCH_MAX_LENGTH = 100
+
+
+def matching(users: QuerySet[models.User], search: str) -> QuerySet[models.User]:
+    """Users whose first name, last name or email contains every word of `search`
+    (any case, any order): "grey meredith" finds Meredith Grey."""
+    if len(search) > SEARCH_MAX_LENGTH:
+        raise InputError("search", f"At most {SEARCH_MAX_LENGTH} characters.")
+    for word in search.split():
+        users = users.filter(
+            Q(first_name__icontains=word) | Q(last_name__icontains=word) | Q(email__icontains=word)
+        )
+    return users
+
+
 def active_doctors() -> QuerySet[models.User]:
     """Doctors who take appointments: the one rule for the list of doctors, their slots
     and schedules, and booking (whose SQL says the same: resolvers.appointments)."""

@@ -202,7 +202,9 @@ class Query:
         return User.from_model(found) if found is not None else None
 
     @strawberry.field(
-        description="Every account. Administrators only.", extensions=allow(IsAdmin())
+        description="Every account, optionally only those whose name or email contains "
+        "every word of `search` (any case; at most 100 characters). Administrators only.",
+        extensions=allow(IsAdmin()),
     )
     async def users(
         self,
@@ -211,8 +213,12 @@ class Query:
         after: str | None = None,
         role: Role | None = None,
         active: bool | None = None,
+        search: str | None = None,
     ) -> UserConnection:
         queryset = visible(signed_in_user(info), models.User)
+        if search is not None:
+            with arguments_checked():
+                queryset = resolvers.matching(queryset, search)
         if role is not None:
             queryset = queryset.filter(role=role)
         if active is not None:
