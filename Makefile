@@ -10,6 +10,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(BIN)/python
+	@echo "Installing the API and its dependencies into $(VENV) (the first time: about a minute)..."
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
@@ -49,11 +50,13 @@ TURNSERVER ?= /usr/bin/turnserver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(WEB_DEPS): web/package.json web/package-lock.json
+	@echo "Installing the web app's packages into web/node_modules (npm ci)..."
 	cd web && npm ci --no-audit --no-fund
 	touch $@
 
-web: $(WEB_DEPS)  ## the app on http://localhost:5173 against the API at API_URL (default: `make run`'s)
-	cd web && npm run dev
+WEB_PORT ?= 5173
+web: $(WEB_DEPS)  ## the app on http://localhost:WEB_PORT (5173) against the API at API_URL (default: `make run`'s)
+	cd web && WEB_PORT=$(WEB_PORT) npm run dev
 
 # The video call tests start their own coturn (`turnserver`); the package's service is not used.
 e2e: $(STAMP) $(WEB_DEPS)  ## Playwright in Debian's chromium (video calls through coturn too), and a Node Apollo client across a server restart

@@ -58,8 +58,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     async def prepare() -> None:
         if settings.is_production:
             return
-        await seed_demo_data()
-        if await models.User.filter(email__endswith="@demo.clinic").exists():
+        # The table once, when the demo data is made; `healthcare seed-demo` prints it again.
+        if await seed_demo_data():
             print(demo_accounts_table(), flush=True)
 
     if not settings.is_production:

@@ -99,12 +99,13 @@ def test_export_schema_prints_the_sdl(tmp_path):
     assert result.stdout == sdl(build_schema(Settings()))
 
 
-def test_serve_seeds_demo_accounts_serves_graphql_and_stops_cleanly_on_ctrl_c(tmp_path):
-    # given
+def serve_and_ask_who_alice_is(data_dir: Path) -> tuple[dict[str, str], str]:
+    """Start `healthcare serve` on `data_dir`, sign in as the demo patient, ask `me`, stop
+    it with Ctrl-C (it must exit 0 without a traceback); returns `me` and what it printed."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "healthcare.cli", "serve"],
-        env=cli_env(tmp_path, PORT=str(port)),
+        env=cli_env(data_dir, PORT=str(port)),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -118,7 +119,6 @@ def test_serve_seeds_demo_accounts_serves_graphql_and_stops_cleanly_on_ctrl_c(tm
                     break
             except httpx.TransportError:
                 time.sleep(0.2)
-        # when: the demo patient signs in and asks who they are
         login = httpx.post(
             f"{base}/graphql",
             json={
@@ -131,15 +131,32 @@ def test_serve_seeds_demo_accounts_serves_graphql_and_stops_cleanly_on_ctrl_c(tm
             json={"query": ME},
             headers={"authorization": f"Bearer {login['accessToken']}"},
         ).json()["data"]["me"]
-        assert (tmp_path / "healthcare.sqlite3").exists()
     finally:
         server.send_signal(signal.SIGINT)
         stdout, stderr = server.communicate(timeout=30)
-    # then
-    assert me == {"email": "alice@demo.clinic", "role": "PATIENT"}
-    assert "alice@demo.clinic" in stdout  # the demo accounts are printed at start
     assert server.returncode == 0, stderr
     assert "Traceback" not in stderr
+    return me, stdout
+
+
+def test_serve_seeds_demo_accounts_serves_graphql_and_stops_cleanly_on_ctrl_c(tmp_path):
+    # when: the demo patient signs in and asks who they are
+    me, stdout = serve_and_ask_who_alice_is(tmp_path)
+    # then
+    assert me == {"email": "alice@demo.clinic", "role": "PATIENT"}
+    assert (tmp_path / "healthcare.sqlite3").exists()
+    assert "alice@demo.clinic" in stdout  # the demo accounts are printed when made
+
+
+def test_serve_prints_the_demo_accounts_only_when_it_makes_them(tmp_path):
+    # given: a database the demo data is already in
+    assert run_cli("seed-demo", env=cli_env(tmp_path)).returncode == 0
+    # when
+    me, stdout = serve_and_ask_who_alice_is(tmp_path)
+    # then: the same accounts, and no table on this restart
+    assert me == {"email": "alice@demo.clinic", "role": "PATIENT"}
+    assert "alice@demo.clinic" not in stdout
+    assert "/graphql" in stdout
 
 
 def test_the_server_command_refuses_production_without_a_secret_and_says_why(tmp_path):
