@@ -135,6 +135,34 @@ async def test_a_patient_sees_who_accessed_their_records_but_not_their_own_reads
     assert await client.error_codes(MY_RECORD_ACCESS, as_=doctor) == ["FORBIDDEN"]
 
 
+NEWEST_ACCESS = """
+query NewestAccess($patientId: ID!) {
+  auditEvents(first: 10, patientId: $patientId, action: READ, newestFirst: true) {
+    nodes { entity }
+  }
+}
+"""
+MY_NEWEST_RECORD_ACCESS = """
+query MyNewestRecordAccess { myRecordAccess(first: 10, newestFirst: true) { nodes { entity } } }
+"""
+
+
+async def test_the_trail_and_a_patients_access_log_list_newest_first_when_asked(
+    client, patient, doctor, admin
+):
+    # given: the doctor reads the appointment, then the patient's profile
+    appointment = await make_appointment(patient.user, doctor.user)
+    await client.execute(APPOINTMENT, {"id": str(appointment.id)}, as_=doctor)
+    await client.execute(USER, {"id": patient.id}, as_=doctor)
+    # when
+    trail = await client.execute(NEWEST_ACCESS, {"patientId": patient.id}, as_=admin)
+    mine = await client.execute(MY_NEWEST_RECORD_ACCESS, as_=patient)
+    # then
+    newest_first = [{"entity": "PATIENT_PROFILE"}, {"entity": "APPOINTMENT"}]
+    assert trail["auditEvents"]["nodes"] == newest_first
+    assert mine["myRecordAccess"]["nodes"] == newest_first
+
+
 def test_the_api_offers_no_way_to_change_or_delete_audit_rows():
     assert SCHEMA.mutation_type is not None
     mutations = SCHEMA.mutation_type.fields

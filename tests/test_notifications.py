@@ -259,6 +259,36 @@ async def test_a_recipient_lists_counts_opens_and_marks_notifications_read(clien
     assert everything["markAllNotificationsRead"] == {"count": 1, "unreadCount": 0}
 
 
+NEWEST_FIRST = """
+query NewestFirst($after: String) {
+  myNotifications(first: 2, after: $after, newestFirst: true) {
+    nodes { seq }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+
+
+async def test_a_bell_pages_notifications_newest_first_without_gaps_or_repeats(
+    client, patient, doctor
+):
+    # given: five notifications for the doctor, one after another
+    for hour in (8, 9, 10, 11, 12):
+        appointment = await make_appointment(patient.user, doctor.user, tomorrow_at(hour))
+        await client.execute(CANCEL, {"id": str(appointment.id), "reason": "No"}, patient)
+    # when
+    pages: list[list[int]] = []
+    after = None
+    while True:
+        page = (await client.execute(NEWEST_FIRST, {"after": after}, as_=doctor))["myNotifications"]
+        pages.append([node["seq"] for node in page["nodes"]])
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    # then
+    assert pages == [[5, 4], [3, 2], [1]]
+
+
 async def test_nobody_reads_or_marks_someone_elses_notifications(
     client, patient, other_patient, doctor
 ):

@@ -107,15 +107,19 @@ async def paginate(
     first: int,
     after: str | None,
     sort_field: str = "created_at",
+    newest_first: bool = False,
 ) -> Connection[NodeT]:
-    """One page of `queryset` in (`sort_field`, id) order, after the cursor `after`."""
+    """One page of `queryset` in (`sort_field`, id) order (descending with `newest_first`),
+    after the cursor `after`."""
     check_page_size(first)
+    beyond = "lt" if newest_first else "gt"
     if after is not None:
         value, row_id = decode_cursor(after)
-        later: dict[str, Any] = {f"{sort_field}__gt": value}
-        same_but_later_id: dict[str, Any] = {sort_field: value, "id__gt": row_id}
+        later: dict[str, Any] = {f"{sort_field}__{beyond}": value}
+        same_but_later_id: dict[str, Any] = {sort_field: value, f"id__{beyond}": row_id}
         queryset = queryset.filter(Q(**later) | Q(**same_but_later_id))
-    rows = await queryset.order_by(sort_field, "id").limit(first + 1)
+    direction = "-" if newest_first else ""
+    rows = await queryset.order_by(f"{direction}{sort_field}", f"{direction}id").limit(first + 1)
     page = rows[:first]
     edges = [Edge(cursor=encode_cursor(row, sort_field), node=to_node(row)) for row in page]
     return Connection(

@@ -112,7 +112,8 @@ AuditEventConnection = Connection[AuditEvent]
 @strawberry.type
 class Query:
     @strawberry.field(
-        description="The audit trail, oldest first, filtered. Administrators only. It "
+        description="The audit trail, oldest first (newest first with `newestFirst`), "
+        "filtered. Administrators only. It "
         "cannot be changed or deleted through the API (nor, on PostgreSQL, at all).",
         extensions=allow(IsAdmin()),
     )
@@ -128,6 +129,7 @@ class Query:
         allowed: bool | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        newest_first: bool = False,
     ) -> AuditEventConnection:
         await audit.written()
         rows = visible(signed_in_user(info), models.AuditEvent)
@@ -145,15 +147,21 @@ class Query:
             rows = rows.filter(created_at__gte=within_calendar(since, "since"))
         if until is not None:
             rows = rows.filter(created_at__lt=within_calendar(until, "until"))
-        return await paginate(rows, AuditEvent.from_model, first, after)
+        return await paginate(rows, AuditEvent.from_model, first, after, newest_first=newest_first)
 
     @strawberry.field(
-        description="Who else read or changed your records, and when, oldest first. Patients only.",
+        description="Who else read or changed your records, and when, oldest first (newest "
+        "first with `newestFirst`). Patients only.",
         extensions=allow(HasRole(models.Role.PATIENT)),
     )
     async def my_record_access(
-        self, info: Info, first: int = DEFAULT_PAGE_SIZE, after: str | None = None
+        self,
+        info: Info,
+        first: int = DEFAULT_PAGE_SIZE,
+        after: str | None = None,
+        newest_first: bool = False,
     ) -> AuditEventConnection:
         me = signed_in_user(info)
         await audit.written()
-        return await paginate(visible(me, models.AuditEvent), AuditEvent.from_model, first, after)
+        rows = visible(me, models.AuditEvent)
+        return await paginate(rows, AuditEvent.from_model, first, after, newest_first=newest_first)

@@ -71,7 +71,8 @@ class MarkedRead:
 @strawberry.type
 class Query:
     @strawberry.field(
-        description="Your notifications, oldest first (page to the end for the newest).",
+        description="Your notifications, oldest first, or newest first with `newestFirst` "
+        "(a bell's list: its cursors page on to older ones).",
         extensions=allow(IsAuthenticated()),
     )
     async def my_notifications(
@@ -80,11 +81,14 @@ class Query:
         first: int = DEFAULT_PAGE_SIZE,
         after: str | None = None,
         unread_only: bool = False,
+        newest_first: bool = False,
     ) -> NotificationConnection:
         rows = visible(signed_in_user(info), models.Notification)
         if unread_only:
             rows = rows.filter(read_at__isnull=True)
-        return await paginate(rows, Notification.from_model, first, after)
+        return await paginate(
+            rows, Notification.from_model, first, after, newest_first=newest_first
+        )
 
     @strawberry.field(
         description="One of your notifications, which opening marks read; null if none.",
