@@ -134,6 +134,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *metrics.routes(settings),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            *graphql.ide_routes(),
             Mount("/media", app=_media_files(settings), name="media"),
         ],
         middleware=middleware,

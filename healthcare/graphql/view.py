@@ -14,20 +14,24 @@ from cross_web import HTTPException
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema.base import BaseSchema
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
 from healthcare.config import Settings
+from healthcare.graphql import errors
 from healthcare.graphql.context import RequestScope
 from healthcare.graphql.errors import RETRY_AFTER_SECONDS, SERVICE_UNAVAILABLE, unavailable
+from healthcare.graphql.ide import GraphiQLPage
 from healthcare.ops.middleware import client_ip, request_id_of
 from healthcare.realtime.connection_guard import (
     TOO_MANY_INITIALISATIONS,
@@ -123,6 +127,9 @@ class GraphQLView(GraphQL[RequestScope, None]):
             allowed_origins=settings.ws_allowed_origins,
         )
         self.settings = settings
+        # Our own GraphiQL page and files, in place of strawberry's (which loads them from
+        # unpkg.com): see healthcare.graphql.ide.
+        self.graphiql = GraphiQLPage() if settings.graphiql else None
         self.rate_limiter = RateLimiter.from_settings(settings)
         self.sockets_per_address = SocketsPerAddress(settings.ws_max_connections_per_address)
         # Every request but an upload: a JSON body, capped far below the upload cap.
@@ -182,7 +189,7 @@ class GraphQLView(GraphQL[RequestScope, None]):
 
         try:
             async with asyncio.timeout(self.settings.request_timeout_seconds):
-                await super().__call__(scope, receive, tracking_send)
+                await self._http(scope, receive, tracking_send)
         except TimeoutError:
             if started["response"]:
                 raise
@@ -203,6 +210,23 @@ class GraphQLView(GraphQL[RequestScope, None]):
             if started["response"] or not unavailable(error):
                 raise
             await service_unavailable(scope, receive, send, error)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """strawberry's HTTP handling (its ASGI view's), but a request it refuses is
+        answered with a GraphQL error body, as every other error is, not plain text."""
+        try:
+            response = await self.run(Request(scope, receive))
+        except HTTPException as error:
+            response = request_error(error)
+        await response(scope, receive, send)
+
+    def ide_routes(self) -> list[Route]:
+        """The routes of GraphiQL's files, where GraphiQL is served."""
+        return self.graphiql.routes() if self.graphiql else []
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        assert self.graphiql is not None  # strawberry renders it only with graphql_ide set
+        return self.graphiql.page(request)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None = None
@@ -260,6 +284,33 @@ class GraphQLView(GraphQL[RequestScope, None]):
                 "Multipart requests must carry an 'Apollo-Require-Preflight: true' header.",
             )
         return await super().parse_multipart(request)
+
+
+REQUEST_ERROR_CODES = {404: errors.ErrorCode.NOT_FOUND.value, 405: errors.METHOD_NOT_ALLOWED}
+
+
+def request_error(error: HTTPException) -> Response:
+    """A request refused before any operation ran (strawberry's `HTTPException`: not JSON,
+    no query, no such operation, a mutation over GET, ...), as a GraphQL error with the
+    same status: `{"errors": [{"message", "extensions": {"code"}}]}`. The messages are
+    strawberry's or ours, fixed texts that quote nothing of the request."""
+    code = REQUEST_ERROR_CODES.get(error.status_code, errors.BAD_REQUEST)
+    message = error.reason
+    cause = error.__cause__
+    if isinstance(cause, CannotGetOperationTypeError):
+        code = errors.OPERATION_RESOLUTION_FAILURE
+        message = (
+            "The document has several operations (or none): name the one to run in `operationName`."
+            if cause.operation_name is None
+            else "No operation in the document has the name given in `operationName`."
+        )
+    elif isinstance(cause, InvalidOperationTypeError):
+        kind = cause.operation_type.value.capitalize()
+        message = f"{kind} operations are not accepted over GET: POST them as JSON."
+    elif isinstance(cause, MissingQueryError):
+        message = 'The request has no `query`: POST {"query": "..."} as JSON.'
+    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
+    return JSONResponse(body, status_code=error.status_code)
 
 
 def is_multipart(scope: Scope) -> bool:

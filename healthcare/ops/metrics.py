@@ -51,6 +51,8 @@ OTHER = "(other)"  # parentheses: no route, channel or GraphQL name can take thi
 # Up to REQUEST_TIMEOUT_SECONDS (15 s by default).
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15)
 ROUTES = frozenset({"/graphql", "/healthz", "/readyz", "/metrics"})
+# Routes with a path parameter: their prefix names them (GraphiQL's files, pictures).
+ROUTE_PREFIXES = (("/graphql/assets/", "/graphql/assets"), ("/media/", "/media"))
 CHANNEL_KINDS = frozenset(
     {"notifications", "appointments", "conversation", "typing", "receipts", "sessions"}
 )
@@ -111,10 +113,17 @@ HTTP_REQUESTS = Counter(
 _http_children: dict[tuple[str, int], Any] = {}
 
 
+def route_of(path: str) -> str:
+    for prefix, route in ROUTE_PREFIXES:
+        if path.startswith(prefix):
+            return route
+    return OTHER
+
+
 def count_http_request(scope_type: str, path: str, status: int) -> None:
     if scope_type != "http":
         return
-    route = path if path in ROUTES else "/media" if path.startswith("/media/") else OTHER
+    route = path if path in ROUTES else route_of(path)
     child = _http_children.get((route, status))
     if child is None:
         child = _http_children[(route, status)] = HTTP_REQUESTS.labels(route, str(status))

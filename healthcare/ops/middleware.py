@@ -26,6 +26,10 @@ SECURITY_HEADERS = {
     "referrer-policy": "no-referrer",
 }
 
+# Responses that may be cached: profile pictures, and GraphiQL's files (whose URLs carry
+# their digest, healthcare.graphql.ide). Every other response is `no-store`.
+CACHEABLE_PATHS = ("/media/", "/graphql/assets/")
+
 
 def client_ip(scope: Scope) -> str | None:
     """The client's IP address, parsed: what a trusted proxy forwarded (see
@@ -93,7 +97,7 @@ class RequestContextMiddleware:
                 headers[REQUEST_ID_HEADER] = request_id
                 for name, value in SECURITY_HEADERS.items():
                     headers.setdefault(name, value)
-                if not scope["path"].startswith("/media/"):
+                if not scope["path"].startswith(CACHEABLE_PATHS):
                     headers["cache-control"] = "no-store"
             elif message["type"] == "websocket.accept":
                 status["code"] = 101

@@ -1,14 +1,21 @@
 import { ApolloProvider, useApolloClient } from "@apollo/client/react";
-import { useEffect, useState, useSyncExternalStore } from "react";
+import { useEffect, useRef, useState, useSyncExternalStore } from "react";
 import { createApolloClient } from "./apollo.js";
+import { AuditTrail } from "./admin/AuditTrail.jsx";
+import { AdminUsers } from "./admin/Users.jsx";
 import { AppointmentView } from "./AppointmentView.jsx";
 import { Appointments } from "./Appointments.jsx";
 import { Bell } from "./Bell.jsx";
 import { Book } from "./Book.jsx";
 import { Chat } from "./Chat.jsx";
+import { Agenda } from "./doctor/Agenda.jsx";
+import { Schedule } from "./doctor/Schedule.jsx";
 import { EmailPreferencesForm } from "./EmailPreferences.jsx";
 import { UnverifiedBanner, VerifyEmail } from "./EmailVerification.jsx";
 import { useHashRoute } from "./hooks.js";
+import { Profile } from "./patient/Profile.jsx";
+import { RecordAccess } from "./patient/RecordAccess.jsx";
+import { NotificationsPage } from "./notifications/NotificationsPage.jsx";
 import { LOGOUT } from "./operations.js";
 import { currentSession, distrustToken, getToken, onSessionChange, signOutLocally } from "./session.js";
 import { Settings } from "./Settings.jsx";
@@ -56,6 +63,19 @@ function SignedIn({ user }) {
  * `render` gets { id, token, user, navigate } from `#/<path>/<id>/...`.
  */
 const ROUTES = [
+  // Administrators land on Users (the first screen in the menu they may open).
+  {
+    path: "users",
+    label: "Users",
+    roles: ["ADMIN"],
+    render: ({ id, user }) => <AdminUsers id={id} user={user} />,
+  },
+  {
+    path: "audit",
+    label: "Audit trail",
+    roles: ["ADMIN"],
+    render: ({ token }) => <AuditTrail key={token} token={token} />,
+  },
   { path: "book", label: "Book", roles: ["PATIENT"], render: ({ navigate }) => <Book navigate={navigate} /> },
   {
     path: "appointments",
@@ -64,17 +84,26 @@ const ROUTES = [
     render: ({ id, user, navigate }) =>
       id ? (
         <AppointmentView id={id} user={user} navigate={navigate} />
+      ) : user.role === "DOCTOR" ? (
+        <Agenda user={user} />
       ) : (
         <Appointments user={user} navigate={navigate} />
       ),
   },
+  { path: "schedule", label: "Schedule", roles: ["DOCTOR"], render: ({ user }) => <Schedule user={user} /> },
   {
     path: "chat",
     label: "Chat",
     roles: ["PATIENT", "DOCTOR"],
     render: ({ id, user }) => <Chat conversationId={id} user={user} />,
   },
+  { path: "record-access", label: "Record access", roles: ["PATIENT"], render: () => <RecordAccess /> },
+  { path: "profile", label: "Profile", render: () => <Profile /> },
   { path: "settings", label: "Settings", render: () => <Settings /> },
+  {
+    path: "notifications",
+    render: ({ user, navigate }) => <NotificationsPage user={user} navigate={navigate} />,
+  },
   {
     path: "verify-email",
     render: ({ id, token }) => id && <VerifyEmail key={token} token={token} signedIn />,
@@ -107,6 +136,18 @@ function Shell({ user, socket }) {
   const route = ROUTES.find((r) => r.path === page && allowed(r, user)) ?? home(user);
   const content = route.render({ id: route.path === page ? id : undefined, token, user, navigate }) ?? null;
   useEffect(() => setMenuOpen(false), [page, id]);
+  // Escape closes the open menu, and the focus goes back to its button.
+  const menuButton = useRef(null);
+  useEffect(() => {
+    if (!menuOpen) return undefined;
+    const onKey = (event) => {
+      if (event.key !== "Escape") return;
+      setMenuOpen(false);
+      menuButton.current?.focus();
+    };
+    document.addEventListener("keydown", onKey);
+    return () => document.removeEventListener("keydown", onKey);
+  }, [menuOpen]);
 
   return (
     <CallProvider user={user} navigate={navigate}>
@@ -122,9 +163,11 @@ function Shell({ user, socket }) {
           className="menu-toggle"
           aria-expanded={menuOpen}
           aria-controls="main-menu"
+          ref={menuButton}
           onClick={() => setMenuOpen(!menuOpen)}
         >
-          Menu
+          <MenuIcon />
+          <span className="menu-text">Menu</span>
         </button>
         <nav id="main-menu" aria-label="Main" className={menuOpen ? "open" : ""}>
           {ROUTES.filter((r) => r.label && allowed(r, user)).map((r) => (
@@ -136,9 +179,10 @@ function Shell({ user, socket }) {
         <span className="spacer" />
         <div className="account">
           <span className={socket.connected ? "live on" : "live"} title="Live updates">
-            {socket.connected ? "live" : "connecting…"}
+            <span className="live-dot" aria-hidden="true" />
+            <span className="live-text">{socket.connected ? "live" : "connecting…"}</span>
           </span>
-          <Bell navigate={navigate} connected={socket.connected} />
+          <Bell navigate={navigate} connected={socket.connected} user={user} />
           <span className="who">
             {user.fullName} <small>({user.role.toLowerCase()})</small>
           </span>
@@ -152,6 +196,14 @@ function Shell({ user, socket }) {
         {content}
       </main>
     </CallProvider>
+  );
+}
+
+function MenuIcon() {
+  return (
+    <svg width="16" height="16" viewBox="0 0 24 24" aria-hidden="true">
+      <path fill="currentColor" d="M3 6h18v2H3zm0 5h18v2H3zm0 5h18v2H3z" />
+    </svg>
   );
 }
 
@@ -172,7 +224,7 @@ function SignOut() {
   }
 
   return (
-    <button type="button" onClick={signOut}>
+    <button type="button" className="sign-out" onClick={signOut}>
       Sign out
     </button>
   );

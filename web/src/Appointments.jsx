@@ -1,23 +1,31 @@
+// A patient's appointments, upcoming and past, live without reloading (doctors see their
+// agenda: the plain table below stays until the doctor screens replace it).
 import { useQuery } from "@apollo/client/react";
 import { useMemo, useRef } from "react";
 import { when } from "./format.js";
 import { useResumable } from "./hooks.js";
 import { latestChange } from "./live.js";
 import { APPOINTMENT_CHANGED, APPOINTMENTS } from "./operations.js";
+import { MY_APPOINTMENTS } from "./patient/operations.js";
+import { When } from "./patient/When.jsx";
+import { Avatar, Card, EmptyState, PageHeader, QueryState, Status } from "./ui.jsx";
 
-/** A patient's appointments, or a doctor's agenda: live, without reloading. */
+const YEAR_MS = 365 * 86_400_000;
+
 export function Appointments({ user, navigate }) {
-  const from = useMemo(() => new Date(Date.now() - 30 * 86_400_000).toISOString(), []);
-  const { data, refetch } = useQuery(APPOINTMENTS, {
-    variables: { from },
-    fetchPolicy: "cache-and-network",
-  });
+  return user.role === "DOCTOR" ? <DoctorTable navigate={navigate} /> : <MyAppointments />;
+}
+
+/**
+ * The query, kept live: changes to listed appointments update the cache (and so the list)
+ * by themselves; a new one needs the list again. Resumes from the newest `updatedAt` seen.
+ */
+function useLiveAppointments(query, from) {
+  const result = useQuery(query, { variables: { from }, fetchPolicy: "cache-and-network" });
+  const { data, refetch } = result;
   const rows = data?.appointments.nodes ?? [];
   const known = useRef(new Set());
   known.current = new Set(rows.map((a) => a.id));
-
-  // Changes to listed appointments update the cache (and so this list) by themselves;
-  // a new one needs the list again. Resumes from the newest `updatedAt` seen.
   useResumable(
     APPOINTMENT_CHANGED,
     {
@@ -31,38 +39,117 @@ export function Appointments({ user, navigate }) {
     },
     [Boolean(data)],
   );
+  return result;
+}
 
-  const isDoctor = user.role === "DOCTOR";
+function MyAppointments() {
+  const from = useMemo(() => new Date(Date.now() - YEAR_MS).toISOString(), []);
+  const result = useLiveAppointments(MY_APPOINTMENTS, from);
   return (
     <section>
-      <h1>{isDoctor ? "Agenda" : "My appointments"}</h1>
+      <PageHeader title="My appointments">
+        <a className="btn primary" href="#/book">
+          Book an appointment
+        </a>
+      </PageHeader>
+      <QueryState
+        result={result}
+        loading="Loading your appointments"
+        empty={
+          <p>
+            Nothing booked yet. <a href="#/book">Find a doctor</a>.
+          </p>
+        }
+        isEmpty={(data) => data.appointments.nodes.length === 0}
+      >
+        {(data) => <Split appointments={data.appointments.nodes} />}
+      </QueryState>
+    </section>
+  );
+}
+
+/** Upcoming (scheduled, not over yet), soonest first; the rest, newest first. */
+function Split({ appointments }) {
+  const now = Date.now();
+  const upcoming = appointments.filter((a) => a.status === "SCHEDULED" && Date.parse(a.endsAt) > now);
+  const past = appointments.filter((a) => !upcoming.includes(a)).reverse();
+  return (
+    <>
+      <Card title="Upcoming">
+        {upcoming.length === 0 ? (
+          <EmptyState>
+            Nothing coming up. <a href="#/book">Book an appointment</a>.
+          </EmptyState>
+        ) : (
+          <AppointmentRows label="Upcoming appointments" appointments={upcoming} />
+        )}
+      </Card>
+      <Card title="Past">
+        {past.length === 0 ? (
+          <EmptyState>No past appointments in the last year.</EmptyState>
+        ) : (
+          <AppointmentRows label="Past appointments" appointments={past} />
+        )}
+      </Card>
+    </>
+  );
+}
+
+function AppointmentRows({ label, appointments }) {
+  return (
+    <ul className="rows appointment-rows" aria-label={label}>
+      {appointments.map((a) => (
+        <li key={a.id}>
+          <Avatar user={a.doctor} />
+          <div className="grow">
+            <a href={`#/appointments/${a.id}`}>
+              <When iso={a.startsAt} doctorId={a.doctor.id} />
+            </a>
+            <div>
+              {a.doctor.fullName} <span className="hint">· {a.doctor.specialty}</span>
+            </div>
+            {a.reason && <div className="hint reason">{a.reason}</div>}
+          </div>
+          <Status status={a.status} />
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+/** A doctor's agenda as it was before the doctor screens (they render their own). */
+function DoctorTable({ navigate }) {
+  const from = useMemo(() => new Date(Date.now() - 30 * 86_400_000).toISOString(), []);
+  const { data } = useLiveAppointments(APPOINTMENTS, from);
+  const rows = data?.appointments.nodes ?? [];
+  return (
+    <section>
+      <h1>Agenda</h1>
       {data && rows.length === 0 && <p>Nothing booked.</p>}
-      <table aria-label={isDoctor ? "Agenda" : "Appointments"}>
-        <thead>
-          <tr>
-            <th>When</th>
-            <th>{isDoctor ? "Patient" : "Doctor"}</th>
-            <th>Reason</th>
-            <th>Status</th>
-          </tr>
-        </thead>
-        <tbody>
-          {rows.map((a) => (
-            <tr
-              key={a.id}
-              onClick={() => navigate(`appointments/${a.id}`)}
-              className={a.status.toLowerCase()}
-            >
-              <td>
-                <a href={`#/appointments/${a.id}`}>{when(a.startsAt)}</a>
-              </td>
-              <td>{isDoctor ? a.patient.fullName : a.doctor.fullName}</td>
-              <td>{a.reason}</td>
-              <td>{a.status.toLowerCase().replace("_", " ")}</td>
+      <div className="table-scroll">
+        <table aria-label="Agenda">
+          <thead>
+            <tr>
+              <th>When</th>
+              <th>Patient</th>
+              <th>Reason</th>
+              <th>Status</th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {rows.map((a) => (
+              <tr key={a.id} onClick={() => navigate(`appointments/${a.id}`)} className={a.status.toLowerCase()}>
+                <td>
+                  <a href={`#/appointments/${a.id}`}>{when(a.startsAt)}</a>
+                </td>
+                <td>{a.patient.fullName}</td>
+                <td>{a.reason}</td>
+                <td>{a.status.toLowerCase().replace("_", " ")}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
     </section>
   );
 }

@@ -1,115 +1,174 @@
+// Finding a doctor and booking: filter by specialty, choose a doctor from their cards
+// (photo, name, specialty, bio), pick a free slot in their week calendar, give a reason, book.
 import { useMutation, useQuery } from "@apollo/client/react";
-import { useMemo, useState } from "react";
+import { useEffect, useMemo, useRef, useState } from "react";
 import { ResendVerification } from "./EmailVerification.jsx";
-import { day, localDate, time, when } from "./format.js";
-import { BOOK, DOCTORS, SLOTS } from "./operations.js";
-
-const DAYS_AHEAD = 13; // availableSlots takes at most 31 days
-const DAYS_SHOWN = 5;
+import { failureMessage, problemsOf } from "./forms.jsx";
+import { BOOK_APPOINTMENT, DOCTOR_TIME_ZONE, FIND_DOCTORS } from "./patient/operations.js";
+import { bothZones } from "./patient/time.js";
+import { WeekCalendar } from "./patient/WeekCalendar.jsx";
+import { Avatar, Card, PageHeader, QueryState } from "./ui.jsx";
 
 export function Book({ navigate }) {
-  const doctors = useQuery(DOCTORS);
-  const [doctorId, setDoctorId] = useState("");
-  const [slot, setSlot] = useState(null);
-  const [reason, setReason] = useState("");
-  const [problem, setProblem] = useState(null);
-  const [unverified, setUnverified] = useState(false);
-  const range = useMemo(() => ({ fromDate: localDate(0), toDate: localDate(DAYS_AHEAD) }), []);
-  const slots = useQuery(SLOTS, {
-    variables: { doctorId, ...range },
-    skip: !doctorId,
-    fetchPolicy: "network-only",
-  });
-  const [book, { loading }] = useMutation(BOOK);
+  const [specialty, setSpecialty] = useState("");
+  const [doctor, setDoctor] = useState(null);
+  const calendarHeading = useRef(null);
 
-  const byDay = useMemo(() => {
-    const groups = new Map();
-    for (const s of slots.data?.availableSlots ?? []) {
-      const key = day(s.startsAt);
-      groups.set(key, [...(groups.get(key) ?? []), s]);
-    }
-    return [...groups].slice(0, DAYS_SHOWN);
-  }, [slots.data]);
-
-  async function submit(event) {
-    event.preventDefault();
-    setProblem(null);
-    setUnverified(false);
-    const { data } = await book({ variables: { input: { doctorId, startsAt: slot, reason } } });
-    const result = data.bookAppointment;
-    if (result.__typename === "AppointmentPayload") {
-      navigate(`appointments/${result.appointment.id}`);
-      return;
-    }
-    // SlotUnavailable, NotFound, ValidationFailed, EmailNotVerified: all implement Error
-    // { code message }. Unverified patients cannot book until they open the emailed link.
-    setUnverified(result.__typename === "EmailNotVerified");
-    const fields = result.fieldErrors?.map((f) => `${f.field}: ${f.message}`).join("; ");
-    setProblem(fields ? `${result.message} (${fields})` : result.message);
-    if (result.code === "SLOT_UNAVAILABLE") {
-      setSlot(null);
-      slots.refetch();
-    }
+  function choose(next) {
+    setDoctor(next);
+    // Keyboard and screen-reader users land where the next step is.
+    requestAnimationFrame(() => calendarHeading.current?.focus());
   }
 
   return (
     <section>
-      <h1>Book an appointment</h1>
-      <form onSubmit={submit}>
-        <label>
-          Doctor
-          <select
-            value={doctorId}
-            onChange={(e) => {
-              setDoctorId(e.target.value);
-              setSlot(null);
-            }}
-          >
-            <option value="">Choose a doctor…</option>
-            {doctors.data?.doctors.nodes.map((d) => (
-              <option key={d.id} value={d.id}>
-                {d.fullName} — {d.specialty}
-              </option>
-            ))}
-          </select>
-        </label>
-        {doctorId && (
-          <fieldset className="slots">
-            <legend>Free times (your time zone)</legend>
-            {slots.loading && <p>Loading…</p>}
-            {slots.data && byDay.length === 0 && <p>No free time in the next two weeks.</p>}
-            {byDay.map(([label, daySlots]) => (
-              <div key={label} className="day">
-                <span>{label}</span>
-                {daySlots.map((s) => (
-                  <button
-                    type="button"
-                    key={s.startsAt}
-                    aria-pressed={slot === s.startsAt}
-                    aria-label={`${label} ${time(s.startsAt)}`}
-                    onClick={() => setSlot(s.startsAt)}
-                  >
-                    {time(s.startsAt)}
-                  </button>
-                ))}
-              </div>
-            ))}
-          </fieldset>
-        )}
-        <label>
-          Reason
-          <textarea value={reason} onChange={(e) => setReason(e.target.value)} maxLength={1000} required />
-        </label>
-        {problem && <p role="alert">{problem}</p>}
-        {unverified && (
-          <p>
-            <ResendVerification />
-          </p>
-        )}
-        <button type="submit" disabled={!slot || loading}>
-          {slot ? `Book ${when(slot)}` : "Pick a time"}
-        </button>
-      </form>
+      <PageHeader title="Book an appointment" />
+      <Card title="Find a doctor">
+        <SpecialtyFilter value={specialty} onChange={setSpecialty} />
+        <DoctorCards specialty={specialty} chosen={doctor} onChoose={choose} />
+      </Card>
+      {doctor && (
+        <Card className="booking" aria-labelledby="free-times-heading">
+          <h2 id="free-times-heading" tabIndex={-1} ref={calendarHeading}>
+            Free times with {doctor.fullName}
+          </h2>
+          <BookingForm key={doctor.id} doctor={doctor} navigate={navigate} />
+        </Card>
+      )}
     </section>
+  );
+}
+
+/** The specialties of every doctor, as a filter ("Any specialty" first). */
+function SpecialtyFilter({ value, onChange }) {
+  const all = useQuery(FIND_DOCTORS, { variables: { specialty: null } });
+  const specialties = useMemo(
+    () => [...new Set((all.data?.doctors.nodes ?? []).map((d) => d.specialty).filter(Boolean))].sort(),
+    [all.data],
+  );
+  return (
+    <label>
+      Specialty
+      <select value={value} onChange={(e) => onChange(e.target.value)}>
+        <option value="">Any specialty</option>
+        {specialties.map((name) => (
+          <option key={name} value={name}>
+            {name}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+function DoctorCards({ specialty, chosen, onChoose }) {
+  const result = useQuery(FIND_DOCTORS, { variables: { specialty: specialty || null } });
+  return (
+    <QueryState
+      result={result}
+      loading="Loading doctors"
+      empty="No doctor of this specialty at the moment."
+      isEmpty={(data) => data.doctors.nodes.length === 0}
+    >
+      {(data) => (
+        <ul className="doctor-cards" aria-label="Doctors">
+          {data.doctors.nodes.map((d) => (
+            <li key={d.id} className={chosen?.id === d.id ? "chosen" : ""}>
+              <Avatar user={d} size="large" />
+              <div className="grow">
+                <h3>{d.fullName}</h3>
+                <p className="specialty">{d.specialty}</p>
+                {d.bio && <p className="bio">{d.bio}</p>}
+              </div>
+              <button
+                type="button"
+                className={chosen?.id === d.id ? "primary" : ""}
+                aria-pressed={chosen?.id === d.id}
+                onClick={() => onChoose(d)}
+              >
+                Choose {d.fullName}
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+    </QueryState>
+  );
+}
+
+/** The week calendar, a reason, and "Book". A slot refused as taken leaves the calendar at once. */
+function BookingForm({ doctor, navigate }) {
+  const [slot, setSlot] = useState(null);
+  const [reason, setReason] = useState("");
+  const [problems, setProblems] = useState({});
+  const [unverified, setUnverified] = useState(false);
+  const [taken, setTaken] = useState(() => new Set());
+  const [reloadKey, setReloadKey] = useState(0);
+  const [book, { loading }] = useMutation(BOOK_APPOINTMENT);
+  const zone = useQuery(DOCTOR_TIME_ZONE, { variables: { doctorId: doctor.id } });
+  const doctorZone = zone.data?.doctorSchedule?.timeZone;
+  const alertRef = useRef(null);
+  useEffect(() => {
+    if (problems[""]) alertRef.current?.focus();
+  }, [problems]);
+
+  async function submit(event) {
+    event.preventDefault();
+    setProblems({});
+    setUnverified(false);
+    try {
+      const { data } = await book({ variables: { input: { doctorId: doctor.id, startsAt: slot, reason } } });
+      const result = data.bookAppointment;
+      if (result.__typename === "AppointmentPayload") {
+        navigate(`appointments/${result.appointment.id}`);
+        return;
+      }
+      // EmailNotVerified: patients cannot book until they open the emailed link.
+      setUnverified(result.__typename === "EmailNotVerified");
+      setProblems(problemsOf(result, ["reason"]));
+      if (result.__typename === "SlotUnavailable") {
+        setTaken(new Set([...taken, slot]));
+        setSlot(null);
+        setReloadKey(reloadKey + 1);
+      }
+    } catch (error) {
+      setProblems({ "": failureMessage(error) });
+    }
+  }
+
+  return (
+    <form onSubmit={submit}>
+      <WeekCalendar doctor={doctor} selected={slot} onSelect={setSlot} hidden={taken} reloadKey={reloadKey} />
+      <label>
+        Reason
+        <textarea
+          value={reason}
+          onChange={(e) => setReason(e.target.value)}
+          maxLength={1000}
+          required
+          aria-invalid={problems.reason ? true : undefined}
+          aria-describedby={problems.reason ? "reason-error" : undefined}
+        />
+        {problems.reason && (
+          <span role="alert" id="reason-error" className="field-error">
+            {problems.reason}
+          </span>
+        )}
+      </label>
+      {problems[""] && (
+        <p role="alert" className="notice error" tabIndex={-1} ref={alertRef}>
+          {problems[""]}
+        </p>
+      )}
+      {unverified && <ResendVerification />}
+      <p className="chosen-slot" aria-live="polite">
+        {slot ? `Chosen: ${bothZones(slot, doctorZone)}` : "Pick a free time above."}
+      </p>
+      <div className="actions">
+        <button type="submit" className="primary" disabled={!slot || loading}>
+          {slot ? `Book ${bothZones(slot, doctorZone)}` : "Book"}
+        </button>
+      </div>
+    </form>
   );
 }

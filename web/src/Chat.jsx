@@ -1,11 +1,12 @@
+// #/chat: your conversations, live messages, the typing indicator and read receipts.
 import { useApolloClient, useMutation, useQuery } from "@apollo/client/react";
 import { useEffect, useRef, useState } from "react";
-import { time, uuid } from "./format.js";
+import { day, time, uuid } from "./format.js";
 import { notificationEvents, useResumable } from "./hooks.js";
 import { maxSeq } from "./live.js";
+import { CHAT_LIST } from "./notifications/operations.js";
 import {
   CONVERSATION,
-  CONVERSATIONS,
   MARK_CONVERSATION_READ,
   MESSAGE_ADDED,
   READ_RECEIPT,
@@ -14,12 +15,18 @@ import {
   SET_TYPING,
   TYPING_CHANGED,
 } from "./operations.js";
+import { Avatar, ErrorState, Loading, PageHeader, QueryState } from "./ui.jsx";
 
 const TYPING_IDLE_MS = 2500; // stop "typing" after this long without a keystroke
 const TYPING_STALE_MS = 8000; // hide the other's indicator if its "stop" got lost
 
+/**
+ * Your conversations and the open one: side by side on a wide screen, one at a time on a
+ * phone (the open conversation has "Back to conversations").
+ */
 export function Chat({ conversationId, user }) {
-  const { data, refetch } = useQuery(CONVERSATIONS, { fetchPolicy: "cache-and-network" });
+  const list = useQuery(CHAT_LIST, { fetchPolicy: "cache-and-network" });
+  const { refetch } = list;
   // A new message anywhere: new conversations and unread counts.
   useEffect(() => {
     const onNotification = (event) => event.detail.kind === "CHAT_MESSAGE" && refetch();
@@ -27,36 +34,71 @@ export function Chat({ conversationId, user }) {
     return () => notificationEvents.removeEventListener("notification", onNotification);
   }, [refetch]);
 
-  const other = (c) => (user.id === c.patient.id ? c.doctor : c.patient);
   return (
-    <section className="chat">
-      <nav aria-label="Conversations">
-        <h1>Chat</h1>
-        {data?.conversations.nodes.length === 0 && <p>No conversations yet: open an appointment to write.</p>}
-        <ul>
-          {data?.conversations.nodes.map((c) => (
-            <li key={c.id} className={c.id === conversationId ? "current" : ""}>
-              <a href={`#/chat/${c.id}`}>
-                {other(c).fullName}
-                {c.unreadCount > 0 && <span className="badge">{c.unreadCount}</span>}
-              </a>
-              <small>{c.lastMessage?.text}</small>
-            </li>
-          ))}
-        </ul>
-      </nav>
-      {conversationId ? (
-        <Conversation key={conversationId} id={conversationId} user={user} onRead={refetch} />
-      ) : (
-        <p>Pick a conversation.</p>
-      )}
+    <section className={conversationId ? "chat has-open" : "chat"}>
+      <PageHeader title="Chat" />
+      <div className="chat-panes">
+        <nav aria-label="Conversations" className="chat-list">
+          <QueryState
+            result={list}
+            loading="Loading conversations"
+            isEmpty={(data) => data.conversations.nodes.length === 0}
+            empty={
+              <>
+                <p>No conversations yet.</p>
+                <p className="hint">Open an appointment and choose &ldquo;Message&rdquo; to write to your {user.role === "DOCTOR" ? "patient" : "doctor"}.</p>
+              </>
+            }
+          >
+            {(data) => (
+              <ul className="rows">
+                {data.conversations.nodes.map((c) => (
+                  <ConversationRow key={c.id} conversation={c} user={user} current={c.id === conversationId} />
+                ))}
+              </ul>
+            )}
+          </QueryState>
+        </nav>
+        {conversationId ? (
+          <Conversation key={conversationId} id={conversationId} user={user} onRead={refetch} />
+        ) : (
+          <div className="state chat-pick">Pick a conversation.</div>
+        )}
+      </div>
     </section>
+  );
+}
+
+/** Today: the time; before: the day. */
+function lastActive(iso) {
+  return new Date(iso).toDateString() === new Date().toDateString() ? time(iso) : day(iso);
+}
+
+function ConversationRow({ conversation: c, user, current }) {
+  const other = user.id === c.patient.id ? c.doctor : c.patient;
+  return (
+    <li className={current ? "current" : undefined}>
+      <Avatar user={other} />
+      <a className="grow" href={`#/chat/${c.id}`} aria-current={current ? "page" : undefined}>
+        <span className="chat-top">
+          <span className="chat-name">{other.fullName}</span>
+          {c.unreadCount > 0 && (
+            <span className="badge">
+              {c.unreadCount}
+              <span className="visually-hidden"> unread</span>
+            </span>
+          )}
+          {c.lastMessageAt && <small className="chat-when">{lastActive(c.lastMessageAt)}</small>}
+        </span>
+        <small className="chat-preview">{c.lastMessage?.text ?? "No messages yet"}</small>
+      </a>
+    </li>
   );
 }
 
 function Conversation({ id, user, onRead }) {
   const client = useApolloClient();
-  const { data, error } = useQuery(CONVERSATION, { variables: { id }, fetchPolicy: "network-only" });
+  const { data, error, refetch } = useQuery(CONVERSATION, { variables: { id }, fetchPolicy: "network-only" });
   const [messages, setMessages] = useState(null); // oldest first
   const [typing, setTyping] = useState(null); // who is typing, or null
   const [readUpTo, setReadUpTo] = useState(0); // the other participant's read receipt
@@ -137,15 +179,44 @@ function Conversation({ id, user, onRead }) {
     }
   }, [id, lastSeq, markRead]);
 
-  if (error) return <p role="alert">{error.message}</p>;
-  if (!conversation || !messages) return <p>Loading…</p>;
+  const back = (
+    <a className="chat-back" href="#/chat">
+      ← Back to conversations
+    </a>
+  );
+  if (error && !data) {
+    return (
+      <article className="conversation card">
+        {back}
+        <ErrorState error={error} retry={refetch} />
+      </article>
+    );
+  }
+  if (data && !conversation) {
+    return (
+      <article className="conversation card">
+        {back}
+        <div className="state">This conversation is not there, or not yours.</div>
+      </article>
+    );
+  }
+  if (!conversation || !messages) {
+    return (
+      <article className="conversation card">
+        {back}
+        <Loading what="Loading messages" />
+      </article>
+    );
+  }
   const other = user.id === conversation.patient.id ? conversation.doctor : conversation.patient;
   const lastMine = messages.findLast((m) => m.sender.id === user.id);
 
   return (
-    <article className="conversation">
+    <article className="conversation card">
+      {back}
       <h2>Chat with {other.fullName}</h2>
-      <ol aria-label="Messages">
+      {messages.length === 0 && <p className="hint">No messages yet: write the first one below.</p>}
+      <ol aria-label="Messages" className="messages">
         {messages.map((m) => (
           <li key={m.seq} className={m.sender.id === user.id ? "mine" : "theirs"}>
             <span className="text">{m.text}</span>
@@ -217,14 +288,11 @@ function Composer({ conversationId, onSent }) {
 
   return (
     <form onSubmit={submit} className="composer">
-      <input
-        aria-label="Message"
-        value={text}
-        onChange={(e) => typed(e.target.value)}
-        maxLength={4000}
-        autoComplete="off"
-      />
-      <button type="submit" disabled={loading}>
+      <label className="composer-field">
+        <span className="composer-label">Message</span>
+        <input value={text} onChange={(e) => typed(e.target.value)} maxLength={4000} autoComplete="off" />
+      </label>
+      <button type="submit" className="primary" disabled={loading}>
         Send
       </button>
       {problem && <p role="alert">{problem}</p>}

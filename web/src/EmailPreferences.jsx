@@ -1,3 +1,4 @@
+// Which emails you get: in Settings (signed in) or from the link in every email (a token).
 import { useMutation, useQuery } from "@apollo/client/react";
 import { useId, useState } from "react";
 import { failureMessage } from "./forms.jsx";
@@ -33,12 +34,14 @@ export function EmailPreferencesForm({ token }) {
 
   const loaded = data?.emailPreferences;
   let body;
-  if (loading && !loaded) body = <p>Loading…</p>;
-  else if (error) body = <p role="alert">{failureMessage(error)}</p>;
+  if (loading && !loaded) body = <p className="hint" role="status">Loading…</p>;
+  else if (error) body = <p role="alert" className="notice error">{failureMessage(error)}</p>;
   else if (loaded.__typename !== "EmailPreferences") {
     body = (
       <>
-        <p role="alert">{loaded.message}</p>
+        <p role="alert" className="notice error">
+          {loaded.message}
+        </p>
         <p>
           Choose your emails in <a href="#/settings">Settings</a> (signed in).
         </p>
@@ -62,7 +65,7 @@ export function EmailPreferencesForm({ token }) {
     };
     body = (
       <form onSubmit={save}>
-        <fieldset>
+        <fieldset className="choices">
           <legend>Email me about</legend>
           {KINDS.map(([name, label, explanation]) => (
             <label key={name} className="checkbox">
@@ -83,16 +86,22 @@ export function EmailPreferencesForm({ token }) {
         <p className="hint">
           Emails about your account itself (password resets, address checks) always come.
         </p>
-        <button type="submit" disabled={saving}>
-          Save
-        </button>{" "}
-        {said?.status && <span role="status">{said.status}</span>}
-        {said?.alert && <span role="alert">{said.alert}</span>}
+        <div className="actions">
+          <button type="submit" className="primary" disabled={saving}>
+            Save
+          </button>
+          {said?.status && (
+            <span role="status" className="saved">
+              {said.status}
+            </span>
+          )}
+          {said?.alert && <span role="alert">{said.alert}</span>}
+        </div>
       </form>
     );
   }
   return (
-    <section aria-labelledby={headingId}>
+    <section className="card email-preferences" aria-labelledby={headingId}>
       <h2 id={headingId}>Email preferences</h2>
       {body}
     </section>

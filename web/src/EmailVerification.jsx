@@ -1,7 +1,10 @@
+// Verifying your email address: the #/verify-email/<token> page, "Send the link again", and
+// the banner shown while your address is not verified.
 import { useApolloClient, useMutation, useQuery } from "@apollo/client/react";
 import { useEffect, useState } from "react";
 import { failureMessage } from "./forms.jsx";
 import { MY_EMAIL, RESEND_VERIFICATION_EMAIL, VERIFY_EMAIL } from "./operations.js";
+import { Card, PageHeader } from "./ui.jsx";
 
 // A link works once, and StrictMode runs effects twice: one verifyEmail per token and page.
 const verifying = new Map();
@@ -42,11 +45,13 @@ export function VerifyEmail({ token, signedIn }) {
   }, [client, token, signedIn, attempt]);
 
   let body;
-  if (!outcome) body = <p role="status">Checking your link…</p>;
+  if (!outcome) body = <p role="status" className="hint">Checking your link…</p>;
   else if (outcome.failure) {
     body = (
       <>
-        <p role="alert">{outcome.failure}</p>
+        <p role="alert" className="notice error">
+          {outcome.failure}
+        </p>
         <button type="button" onClick={() => setAttempt(attempt + 1)}>
           Try again
         </button>
@@ -55,14 +60,18 @@ export function VerifyEmail({ token, signedIn }) {
   } else if (outcome.result.__typename === "EmailVerified") {
     body = (
       <>
-        <p role="status">Your email address {outcome.result.email} is verified. Thank you.</p>
+        <p role="status" className="notice ok">
+          Your email address {outcome.result.email} is verified. Thank you.
+        </p>
         <p>{signedIn ? <a href="#/">Continue</a> : <a href="#/">Sign in</a>}</p>
       </>
     );
   } else {
     body = (
       <>
-        <p role="alert">{outcome.result.message}</p>
+        <p role="alert" className="notice error">
+          {outcome.result.message}
+        </p>
         {signedIn ? (
           <ResendVerification />
         ) : (
@@ -74,9 +83,9 @@ export function VerifyEmail({ token, signedIn }) {
     );
   }
   return (
-    <section>
-      <h1>Email address</h1>
-      {body}
+    <section className="verify-email">
+      <PageHeader title="Email address" />
+      <Card>{body}</Card>
     </section>
   );
 }
@@ -112,8 +121,11 @@ export function UnverifiedBanner() {
   const { data } = useQuery(MY_EMAIL, { fetchPolicy: "cache-and-network" });
   if (data?.me.emailVerified !== false) return null;
   return (
-    <aside className="banner" aria-label="Email not verified">
-      Your email address {data.me.email} is not verified yet: open the link we emailed you.{" "}
+    <aside className="banner unverified" aria-label="Email not verified">
+      <p>
+        Your email address <strong>{data.me.email}</strong> is not verified yet: open the link we
+        emailed you.
+      </p>
       <ResendVerification />
     </aside>
   );

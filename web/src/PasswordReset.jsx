@@ -29,7 +29,7 @@ export function ForgotPassword() {
     <section>
       <h1>Forgot password?</h1>
       {sent ? (
-        <p role="status">{sent}</p>
+        <p role="status" className="notice ok">{sent}</p>
       ) : (
         <form onSubmit={submit}>
           <p>We will email you a link to choose a new password.</p>
@@ -42,8 +42,8 @@ export function ForgotPassword() {
             error={problems.email}
             required
           />
-          {problems[""] && <p role="alert">{problems[""]}</p>}
-          <button type="submit" disabled={loading}>
+          {problems[""] && <p role="alert" className="notice error">{problems[""]}</p>}
+          <button type="submit" className="primary" disabled={loading}>
             Email me a link
           </button>
         </form>
@@ -91,7 +91,7 @@ export function ResetPassword({ token, onSignedIn }) {
     return (
       <section>
         <h1>Password changed</h1>
-        <p role="status">{done}</p>
+        <p role="status" className="notice ok">{done}</p>
         <h2>Sign in with your new password</h2>
         <SignInForm onSignedIn={onSignedIn} />
       </section>
@@ -101,7 +101,7 @@ export function ResetPassword({ token, onSignedIn }) {
     return (
       <section>
         <h1>Choose a new password</h1>
-        <p role="alert">{expired}</p>
+        <p role="alert" className="notice error">{expired}</p>
         <p>
           <a href="#/forgot-password">Ask for a new link</a>
         </p>
@@ -130,8 +130,8 @@ export function ResetPassword({ token, onSignedIn }) {
           error={problems.repeat}
           required
         />
-        {problems[""] && <p role="alert">{problems[""]}</p>}
-        <button type="submit" disabled={loading}>
+        {problems[""] && <p role="alert" className="notice error">{problems[""]}</p>}
+        <button type="submit" className="primary" disabled={loading}>
           Change password
         </button>
       </form>

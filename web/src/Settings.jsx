@@ -3,20 +3,25 @@ import { useState } from "react";
 import { EmailPreferencesForm } from "./EmailPreferences.jsx";
 import { Field, failureMessage, problemsOf } from "./forms.jsx";
 import { CHANGE_EMAIL, MY_EMAIL } from "./operations.js";
+import { Card, PageHeader } from "./ui.jsx";
 
 /** `#/settings`: your email address, changing it, and which emails you get. */
 export function Settings() {
-  const { data } = useQuery(MY_EMAIL, { fetchPolicy: "cache-and-network" });
+  const { data, error } = useQuery(MY_EMAIL, { fetchPolicy: "cache-and-network" });
   const me = data?.me;
   return (
-    <section>
-      <h1>Settings</h1>
-      {me && (
-        <p>
-          Your email address: <strong>{me.email}</strong> (
-          {me.emailVerified ? "verified" : "not verified yet"})
-        </p>
-      )}
+    <section className="settings">
+      <PageHeader title="Settings" />
+      <Card title="Your account" className="account-card">
+        {me ? (
+          <p className="account-email">
+            Your email address: <strong>{me.email}</strong> (
+            {me.emailVerified ? "verified" : "not verified yet"})
+          </p>
+        ) : (
+          <p className="hint">{error ? failureMessage(error) : "Loading…"}</p>
+        )}
+      </Card>
       <EmailPreferencesForm />
       <ChangeEmail />
     </section>
@@ -49,8 +54,9 @@ function ChangeEmail() {
   }
 
   return (
-    <section aria-labelledby="change-email">
+    <section className="card" aria-labelledby="change-email">
       <h2 id="change-email">Change email address</h2>
+      <p className="hint">Your address changes when you open the link we send to the new one.</p>
       <form onSubmit={submit}>
         <Field
           label="New email address"
@@ -71,12 +77,17 @@ function ChangeEmail() {
           required
         />
         {problems[""] && <p role="alert">{problems[""]}</p>}
-        <button type="submit" disabled={loading}>
-          Change email address
-        </button>
+        <div className="actions">
+          <button type="submit" className="primary" disabled={loading}>
+            Change email address
+          </button>
+        </div>
       </form>
-      {sent && <p role="status">{sent}</p>}
-      <p className="hint">Your address changes when you open the link we send to the new one.</p>
+      {sent && (
+        <p role="status" className="notice ok">
+          {sent}
+        </p>
+      )}
     </section>
   );
 }

@@ -9,7 +9,7 @@ export function SignIn() {
     <section>
       <h1>Sign in</h1>
       <SignInForm />
-      <p>
+      <p className="signed-out-links">
         <a href="#/forgot-password">Forgot password?</a> · <a href="#/sign-up">Create account</a>
       </p>
       <p className="hint">
@@ -62,8 +62,8 @@ export function SignInForm({ email: initialEmail = "", onSignedIn }) {
           autoComplete="current-password"
         />
       </label>
-      {error && <p role="alert">{error}</p>}
-      <button type="submit" disabled={busy}>
+      {error && <p role="alert" className="notice error">{error}</p>}
+      <button type="submit" className="primary" disabled={busy}>
         Sign in
       </button>
     </form>

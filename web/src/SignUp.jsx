@@ -40,7 +40,7 @@ export function SignUp() {
     return (
       <section>
         <h1>Check your email</h1>
-        <p role="status">{done}</p>
+        <p role="status" className="notice ok">{done}</p>
         <p>
           <a href="#/">Sign in</a>
         </p>
@@ -69,8 +69,8 @@ export function SignUp() {
           error={problems.repeat}
           required
         />
-        {problems[""] && <p role="alert">{problems[""]}</p>}
-        <button type="submit" disabled={loading}>
+        {problems[""] && <p role="alert" className="notice error">{problems[""]}</p>}
+        <button type="submit" className="primary" disabled={loading}>
           Create account
         </button>
       </form>

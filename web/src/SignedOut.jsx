@@ -14,6 +14,7 @@ import { SignUp } from "./SignUp.jsx";
  * client without a token. Any other route shows the sign-in form and stays in the address
  * bar, so that `#/appointments/7` (from an email) opens once signed in.
  * `#/reset-password/<token>` comes here signed in too: it ends every session.
+ * Each page is a card centred on the screen (styles.css, "patient: signed out").
  */
 export function SignedOut() {
   const [client] = useState(() => createAnonymousClient());
@@ -40,7 +41,10 @@ export function SignedOut() {
 
   return (
     <ApolloProvider client={client}>
-      <main className="signed-out">{content}</main>
+      <main className="signed-out">
+        <p className="signed-out-brand">Healthcare</p>
+        <div className="card signed-out-card">{content}</div>
+      </main>
     </ApolloProvider>
   );
 }
