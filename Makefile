@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test fuzz lint typecheck schema migrate clean web e2e bench bench-email faults soak
+.PHONY: run test fuzz lint typecheck schema migrate clean web e2e bench bench-email faults soak vendor-graphiql
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,8 @@ fuzz: $(STAMP)  ## property-based tests with many more examples (make fuzz FUZZ_
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/test_fuzz.py $(PYTEST_ARGS)
 
 lint: $(STAMP)  ## ruff, and the import contracts (layers, no cycles: pyproject.toml)
-	$(BIN)/ruff check healthcare tests bench
-	$(BIN)/ruff format --check healthcare tests bench
+	$(BIN)/ruff check healthcare tests bench scripts
+	$(BIN)/ruff format --check healthcare tests bench scripts
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)  ## mypy: strict on the package, and over the tests and benchmarks
@@ -42,6 +42,11 @@ schema: $(STAMP)  ## re-export schema.graphql after changing the schema
 
 migrate: $(STAMP)
 	$(BIN)/healthcare migrate
+
+# GraphiQL's files, served by the API (healthcare/graphql/graphiql/manifest.json): check
+# them against the npm registry; UPDATE=1 fetches the versions the manifest names.
+vendor-graphiql: $(STAMP)  ## prove GraphiQL's vendored files equal npm's (make vendor-graphiql UPDATE=1 to upgrade)
+	$(BIN)/python scripts/vendor_graphiql.py $(if $(UPDATE),--update)
 
 # The React + Apollo Client reference app and its end-to-end tests (web/README.md).
 WEB_DEPS := web/node_modules/.installed

@@ -18,6 +18,7 @@ import pytest
 
 from healthcare.app import create_app
 from healthcare.graphql import ide
+from healthcare.ops import metrics
 
 PAGE_HEADERS = {"accept": "text/html"}
 MANIFEST = json.loads(ide.MANIFEST.read_text())["files"]
@@ -180,6 +181,13 @@ async def test_without_graphiql_neither_the_page_nor_its_files_are_served(live_s
     assert asset.status_code == 404
 
 
+def test_the_files_are_counted_under_one_route_in_the_metrics():
+    assert metrics.route_of("/graphql/assets/0123456789abcdef/graphiql.min.js") == (
+        "/graphql/assets"
+    )
+    assert metrics.route_of("/graphql/other") == metrics.OTHER
+
+
 # ---- requests refused before any operation runs -------------------------------------------
 
 REFUSED: dict[str, tuple[dict[str, Any], str, str]] = {
@@ -187,6 +195,11 @@ REFUSED: dict[str, tuple[dict[str, Any], str, str]] = {
         {"json": {"query": ME, "operationName": "Login"}},
         "OPERATION_RESOLUTION_FAILURE",
         "operationName",
+    ),
+    "a document without an operation": (
+        {"json": {"query": "fragment F on Query { me { id } }"}},
+        "OPERATION_RESOLUTION_FAILURE",
+        "no operation",
     ),
     "a body that is not JSON": (
         {"content": b"{not json", "headers": {"content-type": "application/json"}},

@@ -87,9 +87,17 @@ def load_assets() -> dict[str, Asset]:
 def content_security_policy(request: Request) -> str:
     """This origin only. `connect-src` names the page's own host for WebSockets as well:
     CSP 3 lets 'self' cover ws: and wss: on the same host, but older browsers (Safari
-    before 15.4, for one) apply it to http: and https: only. No 'unsafe-inline' anywhere:
-    GraphiQL 3 styles elements through the CSSOM (element.style), which style-src does not
-    govern; its icons and fonts are data: URLs."""
+    before 15.4, for one) apply it to http: and https: only. A Host header that is not a
+    plain host and port is left out (it cannot add a directive). GraphiQL's fonts and
+    icons are data: URLs.
+
+    No 'unsafe-inline' for styles: GraphiQL 3 styles elements through the CSSOM
+    (element.style), which style-src does not govern. The one inline style it tries is
+    a <style> element that Radix's modal dialogs (settings, shortcuts) add to lock the
+    page's scrolling (react-remove-scroll); blocking it changes nothing visible (this
+    page never scrolls, and Radix stops clicks outside the dialog by itself), and its
+    content varies, so no hash can allow it. web/e2e/browser.test.js opens a dialog and
+    accepts that violation only."""
     connect = ["'self'"]
     host = request.headers.get("host", "")
     if _HOST.match(host):

@@ -300,7 +300,7 @@ def request_error(error: HTTPException) -> Response:
     if isinstance(cause, CannotGetOperationTypeError):
         code = errors.OPERATION_RESOLUTION_FAILURE
         message = (
-            "The document has several operations (or none): name the one to run in `operationName`."
+            "The document has no operation to run (a query, mutation or subscription)."
             if cause.operation_name is None
             else "No operation in the document has the name given in `operationName`."
         )
