@@ -227,6 +227,7 @@ test(
     await admin.getByLabel("Search").fill("okafor");
     await listShows(admin, ["Nina Okafor"], "the new doctor");
     await accountRows(admin).getByText("Doctor · Dermatology").waitFor();
+    await accountRows(admin).getByText("nina.okafor@demo.clinic · not confirmed yet").waitFor();
     await admin.getByLabel("Search").fill("omar");
     await listShows(admin, ["Omar Staff"], "the new administrator");
     await accountRows(admin).getByText("Administrator").waitFor();
@@ -272,6 +273,7 @@ test(
     await openAccount(admin, "bob", "Bob Patient");
     await admin.getByRole("button", { name: "Deactivate account" }).click();
     await admin.getByText(/Deactivate Bob Patient\? They are signed out at once/).waitFor();
+    assert.equal(await admin.evaluate(() => document.activeElement?.textContent), "Cancel", "focus on the safe choice");
     await checkScreen(admin, "admin-user-confirm");
     await admin.getByRole("button", { name: "Yes, deactivate" }).click();
     await admin.getByRole("status").getByText(/deactivated: they were signed out/).waitFor();

@@ -108,7 +108,7 @@ test(
     await patient.getByText(REASON).waitFor();
 
     // then the booking appears in the doctor's agenda without a reload, and his bell rings
-    await doctor.getByRole("table", { name: "Agenda" }).getByText(REASON).waitFor();
+    await doctor.getByRole("list", { name: "Coming up" }).getByText(REASON).waitFor();
     await bellShows(doctor, doctorUnread + 1, "the doctor");
     await shot(doctor, "02-doctor-agenda-live");
 
@@ -173,7 +173,9 @@ test(
     // when the doctor writes up the new appointment, the patient's bell counts that too
     await doctor.getByRole("link", { name: "Agenda" }).click();
     await doctor
-      .getByRole("row", { name: /Knee pain after running/ })
+      .getByRole("list", { name: "Coming up" })
+      .getByRole("listitem")
+      .filter({ hasText: /Knee pain after running/ })
       .getByRole("link")
       .click();
     await doctor.getByLabel("Plan").fill("Ice and rest; come back if it swells.");
@@ -207,7 +209,7 @@ test(
       .filter({ hasText: "Headaches in the morning" })
       .getByRole("link")
       .click();
-    await patient.getByRole("table", { name: "Prescriptions" }).getByText("Amlodipine").waitFor();
+    await patient.getByRole("list", { name: "Prescriptions" }).getByText("Amlodipine").waitFor();
     await shot(patient, "08-patient-consultation");
 
     assert.deepEqual(pageErrors, []);

@@ -154,6 +154,11 @@ function screenshotsOnFailure(name, body) {
   };
 }
 
+/** The "From" or "To" input of the time-off form (its label also holds its error). */
+function timeOffInput(page, label) {
+  return page.locator(".add-time-off label").filter({ hasText: new RegExp(`^${label}`) }).locator("input");
+}
+
 /** A RegExp that finds `text` as it is (brackets included). */
 function literally(text) {
   return new RegExp(text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
@@ -215,8 +220,8 @@ test(
 
     // when he adds time off that ends before it starts, then the error is under "To"
     const from = `${utcDate(60)}T09:00`;
-    await doctor.getByLabel("From").fill(from);
-    await doctor.getByLabel("To").fill(`${utcDate(59)}T09:00`);
+    await timeOffInput(doctor, "From").fill(from);
+    await timeOffInput(doctor, "To").fill(`${utcDate(59)}T09:00`);
     await doctor.getByLabel("Reason (optional)").fill("Conference in Lyon (e2e)");
     await doctor.getByRole("button", { name: "Add time off" }).click();
     await doctor
@@ -226,7 +231,7 @@ test(
       .waitFor();
 
     // when he corrects it, then it is listed, in his time and in his schedule's
-    await doctor.getByLabel("To").fill(`${utcDate(62)}T18:00`);
+    await timeOffInput(doctor, "To").fill(`${utcDate(62)}T18:00`);
     await doctor.getByRole("button", { name: "Add time off" }).click();
     const timeOff = doctor.getByRole("list", { name: "Time off" });
     await timeOff.getByText("Conference in Lyon (e2e)").waitFor();
@@ -262,7 +267,7 @@ test(
     // when he switches to the day view: today, with the same two visits, in time order
     await doctor.getByRole("button", { name: "Day", exact: true }).click();
     await doctor.getByRole("button", { name: "Day", exact: true, pressed: true }).waitFor();
-    assert.equal(await grid.locator(".agenda-day").count(), 1);
+    await eventually(async () => (await grid.locator(".agenda-day").count()) === 1, "one day in the grid");
     const links = grid.getByRole("link");
     await links.first().waitFor();
     assert.match(await links.nth(0).textContent(), /Dizzy spells/);
@@ -270,7 +275,7 @@ test(
     await checkScreen(doctor, "doctor-agenda-day");
 
     // a day with nothing booked says so
-    await doctor.getByRole("button", { name: "Previous day" }).click();
+    await doctor.locator(".page-header").getByRole("button", { name: "Previous day" }).click();
     await doctor.getByText("Nothing booked on this day.").waitFor();
     await checkScreen(doctor, "doctor-agenda-empty");
 
@@ -285,9 +290,9 @@ test(
     );
     const slot = availableSlots[0].startsAt;
     // and the doctor watching that slot's day
-    await doctor.getByRole("button", { name: "Today" }).click();
+    await doctor.locator(".page-header").getByRole("button", { name: "Today" }).click();
     const days = Math.round((Date.parse(slot.slice(0, 10)) - Date.parse(utcDate(0))) / 86_400_000);
-    for (let i = 0; i < days; i++) await doctor.getByRole("button", { name: "Next day" }).click();
+    for (let i = 0; i < days; i++) await doctor.locator(".page-header").getByRole("button", { name: "Next day" }).click();
     await doctor.locator(".agenda-range", { hasText: new Date(slot).getUTCDate().toString() }).waitFor();
     await doctor.locator(".agenda-grid, .state").first().waitFor();
 
@@ -452,7 +457,7 @@ test(
 
     // and the agenda shows both outcomes
     await doctor.getByRole("link", { name: "Agenda", exact: true }).click();
-    await doctor.getByRole("button", { name: "Today" }).click();
+    await doctor.locator(".page-header").getByRole("button", { name: "Today" }).click();
     await doctor.getByRole("button", { name: "Day", exact: true }).click();
     const grid = doctor.locator(".agenda-grid");
     await grid.locator(".agenda-item.completed", { hasText: STARTED[0] }).waitFor();

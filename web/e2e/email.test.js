@@ -224,8 +224,8 @@ test(
     const banner = page.getByRole("complementary", { name: "Email not verified" });
     await banner.waitFor();
     await page.getByRole("link", { name: "Book" }).click();
-    await page.getByLabel("Doctor").selectOption({ label: "Gregory House — Diagnostics" });
-    await page.locator(".slots .day button").first().click();
+    await page.getByRole("button", { name: "Choose Gregory House" }).click();
+    await page.locator(".week-slots .slot").first().click();
     await page.getByLabel("Reason").fill("A check-up (e2e)");
     await page.getByRole("button", { name: /^Book / }).click();
     await page.getByRole("alert").waitFor();

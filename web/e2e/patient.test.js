@@ -220,6 +220,14 @@ test(
     assert.equal(await patient.locator(".person img.avatar").count(), 0, "no picture yet: initials");
     await checkScreen(patient, "patient-profile");
 
+    // a file that is not a picture is refused, under the field
+    const pictureInput = patient.getByLabel(/^Picture/);
+    await pictureInput.setInputFiles({ name: "notes.png", mimeType: "image/png", buffer: Buffer.from("not a picture") });
+    await patient.getByRole("button", { name: "Upload picture" }).click();
+    await eventually(async () => (await pictureInput.getAttribute("aria-invalid")) === "true", "the picture error");
+    const pictureError = await pictureInput.getAttribute("aria-describedby");
+    assert.ok((await patient.locator(`[id="${pictureError}"]`).textContent()).trim().length > 0);
+
     // when she uploads a picture
     await patient.getByLabel(/^Picture/).setInputFiles({ name: "me.png", mimeType: "image/png", buffer: png(48, 48, [30, 120, 200]) });
     await patient.getByRole("button", { name: "Upload picture" }).click();

@@ -8,7 +8,12 @@ import { VisitActions } from "./doctor/VisitActions.jsx";
 import { failureMessage, problemsOf } from "./forms.jsx";
 import { notificationEvents } from "./hooks.js";
 import { APPOINTMENT_DETAIL, START_CONVERSATION } from "./operations.js";
-import { APPOINTMENT_PEOPLE, CANCEL_APPOINTMENT, RESCHEDULE_APPOINTMENT } from "./patient/operations.js";
+import {
+  APPOINTMENT_PEOPLE,
+  CANCEL_APPOINTMENT,
+  DOCTOR_TIME_ZONE,
+  RESCHEDULE_APPOINTMENT,
+} from "./patient/operations.js";
 import { bothZones } from "./patient/time.js";
 import { WeekCalendar } from "./patient/WeekCalendar.jsx";
 import { When } from "./patient/When.jsx";
@@ -162,6 +167,7 @@ function CancelForm({ appointment, onClose, onDone }) {
             onChange={(e) => setReason(e.target.value)}
             required
             maxLength={1000}
+            autoFocus
             aria-invalid={problems.reason ? true : undefined}
             aria-describedby={problems.reason ? "cancel-reason-error" : undefined}
           />
@@ -197,6 +203,8 @@ function RescheduleForm({ appointment, onClose, onDone }) {
   const [reloadKey, setReloadKey] = useState(0);
   const [reschedule, { loading }] = useMutation(RESCHEDULE_APPOINTMENT);
   const doctor = appointment.doctor;
+  const zone = useQuery(DOCTOR_TIME_ZONE, { variables: { doctorId: doctor.id } });
+  const doctorZone = zone.data?.doctorSchedule?.timeZone;
 
   async function submit(event) {
     event.preventDefault();
@@ -205,7 +213,7 @@ function RescheduleForm({ appointment, onClose, onDone }) {
       const { data } = await reschedule({ variables: { id: appointment.id, startsAt: slot } });
       const result = data.rescheduleAppointment;
       if (result.__typename === "AppointmentPayload") {
-        onDone(`Moved to ${bothZones(result.appointment.startsAt)}.`);
+        onDone(`Moved to ${bothZones(result.appointment.startsAt, doctorZone)}.`);
         return;
       }
       setProblem(problemsOf(result)[""] ?? result.message);
@@ -230,7 +238,7 @@ function RescheduleForm({ appointment, onClose, onDone }) {
         )}
         <div className="actions">
           <button type="submit" className="primary" disabled={!slot || loading}>
-            {slot ? `Move to ${bothZones(slot)}` : "Move"}
+            {slot ? `Move to ${bothZones(slot, doctorZone)}` : "Move"}
           </button>
           <button type="button" onClick={onClose}>
             Keep current time

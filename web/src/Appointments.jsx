@@ -1,19 +1,18 @@
 // A patient's appointments, upcoming and past, live without reloading (doctors see their
-// agenda: the plain table below stays until the doctor screens replace it).
+// agenda instead: doctor/Agenda.jsx).
 import { useQuery } from "@apollo/client/react";
 import { useMemo, useRef } from "react";
-import { when } from "./format.js";
 import { useResumable } from "./hooks.js";
 import { latestChange } from "./live.js";
-import { APPOINTMENT_CHANGED, APPOINTMENTS } from "./operations.js";
+import { APPOINTMENT_CHANGED } from "./operations.js";
 import { MY_APPOINTMENTS } from "./patient/operations.js";
 import { When } from "./patient/When.jsx";
 import { Avatar, Card, EmptyState, PageHeader, QueryState, Status } from "./ui.jsx";
 
 const YEAR_MS = 365 * 86_400_000;
 
-export function Appointments({ user, navigate }) {
-  return user.role === "DOCTOR" ? <DoctorTable navigate={navigate} /> : <MyAppointments />;
+export function Appointments() {
+  return <MyAppointments />;
 }
 
 /**
@@ -84,7 +83,7 @@ function Split({ appointments }) {
           <AppointmentRows label="Upcoming appointments" appointments={upcoming} />
         )}
       </Card>
-      <Card title="Past">
+      <Card title="Past and cancelled">
         {past.length === 0 ? (
           <EmptyState>No past appointments in the last year.</EmptyState>
         ) : (
@@ -114,42 +113,5 @@ function AppointmentRows({ label, appointments }) {
         </li>
       ))}
     </ul>
-  );
-}
-
-/** A doctor's agenda as it was before the doctor screens (they render their own). */
-function DoctorTable({ navigate }) {
-  const from = useMemo(() => new Date(Date.now() - 30 * 86_400_000).toISOString(), []);
-  const { data } = useLiveAppointments(APPOINTMENTS, from);
-  const rows = data?.appointments.nodes ?? [];
-  return (
-    <section>
-      <h1>Agenda</h1>
-      {data && rows.length === 0 && <p>Nothing booked.</p>}
-      <div className="table-scroll">
-        <table aria-label="Agenda">
-          <thead>
-            <tr>
-              <th>When</th>
-              <th>Patient</th>
-              <th>Reason</th>
-              <th>Status</th>
-            </tr>
-          </thead>
-          <tbody>
-            {rows.map((a) => (
-              <tr key={a.id} onClick={() => navigate(`appointments/${a.id}`)} className={a.status.toLowerCase()}>
-                <td>
-                  <a href={`#/appointments/${a.id}`}>{when(a.startsAt)}</a>
-                </td>
-                <td>{a.patient.fullName}</td>
-                <td>{a.reason}</td>
-                <td>{a.status.toLowerCase().replace("_", " ")}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
-    </section>
   );
 }

@@ -309,7 +309,7 @@ function ConsultationEditor({ appointmentId, consultation, onSaved, onCancel, on
   const [prescriptions, setPrescriptions] = useState(() =>
     (consultation?.prescriptions ?? []).map((p) => ({ key: ++nextKey, ...stripTypename(p) })),
   );
-  const [base, setBase] = useState(consultation?.updatedAt ?? null);
+  const [base, setBase] = useState(() => versionOf(consultation));
   const [conflict, setConflict] = useState(null);
   const [problems, setProblems] = useState({});
   const [busy, setBusy] = useState(false);
@@ -346,8 +346,9 @@ function ConsultationEditor({ appointmentId, consultation, onSaved, onCancel, on
           fetchPolicy: "network-only",
         });
         const now = data.consultation;
-        if (now && now.updatedAt !== base) {
-          setConflict({ updatedAt: now.updatedAt, revision: now.revisions.at(-1)?.number });
+        if (now && versionOf(now) !== base) {
+          const latest = now.revisions.at(-1);
+          setConflict({ version: versionOf(now), at: latest?.createdAt ?? now.updatedAt, revision: latest?.number });
           return;
         }
       }
@@ -441,7 +442,7 @@ function ConsultationEditor({ appointmentId, consultation, onSaved, onCancel, on
           <p>
             This draft was saved elsewhere after you opened it
             {conflict.revision ? ` (revision ${conflict.revision}, ` : " ("}
-            {moment(conflict.updatedAt)}). Your changes are not saved yet.
+            {moment(conflict.at)}). Your changes are not saved yet.
           </p>
           <div className="actions">
             <button
@@ -449,7 +450,7 @@ function ConsultationEditor({ appointmentId, consultation, onSaved, onCancel, on
               className="danger"
               disabled={busy}
               onClick={() => {
-                setBase(conflict.updatedAt);
+                setBase(conflict.version);
                 save({ overwrite: true });
               }}
             >
@@ -474,6 +475,15 @@ function ConsultationEditor({ appointmentId, consultation, onSaved, onCancel, on
       </div>
     </form>
   );
+}
+
+/**
+ * Which saved version a draft is: its `updatedAt` and its newest revision (the author sees
+ * every revision; an edit of the private notes alone moves only that).
+ */
+function versionOf(c) {
+  if (!c) return null;
+  return `${c.updatedAt}#${c.revisions.at(-1)?.number ?? 0}`;
 }
 
 function stripTypename({ __typename: _typename, ...rest }) {

@@ -109,7 +109,9 @@ export function CreateUser() {
 /** What was made, and (while the address is not confirmed) that its owner got a link. */
 function Created({ user }) {
   const notice = useRef(null);
-  useEffect(() => notice.current?.scrollIntoView({ block: "nearest" }), [user]);
+  useEffect(() => {
+    notice.current?.scrollIntoView({ block: "nearest" }); // (newer browsers return a promise: not a cleanup)
+  }, [user]);
   return (
     <div className="notice ok" role="status" ref={notice}>
       Created <a href={`#/users/${user.id}`}>{user.fullName}</a> ({ROLE_NAMES[user.role].toLowerCase()}).

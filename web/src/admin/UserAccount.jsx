@@ -1,7 +1,7 @@
 // `#/users/<id>`: one account as an administrator sees it: its details, its role (changing
 // it ends the user's sessions), and deactivating or reactivating it, each after a confirm.
 import { useMutation, useQuery } from "@apollo/client/react";
-import { useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { Field, failureMessage, problemsOf } from "../forms.jsx";
 import { when } from "../format.js";
 import { Avatar, Card, PageHeader, QueryState } from "../ui.jsx";
@@ -54,12 +54,6 @@ function Details({ user }) {
         <dd>
           {user.email} ({user.emailVerified ? "confirmed" : "not confirmed yet"})
         </dd>
-        {user.specialty && (
-          <>
-            <dt>Specialty</dt>
-            <dd>{user.specialty}</dd>
-          </>
-        )}
         <dt>Phone</dt>
         <dd>{user.phoneNumber ?? "—"}</dd>
         <dt>Created</dt>
@@ -152,18 +146,28 @@ function ChangeRole({ user }) {
 
 /** Deactivate (ends their sessions at once) or reactivate, after saying what it does. */
 function ActiveSwitch({ user, isSelf }) {
-  const [confirming, setConfirming] = useState(false);
+  // While asking: the `active` the administrator is about to set (the account's own flag
+  // flips in the cache as soon as the answer arrives, before the question is gone).
+  const [asking, setAsking] = useState(null);
   const [problem, setProblem] = useState(null);
   const [done, setDone] = useState(null);
   const [setActive, { loading }] = useMutation(SET_USER_ACTIVE, { refetchQueries: ["AdminUsers"] });
-  const activate = !user.isActive;
-  const verb = activate ? "Reactivate" : "Deactivate";
+  const cancelButton = useRef(null);
+  const switchButton = useRef(null);
+  const asked = useRef(false);
+  const confirming = asking !== null;
+  // Focus follows the step: to Cancel when asked (the safe choice), back to the button after.
+  useEffect(() => {
+    if (confirming) cancelButton.current?.focus();
+    else if (asked.current) switchButton.current?.focus();
+    asked.current = confirming;
+  }, [confirming]);
 
   async function confirm() {
     setProblem(null);
     setDone(null);
     try {
-      const { data } = await setActive({ variables: { userId: user.id, active: activate } });
+      const { data } = await setActive({ variables: { userId: user.id, active: asking } });
       const result = data.setUserActive;
       if (result.__typename === "UserPayload") {
         setDone(
@@ -177,9 +181,10 @@ function ActiveSwitch({ user, isSelf }) {
     } catch (error) {
       setProblem(failureMessage(error));
     }
-    setConfirming(false);
+    setAsking(null);
   }
 
+  const activate = !user.isActive;
   return (
     <Card title={activate ? "Reactivate the account" : "Deactivate the account"}>
       {done && (
@@ -195,15 +200,15 @@ function ActiveSwitch({ user, isSelf }) {
       {confirming ? (
         <div className="confirm">
           <p>
-            {activate
+            {asking
               ? `Reactivate ${user.fullName}? They can sign in again.`
               : `Deactivate ${user.fullName}? They are signed out at once and cannot sign in until reactivated.`}
           </p>
           <div className="actions">
-            <button type="button" className={activate ? "primary" : "danger"} onClick={confirm} disabled={loading}>
-              {loading ? "Saving…" : `Yes, ${verb.toLowerCase()}`}
+            <button type="button" className={asking ? "primary" : "danger"} onClick={confirm} disabled={loading}>
+              {loading ? "Saving…" : asking ? "Yes, reactivate" : "Yes, deactivate"}
             </button>
-            <button type="button" onClick={() => setConfirming(false)} disabled={loading}>
+            <button type="button" ref={cancelButton} onClick={() => setAsking(null)} disabled={loading}>
               Cancel
             </button>
           </div>
@@ -217,8 +222,13 @@ function ActiveSwitch({ user, isSelf }) {
                 ? "This is your own account."
                 : "A deactivated account cannot sign in; nothing is deleted."}
           </p>
-          <button type="button" className={activate ? "primary" : "danger"} onClick={() => setConfirming(true)}>
-            {verb} account
+          <button
+            type="button"
+            ref={switchButton}
+            className={activate ? "primary" : "danger"}
+            onClick={() => setAsking(activate)}
+          >
+            {activate ? "Reactivate account" : "Deactivate account"}
           </button>
         </>
       )}

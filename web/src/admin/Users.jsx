@@ -106,7 +106,10 @@ function UserRow({ account }) {
         <a href={`#/users/${account.id}`} className="user-name">
           {account.fullName}
         </a>
-        <div className="hint email">{account.email}</div>
+        <div className="hint email">
+          {account.email}
+          {account.emailVerified === false && " · not confirmed yet"}
+        </div>
       </div>
       <RoleLabel user={account} />
       <ActiveLabel active={account.isActive} />

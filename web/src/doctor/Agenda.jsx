@@ -2,7 +2,7 @@
 // with the patient, the reason and the status, updated live; the next few visits below.
 // On a phone the week becomes a list by day (styles.css, "doctor" section).
 import { useQuery } from "@apollo/client/react";
-import { useMemo, useRef, useState } from "react";
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { useResumable } from "../hooks.js";
 import { latestChange } from "../live.js";
 import { APPOINTMENT_CHANGED } from "../operations.js";
@@ -117,6 +117,7 @@ function useLiveAgenda(data, refetch) {
   const everLoaded = useRef(false);
   if (data) everLoaded.current = true;
   const timer = useRef(null);
+  useEffect(() => () => clearTimeout(timer.current), []);
   const seen = [...(data?.appointments.nodes ?? []), ...(data?.comingUp.nodes ?? [])];
   useResumable(
     APPOINTMENT_CHANGED,
@@ -154,8 +155,21 @@ function TimeGrid({ days, appointments, otherZone, onOpenDay }) {
   const hours = Array.from({ length: lastHour - firstHour }, (_, i) => firstHour + i);
   const today = new Date();
 
+  // A wide screen scrolls the grid inside itself: start it at the first appointment.
+  const gridRef = useRef(null);
+  const shown = `${days[0].getTime()}/${days.length}`;
+  useLayoutEffect(() => {
+    const grid = gridRef.current;
+    if (!grid || grid.scrollHeight <= grid.clientHeight) return;
+    const tops = [...grid.querySelectorAll(".agenda-item")].map((item) => item.getBoundingClientRect().top);
+    if (tops.length === 0) return;
+    const header = grid.querySelector(".agenda-day h3")?.offsetHeight ?? 0;
+    grid.scrollTop += Math.min(...tops) - grid.getBoundingClientRect().top - header - 16;
+  }, [shown]);
+
   return (
     <div
+      ref={gridRef}
       className={`agenda-grid days-${days.length}`}
       style={{ "--hours": lastHour - firstHour }}
     >
@@ -205,14 +219,22 @@ function TimeGrid({ days, appointments, otherZone, onOpenDay }) {
 }
 
 function AgendaEntry({ appointment: a, otherZone }) {
+  // The start and the patient first: a short visit shows only that line until focused.
   return (
     <a href={`#/appointments/${a.id}`}>
-      <span className="agenda-time">
-        <time dateTime={a.startsAt}>{clock(a.startsAt)}</time>–{clock(a.endsAt)}
-        {otherZone && <small> ({clock(a.startsAt, otherZone)} {otherZone})</small>}
+      <span className="agenda-first-line">
+        <time dateTime={a.startsAt}>{clock(a.startsAt)}</time> <strong className="agenda-patient">{a.patient.fullName}</strong>
       </span>{" "}
-      <Status status={a.status} /> <strong className="agenda-patient">{a.patient.fullName}</strong>{" "}
-      <span className="agenda-reason">{a.reason}</span>
+      <span className="agenda-reason">{a.reason}</span>{" "}
+      <span className="agenda-more">
+        <Status status={a.status} /> until {clock(a.endsAt)}
+        {otherZone && (
+          <small>
+            {" "}
+            ({clock(a.startsAt, otherZone)}–{clock(a.endsAt, otherZone)} {otherZone})
+          </small>
+        )}
+      </span>
     </a>
   );
 }
