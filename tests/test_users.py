@@ -391,3 +391,41 @@ async def test_changing_an_unknown_user_is_not_found(client, admin):
         )
     )["setUserActive"]
     assert result == {"__typename": "NotFound", "code": "NOT_FOUND"}
+
+
+async def test_an_administrators_account_changes_are_on_the_audit_trail(client, admin, patient):
+    # given
+    created = (
+        await client.execute(
+            CREATE_USER,
+            {
+                "input": {
+                    "email": "new.doctor@example.org",
+                    "password": "a long enough password",
+                    "firstName": "New",
+                    "lastName": "Doctor",
+                    "role": "DOCTOR",
+                    "specialty": "Dermatology",
+                }
+            },
+            as_=admin,
+        )
+    )["createUser"]["user"]
+    # when
+    await client.execute(
+        CHANGE_USER_ROLE,
+        {"userId": patient.id, "role": "DOCTOR", "specialty": "Cardiology"},
+        as_=admin,
+    )
+    await client.execute(SET_USER_ACTIVE, {"userId": created["id"], "active": False}, as_=admin)
+    # then: each change once, as the administrator's, in the order made
+    events = await models.AuditEvent.filter(
+        entity=models.AuditEntity.USER, action__in=["CREATE", "UPDATE"]
+    ).order_by("created_at")
+    assert [
+        (e.actor_id, e.action, e.entity_id, e.patient_id, e.fields_accessed) for e in events
+    ] == [
+        (admin.user.id, "CREATE", created["id"], None, ["role"]),
+        (admin.user.id, "UPDATE", patient.id, patient.user.id, ["role", "specialty"]),
+        (admin.user.id, "UPDATE", created["id"], None, ["isActive"]),
+    ]

@@ -24,7 +24,8 @@ class AuditEntity(StrEnum):
     PRIVATE_NOTES = "PRIVATE_NOTES"
     # A video call: when it rang, was answered and ended (never its signalling).
     VIDEO_CALL = "VIDEO_CALL"
-    # Refused lookups only: a conversation, a user or a notification asked for by id.
+    # Refused lookups by id (a conversation, a user, a notification); and for USER, an
+    # administrator creating an account or changing its role or whether it is active.
     CONVERSATION = "CONVERSATION"
     USER = "USER"
     NOTIFICATION = "NOTIFICATION"

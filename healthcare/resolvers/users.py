@@ -13,6 +13,7 @@ from healthcare.failures import InputError
 from healthcare.realtime.outbox import atomic
 from healthcare.resolvers import pictures
 from healthcare.resolvers.auth import create_user, revoke_all_sessions
+from healthcare.security import audit
 from healthcare.validators import (
     MAX_BIO_LENGTH,
     MAX_SPECIALTY_LENGTH,
@@ -125,6 +126,7 @@ def clean_specialty(role: models.Role, specialty: str | None) -> str | None:
 
 
 async def create_account(
+    admin: models.User,
     *,
     email: str,
     password: str,
@@ -138,17 +140,34 @@ async def create_account(
 ) -> models.User:
     """An administrator creates an account of any role, and its owner gets the link that
     confirms their address (an administrator typed it: only its owner can vouch for it).
-    Raises InputError."""
-    return await create_user(
-        email=email,
-        password=password,
-        first_name=first_name,
-        last_name=last_name,
-        role=role,
-        specialty=clean_specialty(role, specialty),
-        phone_number=normalize_phone(phone_number, default_phone_region),
-        bio=clean_text(bio, "bio", MAX_BIO_LENGTH, required=False),
-    )
+    Raises InputError. On the audit trail as the administrator's."""
+    async with atomic():
+        user = await create_user(
+            email=email,
+            password=password,
+            first_name=first_name,
+            last_name=last_name,
+            role=role,
+            specialty=clean_specialty(role, specialty),
+            phone_number=normalize_phone(phone_number, default_phone_region),
+            bio=clean_text(bio, "bio", MAX_BIO_LENGTH, required=False),
+        )
+        await record_account_change(admin, user, models.AuditAction.CREATE, ("role",))
+    return user
+
+
+async def record_account_change(
+    admin: models.User,
+    target: models.User,
+    action: models.AuditAction,
+    fields: tuple[str, ...],
+    was_patient: bool = False,
+) -> None:
+    """An administrator's change to an account, on the audit trail (inside the change's
+    transaction). A patient's account, or one that was a patient's, is their record too."""
+    is_patient = was_patient or target.role == models.Role.PATIENT
+    patient_id = target.id if is_patient else None
+    await audit.record_write(admin, models.AuditEntity.USER, action, target.id, patient_id, fields)
 
 
 async def set_active(admin: models.User, target: models.User, active: bool) -> models.User:
@@ -159,6 +178,7 @@ async def set_active(admin: models.User, target: models.User, active: bool) -> m
         await target.save(update_fields=["is_active", "updated_at"])
         if not active:
             await revoke_all_sessions(target.id, "deactivated")
+        await record_account_change(admin, target, models.AuditAction.UPDATE, ("isActive",))
     return target
 
 
@@ -168,6 +188,7 @@ async def change_role(
     if target.id == admin.id and role != models.Role.ADMIN:
         raise InputError("role", "You cannot remove your own administrator role.")
     specialty = clean_specialty(role, specialty)
+    was_patient = target.role == models.Role.PATIENT
     async with atomic():
         target.role = role
         target.specialty = specialty
@@ -175,4 +196,7 @@ async def change_role(
         # Tokens carry no role, but a role change still ends every session so that no
         # client keeps acting on what it believed the user could do.
         await revoke_all_sessions(target.id, "role_changed")
+        await record_account_change(
+            admin, target, models.AuditAction.UPDATE, ("role", "specialty"), was_patient
+        )
     return target

@@ -293,6 +293,7 @@ class Mutation:
     )
     async def create_user(self, info: Info, input: CreateUserInput) -> CreateUserResult:
         user = await resolvers.create_account(
+            signed_in_user(info),
             email=input.email,
             password=input.password,
             first_name=input.first_name,
