@@ -3,75 +3,35 @@
 // deactivates a patient (who then cannot sign in, in another browser context) and
 // reactivates them, is refused deactivating themself, and reads the audit trail, filtered.
 import assert from "node:assert/strict";
-import { mkdir } from "node:fs/promises";
-import path from "node:path";
 import { after, before, test } from "node:test";
-import {
-  ApiServer,
-  PASSWORD,
-  SCREENSHOTS,
-  eventually,
-  freePort,
-  launchChromium,
-  removeDir,
-  startApp,
-  tempDir,
-} from "./harness.js";
+import { eventually } from "./harness.js";
 import { checkScreen } from "./screens.js";
+import { BrowserStack, TIMEOUT } from "./stack.js";
 
-const TIMEOUT = 20_000;
 const NOBODYS_APPOINTMENT = "00000000-0000-4000-8000-000000000000";
-let api;
-let app;
-let browser;
-let dataDir;
+let stack;
 let admin; // the administrator's page, kept across the tests (they run in order)
-const pageErrors = [];
 
 before(async () => {
-  await mkdir(SCREENSHOTS, { recursive: true });
-  dataDir = await tempDir("healthcare-e2e-admin-");
-  api = new ApiServer({ port: await freePort(), dataDir });
-  await api.start();
-  app = await startApp(api.url);
-  browser = await launchChromium();
+  stack = await BrowserStack.start("admin");
 });
 
 after(async () => {
-  for (const context of browser?.contexts() ?? []) {
-    for (const page of context.pages()) await page.goto("about:blank").catch(() => {});
-  }
-  await browser?.close();
-  await app?.close();
-  await api?.stop();
-  await removeDir(dataDir);
-  assert.deepEqual(pageErrors, [], "no uncaught errors in the pages");
+  await stack?.close();
 });
 
-/** A new browser context (its own storage) on the sign-in page, filled in and submitted. */
+/** A new browser context on the sign-in page, filled in and submitted. */
 async function signInAttempt(email) {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
-  context.setDefaultTimeout(TIMEOUT);
-  const page = await context.newPage();
-  page.on("pageerror", (error) => pageErrors.push(`${email}: ${error.message}`));
-  await page.goto(app.url);
-  await page.getByLabel("Email").fill(email);
-  await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  const page = await stack.newPage(email);
+  await page.goto(stack.app.url);
+  await stack.submitSignIn(page, email);
   return page;
 }
 
-async function signedInPage(email) {
-  const page = await signInAttempt(email);
-  await page.getByRole("button", { name: "Sign out" }).waitFor();
-  return page;
-}
-
-/** Leave the app first (its socket closes cleanly), then close the context. */
-async function closePage(page) {
-  await page.goto("about:blank").catch(() => {});
-  await page.context().close();
-}
+const signedInPage = (email) => stack.signedInPage(email);
+const closePage = (page) => stack.closePage(page);
+// Wraps test bodies when the file loads, before the stack exists: looked up when they run.
+const screenshotsOnFailure = (body) => () => stack.screenshotsOnFailure(body)();
 
 function accountRows(page) {
   return page.getByRole("list", { name: "Accounts" }).getByRole("listitem");
@@ -100,24 +60,6 @@ async function auditRows(page) {
   await page.getByRole("list", { name: "Audit events" }).waitFor();
   await eventually(async () => (await page.locator(".rows.refreshing").count()) === 0, "the trail to load");
   return page.getByRole("list", { name: "Audit events" }).getByRole("listitem").allTextContents();
-}
-
-function shot(page, name) {
-  return page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`) });
-}
-
-function screenshotsOnFailure(body) {
-  return async () => {
-    try {
-      await body();
-    } catch (error) {
-      let n = 0;
-      for (const context of browser.contexts()) {
-        for (const page of context.pages()) await shot(page, `failed-admin-${++n}`).catch(() => {});
-      }
-      throw error;
-    }
-  };
 }
 
 test(
@@ -265,7 +207,7 @@ test(
   screenshotsOnFailure(async () => {
     // Bob, signed in, looks for an appointment that is not his: a refused attempt
     const bob = await signedInPage("bob@demo.clinic");
-    await bob.goto(`${app.url}/#/appointments/${NOBODYS_APPOINTMENT}`);
+    await bob.goto(`${stack.app.url}/#/appointments/${NOBODYS_APPOINTMENT}`);
     await bob.getByText("No such appointment.").waitFor();
     await closePage(bob);
 

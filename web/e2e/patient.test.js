@@ -5,92 +5,38 @@
 // appointment, and sees in "Record access" that the doctor read it. Every screen is held
 // to checkScreen (axe-core, no sideways scroll at 1280 and 360 px).
 import assert from "node:assert/strict";
-import { mkdir } from "node:fs/promises";
-import path from "node:path";
 import { deflateSync } from "node:zlib";
 import { after, before, test } from "node:test";
-import {
-  ApiServer,
-  PASSWORD,
-  SCREENSHOTS,
-  eventually,
-  freePort,
-  launchChromium,
-  removeDir,
-  startApp,
-  tempDir,
-} from "./harness.js";
+import { PASSWORD, eventually } from "./harness.js";
 import { linksIn, nextEmail } from "./outbox.js";
 import { checkScreen } from "./screens.js";
+import { BrowserStack } from "./stack.js";
 
 const NEW_PATIENT = { first: "Nora", last: "Newcomer", email: "nora.newcomer@example.com", password: "nora-password-1357" };
 const REASON = "Recurring dizziness when standing up (e2e)";
 // Not the API's zone nor Dr House's (Europe/London): each time must be stated in both.
 const PATIENT_ZONE = "America/Los_Angeles";
-let api;
-let app;
-let browser;
-let dataDir;
+let stack;
 let patient; // Nora's page, signed in from the second test on
 let appointmentId;
-const pageErrors = [];
 
 before(async () => {
-  await mkdir(SCREENSHOTS, { recursive: true });
-  dataDir = await tempDir("healthcare-e2e-patient-");
-  api = new ApiServer({ port: await freePort(), dataDir });
-  await api.start();
-  app = await startApp(api.url);
-  browser = await launchChromium();
+  stack = await BrowserStack.start("patient");
 });
 
 after(async () => {
-  for (const context of browser?.contexts() ?? []) {
-    for (const page of context.pages()) await page.goto("about:blank").catch(() => {});
-  }
-  await browser?.close();
-  await app?.close();
-  await api?.stop();
-  await removeDir(dataDir);
-  assert.deepEqual(pageErrors, [], "no uncaught errors in the pages");
+  await stack?.close();
 });
 
-async function newPage(who, options = {}) {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 860 }, ...options });
-  context.setDefaultTimeout(20_000);
-  const page = await context.newPage();
-  page.on("pageerror", (error) => pageErrors.push(`${who}: ${error.message}`));
-  return page;
-}
-
-async function signIn(page, email, password = PASSWORD) {
-  await page.getByLabel("Email").fill(email);
-  await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
+const newPage = (who, options) => stack.newPage(who, options);
+const signIn = async (page, email, password = PASSWORD) => {
+  await stack.submitSignIn(page, email, password);
   await page.getByRole("button", { name: "Sign out" }).waitFor();
-}
-
-/** The API itself, as another client would use it (not through the app). */
-async function graphql(query, variables = {}, token = null) {
-  const response = await fetch(`${api.url}/graphql`, {
-    method: "POST",
-    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = await response.json();
-  assert.equal(body.errors, undefined, JSON.stringify(body.errors));
-  return body.data;
-}
-
-async function tokenOf(email) {
-  const data = await graphql(
-    `mutation($email: String!, $password: String!) {
-      login(email: $email, password: $password) { ... on AuthPayload { accessToken } }
-    }`,
-    { email, password: PASSWORD },
-  );
-  return data.login.accessToken;
-}
+};
+const graphql = (query, variables, token) => stack.graphql(query, variables, token);
+const tokenOf = (email) => stack.tokenOf(email);
+// Wraps test bodies when the file loads, before the stack exists: looked up when they run.
+const screenshotsOnFailure = (body) => () => stack.screenshotsOnFailure(body)();
 
 /** A small solid-colour PNG (RGB), made here: signature, IHDR, IDAT, IEND. */
 function png(width, height, [r, g, b]) {
@@ -125,24 +71,6 @@ function crc32(bytes) {
   return (crc ^ 0xffffffff) >>> 0;
 }
 
-function shot(page, name) {
-  return page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`) });
-}
-
-function screenshotsOnFailure(body) {
-  return async () => {
-    try {
-      await body();
-    } catch (error) {
-      let n = 0;
-      for (const context of browser.contexts()) {
-        for (const page of context.pages()) await shot(page, `failed-patient-${++n}`).catch(() => {});
-      }
-      throw error;
-    }
-  };
-}
-
 /** The profile picture's <img> has loaded from the API's /media/. */
 async function pictureShown(page) {
   const img = page.locator(".person img.avatar");
@@ -156,7 +84,7 @@ test(
   { timeout: 150_000 },
   screenshotsOnFailure(async () => {
     const page = await newPage("signed out");
-    await page.goto(app.url);
+    await page.goto(stack.app.url);
     await page.getByRole("heading", { name: "Sign in" }).waitFor();
     await checkScreen(page, "patient-sign-in");
 
@@ -179,7 +107,7 @@ test(
     // then she is told to check her email, and the link arrives
     await page.getByRole("heading", { name: "Check your email" }).waitFor();
     const email = await nextEmail(
-      dataDir,
+      stack.dataDir,
       (e) => e.mtimeMs >= asked - 1000 && e.headers.to?.includes(NEW_PATIENT.email) && /verify-email\//.test(e.text),
       "the verification email",
     );
@@ -189,7 +117,7 @@ test(
     assert.ok(link, email.text);
 
     // when she opens it, her address is verified
-    await page.goto(`${app.url}/${new URL(link).hash}`);
+    await page.goto(`${stack.app.url}/${new URL(link).hash}`);
     await page.getByText(`Your email address ${NEW_PATIENT.email} is verified`).waitFor();
     await page.getByRole("link", { name: "Sign in" }).click();
     await page.context().close();
@@ -201,7 +129,7 @@ test(
   { timeout: 150_000 },
   screenshotsOnFailure(async () => {
     patient = await newPage("Nora", { timezoneId: PATIENT_ZONE });
-    await patient.goto(app.url);
+    await patient.goto(stack.app.url);
     await signIn(patient, NEW_PATIENT.email, NEW_PATIENT.password);
 
     // she lands on Book; her appointments are empty at first
@@ -384,7 +312,7 @@ test(
 
     // when Dr House opens the appointment
     const doctor = await newPage("Dr House");
-    await doctor.goto(`${app.url}/#/appointments/${appointmentId}`);
+    await doctor.goto(`${stack.app.url}/#/appointments/${appointmentId}`);
     await signIn(doctor, "dr.house@demo.clinic");
     await doctor.getByText(REASON).waitFor();
     await doctor.getByText("Nora Newcomer").first().waitFor();
@@ -426,7 +354,7 @@ test(
   "appointment: reschedule to another slot in the week calendar, then cancel with a reason",
   { timeout: 150_000 },
   screenshotsOnFailure(async () => {
-    await patient.goto(`${app.url}/#/appointments/${appointmentId}`);
+    await patient.goto(`${stack.app.url}/#/appointments/${appointmentId}`);
     await patient.getByRole("heading", { name: "Appointment", exact: true }).waitFor();
     const details = patient.getByRole("region", { name: "Details" });
     await details.getByText(REASON).waitFor();
