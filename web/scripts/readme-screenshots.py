@@ -24,7 +24,8 @@ def main() -> None:
         image = Image.open(SCREENS / screen).convert("RGB")
         if image.width > width:
             image = image.resize((width, round(image.height * width / image.width)), Image.LANCZOS)
-        image.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(TARGET / name, optimize=True)
+        small = image.quantize(colors=128, method=Image.Quantize.MEDIANCUT)
+        small.save(TARGET / name, optimize=True)
         print(f"{name}: {(TARGET / name).stat().st_size // 1024} KiB")
 
 
