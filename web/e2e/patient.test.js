@@ -132,9 +132,7 @@ test(
     await patient.goto(stack.app.url);
     await signIn(patient, NEW_PATIENT.email, NEW_PATIENT.password);
 
-    // she lands on Book; her appointments are empty at first
-    await patient.getByRole("heading", { name: "Book an appointment" }).waitFor();
-    await patient.getByRole("link", { name: "Appointments", exact: true }).click();
+    // she lands on her appointments, empty at first
     await patient.getByRole("heading", { name: "My appointments" }).waitFor();
     await patient.getByText("Nothing booked yet.").waitFor();
     await checkScreen(patient, "patient-appointments-empty");

@@ -107,11 +107,10 @@ async function signedInPage(stack, email, { relay = false } = {}) {
   return page;
 }
 
+/** Open the demo visit from the patient's appointments or the doctor's agenda. */
 async function openVisit(page) {
-  await page
-    .getByRole("row", { name: new RegExp(VISIT) })
-    .getByRole("link")
-    .click();
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: /^(Appointments|Agenda)$/ }).click();
+  await page.locator("li", { hasText: VISIT }).getByRole("link").first().click();
   await page.getByRole("heading", { name: "Video visit" }).waitFor();
 }
 

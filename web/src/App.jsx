@@ -63,7 +63,8 @@ function SignedIn({ user }) {
  * `render` gets { id, token, user, navigate } from `#/<path>/<id>/...`.
  */
 const ROUTES = [
-  // Administrators land on Users (the first screen in the menu they may open).
+  // Each role lands on the first screen in the menu it may open: administrators on Users,
+  // patients on their appointments, doctors on their agenda.
   {
     path: "users",
     label: "Users",
@@ -76,7 +77,6 @@ const ROUTES = [
     roles: ["ADMIN"],
     render: ({ token }) => <AuditTrail key={token} token={token} />,
   },
-  { path: "book", label: "Book", roles: ["PATIENT"], render: ({ navigate }) => <Book navigate={navigate} /> },
   {
     path: "appointments",
     label: (user) => (user.role === "DOCTOR" ? "Agenda" : "Appointments"),
@@ -90,6 +90,7 @@ const ROUTES = [
         <Appointments user={user} navigate={navigate} />
       ),
   },
+  { path: "book", label: "Book", roles: ["PATIENT"], render: ({ navigate }) => <Book navigate={navigate} /> },
   { path: "schedule", label: "Schedule", roles: ["DOCTOR"], render: ({ user }) => <Schedule user={user} /> },
   {
     path: "chat",
