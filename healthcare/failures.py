@@ -69,6 +69,14 @@ class ConsultationSignedError(ExpectedFailure):
     """The consultation is signed: it takes addenda only."""
 
 
+class RevisionConflictError(ExpectedFailure):
+    """Someone saved the consultation since the revision the edit started from."""
+
+    def __init__(self, current_revision: int) -> None:
+        super().__init__(f"Saved by someone else since (now revision {current_revision}).")
+        self.current_revision = current_revision
+
+
 class InvalidCredentialsError(ExpectedFailure):
     """A password (or email and password) that does not match."""
 

@@ -504,6 +504,67 @@ async def test_an_update_changes_only_the_fields_given_and_records_who_when_and_
     assert announced(changes) == [("CONSULTATION_UPDATED", [patient.id])]
 
 
+UPDATE_FROM_REVISION = """
+mutation UpdateFromRevision($id: ID!, $input: UpdateConsultationInput!) {
+  updateConsultation(id: $id, input: $input) {
+    __typename
+    ... on ConsultationPayload { consultation { treatmentPlan revisions { number } } }
+    ... on RevisionConflict { code message currentRevision }
+  }
+}
+"""
+
+
+async def test_an_edit_from_an_older_revision_is_refused_and_overwrites_nothing(
+    client, patient, doctor
+):
+    # given: the doctor opens revision 1 on two devices; one saves (revision 2)
+    written = await document(client, doctor, patient)
+
+    async def save(plan: str, expected_revision: int) -> dict:
+        variables = {
+            "id": written["id"],
+            "input": {"treatmentPlan": plan, "expectedRevision": expected_revision},
+        }
+        return (await client.execute(UPDATE_FROM_REVISION, variables, as_=doctor))[
+            "updateConsultation"
+        ]
+
+    first = await save("Rest for a week.", 1)
+    # when: the other device saves, still from revision 1
+    stale = await save("Physiotherapy twice a week.", 1)
+    # then: refused, naming the revision now; the first save stands
+    assert first["consultation"]["revisions"][-1] == {"number": 2}
+    assert stale["__typename"] == "RevisionConflict"
+    assert stale["code"] == "REVISION_CONFLICT"
+    assert stale["currentRevision"] == 2
+    kept = await client.execute(CONSULTATION, {"id": written["id"]}, as_=doctor)
+    assert kept["consultation"]["treatmentPlan"] == "Rest for a week."
+    assert await models.ConsultationRevision.filter(consultation_id=written["id"]).count() == 2
+    # and from the revision it now is, it saves
+    merged = await save("Rest, then physiotherapy.", 2)
+    assert merged["consultation"]["treatmentPlan"] == "Rest, then physiotherapy."
+
+
+async def test_of_two_simultaneous_edits_from_one_revision_exactly_one_is_saved(
+    client, patient, doctor
+):
+    # given
+    written = await document(client, doctor, patient)
+    edits = [
+        {"id": written["id"], "input": {"treatmentPlan": plan, "expectedRevision": 1}}
+        for plan in ("Plan from the laptop.", "Plan from the phone.")
+    ]
+    # when: both at once
+    results = await asyncio.gather(
+        *(client.execute(UPDATE_FROM_REVISION, edit, as_=doctor) for edit in edits)
+    )
+    # then
+    kinds = sorted(result["updateConsultation"]["__typename"] for result in results)
+    assert kinds == ["ConsultationPayload", "RevisionConflict"]
+    assert await models.ConsultationRevision.filter(consultation_id=written["id"]).count() == 2
+
+
 async def test_prescriptions_given_in_an_update_replace_the_whole_list(client, patient, doctor):
     # given
     written = await document(client, doctor, patient)

@@ -50,6 +50,7 @@ class ErrorCode(Enum):
     SLOT_UNAVAILABLE = "SLOT_UNAVAILABLE"
     INVALID_STATUS_TRANSITION = "INVALID_STATUS_TRANSITION"
     CONSULTATION_SIGNED = "CONSULTATION_SIGNED"
+    REVISION_CONFLICT = "REVISION_CONFLICT"
     CALL_WINDOW_CLOSED = "CALL_WINDOW_CLOSED"
     CALL_ENDED = "CALL_ENDED"
     INVALID_EMAIL_TOKEN = "INVALID_EMAIL_TOKEN"  # noqa: S105 (an error code)
@@ -116,6 +117,14 @@ class ConsultationSigned(Error):
 
 
 @strawberry.type(
+    description="The consultation was saved by someone else after the revision your edit "
+    "started from: nothing was changed. Read it again and merge."
+)
+class RevisionConflict(Error):
+    current_revision: int = strawberry.field(description="Its newest revision number now.")
+
+
+@strawberry.type(
     description="A video call can ring or be answered only from shortly before the "
     "appointment until a while after it: between `opensAt` and `closesAt`."
 )
@@ -168,6 +177,13 @@ def result_of(failure: failures.ExpectedFailure) -> Error:
                 message="This consultation is signed and can no longer be changed; "
                 "add an addendum instead.",
                 code=ErrorCode.CONSULTATION_SIGNED,
+            )
+        case failures.RevisionConflictError():
+            return RevisionConflict(
+                message="This consultation was saved by someone else since you started "
+                "editing; nothing was changed. Read it again and merge your edits.",
+                code=ErrorCode.REVISION_CONFLICT,
+                current_revision=failure.current_revision,
             )
         case failures.CallWindowClosedError():
             return CallWindowClosed(

@@ -21,6 +21,7 @@ from healthcare.failures import (
     InputErrors,
     InvalidTransitionError,
     NotFoundError,
+    RevisionConflictError,
 )
 from healthcare.realtime.outbox import atomic
 from healthcare.resolvers.appointments import find_visible_appointment
@@ -182,19 +183,23 @@ async def replace_prescriptions(
     )
 
 
-async def add_revision(
-    consultation: models.Consultation, author: models.User, changed: list[str], content: Content
-) -> None:
-    """The next numbered, immutable copy. Call inside the write's transaction, with the
-    consultation row locked, so that two writers cannot take the same number."""
+async def newest_revision_number(consultation: models.Consultation) -> int:
     last = (
         await models.ConsultationRevision.filter(consultation_id=consultation.id)
         .order_by("-number")
         .first()
     )
+    return last.number if last else 0
+
+
+async def add_revision(
+    consultation: models.Consultation, author: models.User, changed: list[str], content: Content
+) -> None:
+    """The next numbered, immutable copy. Call inside the write's transaction, with the
+    consultation row locked, so that two writers cannot take the same number."""
     await models.ConsultationRevision.create(
         consultation_id=consultation.id,
-        number=last.number + 1 if last else 1,
+        number=await newest_revision_number(consultation) + 1,
         author_id=author.id,
         changed_fields=changed,
         content=as_json(content),
@@ -255,8 +260,15 @@ async def create(doctor: models.User, appointment_id: str, given: Content) -> mo
     return consultation
 
 
-async def update(doctor: models.User, consultation_id: str, given: Content) -> models.Consultation:
-    """Change the clinical fields given (the rest stay); a revision when anything changed."""
+async def update(
+    doctor: models.User,
+    consultation_id: str,
+    given: Content,
+    expected_revision: int | None = None,
+) -> models.Consultation:
+    """Change the clinical fields given (the rest stay); a revision when anything changed.
+    With `expected_revision`, refuse (RevisionConflictError) if the newest revision is
+    another: someone saved since the edit started, and theirs must not be overwritten."""
     consultation = await find_own_consultation(doctor, consultation_id)
     if consultation.signed_at is not None:
         raise ConsultationSignedError()
@@ -268,6 +280,10 @@ async def update(doctor: models.User, consultation_id: str, given: Content) -> m
         locked = await models.Consultation.filter(id=consultation.id).select_for_update().get()
         if locked.signed_at is not None:
             raise ConsultationSignedError()
+        if expected_revision is not None:
+            newest = await newest_revision_number(locked)
+            if newest != expected_revision:
+                raise RevisionConflictError(newest)
         previous = await current_content(locked)
         content = previous | cleaned
         changed = [name for name in models.CLINICAL_FIELDS if content[name] != previous[name]]

@@ -21,6 +21,7 @@ from healthcare.graphql.errors import (
     ConsultationSigned,
     InvalidStatusTransition,
     NotFound,
+    RevisionConflict,
     ValidationFailed,
     mutation,
 )
@@ -281,6 +282,13 @@ class UpdateConsultationInput:
         "out to keep it.",
     )
     private_notes: str | None = None
+    expected_revision: int | None = strawberry.field(
+        default=None,
+        description="The newest revision number your edit started from (the last of "
+        "`revisions`): if someone saved since, nothing changes and the answer is "
+        "RevisionConflict, instead of their edit being overwritten. Leave it out to save "
+        "whatever the newest revision is.",
+    )
 
 
 def given_content(
@@ -311,7 +319,7 @@ CreateConsultationResult = Annotated[
     strawberry.union("CreateConsultationResult"),
 ]
 UpdateConsultationResult = Annotated[
-    ConsultationPayload | ValidationFailed | NotFound | ConsultationSigned,
+    ConsultationPayload | ValidationFailed | NotFound | ConsultationSigned | RevisionConflict,
     strawberry.union("UpdateConsultationResult"),
 ]
 SignConsultationResult = Annotated[
@@ -392,7 +400,9 @@ class Mutation:
     async def update_consultation(
         self, info: Info, id: strawberry.ID, input: UpdateConsultationInput
     ) -> UpdateConsultationResult:
-        consultation = await resolvers.update(signed_in_user(info), id, given_content(input))
+        consultation = await resolvers.update(
+            signed_in_user(info), id, given_content(input), input.expected_revision
+        )
         return payload(info, consultation)
 
     @mutation(

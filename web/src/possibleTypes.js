@@ -68,6 +68,7 @@ export default {
     "InvalidRefreshToken",
     "InvalidStatusTransition",
     "NotFound",
+    "RevisionConflict",
     "SlotUnavailable",
     "ValidationFailed"
   ],
@@ -152,6 +153,7 @@ export default {
     "ConsultationPayload",
     "ConsultationSigned",
     "NotFound",
+    "RevisionConflict",
     "ValidationFailed"
   ],
   "UpdateEmailPreferencesResult": [
