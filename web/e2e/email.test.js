@@ -223,7 +223,7 @@ test(
     await signIn(page, address, password);
     const banner = page.getByRole("complementary", { name: "Email not verified" });
     await banner.waitFor();
-    await page.getByRole("link", { name: "Book" }).click();
+    await page.getByRole("link", { name: "Book", exact: true }).click();
     await page.getByRole("button", { name: "Choose Gregory House" }).click();
     await page.locator(".week-slots .slot").first().click();
     await page.getByLabel("Reason").fill("A check-up (e2e)");

@@ -51,7 +51,9 @@ export function AppointmentView({ id, user, navigate }) {
 
   const isDoctor = user.id === appointment.doctor.id;
   const other = isDoctor ? (faces?.patient ?? appointment.patient) : (faces?.doctor ?? appointment.doctor);
-  const changeable = appointment.status === "SCHEDULED" && Date.parse(appointment.startsAt) > Date.now();
+  // As the API allows: a scheduled visit still ahead, not yet documented.
+  const changeable =
+    appointment.status === "SCHEDULED" && Date.parse(appointment.startsAt) > Date.now() && !appointment.consultation;
 
   async function message() {
     const { data: result } = await startConversation({ variables: { withUserId: other.id } });
