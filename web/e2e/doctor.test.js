@@ -34,6 +34,8 @@ let dataDir;
 let doctor; // Dr House's page
 let patient; // Alice's page
 let started; // ids of the two visits that have started, by reason
+let startedDay; // their UTC day
+let startedDaysAgo; // 0, or 1 when run just after midnight (UTC): they started yesterday
 let booked; // the appointment Alice books while Dr House watches
 const pageErrors = [];
 
@@ -42,7 +44,8 @@ before(async () => {
   dataDir = await tempDir("healthcare-e2e-doctor-");
   api = new ApiServer({ port: await freePort(), dataDir });
   await api.start();
-  started = await insertStartedVisits(path.join(dataDir, "healthcare.sqlite3"));
+  ({ ids: started, day: startedDay } = await insertStartedVisits(path.join(dataDir, "healthcare.sqlite3")));
+  startedDaysAgo = Math.round((Date.parse(utcDate(0)) - Date.parse(startedDay)) / 86_400_000);
   app = await startApp(api.url);
   browser = await launchChromium();
 });
@@ -60,7 +63,8 @@ after(async () => {
 /**
  * The API books only future slots, and the demo's past visit is completed already: so two
  * visits of Alice with Dr House that started 60 and 30 minutes ago go straight into the
- * test's own database, through the project's models.
+ * test's own database, through the project's models. Both on one UTC day: just after
+ * midnight, at 23:00 and 23:30 the day before. Returns their ids by reason, and that day.
  */
 async function insertStartedVisits(file) {
   const script = `
@@ -75,9 +79,12 @@ async def main():
     await Tortoise.init(config=tortoise_config(sys.argv[1]))
     house = await models.User.get(email="dr.house@demo.clinic")
     alice = await models.User.get(email="alice@demo.clinic")
+    now = utcnow().replace(second=0, microsecond=0)
+    if (now - timedelta(minutes=60)).date() != now.date():
+        now = now.replace(hour=0, minute=0)
     ids = {}
     for minutes, reason in ((60, sys.argv[2]), (30, sys.argv[3])):
-        starts_at = utcnow().replace(second=0, microsecond=0) - timedelta(minutes=minutes)
+        starts_at = now - timedelta(minutes=minutes)
         visit = await models.Appointment.create(
             patient=alice, doctor=house, starts_at=starts_at,
             ends_at=starts_at + timedelta(minutes=25), reason=reason,
@@ -88,7 +95,7 @@ async def main():
         )
         ids[reason] = str(visit.id)
     await Tortoise.close_connections()
-    print(json.dumps(ids))
+    print(json.dumps({"ids": ids, "day": starts_at.date().isoformat()}))
 
 asyncio.run(main())
 `;
@@ -162,6 +169,18 @@ function timeOffInput(page, label) {
 /** A RegExp that finds `text` as it is (brackets included). */
 function literally(text) {
   return new RegExp(text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+}
+
+/**
+ * Move the agenda to the day the started visits are on: today, or (just after midnight)
+ * yesterday, which is last week's Sunday on a Monday.
+ */
+async function showStartedDay(page, view) {
+  const header = page.locator(".page-header");
+  await header.getByRole("button", { name: "Today" }).click();
+  if (startedDaysAgo === 0) return;
+  if (view === "day") await header.getByRole("button", { name: "Previous day" }).click();
+  else if (new Date().getUTCDay() === 1) await header.getByRole("button", { name: "Previous week" }).click();
 }
 
 /** YYYY-MM-DD, `days` from today (UTC, the browsers' zone). */
@@ -256,6 +275,7 @@ test(
     await doctor.getByRole("link", { name: "Agenda", exact: true }).click();
     await doctor.getByRole("heading", { name: "Agenda", level: 1 }).waitFor();
     await doctor.getByRole("button", { name: "Week", exact: true, pressed: true }).waitFor();
+    await showStartedDay(doctor, "week");
     const grid = doctor.locator(".agenda-grid");
     for (const reason of STARTED) await grid.getByText(reason).waitFor();
     assert.equal(await grid.locator(".agenda-day").count(), 7);
@@ -267,6 +287,8 @@ test(
     // when he switches to the day view: today, with the same two visits, in time order
     await doctor.getByRole("button", { name: "Day", exact: true }).click();
     await doctor.getByRole("button", { name: "Day", exact: true, pressed: true }).waitFor();
+    await showStartedDay(doctor, "day");
+    await doctor.locator(".agenda-range", { hasText: String(new Date(startedDay).getUTCDate()) }).waitFor();
     await eventually(async () => (await grid.locator(".agenda-day").count()) === 1, "one day in the grid");
     const links = grid.getByRole("link");
     await links.first().waitFor();
@@ -382,7 +404,13 @@ test(
     );
     assert.equal(elsewhere.updateConsultation.__typename, "ConsultationPayload");
     await section.getByRole("button", { name: "Save draft" }).click();
-    await section.getByRole("alert").filter({ hasText: "This draft was saved elsewhere after you opened it" }).waitFor();
+    const conflict = section.getByRole("alert").filter({ hasText: "This draft was saved elsewhere after you opened it" });
+    await conflict.waitFor();
+    assert.match(await conflict.textContent(), /revision 2 now, you started from revision 1/);
+    const kept = await graphql(houseToken, "query($id: ID!) { consultation(id: $id) { treatmentPlan privateNotes } }", {
+      id: appointment.consultation.id,
+    });
+    assert.deepEqual(kept.consultation, { treatmentPlan: "Antibiotics for ten days; rest.", privateNotes: "From my phone" });
     await section.getByRole("button", { name: "Save mine over theirs" }).click();
     await section.getByText("Antibiotics for ten days; rest; fluids.").waitFor();
     await section.getByText("revision 3").waitFor();
@@ -457,8 +485,8 @@ test(
 
     // and the agenda shows both outcomes
     await doctor.getByRole("link", { name: "Agenda", exact: true }).click();
-    await doctor.locator(".page-header").getByRole("button", { name: "Today" }).click();
     await doctor.getByRole("button", { name: "Day", exact: true }).click();
+    await showStartedDay(doctor, "day");
     const grid = doctor.locator(".agenda-grid");
     await grid.locator(".agenda-item.completed", { hasText: STARTED[0] }).waitFor();
     await grid.locator(".agenda-item.no-show", { hasText: STARTED[1] }).waitFor();

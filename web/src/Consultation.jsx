@@ -1,14 +1,13 @@
 // An appointment's consultation. Its doctor writes a draft (all clinical fields and
 // structured prescriptions), edits it, signs it (final), then adds addenda; its patient
 // reads the same content, never an edit control.
-import { useApolloClient, useMutation, useQuery } from "@apollo/client/react";
+import { useMutation, useQuery } from "@apollo/client/react";
 import { useEffect, useId, useRef, useState } from "react";
 import { ConfirmButton } from "./doctor/Confirm.jsx";
 import { moment } from "./doctor/dates.js";
 import {
   ADD_CONSULTATION_ADDENDUM,
   APPOINTMENT_CONSULTATION,
-  CONSULTATION_VERSION,
   CREATE_CONSULTATION_DRAFT,
   SIGN_CONSULTATION_FINAL,
   UPDATE_CONSULTATION,
@@ -298,18 +297,17 @@ function formOf(c) {
 }
 
 /**
- * A new draft (`appointmentId`) or changes to one (`consultation`). The API has no
- * revision check on updateConsultation, so before saving this reads the draft's
- * `updatedAt` again: if it moved since the editor opened (saved in another tab or
- * device), it says so instead of overwriting, and offers both ways out.
+ * A new draft (`appointmentId`) or changes to one (`consultation`). An edit is sent with
+ * the revision it started from (`expectedRevision`): if the draft was saved since (another
+ * tab or device), the API changes nothing and answers RevisionConflict; this says so and
+ * offers both ways out: save these edits over that revision, or drop them and read it.
  */
 function ConsultationEditor({ appointmentId, consultation, onSaved, onCancel, onDiscard }) {
-  const client = useApolloClient();
   const [fields, setFields] = useState(() => formOf(consultation));
   const [prescriptions, setPrescriptions] = useState(() =>
     (consultation?.prescriptions ?? []).map((p) => ({ key: ++nextKey, ...stripTypename(p) })),
   );
-  const [base, setBase] = useState(() => versionOf(consultation));
+  const [base, setBase] = useState(() => newestRevision(consultation));
   const [conflict, setConflict] = useState(null);
   const [problems, setProblems] = useState({});
   const [busy, setBusy] = useState(false);
@@ -335,30 +333,19 @@ function ConsultationEditor({ appointmentId, consultation, onSaved, onCancel, on
     ...prescriptions.flatMap((_, i) => PRESCRIPTION_FIELDS.map(([name]) => `prescriptions[${i}].${name}`)),
   ];
 
-  async function save({ overwrite = false } = {}) {
+  async function save(expectedRevision = base) {
     setBusy(true);
     setProblems({});
     try {
-      if (consultation && !overwrite) {
-        const { data } = await client.query({
-          query: CONSULTATION_VERSION,
-          variables: { id: consultation.id },
-          fetchPolicy: "network-only",
-        });
-        const now = data.consultation;
-        if (now && versionOf(now) !== base) {
-          const latest = now.revisions.at(-1);
-          setConflict({ version: versionOf(now), at: latest?.createdAt ?? now.updatedAt, revision: latest?.number });
-          return;
-        }
-      }
       const { data } = consultation
-        ? await update({ variables: { id: consultation.id, input: input() } })
+        ? await update({ variables: { id: consultation.id, input: { ...input(), expectedRevision } } })
         : await create({ variables: { input: { appointmentId, ...input() } } });
       const result = consultation ? data.updateConsultation : data.createConsultation;
       if (result.__typename === "ConsultationPayload") {
         setConflict(null);
         await onSaved(result.consultation);
+      } else if (result.__typename === "RevisionConflict") {
+        setConflict({ revision: result.currentRevision });
       } else {
         setProblems(problemsOf(result, fieldNames));
       }
@@ -440,9 +427,8 @@ function ConsultationEditor({ appointmentId, consultation, onSaved, onCancel, on
       {conflict && (
         <div className="notice error" role="alert">
           <p>
-            This draft was saved elsewhere after you opened it
-            {conflict.revision ? ` (revision ${conflict.revision}, ` : " ("}
-            {moment(conflict.at)}). Your changes are not saved yet.
+            This draft was saved elsewhere after you opened it (it is at revision {conflict.revision} now, you
+            started from revision {base}). Your changes are not saved yet.
           </p>
           <div className="actions">
             <button
@@ -450,8 +436,8 @@ function ConsultationEditor({ appointmentId, consultation, onSaved, onCancel, on
               className="danger"
               disabled={busy}
               onClick={() => {
-                setBase(conflict.version);
-                save({ overwrite: true });
+                setBase(conflict.revision);
+                save(conflict.revision);
               }}
             >
               Save mine over theirs
@@ -477,13 +463,10 @@ function ConsultationEditor({ appointmentId, consultation, onSaved, onCancel, on
   );
 }
 
-/**
- * Which saved version a draft is: its `updatedAt` and its newest revision (the author sees
- * every revision; an edit of the private notes alone moves only that).
- */
-function versionOf(c) {
+/** The number of a draft's newest revision (its author sees them all), or null for none. */
+function newestRevision(c) {
   if (!c) return null;
-  return `${c.updatedAt}#${c.revisions.at(-1)?.number ?? 0}`;
+  return c.revisions.at(-1)?.number ?? 0;
 }
 
 function stripTypename({ __typename: _typename, ...rest }) {

@@ -175,7 +175,7 @@ function TimeGrid({ days, appointments, otherZone, onOpenDay }) {
     >
       <div className="agenda-hours" aria-hidden="true">
         {hours.map((h) => (
-          <span key={h}>{String(h).padStart(2, "0")}:00</span>
+          <span key={h}>{hourLabel(h)}</span>
         ))}
       </div>
       {byDay.map(({ day, items }) => {
@@ -216,6 +216,11 @@ function TimeGrid({ days, appointments, otherZone, onOpenDay }) {
       })}
     </div>
   );
+}
+
+/** "09:00" or "9:00 AM": the hour as the viewer's locale writes times (like the entries). */
+function hourLabel(hour) {
+  return new Date(2000, 0, 1, hour).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
 }
 
 function AgendaEntry({ appointment: a, otherZone }) {

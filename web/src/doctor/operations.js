@@ -247,20 +247,6 @@ export const APPOINTMENT_CONSULTATION = gql`
   ${CONSULTATION_FIELDS}
 `;
 
-/** Read just before saving an edit: has the draft changed since the editor opened? */
-export const CONSULTATION_VERSION = gql`
-  query ConsultationVersion($id: ID!) {
-    consultation(id: $id) {
-      id
-      updatedAt
-      revisions {
-        number
-        createdAt
-      }
-    }
-  }
-`;
-
 export const CREATE_CONSULTATION_DRAFT = gql`
   mutation CreateConsultationDraft($input: CreateConsultationInput!) {
     createConsultation(input: $input) {
@@ -277,12 +263,19 @@ export const CREATE_CONSULTATION_DRAFT = gql`
   ${FIELD_ERRORS}
 `;
 
+/**
+ * `input.expectedRevision`: the revision the edit started from; if someone saved since,
+ * the answer is RevisionConflict and nothing changes.
+ */
 export const UPDATE_CONSULTATION = gql`
   mutation UpdateConsultationDraft($id: ID!, $input: UpdateConsultationInput!) {
     updateConsultation(id: $id, input: $input) {
       __typename
       ...ConsultationResult
       ...DoctorFieldErrors
+      ... on RevisionConflict {
+        currentRevision
+      }
       ... on Error {
         code
         message
