@@ -98,7 +98,7 @@ test(
     const patientUnread = await eventually(() => bellCount(patient), "the patient's bell");
 
     // when the patient picks Dr House and his first free slot, and books
-    await patient.getByRole("link", { name: "Book" }).click();
+    await patient.getByRole("link", { name: "Book", exact: true }).click();
     await patient.getByRole("button", { name: "Choose Gregory House" }).click();
     await patient.locator(".week-slots .slot").first().click();
     await patient.getByLabel("Reason").fill(REASON);
