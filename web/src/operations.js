@@ -336,43 +336,6 @@ export const APPOINTMENT_DETAIL = gql`
   ${VIDEO_CALL}
 `;
 
-export const CREATE_CONSULTATION = gql`
-  mutation CreateConsultation($input: CreateConsultationInput!) {
-    createConsultation(input: $input) {
-      __typename
-      ... on ValidationFailed {
-        fieldErrors {
-          field
-          message
-        }
-      }
-      ... on Error {
-        code
-        message
-      }
-    }
-  }
-`;
-
-export const SIGN_CONSULTATION = gql`
-  mutation SignConsultation($id: ID!) {
-    signConsultation(id: $id) {
-      __typename
-      ... on ConsultationPayload {
-        consultation {
-          id
-          isSigned
-          signedAt
-        }
-      }
-      ... on Error {
-        code
-        message
-      }
-    }
-  }
-`;
-
 // ---- chat ------------------------------------------------------------------------------
 
 export const START_CONVERSATION = gql`
@@ -387,29 +350,6 @@ export const START_CONVERSATION = gql`
       ... on Error {
         code
         message
-      }
-    }
-  }
-`;
-
-export const CONVERSATIONS = gql`
-  query Conversations {
-    conversations(first: 50) {
-      nodes {
-        id
-        unreadCount
-        patient {
-          id
-          fullName
-        }
-        doctor {
-          id
-          fullName
-        }
-        lastMessage {
-          id
-          text
-        }
       }
     }
   }
@@ -552,22 +492,6 @@ export const NOTIFICATION_ADDED = gql`
       title
       conversationId
       appointmentId
-    }
-  }
-`;
-
-export const MARK_NOTIFICATIONS_READ = gql`
-  mutation MarkNotificationsRead($ids: [ID!]!) {
-    markNotificationsRead(ids: $ids) {
-      unreadCount
-    }
-  }
-`;
-
-export const MARK_ALL_NOTIFICATIONS_READ = gql`
-  mutation MarkAllNotificationsRead {
-    markAllNotificationsRead {
-      unreadCount
     }
   }
 `;

@@ -53,15 +53,6 @@ export const DOCTOR_AGENDA = gql`
   ${AGENDA_APPOINTMENT}
 `;
 
-/** Only the schedule's time zone: the appointment page says both times when it differs. */
-export const DOCTOR_TIME_ZONE_OF = gql`
-  query DoctorTimeZoneOf($doctorId: ID!) {
-    doctorSchedule(doctorId: $doctorId) {
-      timeZone
-    }
-  }
-`;
-
 // ---- working hours and time off ----------------------------------------------------------
 
 const SCHEDULE_FIELDS = gql`
