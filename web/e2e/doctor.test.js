@@ -5,59 +5,34 @@
 // two visits that have started went (completed, no-show).
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { after, before, test } from "node:test";
-import {
-  ApiServer,
-  PASSWORD,
-  ROOT,
-  SCREENSHOTS,
-  eventually,
-  freePort,
-  launchChromium,
-  removeDir,
-  startApp,
-  tempDir,
-} from "./harness.js";
+import { ROOT, eventually } from "./harness.js";
 import { checkScreen } from "./screens.js";
+import { BrowserStack } from "./stack.js";
 
 const LIVE_REASON = "Sore throat since Monday (doctor e2e)";
 const STARTED = ["Dizzy spells (started visit, e2e)", "Annual check (started visit, e2e)"];
 const TIMEOUT = 30_000;
 
-let api;
-let app;
-let browser;
-let dataDir;
+let stack;
 let doctor; // Dr House's page
 let patient; // Alice's page
 let started; // ids of the two visits that have started, by reason
 let startedDay; // their UTC day
 let startedDaysAgo; // 0, or 1 when run just after midnight (UTC): they started yesterday
 let booked; // the appointment Alice books while Dr House watches
-const pageErrors = [];
 
 before(async () => {
-  await mkdir(SCREENSHOTS, { recursive: true });
-  dataDir = await tempDir("healthcare-e2e-doctor-");
-  api = new ApiServer({ port: await freePort(), dataDir });
-  await api.start();
-  ({ ids: started, day: startedDay } = await insertStartedVisits(path.join(dataDir, "healthcare.sqlite3")));
+  stack = await BrowserStack.start("doctor");
+  const database = path.join(stack.dataDir, "healthcare.sqlite3");
+  ({ ids: started, day: startedDay } = await insertStartedVisits(database));
   startedDaysAgo = Math.round((Date.parse(utcDate(0)) - Date.parse(startedDay)) / 86_400_000);
-  app = await startApp(api.url);
-  browser = await launchChromium();
 });
 
 after(async () => {
-  for (const context of browser?.contexts() ?? []) {
-    for (const page of context.pages()) await page.goto("about:blank").catch(() => {});
-  }
-  await browser?.close();
-  await app?.close();
-  await api?.stop();
-  await removeDir(dataDir);
+  await stack?.close();
 });
 
 /**
@@ -107,58 +82,24 @@ asyncio.run(main())
 }
 
 /** A GraphQL request to the API as `token`'s user. */
-async function graphql(token, query, variables = {}) {
-  const response = await fetch(`${api.url}/graphql`, {
-    method: "POST",
-    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = await response.json();
-  assert.equal(body.errors, undefined, JSON.stringify(body.errors));
-  return body.data;
-}
-
-async function tokenOf(email) {
-  const data = await graphql(
-    null,
-    `mutation($email: String!, $password: String!) {
-      login(email: $email, password: $password) { ... on AuthPayload { accessToken } } }`,
-    { email, password: PASSWORD },
-  );
-  return data.login.accessToken;
-}
+const graphql = (token, query, variables = {}) => stack.graphql(query, variables, token);
+const tokenOf = (email) => stack.tokenOf(email);
 
 async function signedInPage(email) {
   // UTC in the browser; Dr House's schedule moves to Europe/Paris, so both clocks show.
-  const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, timezoneId: "UTC" });
-  context.setDefaultTimeout(TIMEOUT);
-  const page = await context.newPage();
-  page.on("pageerror", (error) => pageErrors.push(`${email}: ${error.message}`));
-  await page.goto(app.url);
-  await page.getByLabel("Email").fill(email);
-  await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("button", { name: "Sign out" }).waitFor();
+  const page = await stack.signedInPage(email, { viewport: { width: 1280, height: 860 }, timezoneId: "UTC" });
+  page.context().setDefaultTimeout(TIMEOUT);
   await page.locator(".live.on").waitFor(); // the WebSocket is up
   return page;
 }
 
 function shot(page, name) {
-  return page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
+  return stack.shot(page, name);
 }
 
+// Wraps test bodies when the file loads, before the stack exists: looked up when they run.
 function screenshotsOnFailure(name, body) {
-  return async () => {
-    try {
-      await body();
-    } catch (error) {
-      let n = 0;
-      for (const context of browser.contexts()) {
-        for (const page of context.pages()) await shot(page, `failed-doctor-${name}-${++n}`).catch(() => {});
-      }
-      throw error;
-    }
-  };
+  return () => stack.screenshotsOnFailure(body)();
 }
 
 /** The "From" or "To" input of the time-off form (its label also holds its error). */
@@ -431,7 +372,7 @@ test(
     await checkScreen(doctor, "doctor-consultation-signed");
 
     // then Alice sees the notes, both prescriptions and the addendum, and no edit control
-    await patient.goto(`${app.url}/#/appointments/${booked}`);
+    await patient.goto(`${stack.app.url}/#/appointments/${booked}`);
     const hers = patient.locator(".consultation-section");
     await hers.getByText("Antibiotics for ten days; rest; fluids.").waitFor();
     await hers.getByText("Red pharynx, swollen tonsils with exudate.").waitFor();
@@ -458,7 +399,7 @@ test(
       (await graphql(houseToken, "query($id: ID!) { appointment(id: $id) { status } }", { id })).appointment.status;
 
     // given a visit that started an hour ago
-    await doctor.goto(`${app.url}/#/appointments/${started[STARTED[0]]}`);
+    await doctor.goto(`${stack.app.url}/#/appointments/${started[STARTED[0]]}`);
     const outcome = doctor.getByRole("region", { name: "Visit outcome" });
     await outcome.getByRole("button", { name: "Mark completed" }).waitFor();
     await checkScreen(doctor, "doctor-visit-outcome");
@@ -476,7 +417,7 @@ test(
     assert.equal(await statusOf(started[STARTED[0]]), "COMPLETED");
 
     // when he marks the other one a no-show, then it is one
-    await doctor.goto(`${app.url}/#/appointments/${started[STARTED[1]]}`);
+    await doctor.goto(`${stack.app.url}/#/appointments/${started[STARTED[1]]}`);
     await outcome.getByRole("button", { name: "Mark no-show" }).click();
     await outcome.getByRole("button", { name: "Yes, mark no-show" }).click();
     await doctor.getByText("Marked as a no-show.").waitFor();
@@ -491,6 +432,6 @@ test(
     await grid.locator(".agenda-item.completed", { hasText: STARTED[0] }).waitFor();
     await grid.locator(".agenda-item.no-show", { hasText: STARTED[1] }).waitFor();
 
-    assert.deepEqual(pageErrors, []);
+    assert.deepEqual(stack.pageErrors, []);
   }),
 );
