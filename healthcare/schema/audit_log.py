@@ -85,16 +85,6 @@ class AuditEvent:
         actor = await info.context.loaders.user_by_id.load(self.recorded_actor_id)
         return actor.full_name if actor else None
 
-    @strawberry.field(
-        description="The name of the patient concerned, when there is one (only the "
-        "patient and administrators see audit events)."
-    )
-    async def patient_name(self, info: Info) -> str | None:
-        if self.patient_id is None:
-            return None
-        patient = await info.context.loaders.user_by_id.load(uuid.UUID(self.patient_id))
-        return patient.full_name if patient else None
-
     @classmethod
     def from_model(cls, row: models.AuditEvent) -> "AuditEvent":
         def as_id(value: uuid.UUID | None) -> strawberry.ID | None:
