@@ -191,6 +191,11 @@ def test_the_files_are_counted_under_one_route_in_the_metrics():
 # ---- requests refused before any operation runs -------------------------------------------
 
 REFUSED: dict[str, tuple[dict[str, Any], str, str]] = {
+    "a subscription over HTTP": (
+        {"json": {"query": "subscription S { notificationAdded { id } }"}},
+        "BAD_REQUEST",
+        "WebSocket",
+    ),
     "an operation name the document does not have": (
         {"json": {"query": ME, "operationName": "Login"}},
         "OPERATION_RESOLUTION_FAILURE",
@@ -246,11 +251,13 @@ async def test_a_mutation_or_query_over_get_is_answered_as_a_graphql_error(clien
     assert_graphql_error(missing, 400, "BAD_REQUEST", "`query`")
 
 
-async def test_a_method_graphql_does_not_take_is_answered_as_a_graphql_error(client):
-    # HEAD rides on the GET route; strawberry takes GET and POST only
-    response = await client.http.head("/graphql")
+@pytest.mark.parametrize("method", ["HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"])
+async def test_a_method_graphql_does_not_take_is_answered_as_a_graphql_error(client, method):
+    response = await client.http.request(method, "/graphql")
     assert response.status_code == 405
     assert response.headers["content-type"] == "application/json"
+    if method != "HEAD":
+        assert response.json()["errors"][0]["extensions"] == {"code": "METHOD_NOT_ALLOWED"}
 
 
 def assert_graphql_error(response: httpx.Response, status: int, code: str, named: str) -> None:

@@ -306,7 +306,12 @@ def request_error(error: HTTPException) -> Response:
         )
     elif isinstance(cause, InvalidOperationTypeError):
         kind = cause.operation_type.value.capitalize()
-        message = f"{kind} operations are not accepted over GET: POST them as JSON."
+        message = (
+            "Subscriptions run over the WebSocket at this URL (graphql-transport-ws or "
+            "graphql-ws), not over HTTP."
+            if kind == "Subscription"
+            else f"{kind} operations are not accepted over GET: POST them as JSON."
+        )
     elif isinstance(cause, MissingQueryError):
         message = 'The request has no `query`: POST {"query": "..."} as JSON.'
     body = {"errors": [{"message": message, "extensions": {"code": code}}]}
