@@ -1,59 +1,23 @@
 // The app in a real browser against a real API: a patient and a doctor, each in their own
 // browser context (separate storage, separate sockets), see each other's actions live.
 import assert from "node:assert/strict";
-import { mkdir } from "node:fs/promises";
-import path from "node:path";
 import { after, before, test } from "node:test";
-import {
-  ApiServer,
-  PASSWORD,
-  SCREENSHOTS,
-  eventually,
-  freePort,
-  launchChromium,
-  removeDir,
-  startApp,
-  tempDir,
-} from "./harness.js";
+import { PASSWORD, eventually } from "./harness.js";
+import { BrowserStack } from "./stack.js";
 
 const REASON = "Knee pain after running (e2e)";
-let api;
-let app;
-let browser;
-let dataDir;
-const pageErrors = [];
+let stack;
 
 before(async () => {
-  await mkdir(SCREENSHOTS, { recursive: true });
-  dataDir = await tempDir("healthcare-e2e-");
-  api = new ApiServer({ port: await freePort(), dataDir });
-  await api.start();
-  app = await startApp(api.url);
-  browser = await launchChromium();
+  stack = await BrowserStack.start("browser");
 });
 
 after(async () => {
-  // Leave the app's pages first: unloading closes their WebSockets cleanly (1001), where
-  // killing the browser would reset them under the proxy.
-  for (const context of browser?.contexts() ?? []) {
-    for (const page of context.pages()) await page.goto("about:blank").catch(() => {});
-  }
-  await browser?.close();
-  await app?.close();
-  await api?.stop();
-  await removeDir(dataDir);
+  await stack?.close();
 });
 
 async function signedInPage(email) {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
-  context.setDefaultTimeout(15_000);
-  const page = await context.newPage();
-  page.on("pageerror", (error) => pageErrors.push(`${email}: ${error.message}`));
-  await page.goto(app.url);
-  await page.getByLabel("Email").fill(email);
-  await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("button", { name: "Sign out" }).waitFor();
+  const page = await stack.signedInPage(email, { viewport: { width: 1200, height: 800 } });
   await page.locator(".live.on").waitFor(); // the WebSocket is up
   return page;
 }
@@ -67,24 +31,10 @@ async function bellShows(page, expected, who) {
   await eventually(async () => (await bellCount(page)) === expected, `${who}'s bell to show ${expected}`);
 }
 
-function shot(page, name) {
-  return page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`) });
-}
-
-/** On failure, a screenshot of every open page (failed-*.png) before the error. */
-function screenshotsOnFailure(body) {
-  return async () => {
-    try {
-      await body();
-    } catch (error) {
-      let n = 0;
-      for (const context of browser.contexts()) {
-        for (const page of context.pages()) await shot(page, `failed-${++n}`).catch(() => {});
-      }
-      throw error;
-    }
-  };
-}
+const shot = (page, name) => stack.shot(page, name);
+// On failure, a screenshot of every open page (failed-*.png) before the error. Wraps test
+// bodies when the file loads, before the stack exists: looked up when they run.
+const screenshotsOnFailure = (body) => () => stack.screenshotsOnFailure(body)();
 
 test(
   "a patient books, the doctor sees it live, they chat, and the bells count up and down",
@@ -212,23 +162,13 @@ test(
     await patient.getByRole("list", { name: "Prescriptions" }).getByText("Amlodipine").waitFor();
     await shot(patient, "08-patient-consultation");
 
-    assert.deepEqual(pageErrors, []);
+    assert.deepEqual(stack.pageErrors, []);
   }),
 );
 
-async function graphqlFetch(query, variables = {}, token = null) {
-  const headers = { "content-type": "application/json" };
-  if (token) headers.authorization = `Bearer ${token}`;
-  const response = await fetch(`${api.url}/graphql`, {
-    method: "POST",
-    headers,
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = await response.json();
-  assert.equal(body.errors, undefined, JSON.stringify(body.errors));
-  return body.data;
-}
+const graphqlFetch = (query, variables, token) => stack.graphql(query, variables, token);
 
+/** The demo user's access token and id. */
 async function demoToken(email) {
   const data = await graphqlFetch(
     `mutation Login($email: String!, $password: String!) { login(email: $email, password: $password) {
@@ -243,7 +183,7 @@ async function demoToken(email) {
  * every request elsewhere is refused and recorded in `outside`; CSP violations the
  * browser reports, and script errors, are recorded in `violations`. */
 async function offlineGraphiQL(outside, violations) {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+  const context = await stack.browser.newContext({ viewport: { width: 1200, height: 800 } });
   context.setDefaultTimeout(20_000);
   await context.route("**/*", (route) => {
     const url = new URL(route.request().url());
@@ -276,7 +216,7 @@ async function offlineGraphiQL(outside, violations) {
 async function runInGraphiQL(page, token, query, variables = null) {
   const headers = JSON.stringify({ Authorization: `Bearer ${token}` });
   // The page reads `q`, `variables` and `headers` with decodeURIComponent: no `+`.
-  let url = `${api.url}/graphql?q=${encodeURIComponent(query)}&headers=${encodeURIComponent(headers)}`;
+  let url = `${stack.api.url}/graphql?q=${encodeURIComponent(query)}&headers=${encodeURIComponent(headers)}`;
   if (variables) url += `&variables=${encodeURIComponent(JSON.stringify(variables))}`;
   await page.goto(url);
   await page.getByRole("button", { name: /Execute query/ }).click();
@@ -309,7 +249,7 @@ test(
     const result = page.locator(".graphiql-response");
     await eventually(async () => (await result.textContent()).includes("Alice Patient"), "the result");
     assert.match(await result.textContent(), /"role": "PATIENT"/);
-    await page.screenshot({ path: path.join(SCREENSHOTS, "09-graphiql.png") });
+    await shot(page, "09-graphiql");
     // and its panes and dialogs open under the page's policy too
     await page.getByRole("button", { name: "Show Documentation Explorer" }).click();
     await page.getByText("A GraphQL schema provides a root type").waitFor();
@@ -365,13 +305,13 @@ test(
     );
     assert.deepEqual(
       sockets.map((socket) => socket.url),
-      [`${api.url.replace("http", "ws")}/graphql`],
+      [`${stack.api.url.replace("http", "ws")}/graphql`],
     );
 
     // and nothing was fetched from anywhere but the API, and the page's policy held
     assert.deepEqual(outside, []);
     assert.deepEqual(violations, []);
-    assert.deepEqual(pageErrors, []);
+    assert.deepEqual(stack.pageErrors, []);
     await page.close();
   }),
 );

@@ -4,59 +4,28 @@
 // from the emailed link, and signs in with the new one; then she turns reminders off from
 // the email's preferences link, signed out.
 import assert from "node:assert/strict";
-import { mkdir } from "node:fs/promises";
-import path from "node:path";
 import { after, before, test } from "node:test";
-import {
-  ApiServer,
-  PASSWORD,
-  SCREENSHOTS,
-  freePort,
-  launchChromium,
-  removeDir,
-  startApp,
-  tempDir,
-} from "./harness.js";
+import { PASSWORD } from "./harness.js";
 import { linksIn, nextEmail } from "./outbox.js";
+import { BrowserStack } from "./stack.js";
 
 const ALICE = "alice@demo.clinic";
 const NEW_PASSWORD = "a-new-password-2468";
-let api;
-let app;
-let browser;
-let dataDir;
-const pageErrors = [];
+let stack;
 
 before(async () => {
-  await mkdir(SCREENSHOTS, { recursive: true });
-  dataDir = await tempDir("healthcare-e2e-email-");
-  api = new ApiServer({ port: await freePort(), dataDir });
-  await api.start();
-  app = await startApp(api.url);
-  browser = await launchChromium();
+  stack = await BrowserStack.start("email");
 });
 
 after(async () => {
-  for (const context of browser?.contexts() ?? []) {
-    for (const page of context.pages()) await page.goto("about:blank").catch(() => {});
-  }
-  await browser?.close();
-  await app?.close();
-  await api?.stop();
-  await removeDir(dataDir);
+  await stack?.close();
 });
 
-async function newPage() {
-  const context = await browser.newContext({ viewport: { width: 1000, height: 800 } });
-  context.setDefaultTimeout(15_000);
-  const page = await context.newPage();
-  page.on("pageerror", (error) => pageErrors.push(error.message));
-  return page;
-}
+const newPage = () => stack.newPage("the user", { viewport: { width: 1000, height: 800 } });
 
 /** The app at the route of a link from an email (`<PUBLIC_APP_URL>/#/...`). */
 function openLink(page, link) {
-  return page.goto(`${app.url}/${new URL(link).hash}`);
+  return page.goto(`${stack.app.url}/${new URL(link).hash}`);
 }
 
 function linkTo(email, route) {
@@ -65,29 +34,10 @@ function linkTo(email, route) {
   return link.replace(/[.,;)]+$/, "");
 }
 
-async function signIn(page, email, password) {
-  await page.getByLabel("Email").fill(email);
-  await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-}
-
-function shot(page, name) {
-  return page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`) });
-}
-
-function screenshotsOnFailure(body) {
-  return async () => {
-    try {
-      await body();
-    } catch (error) {
-      let n = 0;
-      for (const context of browser.contexts()) {
-        for (const page of context.pages()) await shot(page, `failed-email-${++n}`).catch(() => {});
-      }
-      throw error;
-    }
-  };
-}
+const signIn = (page, email, password) => stack.submitSignIn(page, email, password);
+const shot = (page, name) => stack.shot(page, name);
+// Wraps test bodies when the file loads, before the stack exists: looked up when they run.
+const screenshotsOnFailure = (body) => () => stack.screenshotsOnFailure(body)();
 
 test(
   "forgot password: the emailed link sets a new password, which signs in; the old one no longer does",
@@ -97,7 +47,7 @@ test(
     const asked = Date.now();
 
     // when Alice, signed out, asks for a link
-    await page.goto(app.url);
+    await page.goto(stack.app.url);
     await page.getByRole("link", { name: "Forgot password?" }).click();
     await page.getByLabel("Email").fill(ALICE);
     await page.getByRole("button", { name: "Email me a link" }).click();
@@ -108,7 +58,7 @@ test(
 
     // and the email arrives, with a link to #/reset-password/<token>
     const email = await nextEmail(
-      dataDir,
+      stack.dataDir,
       (e) => e.mtimeMs >= asked - 1000 && e.headers.to?.includes(ALICE) && /reset-password\//.test(e.text),
       "the password reset email for Alice",
     );
@@ -179,7 +129,7 @@ test(
     for (const name of others) {
       assert.equal(await page.getByRole("checkbox", { name }).isChecked(), before[name], name);
     }
-    assert.deepEqual(pageErrors, []);
+    assert.deepEqual(stack.pageErrors, []);
   }),
 );
 
@@ -205,7 +155,7 @@ test(
     const password = "carol-password-1357";
 
     // when Carol creates an account
-    await page.goto(app.url);
+    await page.goto(stack.app.url);
     await page.getByRole("link", { name: "Create account" }).click();
     await page.getByLabel("First name").fill("Carol");
     await page.getByLabel("Last name").fill("Tester");
@@ -216,7 +166,7 @@ test(
     // then she is told to check her email, and a link comes
     await page.getByRole("heading", { name: "Check your email" }).waitFor();
     const isVerification = (to) => (e) => e.headers.to?.includes(to) && /verify-email\//.test(e.text);
-    const first = await nextEmail(dataDir, isVerification(address), "Carol's verification email");
+    const first = await nextEmail(stack.dataDir, isVerification(address), "Carol's verification email");
 
     // when she signs in before opening it, the banner says so, and booking is refused
     await page.getByRole("link", { name: "Sign in" }).click();
@@ -235,7 +185,7 @@ test(
     await form.getByRole("status").waitFor();
     await shot(page, "email-05-book-unverified");
     const again = await nextEmail(
-      dataDir,
+      stack.dataDir,
       (e) => isVerification(address)(e) && e.file !== first.file,
       "Carol's second verification email",
     );
@@ -259,13 +209,13 @@ test(
     await page.getByRole("status").waitFor();
     await shot(page, "email-06-settings");
     // and it changes only when the link sent to the new address is opened
-    const toNew = await nextEmail(dataDir, isVerification(newAddress), "the link to the new address");
+    const toNew = await nextEmail(stack.dataDir, isVerification(newAddress), "the link to the new address");
     await page.reload();
     await page.getByText(`Your email address: ${address} (verified)`).waitFor();
     await openLink(page, linkTo(toNew, "verify-email"));
     await page.getByText(`Your email address ${newAddress} is verified.`).waitFor();
     await page.getByRole("link", { name: "Settings" }).click();
     await page.getByText(`Your email address: ${newAddress} (verified)`).waitFor();
-    assert.deepEqual(pageErrors, []);
+    assert.deepEqual(stack.pageErrors, []);
   }),
 );

@@ -1,73 +1,36 @@
 // The shell in a real browser: the bell and #/notifications (newest first, paged, each
 // visit named by its time and the other party, unread-only filter, mark all read), the
-// header at phone width (menu, bell), and the chat one pane at a time on a phone.
+// header at phone width (menu, bell), the chat one pane at a time on a phone (messages in
+// their own pane, opened at the newest), its empty state, and Settings as cards.
 import assert from "node:assert/strict";
-import { mkdir } from "node:fs/promises";
-import path from "node:path";
 import { randomUUID } from "node:crypto";
 import { after, before, test } from "node:test";
-import {
-  ApiServer,
-  PASSWORD,
-  SCREENSHOTS,
-  eventually,
-  freePort,
-  launchChromium,
-  removeDir,
-  startApp,
-  tempDir,
-} from "./harness.js";
+import { eventually } from "./harness.js";
 import { WIDTHS, checkScreen } from "./screens.js";
+import { BrowserStack } from "./stack.js";
 
 const WAIT = 30_000; // two cores, other tests running alongside: be generous
 const MESSAGES = 10; // more than the bell's page of 8
 const LONG_WORD = "Pneumonoultramicroscopicsilicovolcanoconiosis".repeat(4);
-let api;
-let app;
-let browser;
-let dataDir;
-const pageErrors = [];
+let stack;
 
 before(async () => {
-  await mkdir(SCREENSHOTS, { recursive: true });
-  dataDir = await tempDir("healthcare-e2e-shell-");
-  api = new ApiServer({ port: await freePort(), dataDir });
-  await api.start();
-  app = await startApp(api.url);
-  browser = await launchChromium();
+  stack = await BrowserStack.start("shell");
 });
 
 after(async () => {
-  for (const context of browser?.contexts() ?? []) {
-    for (const page of context.pages()) await page.goto("about:blank").catch(() => {});
-  }
-  await browser?.close();
-  await app?.close();
-  await api?.stop();
-  await removeDir(dataDir);
+  await stack?.close(); // fails the file if a page threw an uncaught error
 });
 
 /** One GraphQL request to the API, as `token`'s user. */
-async function graphql(token, query, variables = {}) {
-  const response = await fetch(`${api.url}/graphql`, {
-    method: "POST",
-    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = await response.json();
-  assert.equal(body.errors, undefined, JSON.stringify(body.errors));
-  return body.data;
-}
+const graphql = (token, query, variables = {}) => stack.graphql(query, variables, token);
+// Wraps test bodies when the file loads, before the stack exists: looked up when they run.
+const screenshotsOnFailure = (body) => () => stack.screenshotsOnFailure(body)();
 
 async function login(email) {
-  const data = await graphql(
-    null,
-    `mutation($email: String!, $password: String!) { login(email: $email, password: $password) {
-      __typename ... on AuthPayload { accessToken user { id } } } }`,
-    { email, password: PASSWORD },
-  );
-  assert.equal(data.login.__typename, "AuthPayload");
-  return { token: data.login.accessToken, id: data.login.user.id };
+  const token = await stack.tokenOf(email);
+  const data = await graphql(token, "query { me { id } }");
+  return { token, id: data.me.id };
 }
 
 function isoDate(days) {
@@ -116,15 +79,8 @@ async function sendMessage(token, conversationId, text) {
 }
 
 async function signedInPage(email, { viewport = WIDTHS.desktop, timezoneId } = {}) {
-  const context = await browser.newContext({ viewport, timezoneId });
-  context.setDefaultTimeout(WAIT);
-  const page = await context.newPage();
-  page.on("pageerror", (error) => pageErrors.push(`${email}: ${error.message}`));
-  await page.goto(app.url);
-  await page.getByLabel("Email").fill(email);
-  await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("button", { name: "Sign out" }).waitFor();
+  const page = await stack.signedInPage(email, { viewport, timezoneId });
+  page.context().setDefaultTimeout(WAIT);
   await page.locator(".live.on").waitFor(); // the WebSocket is up
   return page;
 }
@@ -152,23 +108,6 @@ function visitTime(page, iso, timeZone) {
       }),
     [iso, timeZone],
   );
-}
-
-/** On failure, a screenshot of every open page (failed-shell-*.png) before the error. */
-function screenshotsOnFailure(body) {
-  return async () => {
-    try {
-      await body();
-    } catch (error) {
-      let n = 0;
-      for (const context of browser.contexts()) {
-        for (const page of context.pages()) {
-          await page.screenshot({ path: path.join(SCREENSHOTS, `failed-shell-${++n}.png`) }).catch(() => {});
-        }
-      }
-      throw error;
-    }
-  };
 }
 
 let conversationId;
@@ -265,7 +204,6 @@ test(
     await all.locator(".notification").first().waitFor();
     assert.equal(await all.locator(".notification.unread").count(), 0);
 
-    assert.deepEqual(pageErrors, []);
   }),
 );
 
@@ -322,13 +260,33 @@ test(
     await page.getByRole("heading", { name: "Chat with Gregory House" }).waitFor();
     await page.getByRole("list", { name: "Messages" }).getByText(LONG_WORD).waitFor();
     assert.equal(await conversations.isVisible(), false, "the list is hidden on a phone");
+    // the messages scroll in their own pane, opened at the newest, with Send on screen
+    const send = await page.getByRole("button", { name: "Send" }).boundingBox();
+    assert.ok(send.y + send.height <= WIDTHS.phone.height, `Send is on screen (${send.y} px)`);
+    const showsNewest = (p) =>
+      eventually(
+        () =>
+          p
+            .getByRole("region", { name: "Message history" })
+            .evaluate((pane) => pane.scrollHeight - pane.scrollTop - pane.clientHeight < 2),
+        "the messages to show the newest",
+        WAIT,
+      );
+    await showsNewest(page);
     await checkScreen(page, "shell-chat-conversation", {
-      ready: (p) => p.getByRole("list", { name: "Messages" }).getByText("Message 10").waitFor(),
+      ready: async (p) => {
+        await p.getByRole("list", { name: "Messages" }).getByText("Message 10").waitFor();
+        await showsNewest(p); // still, at either width
+      },
     });
-    // her reply arrives in the list of messages
+    // her reply, sent while she has scrolled up to the first messages, shows at the end
+    await page.getByRole("region", { name: "Message history" }).evaluate((pane) => {
+      pane.scrollTop = 0;
+    });
     await page.getByLabel("Message", { exact: true }).fill("Thank you, doctor.");
     await page.getByRole("button", { name: "Send" }).click();
     await page.getByRole("list", { name: "Messages" }).getByText("Thank you, doctor.").waitFor();
+    await showsNewest(page);
 
     // when she goes back, the list shows again
     await page.getByRole("link", { name: "Back to conversations" }).click();
@@ -344,6 +302,21 @@ test(
     assert.equal(await page.locator(".settings .card").count(), 3);
     await checkScreen(page, "shell-settings");
 
-    assert.deepEqual(pageErrors, []);
+  }),
+);
+
+test(
+  "someone with no conversations sees the chat's empty state",
+  { timeout: 120_000 },
+  screenshotsOnFailure(async () => {
+    // given Bob, who has never written to anyone
+    const page = await signedInPage("bob@demo.clinic", { viewport: WIDTHS.phone });
+    // when he opens Chat
+    await page.getByRole("button", { name: "Menu" }).click();
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Chat" }).click();
+    // then it says so, and how to start one
+    await page.getByRole("navigation", { name: "Conversations" }).getByText("No conversations yet.").waitFor();
+    await page.getByText(/choose .Message. to write to your doctor/).waitFor();
+    await checkScreen(page, "shell-chat-empty");
   }),
 );

@@ -1,6 +1,6 @@
 // #/chat: your conversations, live messages, the typing indicator and read receipts.
 import { useApolloClient, useMutation, useQuery } from "@apollo/client/react";
-import { useEffect, useRef, useState } from "react";
+import { useEffect, useLayoutEffect, useRef, useState } from "react";
 import { day, time, uuid } from "./format.js";
 import { notificationEvents, useResumable } from "./hooks.js";
 import { maxSeq } from "./live.js";
@@ -216,22 +216,57 @@ function Conversation({ id, user, onRead }) {
       {back}
       <h2>Chat with {other.fullName}</h2>
       {messages.length === 0 && <p className="hint">No messages yet: write the first one below.</p>}
-      <ol aria-label="Messages" className="messages">
-        {messages.map((m) => (
-          <li key={m.seq} className={m.sender.id === user.id ? "mine" : "theirs"}>
-            <span className="text">{m.text}</span>
-            <small>
-              {m.sender.fullName}, {time(m.createdAt)}
-              {m === lastMine && <span className="receipt"> · {m.seq <= readUpTo ? "Read" : "Sent"}</span>}
-            </small>
-          </li>
-        ))}
-      </ol>
+      <MessageScroller count={messages.length} newestIsMine={messages.at(-1)?.sender.id === user.id}>
+        <ol aria-label="Messages" className="messages">
+          {messages.map((m) => (
+            <li key={m.seq} className={m.sender.id === user.id ? "mine" : "theirs"}>
+              <span className="text">{m.text}</span>
+              <small>
+                {m.sender.fullName}, {time(m.createdAt)}
+                {m === lastMine && <span className="receipt"> · {m.seq <= readUpTo ? "Read" : "Sent"}</span>}
+              </small>
+            </li>
+          ))}
+        </ol>
+      </MessageScroller>
       <p className="typing" aria-live="polite">
         {typing ? `${typing} is typing…` : " "}
       </p>
       <Composer conversationId={id} onSent={append} />
     </article>
+  );
+}
+
+/**
+ * The messages in a pane of their own that opens at the newest and follows new ones, unless
+ * you have scrolled up to read older ones (what you send always shows). Focusable: the
+ * keyboard scrolls it too.
+ */
+function MessageScroller({ count, newestIsMine, children }) {
+  const pane = useRef(null);
+  const atEnd = useRef(true);
+  const toEnd = () => {
+    if (atEnd.current && pane.current) pane.current.scrollTop = pane.current.scrollHeight;
+  };
+  useLayoutEffect(() => {
+    if (newestIsMine) atEnd.current = true;
+    toEnd();
+  }, [count]); // eslint-disable-line react-hooks/exhaustive-deps
+  // A turned phone or a resized window keeps the newest in view too.
+  useEffect(() => {
+    const observer = new ResizeObserver(toEnd);
+    observer.observe(pane.current);
+    if (pane.current.firstElementChild) observer.observe(pane.current.firstElementChild);
+    return () => observer.disconnect();
+  }, []);
+  function scrolled() {
+    const { scrollTop, scrollHeight, clientHeight } = pane.current;
+    atEnd.current = scrollHeight - scrollTop - clientHeight < 40;
+  }
+  return (
+    <div className="message-scroll" ref={pane} onScroll={scrolled} tabIndex={0} role="region" aria-label="Message history">
+      {children}
+    </div>
   );
 }
 

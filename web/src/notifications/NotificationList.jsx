@@ -15,8 +15,8 @@ export function targetOf(notification) {
 }
 
 /**
- * `onOpen(notification)`: a row was chosen. `hideRead`: rows marked read since they were
- * loaded leave the list (the unread-only filter).
+ * `onOpen(notification)`: a row was chosen. `unreadOnly`: unread ones only (the filter);
+ * rows marked read after they were loaded leave the list.
  */
 export function NotificationList({ unreadOnly = false, pageSize = 10, user, onOpen, empty, label }) {
   const feed = useNotificationFeed({ unreadOnly, pageSize });
