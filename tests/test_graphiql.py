@@ -101,6 +101,16 @@ async def test_every_file_the_page_loads_is_served_by_us_with_its_manifest_check
     assert set(MANIFEST) <= served  # nothing vendored goes unused
 
 
+async def test_the_page_writes_nothing_typed_into_the_address_nor_keeps_the_token(client):
+    # given: the page's own script, as served
+    page = await get_page(client)
+    [script] = [ref for ref, _ in references(page.text) if ref.endswith("/graphiql-page.js")]
+    source = (await client.http.get(urljoin(str(page.url), script))).text
+    # then: variables (health data) and headers (a token) never reach a URL or localStorage
+    assert "history.replaceState" not in source and "history.pushState" not in source
+    assert re.search(r"shouldPersistHeaders:\s*false", source)
+
+
 async def test_the_files_are_cached_for_good_with_the_right_types_and_no_sniffing(client):
     page = await get_page(client)
     for reference, _ in references(page.text):
@@ -133,7 +143,9 @@ async def test_nothing_else_is_served_under_the_assets_path(client):
         f"/graphql/assets/{digest}/..%2Fide.py",
         f"/graphql/assets/{digest}/graphiql.min.js.map",
     ):
-        assert (await client.http.get(path)).status_code == 404, path
+        response = await client.http.get(path)
+        assert response.status_code == 404, path
+        assert response.headers["cache-control"] == "no-store", path
 
 
 async def test_the_page_is_under_a_policy_that_allows_this_origin_only(client):

@@ -289,6 +289,29 @@ async def test_a_bell_pages_notifications_newest_first_without_gaps_or_repeats(
     assert pages == [[5, 4], [3, 2], [1]]
 
 
+async def test_newest_first_pages_rows_written_at_the_same_moment_without_gaps_or_repeats(
+    client, patient, doctor
+):
+    # given: five notifications with one and the same created_at (ties on the sort field)
+    for hour in (8, 9, 10, 11, 12):
+        appointment = await make_appointment(patient.user, doctor.user, tomorrow_at(hour))
+        await client.execute(CANCEL, {"id": str(appointment.id), "reason": "No"}, patient)
+    await models.Notification.filter(recipient_id=doctor.user.id).update(
+        created_at=datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    # when
+    seen: list[int] = []
+    after = None
+    while True:
+        page = (await client.execute(NEWEST_FIRST, {"after": after}, as_=doctor))["myNotifications"]
+        seen += [node["seq"] for node in page["nodes"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    # then: each once (ties broken by id, the same way on every page)
+    assert sorted(seen) == [1, 2, 3, 4, 5]
+
+
 async def test_nobody_reads_or_marks_someone_elses_notifications(
     client, patient, other_patient, doctor
 ):

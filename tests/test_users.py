@@ -181,6 +181,9 @@ async def test_admins_search_users_by_every_word_of_name_or_email(client, admin)
     assert await found("ANNA@example") == {str(greyson.id)}
     assert await found("nobody-like-this") == set()
     assert len(await found("  ")) == 4  # blank: no filter (the three and the admin)
+    # LIKE's wildcards are plain characters here
+    assert await found("%") == set()
+    assert await found("m_rey") == set()
 
 
 async def test_a_search_longer_than_100_characters_is_refused_naming_the_argument(client, admin):
@@ -428,4 +431,21 @@ async def test_an_administrators_account_changes_are_on_the_audit_trail(client, 
         (admin.user.id, "CREATE", created["id"], None, ["role"]),
         (admin.user.id, "UPDATE", patient.id, patient.user.id, ["role", "specialty"]),
         (admin.user.id, "UPDATE", created["id"], None, ["isActive"]),
+    ]
+
+
+PATIENT_TRAIL = """
+query PatientTrail($patientId: ID!) {
+  auditEvents(patientId: $patientId, action: UPDATE) { nodes { actorId entity entityId fields } }
+}
+"""
+
+
+async def test_deactivating_a_patient_is_on_their_record_in_the_trail(client, admin, patient):
+    # when
+    await client.execute(SET_USER_ACTIVE, {"userId": patient.id, "active": False}, as_=admin)
+    # then: found by the patient's id, as the administrator's change to their account
+    trail = await client.execute(PATIENT_TRAIL, {"patientId": patient.id}, as_=admin)
+    assert trail["auditEvents"]["nodes"] == [
+        {"actorId": admin.id, "entity": "USER", "entityId": patient.id, "fields": ["isActive"]}
     ]

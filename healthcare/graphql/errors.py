@@ -281,7 +281,8 @@ SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 # A request refused before any operation ran (HTTP 4xx, see graphql.view.request_error):
 # not JSON, no query, a method or content type the endpoint does not take, ...
 BAD_REQUEST = "BAD_REQUEST"
-# ... or no operation in the document matches `operationName` (or none was named of many).
+# ... or no operation in the document matches `operationName`, or it has none. (Several
+# operations and no `operationName`: strawberry runs the first; not refused.)
 OPERATION_RESOLUTION_FAILURE = "OPERATION_RESOLUTION_FAILURE"
 METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
 # What a client is told to wait before retrying while a dependency is down (the header

@@ -158,7 +158,7 @@ class GraphiQLPage:
     async def asset(self, request: Request) -> Response:
         asset = self.assets.get(request.path_params["name"])
         if asset is None or request.path_params["digest"] != asset.digest:
-            return PlainTextResponse("Not Found", status_code=404)
+            return PlainTextResponse("Not Found", status_code=404)  # no-store: ops.middleware
         return FileResponse(asset.path, media_type=asset.media_type, headers=ASSET_HEADERS)
 
     def routes(self) -> list[Route]:

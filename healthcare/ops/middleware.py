@@ -27,7 +27,8 @@ SECURITY_HEADERS = {
 }
 
 # Responses that may be cached: profile pictures, and GraphiQL's files (whose URLs carry
-# their digest, healthcare.graphql.ide). Every other response is `no-store`.
+# their digest, healthcare.graphql.ide), when found (200 or 304). Every other response,
+# a 404 under those paths included, is `no-store`.
 CACHEABLE_PATHS = ("/media/", "/graphql/assets/")
 
 
@@ -97,7 +98,8 @@ class RequestContextMiddleware:
                 headers[REQUEST_ID_HEADER] = request_id
                 for name, value in SECURITY_HEADERS.items():
                     headers.setdefault(name, value)
-                if not scope["path"].startswith(CACHEABLE_PATHS):
+                found = message["status"] in (200, 304)
+                if not (found and scope["path"].startswith(CACHEABLE_PATHS)):
                     headers["cache-control"] = "no-store"
             elif message["type"] == "websocket.accept":
                 status["code"] = 101

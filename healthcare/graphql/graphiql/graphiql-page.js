@@ -35,17 +35,6 @@ for (const entry of window.location.search.slice(1).split("&")) {
   }
 }
 
-function updateURL(data) {
-  Object.assign(parameters, data);
-  const newSearch =
-    "?" +
-    Object.keys(parameters)
-      .filter((key) => Boolean(parameters[key]))
-      .map((key) => encodeURIComponent(key) + "=" + encodeURIComponent(parameters[key]))
-      .join("&");
-  history.replaceState(null, null, newSearch);
-}
-
 const fetchURL = window.location.href.split("?")[0];
 
 function httpUrlToWebSocketUrl(url) {
@@ -66,18 +55,20 @@ function GraphiQLWithExplorer() {
   const [variables, setVariables] = React.useState(parameters.variables);
   const [headers, setHeaders] = React.useState(parameters.headers);
 
+  // What is typed stays in the page (and GraphiQL's own localStorage), never in the
+  // address: a URL reaches browser history and, on reload, server and proxy logs, and
+  // variables may hold health data, headers a token. A link may still open a query
+  // (?q=...): the parameters are read, not written.
   function onEditQuery(newQuery) {
     setQuery(newQuery);
-    updateURL({ q: newQuery });
   }
 
   function onEditVariables(newVariables) {
     setVariables(newVariables);
-    updateURL({ variables: newVariables });
   }
 
   function onEditHeaders(newHeaders) {
-    setHeaders(newHeaders); // never into the URL: they hold tokens
+    setHeaders(newHeaders);
   }
 
   const explorerPlugin = GraphiQLPluginExplorer.explorerPlugin();
@@ -94,7 +85,8 @@ function GraphiQLWithExplorer() {
     onEditHeaders: onEditHeaders,
     inputValueDeprecation: true,
     isHeadersEditorEnabled: true,
-    shouldPersistHeaders: true,
+    // Headers hold a bearer token: not into localStorage, where it would outlive the tab.
+    shouldPersistHeaders: false,
   });
 }
 
