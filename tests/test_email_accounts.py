@@ -734,6 +734,22 @@ async def test_each_role_starts_with_its_own_email_preferences(client, patient, 
     }
 
 
+async def test_preferences_change_again_and_again(client, patient):
+    # when: a second and a third change, to the row the first one wrote
+    await update_preferences(client, {"reminders": False}, patient)
+    await update_preferences(client, {"chatMessages": False}, patient)
+    last = await update_preferences(client, {"reminders": True}, patient)
+    # then
+    expected = {
+        "appointmentChanges": True,
+        "reminders": True,
+        "chatMessages": False,
+        "consultationUpdates": True,
+    }
+    assert without_typename(last) == expected
+    assert without_typename(await preferences(client, patient)) == expected
+
+
 async def test_a_signed_in_user_changes_some_topics_and_keeps_the_others(client, doctor):
     # when
     changed = await update_preferences(client, {"reminders": True, "chatMessages": False}, doctor)

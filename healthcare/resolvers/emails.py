@@ -15,12 +15,14 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
 
 from healthcare import models
 from healthcare.config import Settings
 from healthcare.failures import InvalidEmailTokenError
 from healthcare.mail import outbox
+from healthcare.realtime.outbox import atomic
 from healthcare.security.auth import (
     hash_secret_token,
     new_secret_token,
@@ -65,7 +67,16 @@ async def update_preferences(user: models.User, changes: dict[str, bool]) -> Pre
     """Set the topics in `changes`; the others keep their value (or default)."""
     current = asdict(await preferences_of(user))
     current.update({topic: value for topic, value in changes.items() if topic in TOPICS})
-    await models.EmailPreferences.update_or_create(defaults=current, user_id=user.id)
+    # Not update_or_create: its UPDATE binds this table's key (a one-to-one UUID) raw,
+    # which SQLite refuses. An update by filter converts it; a first save creates the row,
+    # and a concurrent first save that won makes this one an update after all.
+    rows = models.EmailPreferences.filter(user_id=user.id)
+    if not await rows.update(**current, updated_at=utcnow()):
+        try:
+            async with atomic():  # a savepoint, should a caller's transaction be open
+                await models.EmailPreferences.create(user_id=user.id, **current)
+        except IntegrityError:
+            await rows.update(**current, updated_at=utcnow())
     return Preferences(**current)
 
 
