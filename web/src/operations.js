@@ -1,6 +1,8 @@
 // Every operation the app sends, named (the server logs operation names, never variables).
-// Mutation results are unions: ask for `__typename` and `... on Error { code message }`.
+// Mutation results are unions: ask for `__typename`, the success type, and `...Problem`
+// (src/fragments.js: code, message, and the fields of a ValidationFailed).
 import { gql } from "@apollo/client";
+import { PROBLEM } from "./fragments.js";
 
 const APPOINTMENT = gql`
   fragment AppointmentRow on Appointment {
@@ -252,19 +254,11 @@ export const BOOK = gql`
           ...AppointmentRow
         }
       }
-      ... on ValidationFailed {
-        fieldErrors {
-          field
-          message
-        }
-      }
-      ... on Error {
-        code
-        message
-      }
+      ...Problem
     }
   }
   ${APPOINTMENT}
+  ${PROBLEM}
 `;
 
 // ---- appointments and consultations -------------------------------------------------

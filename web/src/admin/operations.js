@@ -1,5 +1,6 @@
 // The operations of the admin screens (Users, a user's account, Audit trail).
 import { gql } from "@apollo/client";
+import { PROBLEM } from "../fragments.js";
 
 const ADMIN_USER_FIELDS = gql`
   fragment AdminUserFields on User {
@@ -89,19 +90,11 @@ export const CHANGE_USER_ROLE = gql`
           ...AdminUserFields
         }
       }
-      ... on Error {
-        code
-        message
-      }
-      ... on ValidationFailed {
-        fieldErrors {
-          field
-          message
-        }
-      }
+      ...Problem
     }
   }
   ${ADMIN_USER_FIELDS}
+  ${PROBLEM}
 `;
 
 export const SET_USER_ACTIVE = gql`
@@ -113,19 +106,11 @@ export const SET_USER_ACTIVE = gql`
           ...AdminUserFields
         }
       }
-      ... on Error {
-        code
-        message
-      }
-      ... on ValidationFailed {
-        fieldErrors {
-          field
-          message
-        }
-      }
+      ...Problem
     }
   }
   ${ADMIN_USER_FIELDS}
+  ${PROBLEM}
 `;
 
 /** The audit trail, newest first, filtered. */

@@ -3,6 +3,7 @@
 // inline fragments. The shared ones (APPOINTMENT_DETAIL, APPOINTMENT_CHANGED, ...) stay
 // in src/operations.js.
 import { gql } from "@apollo/client";
+import { PROBLEM } from "../fragments.js";
 
 const PERSON = gql`
   fragment Person on User {
@@ -62,18 +63,10 @@ export const UPDATE_MY_PROFILE = gql`
           fullName
         }
       }
-      ... on ValidationFailed {
-        fieldErrors {
-          field
-          message
-        }
-      }
-      ... on Error {
-        code
-        message
-      }
+      ...Problem
     }
   }
+  ${PROBLEM}
 `;
 
 // Sent with fetch as a GraphQL multipart request (profile.js): Apollo has no upload link.
@@ -87,18 +80,10 @@ export const UPLOAD_PROFILE_PICTURE = gql`
           profilePictureUrl
         }
       }
-      ... on ValidationFailed {
-        fieldErrors {
-          field
-          message
-        }
-      }
-      ... on Error {
-        code
-        message
-      }
+      ...Problem
     }
   }
+  ${PROBLEM}
 `;
 
 export const REMOVE_PROFILE_PICTURE = gql`
@@ -154,19 +139,11 @@ export const BOOK_APPOINTMENT = gql`
           ...MyAppointment
         }
       }
-      ... on ValidationFailed {
-        fieldErrors {
-          field
-          message
-        }
-      }
-      ... on Error {
-        code
-        message
-      }
+      ...Problem
     }
   }
   ${MY_APPOINTMENT}
+  ${PROBLEM}
 `;
 
 // ---- appointments ----------------------------------------------------------------------
@@ -201,19 +178,11 @@ export const CANCEL_APPOINTMENT = gql`
           ...MyAppointment
         }
       }
-      ... on ValidationFailed {
-        fieldErrors {
-          field
-          message
-        }
-      }
-      ... on Error {
-        code
-        message
-      }
+      ...Problem
     }
   }
   ${MY_APPOINTMENT}
+  ${PROBLEM}
 `;
 
 export const RESCHEDULE_APPOINTMENT = gql`
@@ -225,19 +194,11 @@ export const RESCHEDULE_APPOINTMENT = gql`
           ...MyAppointment
         }
       }
-      ... on ValidationFailed {
-        fieldErrors {
-          field
-          message
-        }
-      }
-      ... on Error {
-        code
-        message
-      }
+      ...Problem
     }
   }
   ${MY_APPOINTMENT}
+  ${PROBLEM}
 `;
 
 // ---- record access ---------------------------------------------------------------------
