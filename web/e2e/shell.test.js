@@ -194,7 +194,22 @@ test(
     assert.equal(shown, Math.min(20, before + MESSAGES + 1));
     assert.equal(await unread.locator(".notification:not(.unread)").count(), 0);
 
-    // when he marks all read, the list is empty and so is the bell
+    // when he marks all read from the bell instead, every row leaves the unread list,
+    // which then says it is empty (not a blank page)
+    await bell.click();
+    await menu.getByRole("button", { name: "Mark all read" }).click();
+    await bellShows(doctor, 0, "the doctor");
+    await doctor.keyboard.press("Escape");
+    await doctor.getByText("No unread notifications.").waitFor();
+    assert.equal(await unread.locator(".notification").count(), 0);
+
+    // when another message arrives and he marks all read on the page, the list is empty
+    // and so is the bell
+    await sendMessage(alice.token, conversationId, "One more (shell e2e)");
+    await bellShows(doctor, 1, "the doctor");
+    await doctor.reload();
+    await doctor.getByLabel("Unread only").check();
+    await unread.locator(".notification").first().waitFor();
     await doctor.getByRole("button", { name: "Mark all read" }).click();
     await doctor.getByText("No unread notifications.").waitFor();
     await bellShows(doctor, 0, "the doctor");

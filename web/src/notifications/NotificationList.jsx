@@ -31,6 +31,8 @@ export function NotificationList({ unreadOnly = false, pageSize = 10, user, onOp
           <NotificationRow key={id} id={id} user={user} onOpen={onOpen} hideRead={unreadOnly} />
         ))}
       </ul>
+      {/* Shown by CSS only once every loaded row was read and left the list (unread only). */}
+      {unreadOnly && <div className="state when-list-empty">{empty}</div>}
       {feed.moreError && <ErrorState error={feed.moreError} retry={feed.loadMore} />}
       {feed.hasMore && (
         <div className="actions load-more">
