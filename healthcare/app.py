@@ -141,7 +141,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         middleware=middleware,
         lifespan=lifespan,
-        max_body_size=settings.max_request_bytes,
     )
     app.state.settings = settings
     app.state.schema = schema

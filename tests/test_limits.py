@@ -227,8 +227,11 @@ async def test_a_json_body_over_its_cap_is_refused_with_413_but_an_upload_may_be
             "authorization": f"Bearer {patient.access_token}",
         },
     )
-    # then: the JSON body is refused; the upload reaches the API, which names the problem
+    # then: the JSON body is refused, as a GraphQL error; the upload reaches the API,
+    # which names the problem
     assert refused.status_code == 413
+    assert refused.json()["errors"][0]["extensions"] == {"code": "PAYLOAD_TOO_LARGE"}
+    assert str(json_cap) in refused.json()["errors"][0]["message"]
     assert upload.status_code == 200
     assert upload.json()["data"]["uploadProfilePicture"]["__typename"] == "ValidationFailed"
 

@@ -182,6 +182,27 @@ async def test_a_request_body_over_the_cap_gets_413(client, patient):
     )
     # then
     assert response.status_code == 413
+    assert response.json()["errors"][0]["extensions"] == {"code": "PAYLOAD_TOO_LARGE"}
+
+
+async def test_an_upload_over_the_cap_gets_413_as_a_graphql_error(client, patient):
+    # when: a multipart body larger than MAX_REQUEST_BYTES
+    response = await client.http.post(
+        "/graphql",
+        data={
+            "operations": '{"query": "mutation U($f: Upload!) { uploadProfilePicture(file: $f)'
+            ' { __typename } }", "variables": {"f": null}}',
+            "map": '{"0": ["variables.f"]}',
+        },
+        files={"0": ("big.png", b"\x89PNG" + b"x" * TEST_MAX_REQUEST_BYTES, "image/png")},
+        headers={
+            "apollo-require-preflight": "true",
+            "authorization": f"Bearer {patient.access_token}",
+        },
+    )
+    # then
+    assert response.status_code == 413
+    assert response.json()["errors"][0]["extensions"] == {"code": "PAYLOAD_TOO_LARGE"}
 
 
 # ---- decoding costs memory: sizes read from the header, decodes bounded ---------------

@@ -285,6 +285,7 @@ BAD_REQUEST = "BAD_REQUEST"
 # operations and no `operationName`: strawberry runs the first; not refused.)
 OPERATION_RESOLUTION_FAILURE = "OPERATION_RESOLUTION_FAILURE"
 METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"  # HTTP 413: MAX_JSON_BODY_BYTES, MAX_REQUEST_BYTES
 # What a client is told to wait before retrying while a dependency is down (the header
 # Retry-After over HTTP, `extensions.retryAfterSeconds` everywhere).
 RETRY_AFTER_SECONDS = 5

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 from cross_web import HTTPException
-from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -133,18 +133,40 @@ class GraphQLView(GraphQL[RequestScope, None]):
         self.rate_limiter = RateLimiter.from_settings(settings)
         self.sockets_per_address = SocketsPerAddress(settings.ws_max_connections_per_address)
         # Every request but an upload: a JSON body, capped far below the upload cap.
-        self._json_body_limit = RequestBodyLimitMiddleware(
-            self._http_with_deadline,
-            max_body_size=min(settings.max_json_body_bytes, settings.max_request_bytes),
-        )
+        self.json_body_limit = min(settings.max_json_body_bytes, settings.max_request_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
             await self._websocket(scope, receive, send)
         elif is_multipart(scope):  # an upload: up to MAX_REQUEST_BYTES
-            await self._http_with_deadline(scope, receive, send)
+            await self._http_capped(scope, receive, send, self.settings.max_request_bytes)
         else:
-            await self._json_body_limit(scope, receive, send)
+            await self._http_capped(scope, receive, send, self.json_body_limit)
+
+    async def _http_capped(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        """A body over `limit` bytes (declared, or as it arrives) is refused with 413 and
+        a GraphQL error body (Starlette's own limit answers in plain text)."""
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self._http_with_deadline(scope, capped(scope, receive, limit), tracking_send)
+        except BodyTooLarge:
+            if started:
+                raise
+            body = {
+                "errors": [
+                    {
+                        "message": f"The request body is larger than {limit} bytes.",
+                        "extensions": {"code": errors.PAYLOAD_TOO_LARGE},
+                    }
+                ]
+            }
+            await JSONResponse(body, status_code=413)(scope, receive, send)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         websocket = WebSocket(scope, receive, send)
@@ -316,6 +338,29 @@ def request_error(error: HTTPException) -> Response:
         message = 'The request has no `query`: POST {"query": "..."} as JSON.'
     body = {"errors": [{"message": message, "extensions": {"code": code}}]}
     return JSONResponse(body, status_code=error.status_code)
+
+
+class BodyTooLarge(Exception):
+    """The request body is over its cap: raised while it is read (see `capped`)."""
+
+
+def capped(scope: Scope, receive: Receive, limit: int) -> Receive:
+    """`receive`, raising BodyTooLarge once the body is declared or read over `limit`."""
+    declared = Headers(scope=scope).get("content-length", "")
+    received = 0
+
+    async def receive_capped() -> Message:
+        nonlocal received
+        if declared.isdigit() and int(declared) > limit:
+            raise BodyTooLarge
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise BodyTooLarge
+        return message
+
+    return receive_capped
 
 
 def is_multipart(scope: Scope) -> bool:
