@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+import redis.asyncio as redis
 import uvicorn
 from tortoise import Tortoise, connections
 from tortoise.exceptions import OperationalError
@@ -32,7 +33,7 @@ from healthcare.db import apply_migrations, create_throwaway_database, drop_data
 from healthcare.resolvers import auth as auth_resolvers
 from healthcare.resolvers.auth import IssuedTokens, start_session
 from healthcare.schema import build_schema
-from healthcare.security import audit
+from healthcare.security import audit, ratelimit
 from healthcare.security.auth import hash_password, utcnow
 from tests.smtp import Inbox
 
@@ -78,6 +79,21 @@ def inbox(smtp_server: Inbox) -> Inbox:
     return smtp_server
 
 
+async def forget_earlier_runs_rate_limits(settings: Settings) -> None:
+    """On Redis, the counters outlive a run (an hour, for some): an earlier run's sign-ups
+    and reset requests would count against this one's. Memory stores start empty."""
+    url = settings.rate_limit_store_url
+    if not url.startswith(("redis://", "rediss://")):
+        return
+    client = redis.from_url(url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{ratelimit.KEY_PREFIX}:*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
 @pytest.fixture(scope="session")
 async def live_server(
     tmp_path_factory: pytest.TempPathFactory, smtp_server: Inbox
@@ -116,6 +132,7 @@ async def live_server(
         email_poll_seconds=1,
         reminder_poll_seconds=3600,
     )
+    await forget_earlier_runs_rate_limits(settings)
     app = create_app(settings)
     server = uvicorn.Server(
         uvicorn.Config(
