@@ -68,17 +68,11 @@ export const CREATE_USER = gql`
           ...AdminUserFields
         }
       }
-      ... on ValidationFailed {
-        code
-        message
-        fieldErrors {
-          field
-          message
-        }
-      }
+      ...Problem
     }
   }
   ${ADMIN_USER_FIELDS}
+  ${PROBLEM}
 `;
 
 export const CHANGE_USER_ROLE = gql`

@@ -3,6 +3,7 @@
 // `__typename` and inline fragments. Live agenda updates use APPOINTMENT_CHANGED from
 // src/operations.js.
 import { gql } from "@apollo/client";
+import { PROBLEM } from "../fragments.js";
 
 const AGENDA_APPOINTMENT = gql`
   fragment AgendaAppointment on Appointment {
@@ -15,15 +16,6 @@ const AGENDA_APPOINTMENT = gql`
     patient {
       id
       fullName
-    }
-  }
-`;
-
-const FIELD_ERRORS = gql`
-  fragment DoctorFieldErrors on ValidationFailed {
-    fieldErrors {
-      field
-      message
     }
   }
 `;
@@ -91,15 +83,11 @@ export const SET_DOCTOR_SCHEDULE = gql`
           ...ScheduleFields
         }
       }
-      ...DoctorFieldErrors
-      ... on Error {
-        code
-        message
-      }
+      ...Problem
     }
   }
   ${SCHEDULE_FIELDS}
-  ${FIELD_ERRORS}
+  ${PROBLEM}
 `;
 
 export const ADD_TIME_OFF = gql`
@@ -114,14 +102,10 @@ export const ADD_TIME_OFF = gql`
           reason
         }
       }
-      ...DoctorFieldErrors
-      ... on Error {
-        code
-        message
-      }
+      ...Problem
     }
   }
-  ${FIELD_ERRORS}
+  ${PROBLEM}
 `;
 
 export const REMOVE_TIME_OFF = gql`
@@ -142,13 +126,9 @@ const STATUS_RESULT = gql`
         updatedAt
       }
     }
-    ...DoctorFieldErrors
-    ... on Error {
-      code
-      message
-    }
+    ...Problem
   }
-  ${FIELD_ERRORS}
+  ${PROBLEM}
 `;
 
 export const COMPLETE_APPOINTMENT = gql`
@@ -243,15 +223,11 @@ export const CREATE_CONSULTATION_DRAFT = gql`
     createConsultation(input: $input) {
       __typename
       ...ConsultationResult
-      ...DoctorFieldErrors
-      ... on Error {
-        code
-        message
-      }
+      ...Problem
     }
   }
   ${CONSULTATION_RESULT}
-  ${FIELD_ERRORS}
+  ${PROBLEM}
 `;
 
 /**
@@ -263,18 +239,14 @@ export const UPDATE_CONSULTATION = gql`
     updateConsultation(id: $id, input: $input) {
       __typename
       ...ConsultationResult
-      ...DoctorFieldErrors
+      ...Problem
       ... on RevisionConflict {
         currentRevision
-      }
-      ... on Error {
-        code
-        message
       }
     }
   }
   ${CONSULTATION_RESULT}
-  ${FIELD_ERRORS}
+  ${PROBLEM}
 `;
 
 export const SIGN_CONSULTATION_FINAL = gql`
@@ -282,13 +254,11 @@ export const SIGN_CONSULTATION_FINAL = gql`
     signConsultation(id: $id) {
       __typename
       ...ConsultationResult
-      ... on Error {
-        code
-        message
-      }
+      ...Problem
     }
   }
   ${CONSULTATION_RESULT}
+  ${PROBLEM}
 `;
 
 export const ADD_CONSULTATION_ADDENDUM = gql`
@@ -296,13 +266,9 @@ export const ADD_CONSULTATION_ADDENDUM = gql`
     addConsultationAddendum(consultationId: $consultationId, text: $text) {
       __typename
       ...ConsultationResult
-      ...DoctorFieldErrors
-      ... on Error {
-        code
-        message
-      }
+      ...Problem
     }
   }
   ${CONSULTATION_RESULT}
-  ${FIELD_ERRORS}
+  ${PROBLEM}
 `;
