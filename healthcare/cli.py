@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import getpass
 import logging
 import sys
@@ -55,6 +56,15 @@ async def _with_database(settings: Settings, work: Callable[[], Awaitable[T]]) -
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
+    if args.workers is not None:
+        settings = dataclasses.replace(settings, workers=args.workers)
+        try:
+            settings.validate()
+        except ConfigurationError as error:
+            print(f"Configuration error: {error}", file=sys.stderr)
+            return 2
+    workers = settings.worker_count
+
     async def prepare() -> None:
         if settings.is_production:
             return
@@ -66,9 +76,17 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         # In production the schema is migrated by `healthcare migrate`, once, by the
         # operator: several instances starting together must not race to migrate.
         asyncio.run(_with_database(settings, prepare))
-    print(f"GraphQL API and GraphiQL at http://{settings.host}:{settings.port}/graphql", flush=True)
+    print(
+        f"GraphQL API and GraphiQL at http://{settings.host}:{settings.port}/graphql "
+        f"({workers} worker process{'es' if workers > 1 else ''})",
+        flush=True,
+    )
     uvicorn.run(
-        create_app(settings),
+        # Several workers each build the app from the environment in their own process
+        # (`create_app()` reads Settings.from_env()); one builds it here.
+        "healthcare.app:create_app" if workers > 1 else create_app(settings),
+        factory=workers > 1,
+        workers=workers,
         host=settings.host,
         port=settings.port,
         log_config=None,
@@ -155,7 +173,15 @@ def check_migrations(settings: Settings, args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="healthcare", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="run the API (development: also seeds demo accounts)")
+    serve_command = commands.add_parser(
+        "serve", help="run the API (development: also seeds demo accounts)"
+    )
+    serve_command.add_argument(
+        "--workers",
+        type=int,
+        help="server processes on one port (default: WORKERS, else one per core when "
+        "pub/sub, rate limits and the database are shared servers, else 1)",
+    )
     commands.add_parser("migrate", help="bring the database schema up to date")
     superuser = commands.add_parser("createsuperuser", help="create an administrator")
     superuser.add_argument("--email")

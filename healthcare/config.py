@@ -134,6 +134,9 @@ class Settings:
     env: str = DEVELOPMENT
     host: str = "127.0.0.1"
     port: int = 8000
+    # Server processes on HOST:PORT (`healthcare serve --workers`); None: one per core when
+    # the pub/sub, rate limits and database are shared between processes, else one.
+    workers: int | None = None
     data_dir: Path = Path(".data")
     database_url: str = "sqlite://.data/healthcare.sqlite3"
     broadcast_url: str = "memory://"
@@ -235,6 +238,25 @@ class Settings:
     def uses_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite://")
 
+    @property
+    def shared_between_processes(self) -> bool:
+        """Whether several processes can serve together: pub/sub, rate limits and the
+        database are servers of their own, not state inside one process (memory://, a
+        SQLite file written by one process at a time)."""
+        return (
+            not self.broadcast_url.startswith("memory://")
+            and not self.rate_limit_store_url.startswith("memory://")
+            and not self.uses_sqlite
+        )
+
+    @property
+    def worker_count(self) -> int:
+        """How many server processes `healthcare serve` runs: WORKERS, or one per core
+        this process may run on when they can share their state, else one."""
+        if self.workers is not None:
+            return self.workers
+        return len(os.sched_getaffinity(0)) if self.shared_between_processes else 1
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
@@ -255,6 +277,7 @@ class Settings:
             env=mode,
             host=env.get("HOST") or "127.0.0.1",
             port=_int(env, "PORT", 8000),
+            workers=_int(env, "WORKERS", 0) or None,
             data_dir=data_dir,
             database_url=normalize_database_url(
                 env.get("DATABASE_URL") or f"sqlite://{data_dir / 'healthcare.sqlite3'}"
@@ -355,6 +378,14 @@ class Settings:
             raise ConfigurationError(
                 "RATE_LIMIT_URL must start with memory://, redis:// or rediss://."
             )
+        if self.workers is not None and self.workers > 1 and not self.shared_between_processes:
+            raise ConfigurationError(
+                f"WORKERS={self.workers} needs state the processes share: BROADCAST_URL "
+                "redis:// or postgres:// (memory:// reaches one process only), RATE_LIMIT_URL "
+                "redis:// when BROADCAST_URL is not Redis, and a postgres:// DATABASE_URL."
+            )
+        if self.workers is not None and self.workers < 1:
+            raise ConfigurationError(f"WORKERS must be positive, got {self.workers}.")
         if self.metrics_token and len(self.metrics_token) < MIN_METRICS_TOKEN_CHARS:
             raise ConfigurationError(
                 f"METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_CHARS} characters."

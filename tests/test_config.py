@@ -1,5 +1,7 @@
 """Settings from the environment: safe development defaults, production refusals."""
 
+import os
+
 import pytest
 
 from healthcare.config import ConfigurationError, Settings
@@ -72,6 +74,8 @@ def test_production_with_a_strong_secret_turns_graphiql_off(tmp_path):
         ("BROADCAST_URL", "kafka://localhost", "BROADCAST_URL must start with"),
         ("GRAPHIQL", "maybe", "GRAPHIQL must be true or false"),
         ("LOG_LEVEL", "LOUD", "LOG_LEVEL"),
+        ("WORKERS", "0", "WORKERS must be positive"),
+        ("WORKERS", "two", "WORKERS must be a whole number"),
     ],
 )
 def test_a_bad_setting_is_refused_naming_the_variable(tmp_path, variable, value, message):
@@ -127,3 +131,50 @@ def test_the_video_call_window_and_ring_are_configurable(tmp_path):
         settings.video_call_ring_seconds,
     ) == (5, 60, 30)
     assert (Settings().stun_urls, Settings().turn_urls) == ((), ())
+
+
+SHARED = {
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/test",
+    "BROADCAST_URL": "redis://127.0.0.1:6379/0",
+}
+
+
+def test_one_worker_by_default_on_the_embedded_defaults(tmp_path):
+    # memory:// pub/sub reaches one process only, and a SQLite file takes one writer
+    settings = Settings.from_env({"DATA_DIR": str(tmp_path)})
+    assert settings.worker_count == 1
+
+
+def test_one_worker_per_core_by_default_on_shared_servers(tmp_path):
+    settings = Settings.from_env({"DATA_DIR": str(tmp_path), **SHARED})
+    assert settings.worker_count == len(os.sched_getaffinity(0))
+
+
+def test_workers_can_be_set(tmp_path):
+    settings = Settings.from_env({"DATA_DIR": str(tmp_path), "WORKERS": "3", **SHARED})
+    assert settings.worker_count == 3
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},  # SQLite and memory://
+        {"DATABASE_URL": SHARED["DATABASE_URL"]},  # memory:// pub/sub
+        {"BROADCAST_URL": SHARED["BROADCAST_URL"]},  # SQLite
+        # PostgreSQL pub/sub, but rate limits in each process's memory
+        {"DATABASE_URL": SHARED["DATABASE_URL"], "BROADCAST_URL": SHARED["DATABASE_URL"]},
+    ],
+)
+def test_several_workers_are_refused_without_state_they_can_share(tmp_path, env):
+    with pytest.raises(ConfigurationError, match="WORKERS=2 needs state the processes share"):
+        Settings.from_env({"DATA_DIR": str(tmp_path), "WORKERS": "2", **env})
+
+
+def test_postgres_pub_sub_serves_several_workers_with_rate_limits_on_redis(tmp_path):
+    env = {
+        "DATABASE_URL": SHARED["DATABASE_URL"],
+        "BROADCAST_URL": SHARED["DATABASE_URL"],
+        "RATE_LIMIT_URL": SHARED["BROADCAST_URL"],
+        "WORKERS": "2",
+    }
+    assert Settings.from_env({"DATA_DIR": str(tmp_path), **env}).worker_count == 2

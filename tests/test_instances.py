@@ -7,11 +7,14 @@ runs on the embedded suite too, as long as PostgreSQL and redis-server are on th
 """
 
 import asyncio
+import contextlib
 import os
 import uuid
+from pathlib import Path
 
 import asyncpg
 import pytest
+import redis.asyncio as aioredis
 from gql import Client, GraphQLRequest
 from gql.transport.websockets import WebsocketsTransport
 
@@ -25,6 +28,7 @@ from tests.servers import (
     server_process,
     throwaway_database,
 )
+from tests.wsclient import Subscriber
 
 POSTGRES_URL = normalize_database_url(
     os.environ.get("TEST_POSTGRES_URL")
@@ -128,3 +132,100 @@ async def test_a_message_sent_through_instance_a_reaches_a_subscriber_on_instanc
         "text": "Hi",
         "sender": {"fullName": "Alice Patient"},
     }
+
+
+def worker_pids(server_pid: int) -> list[int]:
+    """The worker processes `healthcare serve --workers N` started (its children)."""
+    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
+    return [
+        int(pid)
+        for pid in children
+        if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+
+
+def socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):  # closed meanwhile
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+    return inodes
+
+
+def worker_serving(client_port: int, workers: list[int]) -> int | None:
+    """The worker whose socket is the other end of the client's connection from
+    `client_port` (the kernel's TCP table names each socket's inode and ports)."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        remote_port = int(fields[2].split(":")[1], 16)
+        if remote_port == client_port:
+            inode = fields[9]
+            return next((pid for pid in workers if inode in socket_inodes(pid)), None)
+    return None
+
+
+async def test_serve_with_two_workers_delivers_across_them(tmp_path, shared_database):
+    """`healthcare serve --workers 2`: two processes on one port, each taking connections;
+    a message sent to one reaches subscribers on both, through Redis."""
+    with redis_process(tmp_path) as redis:
+        env = {
+            "DATABASE_URL": shared_database,
+            "BROADCAST_URL": redis.url,
+            "JWT_SECRET": "workers-test-secret-" + uuid.uuid4().hex,
+            "WORKERS": "2",
+        }
+        with server_process(tmp_path / "a", **env) as server:
+            workers = worker_pids(server.process.pid)
+            assert len(workers) == 2
+            alice = login(server.base_url, "alice@demo.clinic", DEMO_PASSWORD)
+            house = login(server.base_url, "dr.house@demo.clinic", DEMO_PASSWORD)
+            house_id = graphql(server.base_url, house, ME)["me"]["id"]
+            started = graphql(server.base_url, alice, START_CONVERSATION, {"withUserId": house_id})
+            conversation_id = started["startConversation"]["conversation"]["id"]
+            # given: subscribers until each worker serves at least one (the kernel decides
+            # which worker accepts a connection)
+            subscribers: dict[int, Subscriber] = {}
+            others: list[Subscriber] = []
+            for _ in range(200):
+                subscriber = await Subscriber.open(server.ws_url, house)
+                port = subscriber.socket.transport.get_extra_info("sockname")[1]
+                worker = worker_serving(port, workers)
+                assert worker is not None
+                if worker in subscribers:
+                    others.append(subscriber)
+                else:
+                    subscribers[worker] = subscriber
+                if len(subscribers) == 2:
+                    break
+            for subscriber in others:
+                await subscriber.close()
+            assert len(subscribers) == 2, "one worker took every connection"
+            for subscriber in subscribers.values():
+                await subscriber.subscribe(MESSAGE_ADDED, {"conversationId": conversation_id})
+            # both workers have subscribed the conversation's channel in Redis
+            channel = f"conversation.{conversation_id}"
+            client = aioredis.from_url(redis.url)
+            try:
+                for _ in range(300):
+                    counts = dict(await client.pubsub_numsub(channel))
+                    if counts.get(channel.encode()) == 2:
+                        break
+                    await asyncio.sleep(0.1)
+                else:
+                    pytest.fail("the workers did not both subscribe the conversation")
+            finally:
+                await client.aclose()
+            # when
+            graphql(
+                server.base_url,
+                alice,
+                SEND_MESSAGE,
+                {"conversationId": conversation_id, "clientId": str(uuid.uuid4()), "text": "Hi"},
+            )
+            # then: each worker's subscriber has it
+            events = [await subscriber.next() for subscriber in subscribers.values()]
+            for subscriber in subscribers.values():
+                await subscriber.close()
+    assert [event["messageAdded"]["text"] for event in events] == ["Hi", "Hi"]
