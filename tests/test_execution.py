@@ -4,10 +4,12 @@ that changes it fails here, by name, rather than somewhere downstream."""
 import asyncio
 import contextlib
 import contextvars
+import enum
 import inspect
 import types
 from collections.abc import AsyncGenerator, Iterator, Sized
 
+import pytest
 import strawberry
 from graphql import GraphQLResolveInfo, GraphQLSchema, specified_rules
 from strawberry.extensions import SchemaExtension
@@ -410,4 +412,182 @@ def test_each_event_of_a_subscription_collects_subfields_into_a_memo_of_its_own(
     assert len({id(memo) for memo in memos}) == EVENTS  # each its own (all still alive)
     # Tick's subfields, and Leaf's once for the list's three rows
     assert [len(memo) for memo in memos] == [2] * EVENTS
+    # the fields' plans too (Tick.n and Leaf.id plain; the root `tick` and `leaves` not): in
+    # each event's memo, none in the subscription's
+    assert subscription._plain_fields == {}
+    plans = [[plan for _, plan in event._plain_fields.values()] for _, event in built]
+    assert [len(p) for p in plans] == [4] * EVENTS
+    assert [sum(plan is not None for plan in p) for p in plans] == [2] * EVENTS
     assert held_by_subscription[-1] == held_by_subscription[0]
+
+
+# ---- plain fields: what LeanExecutionContext.execute_field relies on, and what it does ------
+
+
+def test_strawberry_marks_the_fields_it_resolves_as_plain_attributes():
+    """`_plain_field` reads a field as its source's attribute when strawberry would: a
+    StrawberryField behind the GraphQL field's `strawberry-definition` extension, with
+    `is_basic_field` (no resolver, no extension such as a permission) and the default
+    resolver `getattr`."""
+    from healthcare.graphql.permissions import IsAuthenticated, allow
+
+    @strawberry.type
+    class Row:
+        plain: int
+        guarded: int | None = strawberry.field(extensions=allow(IsAuthenticated(), silent=True))
+
+        @strawberry.field
+        def computed(self) -> int:
+            return 1
+
+    @strawberry.type
+    class Query:
+        row: Row
+
+    fields = lean_schema(Query)._schema.get_type("Row").fields  # type: ignore[union-attr]
+    definitions = {name: f.extensions["strawberry-definition"] for name, f in fields.items()}
+    assert definitions["plain"].is_basic_field
+    assert definitions["plain"].default_resolver is getattr
+    assert definitions["plain"].python_name == "plain"
+    assert not definitions["guarded"].is_basic_field
+    assert not definitions["computed"].is_basic_field
+
+
+def test_graphql_core_gives_execute_field_what_the_plain_path_reads():
+    """A field's details carry `fragment_variable_values`; the middleware manager says
+    with `_middleware_resolvers` whether any extension wraps resolvers (None: none does);
+    a leaf type coerces with `coerce_output_value`; execute_field takes (parent type,
+    source, details, path, position context)."""
+    from graphql import GraphQLInt
+    from graphql.execution.collect_fields import FieldDetails
+    from graphql.execution.middleware import MiddlewareManager
+
+    assert "fragment_variable_values" in FieldDetails._fields
+    assert MiddlewareManager()._middleware_resolvers is None
+    assert GraphQLInt.coerce_output_value(3) == 3
+    parameters = list(
+        inspect.signature(StrawberryGraphQLCoreExecutionContext.execute_field).parameters
+    )
+    assert parameters == [
+        "self",
+        "parent_type",
+        "source",
+        "field_details_list",
+        "path",
+        "position_context",
+    ]
+
+
+@strawberry.enum
+class Colour(enum.Enum):
+    RED = "RED"
+
+
+def plain_rows_schema(
+    rows: list[object], *, counting: list[str] | None = None
+) -> strawberry.Schema:
+    """`rows { id name colour note }`: four plain fields, and `loud` with a resolver.
+    `counting` notes the field of each resolve info graphql-core builds."""
+
+    @strawberry.type
+    class Row:
+        id: strawberry.ID
+        name: str
+        colour: Colour
+        note: str | None
+
+        @strawberry.field
+        def loud(self) -> str:
+            return self.name.upper()
+
+    class Counting(LeanExecutionContext):
+        def build_resolve_info(self, field_def, field_nodes, parent_type, path):  # type: ignore[no-untyped-def]
+            if counting is not None:
+                counting.append(field_nodes[0].name.value)
+            return super().build_resolve_info(field_def, field_nodes, parent_type, path)
+
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        def rows(self) -> list[Row]:
+            return [Row(**row) if isinstance(row, dict) else row for row in rows]  # type: ignore[arg-type]
+
+    return strawberry.Schema(query=Query, execution_context_class=Counting)
+
+
+def test_plain_fields_are_read_without_graphql_cores_field_machinery():
+    # given: two rows, four plain fields each, and one with a resolver
+    counting: list[str] = []
+    rows = [
+        {"id": "1", "name": "a", "colour": Colour.RED, "note": None},
+        {"id": "2", "name": "b", "colour": Colour.RED, "note": "n"},
+    ]
+    schema = plain_rows_schema(rows, counting=counting)
+    # when
+    result = asyncio.run(schema.execute("{ rows { id name colour note loud } }"))
+    # then: the same answer graphql-core gives, with a resolve info for the root field
+    # and the resolver's field only
+    assert result.errors is None
+    assert result.data == {
+        "rows": [
+            {"id": "1", "name": "a", "colour": "RED", "note": None, "loud": "A"},
+            {"id": "2", "name": "b", "colour": "RED", "note": "n", "loud": "B"},
+        ]
+    }
+    assert counting == ["rows", "loud", "loud"]
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        # a null where the type says non-null
+        (
+            {"name": None, "colour": Colour.RED},
+            "Cannot return null for non-nullable field Row.name.",
+        ),
+        # a value the enum does not have
+        ({"name": "b", "colour": "PURPLE"}, "Enum 'Colour' cannot represent value: 'PURPLE'"),
+    ],
+)
+def test_an_unusual_plain_value_is_reported_as_graphql_core_reports_it(row, message):
+    rows = [{"id": "1", "note": None, **row}]
+    # when
+    result = asyncio.run(plain_rows_schema(rows).execute("{ rows { id name colour } }"))
+    # then
+    assert result.errors is not None
+    assert [error.message for error in result.errors] == [message]
+    assert result.errors[0].path is not None
+    assert result.data is None  # the non-null item nulls the non-null list, and the root
+
+
+def test_no_field_of_the_api_with_a_rule_or_a_resolver_is_read_as_a_plain_attribute():
+    """Generated from the schema: every field of every object type, as `execute_field`
+    would plan it. A field with a permission (or any extension) or a resolver of its own
+    always goes through strawberry, so its rule runs; only attribute fields are plain."""
+    from graphql import GraphQLObjectType, parse
+    from graphql.execution.collect_fields import FieldDetails
+    from strawberry.permission import PermissionExtension
+
+    schema = build_schema(Settings(jwt_secret="x" * 48))
+    graphql_schema = schema._schema
+    context = LeanExecutionContext.build(graphql_schema, parse("{ __typename }"))
+    assert isinstance(context, LeanExecutionContext)
+    plain, guarded, other = [], [], []
+    for type_ in graphql_schema.type_map.values():
+        if not isinstance(type_, GraphQLObjectType) or type_.name.startswith("__"):
+            continue
+        for name, field in type_.fields.items():
+            node = parse(f"{{ {name} }}").definitions[0].selection_set.selections[0]  # type: ignore[attr-defined]
+            plan = context._plain_field(type_, [FieldDetails(node, None)])
+            definition = field.extensions["strawberry-definition"]
+            ruled = any(isinstance(e, PermissionExtension) for e in definition.extensions)
+            if plan is not None:
+                assert not definition.extensions and definition.base_resolver is None, name
+                plain.append(f"{type_.name}.{name}")
+            elif ruled:
+                guarded.append(f"{type_.name}.{name}")
+            else:
+                other.append(f"{type_.name}.{name}")
+    assert "User.email" in guarded and "Appointment.reason" in guarded
+    assert "Appointment.startsAt" in plain and "User.firstName" in plain
+    assert len(plain) > 50 and len(guarded) > 10
