@@ -1,4 +1,5 @@
-"""The API against its floors, on a generated clinic: list, lookups, booking, SQL counts.
+"""The API against its floors and a peer, on a generated clinic: list, lookups, booking,
+SQL counts.
 
     .venv/bin/python -m bench.api            # or: make bench
 
@@ -6,16 +7,24 @@ On a throwaway PostgreSQL database (created, migrated, dropped at the end) with 
 doctors, 20,000 patients, 200,000 appointments and 50,000 consultations, it measures
 the API (`healthcare serve`, production settings, one process) beside two floors under
 the same uvicorn settings (bench/api/floor.py): F1, a bare Starlette + asyncpg server
-running equivalent SQL and returning the same JSON, and F0, a constant body.
+running equivalent SQL and returning the same JSON, and F0, a constant body; and beside
+a peer, PostGraphile V5 on Node 22 (bench/api/peer.py), which serves the same rows with
+no authentication, no field rules and no audit trail.
 
 1. The API and F1 through a counting proxy (bench/api/pgcount.py): their answers compared,
-   and the SQL statements each runs per request, at page sizes 5, 50 and 100 (d).
+   and the SQL statements each runs per request, at page sizes 5, 50 and 100 (d). The
+   peer's rows compared with the API's, every field, and its statements counted.
    Then, in this process, the list's GraphQL execution alone over the API's own answer
    held in memory (bench/api/ceiling.py): a ceiling for any server on this stack.
 2. For a) the list, b) `appointment(id)` and `me`: each server's peak requests/s
    (closed loop), then each at half the API's peak (open loop): p50, p99.
 3. c) `bookAppointment` over distinct free slots: each server's peak bookings/s.
-4. Optionally (`--profile`) the API under py-spy during one more list saturation and
+4. Beside the peer, PostGraphile V5 (bench/api/peer.py, bench/peer/), served on the same
+   database: its rows checked against the API's field by field first (in step 1), then
+   the API, F1 and the peer at a fixed concurrency (`--peer-connections`, 8, closed
+   loop) for the doctor's list of 50, an administrator's list of 50 and the lookup:
+   requests/s, p50, p99, CPU per request of each server and its PostgreSQL backends.
+5. Optionally (`--profile`) the API under py-spy during one more list saturation and
    one more booking saturation.
 
 Writes bench/results/api-<UTC time>.json, the table in docs/benchmarks.md and the chart
@@ -37,6 +46,7 @@ from typing import Any
 from bench.api import ceiling as graphql_ceiling
 from bench.api import data as api_data
 from bench.api import operations as ops
+from bench.api import peer as api_peer
 from bench.api import report as api_report
 from bench.api import runner as api_runner
 from bench.api.profile import summarize_file
@@ -48,7 +58,8 @@ from healthcare.db import asyncpg_dsn
 
 RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"  # bench/results
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/test"
-SCENARIOS = ("list", "lookup", "me", "book")
+SCENARIOS = ("list", "lookup", "me", "book", "admin")  # admin: beside the peer only
+SERVERS = ("api", "f1", "f0", "peer")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -62,13 +73,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=2.0, help="before each run, s")
     parser.add_argument("--connections", type=int, default=api_runner.SATURATION_CONNECTIONS)
     parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
+    parser.add_argument("--servers", nargs="+", choices=SERVERS, default=list(SERVERS))
     parser.add_argument(
-        "--servers", nargs="+", choices=["api", "f1", "f0"], default=["api", "f1", "f0"]
+        "--peer-connections",
+        type=int,
+        default=api_runner.PEER_CONNECTIONS,
+        help="the closed loop's connections beside the peer",
     )
     parser.add_argument("--profile", action="store_true", help="py-spy the API (list, booking)")
     parser.add_argument("--small", action="store_true", help="a tenth of the data (a quick try)")
     parser.add_argument("--no-docs", action="store_true", help="leave docs/ alone")
-    parser.add_argument("--budget", type=float, default=570.0, help="abort after, s")
+    parser.add_argument("--budget", type=float, default=720.0, help="abort after, s")
     parser.add_argument("--output-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
     if not 1 <= args.seconds <= 60 or not 0 <= args.warmup <= 30:
@@ -95,7 +110,12 @@ async def measure(ctx: api_runner.Context, args: argparse.Namespace, bodies: dic
             path = ctx.folder / "f0-bodies.json"
             path.write_text(json.dumps(bodies))
             servers["f0"] = await api_runner.start_floor(ctx, "f0", "f0", ["--bodies", str(path)])
+        peer = None
+        if "peer" in args.servers:
+            peer = await api_peer.start_peer(ctx.folder, "peer", ctx.database_url)
         for scenario in args.scenarios:
+            if scenario not in api_runner.SATURATION_SCENARIOS:
+                continue
             peak = {}
             for name, server in servers.items():
                 log(f"{scenario}: {name} at saturation")
@@ -112,14 +132,54 @@ async def measure(ctx: api_runner.Context, args: argparse.Namespace, bodies: dic
                 latency = fixed[name]["latency_ms"]
                 log(f"  p50 {latency['p50']} ms, p99 {latency['p99']} ms")
             results[scenario] |= {"rate": round(rate, 1), "fixed_rate": fixed}
+        beside = None
+        if peer is not None:
+            servers["peer"] = peer
+            beside = await beside_peer(ctx, args, servers)
         profile = None
         if args.profile:
             profile = await _profile(ctx, args, servers["api"])
         logs = api_runner.server_logs(*servers.values())
         exited = {name: server.process.poll() for name, server in servers.items()}
-        return {"scenarios": results, "profile": profile, "server_logs": logs, "exited": exited}
+        return {
+            "scenarios": results,
+            "beside_peer": beside,
+            "profile": profile,
+            "server_logs": logs,
+            "exited": exited,
+        }
     finally:
         await api_runner.stop(*servers.values())
+
+
+async def beside_peer(ctx: api_runner.Context, args: argparse.Namespace, servers: dict) -> dict:
+    """The API, F1 and the peer at a fixed concurrency, one after the other per scenario."""
+    connections = args.peer_connections
+    runs: dict[str, Any] = {}
+    for scenario in api_runner.PEER_SCENARIOS:
+        if scenario not in args.scenarios:
+            continue
+        runs[scenario] = {}
+        for name in ("api", "f1", "peer"):
+            if name not in servers:
+                continue
+            log(f"{scenario}: {name} at {connections} connections")
+            run = await api_runner.at_concurrency(ctx, servers[name], name, scenario, connections)
+            runs[scenario][name] = run
+            cpu = run["cpu"]
+            log(
+                f"  {run['per_second']:,.1f}/s, p50 {run['latency_ms']['p50']} ms, "
+                f"p99 {run['latency_ms']['p99']} ms, CPU/request server "
+                f"{cpu['server_ms_per_request']} ms + PostgreSQL "
+                f"{cpu['postgres_ms_per_request']} ms, busy after "
+                f"{cpu['busy_after_run_seconds']} s, errors {run['errors']}"
+            )
+    return {
+        "connections": connections,
+        "scenarios": runs,
+        "peer": api_peer.versions(),
+        "peer_does_not_do": api_peer.DOES_NOT_DO,
+    }
 
 
 async def _profile(ctx: api_runner.Context, args: argparse.Namespace, api: Any) -> dict:
@@ -155,6 +215,10 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             database_url, settings, sizes, signed_in_doctors=20, booking_pairs=100
         )
         log(f"seeded {data.counts} in {sum(data.seconds.values()):.1f} s")
+        with_peer = "peer" in args.servers
+        admin_token = ""
+        if with_peer or "admin" in args.scenarios:
+            admin_token = await api_peer.admin_token(database_url, settings)
         ctx = api_runner.Context(
             folder=folder,
             settings=settings,
@@ -163,12 +227,15 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             warmup=args.warmup,
             seconds=args.seconds,
             connections=args.connections,
+            admin_token=admin_token,
         )
         log("answers and SQL counts, through the counting proxy")
-        checked, bodies = await api_runner.verify_and_count(ctx)
+        checked, bodies = await api_runner.verify_and_count(ctx, with_peer)
         for name, answer in checked["answers"].items():
             same = answer.get("same_json", answer.get("same_shape"))
             log(f"  {name}: {'same' if same else answer}")
+        for name, answer in checked.get("peer_rows", {}).items():
+            log(f"  peer, {name}: same rows ({answer['rows']}), every field")
         ceiling = None
         if ops.LIST in bodies:
             log("a) GraphQL execution alone, over the API's answer in memory")
@@ -189,6 +256,8 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if "peer" in args.servers:
+        api_peer.ensure_installed()  # npm ci in bench/peer on a fresh clone
     raise_open_files_limit(4096)
     environment.use_uvloop()
     started_at = datetime.now(UTC)

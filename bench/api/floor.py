@@ -3,14 +3,17 @@
 F1 (`--mode f1`): a bare Starlette + asyncpg server doing the same job as the API with
 the least machinery: it verifies the same JWT (PyJWT), looks up the session and user in
 one query, runs equivalent SQL on one pooled connection per request, writes the same
-audit rows (buffered and written in one INSERT every 0.25 s, as the API's AuditWriter
-does) and returns the same JSON. No GraphQL, no ORM. It answers the operations of
-bench/api/operations.py on POST /graphql, choosing by `operationName`:
+audit rows with the API's writer settings (buffered, and written every 0.25 s or sooner
+when 5,000 wait, each batch one COPY: `healthcare.security.audit.AuditWriter`'s
+defaults and its `insert`) and returns the same JSON. No GraphQL, no ORM. It answers the
+operations of bench/api/operations.py on POST /graphql, choosing by `operationName`:
 
 - DoctorAppointments: page of the doctor's appointments (keyset order), their patients
   in one query, their consultations in one query;
 - AppointmentById: the appointment (the doctor's own), both users in one query, its
   consultation;
+- AdminAppointments: an administrator's page of every appointment (keyset order), their
+  patients and doctors in one query;
 - Me: the session's user;
 - BookAppointment: the API's booking statements (see BOOK_STATEMENTS), in one
   transaction, including the slot check against the doctor's hours.
@@ -29,6 +32,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import inspect
 import json
 import os
 import uuid
@@ -48,12 +52,19 @@ from starlette.routing import Route
 
 from bench.api import operations as ops
 from healthcare.resolvers import appointments
+from healthcare.security import audit
 
 JWT_ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["sub", "sid", "exp", "iat", "jti", "typ"]
 POOL_MIN, POOL_MAX = 1, 5  # Tortoise's default pool, as the API runs with
 STATEMENT_TIMEOUT_MS = "5000"  # the API's default STATEMENT_TIMEOUT_MS
-AUDIT_INTERVAL, AUDIT_BATCH = 0.25, 500  # the API's AuditWriter defaults
+# The API's audit writer settings (its defaults, as the app creates it): a round every
+# `interval` s, or sooner when `batch_size` rows wait; each batch one COPY.
+_WRITER_DEFAULTS = inspect.signature(audit.AuditWriter).parameters
+AUDIT_INTERVAL: float = _WRITER_DEFAULTS["interval"].default
+AUDIT_BATCH: int = _WRITER_DEFAULTS["batch_size"].default
+AUDIT_TABLE = "audit_events"
+AUDIT_COLUMNS = ("id", *audit.COLUMNS)
 WS_MAX_FRAME_BYTES = 256 * 1024
 JSON = "application/json"
 
@@ -66,6 +77,10 @@ SQL_PAGE = """
 SELECT id, starts_at, ends_at, status, reason, patient_id, doctor_id FROM appointments
 WHERE doctor_id = $1 ORDER BY starts_at, id LIMIT $2
 """
+SQL_PAGE_ALL = """
+SELECT id, starts_at, ends_at, status, reason, patient_id, doctor_id FROM appointments
+ORDER BY starts_at, id LIMIT $1
+"""
 SQL_ONE = """
 SELECT id, starts_at, ends_at, status, reason, patient_id, doctor_id FROM appointments
 WHERE doctor_id = $1 AND id = $2
@@ -74,17 +89,6 @@ SQL_USERS = "SELECT id, first_name, last_name FROM users WHERE id = ANY($1::uuid
 SQL_CONSULTATIONS = """
 SELECT id, appointment_id, patient_id, created_at, signed_at, treatment_plan
 FROM consultations WHERE appointment_id = ANY($1::uuid[])
-"""
-SQL_AUDIT = """
-INSERT INTO audit_events (id, created_at, actor_id, actor_role, patient_id, entity,
-                          entity_id, action, fields_accessed, allowed, client_address,
-                          request_id)
-SELECT gen_random_uuid(), r.created_at, r.actor_id, r.actor_role, r.patient_id, r.entity,
-       r.entity_id, r.action, r.fields::jsonb, true, r.client_address, r.request_id
-FROM unnest($1::timestamptz[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::text[],
-            $7::text[], $8::text[], $9::text[], $10::text[])
-     AS r(created_at, actor_id, actor_role, patient_id, entity, entity_id, action, fields,
-          client_address, request_id)
 """
 # The booking, statement for statement as the API runs it (bench.api lists both).
 SQL_SLOT_RULES = appointments.SLOT_RULES_SQL  # the active doctor's schedule and hours
@@ -146,7 +150,9 @@ def _answer(data: dict[str, Any]) -> Response:
 
 
 class AuditBuffer:
-    """Audit rows, written in one INSERT ... SELECT FROM unnest(...) per round."""
+    """Audit rows, written as the API's AuditWriter writes them: every AUDIT_INTERVAL s,
+    or sooner when AUDIT_BATCH rows wait; each batch one COPY, each row a new random id.
+    The rows are in the order of AUDIT_COLUMNS, but for the id."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
@@ -162,9 +168,12 @@ class AuditBuffer:
     async def write(self) -> None:
         while self.rows:
             batch, self.rows = self.rows[:AUDIT_BATCH], self.rows[AUDIT_BATCH:]
-            columns = [list(column) for column in zip(*batch, strict=True)]
+            ids = audit.random_ids(len(batch))
+            records = [(row_id, *row) for row_id, row in zip(ids, batch, strict=True)]
             async with self.pool.acquire() as connection:
-                await connection.execute(SQL_AUDIT, *columns)
+                await connection.copy_records_to_table(
+                    AUDIT_TABLE, records=records, columns=AUDIT_COLUMNS
+                )
 
     async def run(self) -> None:
         while True:
@@ -187,6 +196,7 @@ class FloorF1:
             ops.LOOKUP: self.appointment,
             ops.ME: self.me,
             ops.BOOK: self.book,
+            ops.ADMIN_LIST: self.admin_appointments,
         }
 
     @asynccontextmanager
@@ -253,7 +263,7 @@ class FloorF1:
         self.audit.add(
             [
                 (now, viewer["id"], viewer["role"], patient_id, entity, str(entity_id), "READ",
-                 json.dumps(fields), address, request_id)
+                 json.dumps(fields), True, address, request_id)
                 for patient_id, entity, entity_id, fields in reads
             ]
         )  # fmt: skip
@@ -336,6 +346,54 @@ class FloorF1:
             {
                 "cursor": _cursor(row["starts_at"], row["id"]),
                 "node": self.node(row, users, consultations, doctor=False),
+            }
+            for row in page
+        ]
+        page_info = {
+            "hasNextPage": len(rows) > first,
+            "endCursor": edges[-1]["cursor"] if edges else None,
+        }
+        return _answer({"appointments": {"edges": edges, "pageInfo": page_info}})
+
+    async def admin_appointments(
+        self, connection: asyncpg.Connection, request: Request, viewer: Any, variables: dict
+    ) -> Response:
+        """Every appointment, for an administrator: without `reason` and the consultation
+        (the API withholds them from administrators; the operation does not ask)."""
+        if viewer["role"] != "ADMIN":
+            return JSONResponse({"errors": [{"message": "administrators only"}]}, 403)
+        first = int(variables["first"])
+        rows = await connection.fetch(SQL_PAGE_ALL, first + 1)
+        page = rows[:first]
+        ids = list({row["patient_id"] for row in page} | {row["doctor_id"] for row in page})
+        users = {u["id"]: u for u in await connection.fetch(SQL_USERS, ids)}
+        reads = [
+            (r["patient_id"], "APPOINTMENT", r["id"], ops.ADMIN_APPOINTMENT_FIELDS) for r in page
+        ]
+        reads += [
+            (r["patient_id"], "PATIENT_PROFILE", r["patient_id"], ops.PATIENT_FIELDS) for r in page
+        ]
+        self.audit_reads(request, viewer, reads)
+
+        def person(user_id: Any) -> dict[str, str]:
+            user = users[user_id]
+            return {
+                "id": str(user["id"]),
+                "firstName": user["first_name"],
+                "lastName": user["last_name"],
+            }
+
+        edges = [
+            {
+                "cursor": _cursor(row["starts_at"], row["id"]),
+                "node": {
+                    "id": str(row["id"]),
+                    "startsAt": row["starts_at"].isoformat(),
+                    "endsAt": row["ends_at"].isoformat(),
+                    "status": row["status"],
+                    "patient": person(row["patient_id"]),
+                    "doctor": person(row["doctor_id"]),
+                },
             }
             for row in page
         ]

@@ -14,6 +14,7 @@ LIST = "DoctorAppointments"
 LOOKUP = "AppointmentById"
 ME = "Me"
 BOOK = "BookAppointment"
+ADMIN_LIST = "AdminAppointments"
 
 # a) A doctor's appointments, oldest first, each with its patient and its consultation
 # (an appointment has at most one: Appointment.consultation).
@@ -41,6 +42,22 @@ LOOKUP_QUERY = """query AppointmentById($id: ID!) {
   }
 }"""
 
+# An administrator's list: every appointment, oldest first, with both people. Without
+# `reason` and the consultation, which the API keeps from administrators (null, by rule).
+ADMIN_LIST_QUERY = """query AdminAppointments($first: Int!) {
+  appointments(first: $first) {
+    edges {
+      cursor
+      node {
+        id startsAt endsAt status
+        patient { id firstName lastName }
+        doctor { id firstName lastName }
+      }
+    }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+
 ME_QUERY = """query Me {
   me { id email firstName lastName role }
 }"""
@@ -54,10 +71,20 @@ BOOK_MUTATION = """mutation BookAppointment($input: BookAppointmentInput!) {
   }
 }"""
 
-DOCUMENTS = {LIST: LIST_QUERY, LOOKUP: LOOKUP_QUERY, ME: ME_QUERY, BOOK: BOOK_MUTATION}
+DOCUMENTS = {
+    LIST: LIST_QUERY,
+    LOOKUP: LOOKUP_QUERY,
+    ME: ME_QUERY,
+    BOOK: BOOK_MUTATION,
+    ADMIN_LIST: ADMIN_LIST_QUERY,
+}
 
 # The selections, as the floors need them to build the same answer and audit rows.
-APPOINTMENT_LIST_FIELDS = ["edges", "pageInfo"]
+# The fields asked of each appointment, as the API's audit rows name them (sorted).
+APPOINTMENT_LIST_FIELDS = sorted(
+    ["id", "startsAt", "endsAt", "status", "reason", "patient", "consultation"]
+)
+ADMIN_APPOINTMENT_FIELDS = sorted(["id", "startsAt", "endsAt", "status", "patient", "doctor"])
 APPOINTMENT_LOOKUP_FIELDS = sorted(
     ["id", "startsAt", "endsAt", "status", "reason", "patient", "doctor", "consultation"]
 )
@@ -74,6 +101,10 @@ def body(operation: str, variables: dict[str, Any] | None = None) -> bytes:
 
 def list_body(first: int) -> bytes:
     return body(LIST, {"first": first})
+
+
+def admin_list_body(first: int) -> bytes:
+    return body(ADMIN_LIST, {"first": first})
 
 
 def lookup_body(appointment_id: str) -> bytes:

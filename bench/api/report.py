@@ -40,6 +40,13 @@ SHORT = {
     "book": "c) bookAppointment",
 }
 SERVERS = ("api", "f1", "f0")
+BESIDE_PEER = ("api", "f1", "peer")
+PEER_SCENARIOS = {
+    "list": "a) a doctor's list of 50 + patient + consultation",
+    "admin": "an administrator's list of 50 + patient + doctor",
+    "lookup": "b) `appointment(id)` + patient, doctor, consultation",
+}
+STATEMENT_KEYS = {"list": "list_50", "admin": "admin", "lookup": "lookup"}
 
 
 NONE = "\u2013"  # an en dash: no figure
@@ -185,6 +192,7 @@ def markdown(results: dict[str, Any], checks: list[dict[str, Any]]) -> str:
             )
         )
     lines += ceiling_table(results)
+    lines += peer_table(results)
     counts = results.get("statements", {})
     if counts:
         lines += [
@@ -212,6 +220,60 @@ def markdown(results: dict[str, Any], checks: list[dict[str, Any]]) -> str:
         met = "**yes**" if check["met"] else "**no**"
         lines.append(f"| {check['target']} | {check['measured']} | {met} |")
     return "\n".join(lines)
+
+
+def peer_table(results: dict[str, Any]) -> list[str]:
+    """The API, F1 and PostGraphile (the peer) at a fixed concurrency."""
+    beside = results.get("beside_peer")
+    if not beside or not beside.get("scenarios"):
+        return []
+    peer = beside["peer"]
+    counts = results.get("statements", {})
+    lines = [
+        "",
+        f"| Beside the peer: {beside['connections']} connections, closed loop; "
+        f"CPU per request of the server and of its own PostgreSQL backends | API | F1 | "
+        f"PostGraphile {peer['postgraphile']} (Node {peer['node'].lstrip('v')}, amber "
+        "preset) | API/F1 | API/peer |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| authentication, field rules, audit trail | yes | yes | **none**: "
+        f"{results['beside_peer']['peer_does_not_do']} | | |",
+    ]
+
+    def row(label: str, values: dict[str, Any], digits: int, bold: bool = False) -> str:
+        api, f1, other = (values.get(name) for name in BESIDE_PEER)
+        cells = [_fmt(api, digits), _fmt(f1, digits), _fmt(other, digits)]
+        if bold:
+            cells = [f"**{cell}**" if cell != NONE else cell for cell in cells]
+        ratios = [_ratio(api, f1), _ratio(api, other)]
+        cells += [f"{r:g}x" if r is not None else NONE for r in ratios]
+        return f"| {label} | " + " | ".join(cells) + " |"
+
+    for name, title in PEER_SCENARIOS.items():
+        runs = beside["scenarios"].get(name)
+        if not runs:
+            continue
+        lines.append(f"| **{title}** | | | | | |")
+        lines.append(row("requests/s", {s: r["per_second"] for s, r in runs.items()}, 1, True))
+        for p in ("p50", "p99"):
+            values = {s: r["latency_ms"][p] for s, r in runs.items()}
+            lines.append(row(f"{p}, ms", values, 2))
+        for key, label in (
+            ("server_ms_per_request", "server CPU per request, ms"),
+            ("postgres_ms_per_request", "PostgreSQL CPU per request, ms"),
+            ("total_ms_per_request", "both, ms"),
+            ("machine_ms_per_request", "the whole machine (generator, other work), ms"),
+        ):
+            values = {s: r["cpu"][key] for s, r in runs.items()}
+            lines.append(row(label, values, 2, bold=key == "total_ms_per_request"))
+        key = STATEMENT_KEYS[name]
+        statements = {
+            s: counts[s][key]["statements"] for s in BESIDE_PEER if key in counts.get(s, {})
+        }
+        lines.append(row("SQL statements per request (amortised)", statements, 2))
+        busy = {s: r["cpu"]["busy_after_run_seconds"] for s, r in runs.items()}
+        lines.append(row("busy after the run (audit backlog), s", busy, 1))
+    return lines
 
 
 def ceiling_table(results: dict[str, Any]) -> list[str]:

@@ -1,8 +1,10 @@
-"""bench.api's steps: start the three servers, check they give the same answers, count
-the SQL each runs per request, and load each one at saturation and at a fixed rate.
+"""bench.api's steps: start the servers, check they give the same answers, count the SQL
+each runs per request, and load each one at saturation and at a fixed rate; then the API,
+F1 and the peer (PostGraphile, bench/api/peer.py) at a fixed concurrency.
 
-The API, F1 and F0 run as separate processes under the same uvicorn settings; the load
-comes from this process (uvloop, bench/api/httpload.py), one server at a time.
+The API, F1 and F0 run as separate processes under the same uvicorn settings, the peer
+under Node; the load comes from this process (uvloop, bench/api/httpload.py), one server
+at a time.
 """
 
 from __future__ import annotations
@@ -23,8 +25,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
+
 from bench.api import httpload
 from bench.api import operations as ops
+from bench.api import peer as api_peer
 from bench.api.data import Dataset
 from bench.api.pgcount import StatementCounter, summarize
 from bench.common.processes import (
@@ -35,6 +40,7 @@ from bench.common.processes import (
     log_summary,
     machine_busy_ticks,
     processes_mentioning,
+    quiesce,
     start_server,
 )
 from bench.common.stats import summary_ms
@@ -47,6 +53,11 @@ COUNT_QUIET = 0.6  # s without SQL that ends a count: longer than the audit writ
 PAGE_SIZES = (5, 50, 100)
 SATURATION_CONNECTIONS = 32
 FIXED_RATE_SAMPLES, FIXED_RATE_MAX_SECONDS = 500, 25.0
+PEER_CONNECTIONS = 8  # the fixed concurrency of the runs beside the peer (closed loop)
+PEER_SCENARIOS = ("list", "admin", "lookup")
+SATURATION_SCENARIOS = ("list", "lookup", "me", "book")
+QUIET_LIMIT = 30.0  # s: how long a server may stay busy after a run (its audit backlog)
+QUIET_WINDOW = 0.5  # s: quiet means under a tenth of a core over this long
 
 
 @dataclass
@@ -59,6 +70,7 @@ class Context:
     seconds: float
     connections: int
     booked: int = 0  # booking slots used so far (each run takes the next ones)
+    admin_token: str = ""  # an administrator's, for the admin list (bench/api/peer.py)
 
 
 # ---- servers ------------------------------------------------------------------------
@@ -150,6 +162,89 @@ class CpuMeter:
         }
 
 
+def _socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            link = os.readlink(fd)
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+    return inodes
+
+
+def local_tcp_ports(pid: int) -> set[int]:
+    """The local ports of the TCP sockets process `pid` holds (its database connections'
+    among them: PostgreSQL knows each backend's client by that port)."""
+    inodes = _socket_inodes(pid)
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+                fields = line.split()
+                if len(fields) > 9 and fields[9] in inodes:
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+SQL_BACKENDS = """
+SELECT pid, client_port FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid() AND client_port IS NOT NULL
+"""
+
+
+class ServerCpu:
+    """CPU a server spends, and its own PostgreSQL backends (those whose client port is
+    one of the server's sockets: pg_stat_activity beside /proc), from `start` to `stop`;
+    per request, once the server has gone quiet (what it left for later, such as audit
+    rows, counts too)."""
+
+    def __init__(self, server: Server, connection: asyncpg.Connection) -> None:
+        self.server = server
+        self.connection = connection
+        self.server_cpu = 0.0
+        self.backends: dict[int, float] = {}
+        self.machine = (0, 0)
+        self.started = 0.0
+
+    async def _backends(self) -> dict[int, float]:
+        ports = local_tcp_ports(self.server.pid)
+        times = {}
+        for row in await self.connection.fetch(SQL_BACKENDS):
+            if row["client_port"] in ports:
+                with contextlib.suppress(OSError):
+                    times[row["pid"]] = cpu_seconds(row["pid"])
+        return times
+
+    async def start(self) -> None:
+        self.started = time.perf_counter()
+        self.server_cpu = cpu_seconds(self.server.pid)
+        self.backends = await self._backends()
+        self.machine = machine_busy_ticks()
+
+    async def stop(self, requests: int) -> dict[str, Any]:
+        started = time.perf_counter()
+        await quiesce(self.server.pid, window=QUIET_WINDOW, limit=QUIET_LIMIT)
+        quiet_after = max(0.0, time.perf_counter() - started - QUIET_WINDOW)
+        backends = await self._backends()
+        server = cpu_seconds(self.server.pid) - self.server_cpu
+        postgres = sum(cpu - self.backends.get(pid, 0.0) for pid, cpu in backends.items())
+        busy, total = machine_busy_ticks()
+        cores = os.cpu_count() or 1
+        seconds = time.perf_counter() - self.started
+        machine = (busy - self.machine[0]) / max(1, total - self.machine[1]) * cores * seconds
+        per = max(1, requests)
+        return {
+            "requests": requests,
+            "server_ms_per_request": round(server * 1000 / per, 3),
+            "postgres_ms_per_request": round(postgres * 1000 / per, 3),
+            "total_ms_per_request": round((server + postgres) * 1000 / per, 3),
+            "machine_ms_per_request": round(machine * 1000 / per, 3),
+            "backends": len(backends),
+            # How long the server stayed busy after the last answer (its audit backlog).
+            "busy_after_run_seconds": round(quiet_after, 2),
+        }
+
+
 # ---- requests -----------------------------------------------------------------------
 
 
@@ -238,6 +333,60 @@ async def fixed_rate(ctx: Context, server: Server, scenario: str, rate: float) -
     return _run_summary(result, meter.result())
 
 
+# ---- beside the peer: a fixed concurrency -------------------------------------------
+
+
+def peer_phase_requests(ctx: Context, scenario: str, kind: str, port: int) -> list[bytes]:
+    """The requests of a scenario beside the peer: the API's operations for the API and
+    F1 (`kind` "api", "f1"), the peer's documents for the same rows for the peer."""
+    data = ctx.data
+    if kind != "peer":
+        if scenario == "admin":
+            return [httpload.build_request(port, ops.admin_list_body(50), ctx.admin_token)]
+        return scenario_requests(ctx, scenario, port)
+    if scenario == "list":
+        return [
+            httpload.build_request(port, api_peer.list_body(data.doctor_ids[i], 50), token)
+            for i, token in enumerate(data.doctor_tokens)
+        ]
+    if scenario == "admin":
+        return [httpload.build_request(port, api_peer.admin_list_body(50), ctx.admin_token)]
+    if scenario == "lookup":
+        return [
+            httpload.build_request(port, api_peer.lookup_body(appointment), data.doctor_tokens[i])
+            for i, appointment, _ in data.lookups
+        ]
+    raise ValueError(scenario)
+
+
+async def at_concurrency(
+    ctx: Context, server: Server, kind: str, scenario: str, connections: int
+) -> dict[str, Any]:
+    """Closed loop at `connections`: requests/s, latency, and CPU per request of the server
+    and of its own PostgreSQL backends."""
+    expect = api_peer.EXPECT[scenario] if kind == "peer" else EXPECT_BESIDE_PEER[scenario]
+    check = httpload.graphql_check(expect)
+    requests = httpload.round_robin(peer_phase_requests(ctx, scenario, kind, server.port))
+    connection = await asyncpg.connect(asyncpg_dsn(ctx.database_url))
+    try:
+        meter = ServerCpu(server, connection)
+        await meter.start()
+        result = await httpload.closed_loop(
+            server.port, requests, check, connections, ctx.warmup, ctx.seconds
+        )
+        cpu = await meter.stop(int(result.extra["sent"]))
+    finally:
+        await connection.close()
+    return _run_summary(result, cpu)
+
+
+EXPECT_BESIDE_PEER = {
+    "list": b'"appointments"',
+    "admin": b'"appointments"',
+    "lookup": b'"appointment"',
+}
+
+
 # ---- same answers, and SQL per request ----------------------------------------------
 
 
@@ -273,6 +422,8 @@ async def compare_answers(ctx: Context, api: Server, f1: Server) -> tuple[dict, 
         (ops.ME, "doctor"): (ops.me_body(), data.doctor_tokens[0]),
         (ops.ME, "patient"): (ops.me_body(), data.patient_tokens[0]),
     }
+    if ctx.admin_token:
+        cases[(ops.ADMIN_LIST, "administrator")] = (ops.admin_list_body(50), ctx.admin_token)
     comparison: dict[str, Any] = {}
     bodies: dict[str, str] = {}
     for (name, label), (body, token) in cases.items():
@@ -358,23 +509,58 @@ async def count_statements(ctx: Context, proxy: StatementCounter, server: Server
     return counts
 
 
-async def verify_and_count(ctx: Context) -> tuple[dict[str, Any], dict[str, str]]:
-    """The API and F1 through the counting proxy: same answers? how much SQL?"""
+async def count_beside_peer(
+    ctx: Context, proxy: StatementCounter, server: Server, kind: str
+) -> dict[str, Any]:
+    """Statements per request of the runs beside the peer (for the API and F1, the
+    administrator's list: count_statements has counted their list of 50 and lookup)."""
+    scenarios: tuple[str, ...] = PEER_SCENARIOS if kind == "peer" else ("admin",)
+    if not ctx.admin_token:
+        scenarios = tuple(scenario for scenario in scenarios if scenario != "admin")
+    counts = {}
+    for scenario in scenarios:
+        requests = peer_phase_requests(ctx, scenario, kind, server.port)
+        if scenario == "lookup":  # doctor 0's, as count_statements does
+            requests = requests[: len([a for i, a, _ in ctx.data.lookups if i == 0])]
+        else:
+            requests = requests[:1]
+        key = "list_50" if scenario == "list" else scenario
+        counts[key] = await _count(ctx, proxy, server, httpload.round_robin(requests))
+    return counts
+
+
+async def verify_and_count(
+    ctx: Context, with_peer: bool = False
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The API and F1 (and the peer) through the counting proxy: same answers? same rows?
+    how much SQL?"""
     proxy = StatementCounter(*_upstream(ctx.database_url))
     await proxy.start()
-    api = f1 = None
+    api = f1 = peer = None
     try:
         proxied = _through(ctx.database_url, proxy.port)
         api = await start_api(ctx, "api-counted", proxied)
         f1 = await start_floor(ctx, "f1-counted", "f1", ["--database-url", asyncpg_dsn(proxied)])
         comparison, bodies = await compare_answers(ctx, api, f1)
         statements = {
-            "api": await count_statements(ctx, proxy, api),
-            "f1": await count_statements(ctx, proxy, f1),
+            "api": await count_statements(ctx, proxy, api)
+            | await count_beside_peer(ctx, proxy, api, "api"),
+            "f1": await count_statements(ctx, proxy, f1)
+            | await count_beside_peer(ctx, proxy, f1, "f1"),
         }
-        return {"answers": comparison, "statements": statements}, bodies
+        checked: dict[str, Any] = {"answers": comparison, "statements": statements}
+        if with_peer:
+            peer = await api_peer.start_peer(ctx.folder, "peer-counted", proxied)
+            checked["peer_rows"] = await api_peer.compare(
+                api, peer, api_peer.cases(ctx.data, ctx.admin_token)
+            )
+            # Alone on the proxy: the API's background jobs (sweeps, the outbox) would
+            # count as the peer's.
+            await stop(api, f1)
+            statements["peer"] = await count_beside_peer(ctx, proxy, peer, "peer")
+        return checked, bodies
     finally:
-        await stop(api, f1)
+        await stop(api, f1, peer)
         await proxy.close()
 
 
