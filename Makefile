@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test fuzz lint typecheck schema migrate clean web e2e bench bench-email faults soak vendor-graphiql
+.PHONY: run test fuzz lint typecheck schema migrate clean web e2e bench bench-scale bench-email faults soak vendor-graphiql
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,9 @@ e2e: $(STAMP) $(WEB_DEPS)  ## Playwright in Debian's chromium (video calls throu
 
 bench: $(STAMP)  ## the API against its floors on PostgreSQL (bench/README.md); writes bench/results/, docs/benchmarks.md
 	$(BIN)/python -m bench.api $(BENCH_ARGS)
+
+bench-scale: $(STAMP)  ## 10,000 signed-in sockets (chat and notifications) on `serve --workers 2` (bench/README.md)
+	$(BIN)/python -m bench.scale $(BENCH_ARGS)
 
 bench-email: $(STAMP)  ## the email worker against a bare SMTP client, to a local SMTP server (bench/README.md)
 	$(BIN)/python -m bench.email $(BENCH_ARGS)

@@ -8,6 +8,7 @@ import enum
 import inspect
 import types
 from collections.abc import AsyncGenerator, Iterator, Sized
+from typing import Any
 
 import pytest
 import strawberry
@@ -484,7 +485,7 @@ class Colour(enum.Enum):
 
 
 def plain_rows_schema(
-    rows: list[object], *, counting: list[str] | None = None
+    rows: list[dict[str, Any]], *, counting: list[str] | None = None
 ) -> strawberry.Schema:
     """`rows { id name colour note }`: four plain fields, and `loud` with a resolver.
     `counting` notes the field of each resolve info graphql-core builds."""
@@ -501,7 +502,7 @@ def plain_rows_schema(
             return self.name.upper()
 
     class Counting(LeanExecutionContext):
-        def build_resolve_info(self, field_def, field_nodes, parent_type, path):  # type: ignore[no-untyped-def]
+        def build_resolve_info(self, field_def, field_nodes, parent_type, path):
             if counting is not None:
                 counting.append(field_nodes[0].name.value)
             return super().build_resolve_info(field_def, field_nodes, parent_type, path)
@@ -510,7 +511,7 @@ def plain_rows_schema(
     class Query:
         @strawberry.field
         def rows(self) -> list[Row]:
-            return [Row(**row) if isinstance(row, dict) else row for row in rows]  # type: ignore[arg-type]
+            return [Row(**row) for row in rows]
 
     return strawberry.Schema(query=Query, execution_context_class=Counting)
 

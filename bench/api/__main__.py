@@ -51,7 +51,7 @@ from bench.api import report as api_report
 from bench.api import runner as api_runner
 from bench.api.profile import summarize_file
 from bench.common import environment
-from bench.common.processes import raise_open_files_limit
+from bench.common.processes import RedisProcess, free_port, raise_open_files_limit
 from bench.common.seed import benchmark_database
 from healthcare.config import Settings
 from healthcare.db import asyncpg_dsn
@@ -59,7 +59,8 @@ from healthcare.db import asyncpg_dsn
 RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"  # bench/results
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/test"
 SCENARIOS = ("list", "lookup", "me", "book", "admin")  # admin: beside the peer only
-SERVERS = ("api", "f1", "f0", "peer")
+# api2: the API as `healthcare serve --workers 2` on a private Redis, beside the peer only
+SERVERS = ("api", "api2", "f1", "f0", "peer")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -101,6 +102,8 @@ async def measure(ctx: api_runner.Context, args: argparse.Namespace, bodies: dic
     """Every scenario on every server; the servers run side by side, loaded one at a time."""
     servers: dict[str, Any] = {}
     results: dict[str, Any] = {}
+    redis: RedisProcess | None = None
+    api2 = None
     try:
         servers["api"] = await api_runner.start_api(ctx, "api", ctx.database_url)
         if "f1" in args.servers:
@@ -113,6 +116,12 @@ async def measure(ctx: api_runner.Context, args: argparse.Namespace, bodies: dic
         peer = None
         if "peer" in args.servers:
             peer = await api_peer.start_peer(ctx.folder, "peer", ctx.database_url)
+        if "api2" in args.servers:
+            redis = RedisProcess(free_port(), ctx.folder)
+            await asyncio.to_thread(redis.start)
+            api2 = await api_runner.start_api(
+                ctx, "api2", ctx.database_url, workers=2, broadcast_url=redis.url
+            )
         for scenario in args.scenarios:
             if scenario not in api_runner.SATURATION_SCENARIOS:
                 continue
@@ -135,6 +144,8 @@ async def measure(ctx: api_runner.Context, args: argparse.Namespace, bodies: dic
         beside = None
         if peer is not None:
             servers["peer"] = peer
+            if api2 is not None:
+                servers["api2"] = api2
             beside = await beside_peer(ctx, args, servers)
         profile = None
         if args.profile:
@@ -149,7 +160,9 @@ async def measure(ctx: api_runner.Context, args: argparse.Namespace, bodies: dic
             "exited": exited,
         }
     finally:
-        await api_runner.stop(*servers.values())
+        await api_runner.stop(*servers.values(), api2)
+        if redis is not None:
+            await asyncio.to_thread(redis.stop)
 
 
 async def beside_peer(ctx: api_runner.Context, args: argparse.Namespace, servers: dict) -> dict:
@@ -160,7 +173,7 @@ async def beside_peer(ctx: api_runner.Context, args: argparse.Namespace, servers
         if scenario not in args.scenarios:
             continue
         runs[scenario] = {}
-        for name in ("api", "f1", "peer"):
+        for name in ("api", "api2", "f1", "peer"):
             if name not in servers:
                 continue
             log(f"{scenario}: {name} at {connections} connections")

@@ -16,7 +16,18 @@ ahead, past the end of the generated appointments, on a distinct (doctor, patien
 for each of `booking_pairs` consecutive k: concurrent bookings never contend for one
 doctor or one patient.
 
-Only the users the load signs in get a session, through `start_session` as in
+With `Sizes.at_scale(n)` (bench/datascale), n times the clinic, and the audit trail and
+chat that go with it: per appointment `audit_per_appointment` audit rows (the patient's
+booking, then reads by the doctor and the patient, two days apart, never in the
+future), per pair of patient and doctor who share appointments a conversation with
+`messages_per_conversation` messages (spread from the pair's first booking to now,
+patient and doctor in turn), and one audit row per message (its reading by the other
+participant). Each doctor has the same appointments, conversations and messages at every
+scale (n times the doctors, n times the patients): only the tables grow. `Sizes()`, as
+bench.api uses it, generates neither audit trail nor chat.
+
+Every user's email address is verified (booking requires it). Only the users the load
+signs in get a session, through `start_session` as in
 bench/common/seed.py (a real session row and access token, no password hashing).
 """
 
@@ -25,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -44,7 +56,9 @@ WORK_START_MINUTE, WORK_END_MINUTE = 8 * 60, 18 * 60  # the doctors' hours (UTC)
 PAST_DAYS = 42
 BOOKING_FIRST_DAY = 80  # days from today; after the last generated appointment
 BOOKING_SLOTS_PER_DAY = (WORK_END_MINUTE - WORK_START_MINUTE) // SLOT_MINUTES
-SEED_TIMEOUT = 300.0
+SEED_TIMEOUT = 300.0  # per 200,000 appointments (scale 1)
+AUDIT_PER_APPOINTMENT = 3  # at_scale's: booked by the patient, read by the doctor and by them
+MESSAGES_PER_CONVERSATION = 10
 
 
 @dataclass(frozen=True)
@@ -53,6 +67,33 @@ class Sizes:
     patients: int = 20_000
     appointments: int = 200_000
     consultations: int = 50_000
+    audit_per_appointment: int = 0  # 0: no audit trail (and none for the messages)
+    messages_per_conversation: int = 0  # 0: no conversations either
+
+    @classmethod
+    def at_scale(
+        cls,
+        scale: int,
+        audit_per_appointment: int = AUDIT_PER_APPOINTMENT,
+        messages_per_conversation: int = MESSAGES_PER_CONVERSATION,
+    ) -> Sizes:
+        """`scale` times bench.api's clinic (1: 200 doctors, 20,000 patients, 200,000
+        appointments, 50,000 consultations), with its audit trail and chat."""
+        if scale < 1:
+            raise ValueError("scale is 1 or more")
+        base = cls()
+        return cls(
+            doctors=base.doctors * scale,
+            patients=base.patients * scale,
+            appointments=base.appointments * scale,
+            consultations=base.consultations * scale,
+            audit_per_appointment=audit_per_appointment,
+            messages_per_conversation=messages_per_conversation,
+        )
+
+    @property
+    def seed_timeout(self) -> float:
+        return SEED_TIMEOUT * max(1.0, self.appointments / Sizes.appointments)
 
 
 @dataclass
@@ -70,6 +111,8 @@ class Dataset:
     lookups: list[tuple[int, str, bool]]
     counts: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    # The conversation of booking pair k (patient k, doctor k), when chat was generated.
+    conversation_ids: list[str] = field(default_factory=list)
 
     @property
     def booking_pairs(self) -> int:
@@ -89,11 +132,12 @@ class Dataset:
 
 SQL_USERS = """
 INSERT INTO users (id, email, password_hash, first_name, last_name, role, bio,
-                   profile_picture, phone_number, specialty, is_active, created_at, updated_at)
+                   profile_picture, phone_number, specialty, is_active, email_verified_at,
+                   created_at, updated_at)
 SELECT id, 'bench-' || lower($1::text) || '-' || n || '@bench.invalid', '!unusable',
        CASE WHEN $1::text = 'DOCTOR' THEN 'Doctor' ELSE 'Patient' END, 'No. ' || n, $1::text,
        '', NULL, NULL, CASE WHEN $1::text = 'DOCTOR' THEN 'General practice' END,
-       true, $2, $2
+       true, $2, $2, $2
 FROM {table}
 """
 
@@ -149,6 +193,82 @@ ORDER BY i
 LIMIT $1
 """
 
+# The pairs of patient and doctor who share appointments, from the first booking on.
+SQL_CONVERSATION_PLAN = """
+CREATE TEMP TABLE bench_conversations AS
+SELECT row_number() OVER (ORDER BY first_at, patient_id) - 1 AS n, gen_random_uuid() AS id,
+       patient_id, doctor_id, first_at
+FROM (SELECT patient_id, doctor_id, min(starts_at) - interval '7 days' AS first_at
+      FROM bench_appointments GROUP BY patient_id, doctor_id) AS pairs
+WHERE first_at < $1::timestamptz - interval '1 hour'
+"""
+
+# Message seq (1..M) of a conversation at first booking + (now - first booking) * seq/(M+1):
+# the patient writes the odd ones, the doctor the even ones.
+SQL_MESSAGE_PLAN = """
+CREATE TEMP TABLE bench_messages AS
+SELECT c.n, s AS seq, gen_random_uuid() AS id, c.id AS conversation_id, c.patient_id,
+       CASE WHEN s % 2 = 1 THEN c.patient_id ELSE c.doctor_id END AS sender_id,
+       CASE WHEN s % 2 = 1 THEN c.doctor_id ELSE c.patient_id END AS reader_id,
+       CASE WHEN s % 2 = 1 THEN 'DOCTOR' ELSE 'PATIENT' END AS reader_role,
+       c.first_at + ($2::timestamptz - c.first_at) * (s::float8 / ($1 + 1)) AS created_at
+FROM bench_conversations c CROSS JOIN generate_series(1, $1) AS s
+"""
+
+SQL_CONVERSATIONS = """
+INSERT INTO conversations (id, last_seq, patient_last_read_seq, doctor_last_read_seq,
+                           created_at, last_message_at, doctor_id, patient_id)
+SELECT id, $1, $1, $1 - n % 2, first_at,
+       first_at + ($2::timestamptz - first_at) * ($1::float8 / ($1 + 1)), doctor_id, patient_id
+FROM bench_conversations ORDER BY n
+"""
+
+SQL_MESSAGES = """
+INSERT INTO chat_messages (id, seq, client_id, text, created_at, conversation_id, sender_id)
+SELECT id, seq, gen_random_uuid(),
+       (ARRAY['Hello, is the appointment still on?', 'Yes, see you then.',
+              'The results came back normal.', 'Thank you, doctor.',
+              'Please bring your previous prescriptions.', 'Will do.'])[1 + (n + seq) % 6],
+       created_at, conversation_id, sender_id
+FROM bench_messages ORDER BY created_at
+"""
+
+# The audit trail, in time order as the audit writer appends it, none in the future:
+# per appointment, its booking by the patient (k = 0), then reads by the doctor (odd k)
+# and the patient (even k) two days apart; with chat, each message read by the other one.
+SQL_AUDIT = """
+INSERT INTO audit_events (id, created_at, actor_id, actor_role, patient_id, entity, entity_id,
+                          action, fields_accessed, allowed, client_address, request_id)
+SELECT gen_random_uuid(), at, actor_id, actor_role, patient_id, entity, entity_id, action,
+       fields::jsonb, true, client_address, request_id
+FROM (
+  SELECT b.starts_at - interval '7 days'
+           + make_interval(days => 2 * k, secs => (b.i * 7 + k * 3571) % 43200) AS at,
+         CASE WHEN k % 2 = 1 THEN b.doctor_id ELSE b.patient_id END AS actor_id,
+         CASE WHEN k % 2 = 1 THEN 'DOCTOR' ELSE 'PATIENT' END AS actor_role,
+         b.patient_id, 'APPOINTMENT' AS entity, b.id::text AS entity_id,
+         CASE WHEN k = 0 THEN 'CREATE' ELSE 'READ' END AS action,
+         CASE WHEN k = 0 THEN '["doctorId", "startsAt", "reason"]'
+              ELSE '["id", "startsAt", "endsAt", "status", "reason", "patient", "consultation"]'
+         END AS fields,
+         '10.0.' || (b.i % 250) || '.' || (1 + k) AS client_address,
+         to_hex(b.i * 16 + k) AS request_id
+  FROM bench_appointments b CROSS JOIN generate_series(0, $1 - 1) AS k
+  {messages}
+) AS e
+WHERE at <= $2
+ORDER BY at
+"""
+
+SQL_AUDIT_MESSAGES = """
+  UNION ALL
+  SELECT m.created_at + make_interval(secs => 60 + (m.n * 7 + m.seq * 131) % 3600),
+         m.reader_id, m.reader_role, m.patient_id, 'CHAT_MESSAGE', m.id::text, 'READ',
+         '["id", "seq", "text", "createdAt", "sender"]',
+         '10.1.' || (m.n % 250) || '.' || (m.seq % 250), to_hex(m.n * 64 + m.seq)
+  FROM bench_messages m
+"""
+
 SQL_SCHEDULES = """
 INSERT INTO doctor_schedules (id, time_zone, slot_minutes, updated_at, doctor_id)
 SELECT gen_random_uuid(), 'UTC', $1, now(), id FROM bench_doctors
@@ -161,13 +281,21 @@ FROM doctor_schedules s CROSS JOIN generate_series(0, 6) AS w
 """
 
 
-async def _generate(connection: asyncpg.Connection, sizes: Sizes, base_day: datetime) -> dict:
+Progress = Callable[[str], None]
+
+
+async def _generate(
+    connection: asyncpg.Connection, sizes: Sizes, base_day: datetime, progress: Progress | None
+) -> dict:
     seconds: dict[str, float] = {}
 
     async def step(name: str, sql: str, *args: Any) -> None:
         started = time.perf_counter()
         await connection.execute(sql, *args)
-        seconds[name] = round(time.perf_counter() - started, 2)
+        took = time.perf_counter() - started
+        seconds[name] = round(seconds.get(name, 0.0) + took, 2)
+        if progress is not None:
+            progress(f"  {name}: {took:.1f} s")
 
     now = datetime.now(UTC)
     await step("numbering", SQL_NUMBERED.format(table="bench_doctors"), sizes.doctors)
@@ -190,8 +318,25 @@ async def _generate(connection: asyncpg.Connection, sizes: Sizes, base_day: date
     await step("consultations", SQL_CONSULTATIONS, sizes.consultations)
     await step("schedules", SQL_SCHEDULES, SLOT_MINUTES)
     await step("working hours", SQL_HOURS, WORK_START_MINUTE, WORK_END_MINUTE)
+    if sizes.audit_per_appointment > 0 or sizes.messages_per_conversation > 0:
+        # Sorting millions of rows by time: in memory rather than in temporary files.
+        await connection.execute("SET LOCAL work_mem = '256MB'")
+        await _audit_and_chat(step, sizes, now)
     await step("analyze", "ANALYZE")
     return seconds
+
+
+async def _audit_and_chat(step: Callable[..., Any], sizes: Sizes, now: datetime) -> None:
+    """The conversations, their messages and the audit trail (each when asked for)."""
+    messages = sizes.messages_per_conversation
+    if messages > 0:
+        await step("conversation plan", SQL_CONVERSATION_PLAN, now)
+        await step("message plan", SQL_MESSAGE_PLAN, messages, now)
+        await step("conversations", SQL_CONVERSATIONS, messages, now)
+        await step("chat messages", SQL_MESSAGES)
+    if sizes.audit_per_appointment > 0:
+        sql = SQL_AUDIT.format(messages=SQL_AUDIT_MESSAGES if messages > 0 else "")
+        await step("audit events", sql, sizes.audit_per_appointment, now)
 
 
 async def seed(
@@ -201,7 +346,10 @@ async def seed(
     signed_in_doctors: int,
     booking_pairs: int,
     lookups_per_doctor: int = 50,
+    progress: Progress | None = None,
 ) -> Dataset:
+    """Fill the migrated database at `database_url` (in one transaction) and sign in the
+    users the load needs. `progress`, when given, hears each step's time as it ends."""
     if booking_pairs > min(sizes.doctors, sizes.patients):
         raise ValueError("booking pairs need as many doctors and patients")
     base_day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
@@ -210,10 +358,17 @@ async def seed(
     connection = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
         async with connection.transaction():
-            seconds = await asyncio.wait_for(_generate(connection, sizes, base_day), SEED_TIMEOUT)
+            seconds = await asyncio.wait_for(
+                _generate(connection, sizes, base_day, progress), sizes.seed_timeout
+            )
+        tables = ["users", "appointments", "consultations", "working_hours"]
+        if sizes.messages_per_conversation > 0:
+            tables += ["conversations", "chat_messages"]
+        if sizes.audit_per_appointment > 0:
+            tables.append("audit_events")
         counts = {
             table: await connection.fetchval(f"SELECT count(*) FROM {table}")  # noqa: S608
-            for table in ("users", "appointments", "consultations", "working_hours")
+            for table in tables
         }
         doctor_ids = [
             str(r["id"])
@@ -240,6 +395,11 @@ async def seed(
                 lookups_per_doctor,
             )
             lookups += [(index, str(r["id"]), r["documented"]) for r in rows]
+        conversation_ids = []
+        if sizes.messages_per_conversation > 0:
+            conversation_ids = await _pair_conversations(
+                connection, patient_ids, doctor_ids[:booking_pairs]
+            )
     finally:
         await connection.close()
 
@@ -262,4 +422,20 @@ async def seed(
         lookups=lookups,
         counts=counts,
         seconds=seconds,
+        conversation_ids=conversation_ids,
     )
+
+
+async def _pair_conversations(
+    connection: asyncpg.Connection, patient_ids: list[str], doctor_ids: list[str]
+) -> list[str]:
+    """The conversation of each booking pair (patient k and doctor k share appointment k)."""
+    rows = await connection.fetch(
+        "SELECT c.id, c.patient_id, c.doctor_id FROM conversations c "
+        "JOIN unnest($1::uuid[], $2::uuid[]) AS p(patient_id, doctor_id) "
+        "ON c.patient_id = p.patient_id AND c.doctor_id = p.doctor_id",
+        [uuid.UUID(i) for i in patient_ids],
+        [uuid.UUID(i) for i in doctor_ids],
+    )
+    by_pair = {(str(r["patient_id"]), str(r["doctor_id"])): str(r["id"]) for r in rows}
+    return [by_pair[pair] for pair in zip(patient_ids, doctor_ids, strict=True)]

@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import jwt
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -51,11 +50,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bench.api import operations as ops
+from bench.common.tokens import bearer_claims
 from healthcare.resolvers import appointments
 from healthcare.security import audit
 
-JWT_ALGORITHM = "HS256"
-REQUIRED_CLAIMS = ["sub", "sid", "exp", "iat", "jti", "typ"]
 POOL_MIN, POOL_MAX = 1, 5  # Tortoise's default pool, as the API runs with
 STATEMENT_TIMEOUT_MS = "5000"  # the API's default STATEMENT_TIMEOUT_MS
 # The API's audit writer settings (its defaults, as the app creates it): a round every
@@ -232,21 +230,11 @@ class FloorF1:
             return await handler(connection, request, viewer, payload.get("variables") or {})
 
     async def viewer(self, connection: asyncpg.Connection, authorization: str | None) -> Any:
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer":
+        claims = bearer_claims(authorization, self.secret)
+        if claims is None:
             raise Unauthenticated
-        try:
-            claims = jwt.decode(
-                token.strip(),
-                self.secret,
-                algorithms=[JWT_ALGORITHM],
-                options={"require": REQUIRED_CLAIMS},
-                leeway=5,
-            )
-        except jwt.PyJWTError:
-            raise Unauthenticated from None
         user = await connection.fetchrow(
-            SQL_VIEWER, uuid.UUID(claims["sid"]), uuid.UUID(claims["sub"]), datetime.now(UTC)
+            SQL_VIEWER, claims["sid"], claims["sub"], datetime.now(UTC)
         )
         if user is None or not user["is_active"]:
             raise Unauthenticated

@@ -39,9 +39,11 @@ from bench.common.processes import (
     free_port,
     log_summary,
     machine_busy_ticks,
+    process_tree,
     processes_mentioning,
     quiesce,
     start_server,
+    tree_cpu_seconds,
 )
 from bench.common.stats import summary_ms
 from healthcare.config import Settings
@@ -83,7 +85,15 @@ def _through(database_url: str, port: int) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}127.0.0.1:{port}"))
 
 
-async def start_api(ctx: Context, name: str, database_url: str) -> Server:
+async def start_api(
+    ctx: Context,
+    name: str,
+    database_url: str,
+    workers: int = 1,
+    broadcast_url: str = "memory://",
+) -> Server:
+    """`healthcare serve` as deployed; `workers` > 1 needs a shared `broadcast_url`
+    (Redis: it also holds the rate limits)."""
     port = free_port()
     env = {
         # production: no demo data, no GraphiQL, no introspection; as deployed.
@@ -93,7 +103,8 @@ async def start_api(ctx: Context, name: str, database_url: str) -> Server:
         "PORT": str(port),
         "DATA_DIR": str(ctx.folder / f"{name}-data"),
         "DATABASE_URL": database_url,
-        "BROADCAST_URL": "memory://",
+        "BROADCAST_URL": broadcast_url,
+        "WORKERS": str(workers),
         "JWT_SECRET": ctx.settings.jwt_secret,
         "LOG_LEVEL": "INFO",
         # As deployed: /metrics served (to a scraper with this token), metrics recorded.
@@ -131,7 +142,7 @@ class CpuMeter:
         self.server = server
         self.database = urlsplit(database_url).path.lstrip("/")
         self.started = time.perf_counter()
-        self.server_cpu = cpu_seconds(server.pid)
+        self.server_cpu = tree_cpu_seconds(server.pid)
         self.generator = time.process_time()
         self.backends = self._backends()
         self.machine = machine_busy_ticks()
@@ -148,7 +159,7 @@ class CpuMeter:
         backends = self._backends()
         busy, total = machine_busy_ticks()
         used = {
-            "server": cpu_seconds(self.server.pid) - self.server_cpu,
+            "server": tree_cpu_seconds(self.server.pid) - self.server_cpu,
             "postgres": sum(cpu - self.backends.get(pid, 0.0) for pid, cpu in backends.items()),
             "generator": time.process_time() - self.generator,
         }
@@ -207,7 +218,7 @@ class ServerCpu:
         self.started = 0.0
 
     async def _backends(self) -> dict[int, float]:
-        ports = local_tcp_ports(self.server.pid)
+        ports = set().union(*(local_tcp_ports(pid) for pid in process_tree(self.server.pid)))
         times = {}
         for row in await self.connection.fetch(SQL_BACKENDS):
             if row["client_port"] in ports:
@@ -217,7 +228,7 @@ class ServerCpu:
 
     async def start(self) -> None:
         self.started = time.perf_counter()
-        self.server_cpu = cpu_seconds(self.server.pid)
+        self.server_cpu = tree_cpu_seconds(self.server.pid)
         self.backends = await self._backends()
         self.machine = machine_busy_ticks()
 
@@ -226,7 +237,7 @@ class ServerCpu:
         await quiesce(self.server.pid, window=QUIET_WINDOW, limit=QUIET_LIMIT)
         quiet_after = max(0.0, time.perf_counter() - started - QUIET_WINDOW)
         backends = await self._backends()
-        server = cpu_seconds(self.server.pid) - self.server_cpu
+        server = tree_cpu_seconds(self.server.pid) - self.server_cpu
         postgres = sum(cpu - self.backends.get(pid, 0.0) for pid, cpu in backends.items())
         busy, total = machine_busy_ticks()
         cores = os.cpu_count() or 1

@@ -6,7 +6,8 @@ N/2 patient-doctor pairs, each in its own conversation, every client subscribed 
 conversation's messageAdded; messages sent at an aggregate `--rate` on a fixed schedule.
 Measured: send-to-other-party latency (p50, p99, max), messages per second delivered,
 and the server's resident memory per idle signed-in connection. Then the same load,
-clients and Redis against bench/chat/floor.py, a bare Starlette relay. Everything runs
+clients and Redis against the floors of bench/chat/floor.py: `honest` (the API's
+durable work without GraphQL or the ORM) and `relay` (publish and push only). Everything runs
 on 127.0.0.1 and stops by itself; results go to bench/results/chat_latency-<time>.json.
 """
 
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.chat.report import table, verdicts
-from bench.chat.runner import API, FLOOR, Run, measure
+from bench.chat.runner import TARGETS, Run, measure
 from bench.common import environment
 from bench.common.processes import RedisProcess, free_port, raise_open_files_limit
 from bench.common.seed import benchmark_database, seed_pairs
@@ -41,7 +42,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=100.0, help="messages/s, all pairs")
     parser.add_argument("--seconds", type=float, default=30.0, help="how long to send")
     parser.add_argument("--send-via", choices=["ws", "http"], default="ws")
-    parser.add_argument("--servers", nargs="+", choices=["api", "floor"], default=["api", "floor"])
+    names = [target.name for target in TARGETS]
+    parser.add_argument("--servers", nargs="+", choices=names, default=names)
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES)
     parser.add_argument("--sqlite", action="store_true", help="SQLite file, not PostgreSQL")
     parser.add_argument("--db-pool-max", type=int, help="the API's pool (default: Tortoise's 5)")
@@ -72,7 +74,7 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             print(f"seeded {len(pairs)} pairs in {time.perf_counter() - started:.1f} s", flush=True)
             run = Run(args, folder, redis, settings, pairs[:WARMUP_PAIRS], pairs[WARMUP_PAIRS:])
             results = {}
-            for target in (API, FLOOR):
+            for target in TARGETS:
                 if target.name in args.servers:
                     print(f"measuring {target.name}...", flush=True)
                     results[target.name] = await measure(run, target)
@@ -93,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="healthcare-bench-") as tmp:
         outcome = asyncio.run(asyncio.wait_for(run(args, Path(tmp)), args.budget))
     results = outcome["results"]
-    checks = verdicts(results["api"], results.get("floor"), args.rate) if "api" in results else []
+    checks = verdicts(results, args.rate) if "api" in results else []
     report = {
         "benchmark": "chat_latency",
         "started_at": started_at.isoformat(timespec="seconds"),

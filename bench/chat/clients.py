@@ -1,4 +1,4 @@
-"""The two clients: the API's (graphql-transport-ws) and the floor relay's.
+"""The two clients: graphql-transport-ws (the API and the honest floor) and the relay's.
 
 Both record on the shared `Recorder`: the send time just before the frame is written (or
 the POST is sent), each delivery as its socket yields it, and the sender's own reply.
@@ -59,7 +59,9 @@ class ApiClient(Client):
 
     async def listen(self) -> None:
         assert self.socket is not None
-        variables = {"conversationId": self.pair.conversation_id, "afterSeq": 0}
+        # No afterSeq: from the conversation's newest message on, as a chat screen that has
+        # just loaded the history (an earlier server's messages are not delivered again).
+        variables = {"conversationId": self.pair.conversation_id}
         payload = {"query": MESSAGE_ADDED, "variables": variables}
         await self.socket.send(json.dumps({"id": "sub", "type": "subscribe", "payload": payload}))
 
@@ -121,8 +123,8 @@ def _send_error(body: dict[str, Any]) -> str | None:
     return None if typename == "MessagePayload" else f"sendMessage returned {typename}"
 
 
-class FloorClient(Client):
-    """The floor relay's protocol (see bench/chat/floor.py)."""
+class RelayClient(Client):
+    """The relay floor's protocol (see bench/chat/relay.py)."""
 
     path = "/ws"
 

@@ -1,8 +1,8 @@
 """One server under the benchmark's load: start it, warm it up, read its memory empty,
 idle and listening, drive the messages, read its CPU, stop it.
 
-The API and the floor go through the very same steps with the same clients, pairs,
-schedule and Redis; they differ only in the server and its client protocol.
+The API and the floors go through the very same steps with the same clients, pairs,
+schedule and Redis; they differ only in the server (and, for the relay, its protocol).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from redis import asyncio as aioredis
 
-from bench.chat.clients import ApiClient, FloorClient
+from bench.chat.clients import ApiClient, RelayClient
+from bench.chat.floor import POOL_MAX
 from bench.chat.load import Client, HttpPool, Recorder, run_schedule
 from bench.common.processes import (
     PRODUCTION_EMAIL_ENV,
@@ -71,12 +72,14 @@ def _api_env(run: Run, port: int) -> dict[str, str]:
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "DATA_DIR": str(run.folder / "api-data"),
-        "DATABASE_URL": _with_pool(run.settings.database_url, run.args.db_pool_max),
+        "DATABASE_URL": with_pool(run.settings.database_url, run.args.db_pool_max),
         "BROADCAST_URL": run.redis.url,
         "JWT_SECRET": run.settings.jwt_secret,
         "LOG_LEVEL": run.args.server_log_level,
         # Every client of the generator comes from 127.0.0.1: one address, N sockets.
         "WS_MAX_CONNECTIONS_PER_ADDRESS": str(run.args.clients + 100),
+        # One process, as the floors: with BROADCAST_URL set, `serve` would run one per core.
+        "WORKERS": "1",
     }
 
 
@@ -87,16 +90,40 @@ API = Target(
     argv=lambda run, port: [sys.executable, "-m", "healthcare.cli", "serve"],
     env=_api_env,
 )
-FLOOR = Target(
-    name="floor",
-    client=FloorClient,
+
+
+def _floor_argv(mode: str) -> Callable[[Run, int], list[str]]:
+    def argv(run: Run, port: int) -> list[str]:
+        command = [sys.executable, "-m", "bench.chat.floor", "--mode", mode]
+        command += ["--port", str(port), "--redis-url", run.redis.url]
+        return [*command, "--db-pool-max", str(run.args.db_pool_max or POOL_MAX)]
+
+    return argv
+
+
+def _honest_env(run: Run, port: int) -> dict[str, str]:
+    database_url = run.settings.database_url
+    return {"PORT": str(port), "DATABASE_URL": database_url, "JWT_SECRET": run.settings.jwt_secret}
+
+
+# The API's durable work (sign-in, numbered message, audit, notification, email, commit,
+# publish, push) without GraphQL or the ORM, on the API's wire protocol and clients.
+HONEST = Target(
+    name="honest",
+    client=ApiClient,
     ready_path="/healthz",
-    argv=lambda run, port: [
-        sys.executable,
-        *("-m", "bench.chat.floor", "--port", str(port), "--redis-url", run.redis.url),
-    ],
+    argv=_floor_argv("honest"),
+    env=_honest_env,
+)
+# Publish and push only: what the stack (Starlette, uvicorn, broadcaster, Redis) costs.
+RELAY = Target(
+    name="relay",
+    client=RelayClient,
+    ready_path="/healthz",
+    argv=_floor_argv("relay"),
     env=lambda run, port: {"PORT": str(port)},
 )
+TARGETS = (API, HONEST, RELAY)
 
 
 async def _bounded(what: str, steps: Sequence[Awaitable[None]], concurrency: int) -> None:
@@ -149,7 +176,7 @@ class Session:
     async def listen(self) -> float:
         started = time.perf_counter()
         await _bounded("subscribing", [c.listen() for c in self.clients], CONNECT_CONCURRENCY)
-        if self.target is API:
+        if self.target.client is ApiClient:  # subscribed when Redis says so
             await _channels_subscribed(self.run, self.pairs)
         return round(time.perf_counter() - started, 2)
 
@@ -253,7 +280,7 @@ async def measure(run: Run, target: Target) -> dict[str, Any]:
         await asyncio.to_thread(server.stop)
 
 
-def _with_pool(database_url: str, pool_max: int | None) -> str:
+def with_pool(database_url: str, pool_max: int | None) -> str:
     """The database URL with Tortoise's pool size for PostgreSQL (default: left as is)."""
     if pool_max is None or not database_url.startswith("postgres://"):
         return database_url

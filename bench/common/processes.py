@@ -33,11 +33,13 @@ __all__ = [
     "free_port",
     "log_summary",
     "machine_busy_ticks",
+    "process_tree",
     "processes_mentioning",
     "quiesce",
     "raise_open_files_limit",
     "rss_kib",
     "start_server",
+    "tree_cpu_seconds",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -61,6 +63,28 @@ def cpu_seconds(pid: int) -> float:
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and every process under it (a server's worker processes)."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        with contextlib.suppress(OSError):  # gone meanwhile
+            children = Path(f"/proc/{current}/task/{current}/children").read_text()
+            pending += [int(child) for child in children.split()]
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time `pid` and the processes under it have used so far (a process that ended
+    meanwhile no longer counts: read before and after a window, keep workers running)."""
+    total = 0.0
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(member)
+    return total
 
 
 def processes_mentioning(text: str) -> list[int]:
@@ -152,15 +176,15 @@ def start_server(
 
 
 async def quiesce(pid: int, below: float = 0.1, window: float = 0.5, limit: float = 15) -> float:
-    """Wait (at most `limit` seconds) until `pid` uses less than `below` of a core over a
-    `window`: a server still busy with the last step would skew a memory or load reading.
-    Returns the last window's CPU share."""
+    """Wait (at most `limit` seconds) until `pid` (with its worker processes) uses less
+    than `below` of a core over a `window`: a server still busy with the last step would
+    skew a memory or load reading. Returns the last window's CPU share."""
     deadline = time.monotonic() + limit
     share = 1.0
     while time.monotonic() < deadline:
-        before = cpu_seconds(pid)
+        before = tree_cpu_seconds(pid)
         await asyncio.sleep(window)
-        share = (cpu_seconds(pid) - before) / window
+        share = (tree_cpu_seconds(pid) - before) / window
         if share < below:
             break
     return share
