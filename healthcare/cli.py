@@ -26,8 +26,10 @@ from healthcare.demo import (
 )
 from healthcare.failures import InputError
 from healthcare.mail import outbox as mail
+from healthcare.ops import partitions
 from healthcare.ops.log import configure_logging
 from healthcare.ops.migration_check import check_on_server
+from healthcare.ops.server import uvicorn_options
 from healthcare.resolvers.auth import create_user
 from healthcare.schema import build_schema
 from healthcare.schema import sdl as schema_sdl
@@ -89,11 +91,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         workers=workers,
         host=settings.host,
         port=settings.port,
-        log_config=None,
-        ws_max_size=settings.ws_max_frame_bytes,
-        # The app believes X-Forwarded-For from TRUSTED_PROXIES only (see app.py); uvicorn's
-        # own handling would believe it from 127.0.0.1 by default.
-        proxy_headers=False,
+        **uvicorn_options(settings),
     )
     return 0
 
@@ -170,6 +168,34 @@ def check_migrations(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def audit_retention(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.uses_sqlite:
+        print("audit-retention needs DATABASE_URL=postgres://... (partitions)", file=sys.stderr)
+        return 2
+    if args.months < 1:
+        print("--months must be at least 1", file=sys.stderr)
+        return 2
+
+    async def run() -> partitions.Retention:
+        return await partitions.retention(args.months, apply=args.apply)
+
+    result = asyncio.run(_with_database(settings, run))
+    print(f"Audit trail partitions (cut-off {result.cutoff:%Y-%m-%d}, {args.months} months):")
+    expired = {dropped.partition.name: dropped.rows for dropped in result.expired}
+    for partition in result.partitions:
+        rows = expired.get(partition.name)
+        state = "kept" if rows is None else ("DROPPED" if result.applied else "older")
+        extra = "" if rows is None else f", {rows} rows"
+        print(f"  {state:7} {partition.name}: {partition.describe()}{extra}")
+    if not result.expired:
+        print("Nothing is older than the cut-off.")
+    elif result.applied:
+        print(f"Dropped {len(result.expired)} partition(s), {sum(expired.values())} audit rows.")
+    else:
+        print(f"{len(result.expired)} partition(s) older than the cut-off: --apply drops them.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="healthcare", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -195,6 +221,15 @@ def build_parser() -> argparse.ArgumentParser:
         "check-migrations",
         help="check that the migrations build the schema the models describe (PostgreSQL)",
     )
+    retention = commands.add_parser(
+        "audit-retention",
+        help="list (or with --apply, drop) the audit trail's months older than --months "
+        "(PostgreSQL)",
+    )
+    retention.add_argument("--months", type=int, required=True, help="whole months to keep")
+    retention.add_argument(
+        "--apply", action="store_true", help="detach and drop them (default: only list)"
+    )
     return parser
 
 
@@ -205,6 +240,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "seed-demo": seed_demo,
     "export-schema": export_schema,
     "check-migrations": check_migrations,
+    "audit-retention": audit_retention,
 }
 
 

@@ -30,6 +30,7 @@ from healthcare import models
 from healthcare.app import create_app
 from healthcare.config import Settings, normalize_database_url
 from healthcare.db import apply_migrations, create_throwaway_database, drop_database
+from healthcare.ops.server import uvicorn_options
 from healthcare.resolvers import auth as auth_resolvers
 from healthcare.resolvers.auth import IssuedTokens, start_session
 from healthcare.schema import build_schema
@@ -139,10 +140,8 @@ async def live_server(
             app,
             host="127.0.0.1",
             port=0,
-            log_config=None,
             lifespan="on",
-            ws_max_size=settings.ws_max_frame_bytes,
-            proxy_headers=False,  # the app's own, from `trusted_proxies`
+            **uvicorn_options(settings),  # as `healthcare serve` runs it
         )
     )
     task = asyncio.create_task(server.serve())
