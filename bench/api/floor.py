@@ -51,7 +51,7 @@ from starlette.routing import Route
 
 from bench.api import operations as ops
 from bench.common.tokens import bearer_claims
-from healthcare.resolvers import appointments
+from healthcare.resolvers import appointments, availability
 from healthcare.security import audit
 
 POOL_MIN, POOL_MAX = 1, 5  # Tortoise's default pool, as the API runs with
@@ -439,6 +439,7 @@ class FloorF1:
             conflicts = await connection.fetchrow(
                 SQL_SLOT_CONFLICTS, doctor_id, starts_at, ends_at, viewer["id"],
                 appointments.NO_APPOINTMENT, "CANCELLED",
+                starts_at - availability.LONGEST_APPOINTMENT,
             )  # fmt: skip
             if any(conflicts.values()):
                 return _failure("SlotUnavailable", "SLOT_UNAVAILABLE", "Taken.")

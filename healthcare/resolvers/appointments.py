@@ -19,7 +19,7 @@ from healthcare.failures import (
 )
 from healthcare.realtime.outbox import atomic
 from healthcare.resolvers import appointment_emails
-from healthcare.resolvers.availability import HoursBlock, slots_on, zone
+from healthcare.resolvers.availability import LONGEST_APPOINTMENT, HoursBlock, slots_on, zone
 from healthcare.resolvers.changes import Change, announce, other_party
 from healthcare.security.auth import utcnow
 from healthcare.validators import clean_text, parse_id
@@ -71,16 +71,19 @@ WHERE d.id = $1 AND d.role = 'DOCTOR' AND d.is_active
 """
 # What stands in the way of the slot [$2, $3) for doctor $1 and patient $4: the doctor's
 # time off, and appointments of either that are not cancelled ($6), other than $5 (the
-# one being moved). One round trip for the three checks.
+# one being moved). One round trip for the three checks. An appointment lasts one slot,
+# so one that overlaps starts after $7 = $2 - LONGEST_APPOINTMENT: the (doctor_id,
+# starts_at) and (patient_id, starts_at) indexes then read the slot's neighbourhood, not
+# every appointment of the person's history before it.
 SLOT_CONFLICTS_SQL = """
 SELECT
     EXISTS (SELECT 1 FROM time_off
             WHERE doctor_id = $1 AND starts_at < $3 AND ends_at > $2) AS doctor_away,
     EXISTS (SELECT 1 FROM appointments
-            WHERE doctor_id = $1 AND starts_at < $3 AND ends_at > $2
+            WHERE doctor_id = $1 AND starts_at < $3 AND starts_at > $7 AND ends_at > $2
               AND status <> $6 AND id <> $5) AS doctor_busy,
     EXISTS (SELECT 1 FROM appointments
-            WHERE patient_id = $4 AND starts_at < $3 AND ends_at > $2
+            WHERE patient_id = $4 AND starts_at < $3 AND starts_at > $7 AND ends_at > $2
               AND status <> $6 AND id <> $5) AS patient_busy
 """
 NO_APPOINTMENT = uuid.UUID(int=0)
@@ -137,6 +140,7 @@ async def check_bookable(
         patient_id,
         ignore or NO_APPOINTMENT,
         Status.CANCELLED.value,
+        slot.starts_at - LONGEST_APPOINTMENT,
     )
     if not by_patient and any(conflicts.values()):
         raise SlotUnavailableError(NOT_AVAILABLE)

@@ -29,6 +29,9 @@ from healthcare.validators import MAX_SPECIALTY_LENGTH, clean_text, parse_id
 
 MIN_SLOT_MINUTES = 10
 MAX_SLOT_MINUTES = 120
+# An appointment lasts one slot of its doctor's schedule when it is booked or moved, so
+# at most this long: a query for what overlaps a window need only look this far before it.
+LONGEST_APPOINTMENT = timedelta(minutes=MAX_SLOT_MINUTES)
 MAX_RANGE_DAYS = 31
 MINUTES_PER_DAY = 24 * 60
 
@@ -148,6 +151,7 @@ async def load_calendars(
     appointments = await models.Appointment.filter(
         doctor_id__in=list(doctor_ids),
         starts_at__lt=window_end,
+        starts_at__gt=window_start - LONGEST_APPOINTMENT,
         ends_at__gt=window_start,
     ).exclude(status=models.AppointmentStatus.CANCELLED)
     calendars = {}
