@@ -27,6 +27,7 @@ from healthcare.ops import metrics
 from healthcare.ops.log import configure_logging
 from healthcare.ops.memory import return_large_buffers_to_the_system, tune_garbage_collector
 from healthcare.ops.middleware import RequestContextMiddleware
+from healthcare.ops.partitions import keep_partitions_ahead
 from healthcare.realtime.pubsub import PubSub
 from healthcare.realtime.pubsub import install as install_pubsub
 from healthcare.resolvers import appointment_emails, auth, calls, emails
@@ -86,6 +87,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     appointment_emails.keep_sending_reminders(settings), name="reminders"
                 ),
             ]
+            if not settings.uses_sqlite:  # the audit trail's months, created ahead
+                sweepers.append(asyncio.create_task(keep_partitions_ahead(), name="partitions"))
             try:
                 yield
             finally:

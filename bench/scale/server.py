@@ -207,6 +207,11 @@ def gc_pauses(folder: Path, pids: list[int], start: float, end: float) -> dict[s
             "total_ms": round(sum(float(p[2]) for p in pauses), 1),
             "max_ms": max((float(p[2]) for p in pauses), default=0.0),
             "by_generation": {g: sum(p[1] == g for p in pauses) for g in ("0", "1", "2")},
+            # the longest: seconds into the window, generation, ms, objects collected
+            "longest": [
+                [round(float(p[0]) - start, 2), int(p[1]), float(p[2]), int(p[3])]
+                for p in sorted(pauses, key=lambda p: -float(p[2]))[:5]
+            ],
         }
     longest = max((float(w["max_ms"]) for w in workers.values()), default=0.0)
     return {"workers": workers, "max_ms": longest}

@@ -10,6 +10,11 @@ per difference:
    table is ignored, and so are index and constraint names that Tortoise or aerich
    generate from a hash (`idx_users_role_35db31`): what an index covers still counts.
 
+The audit trail is partitioned by month on purpose (migration 10), which the models
+cannot say: the partitions of `audit_events` are not tables of their own here, and its
+primary key (id, created_at) counts as the models' (id) while the table is partitioned by
+RANGE (created_at) (`PARTITIONED_ON_PURPOSE`). Any other partitioning is a difference.
+
 Check and exclusion constraints are not compared: `generate_schemas()` never creates them
 (Meta.constraints are skipped), so they can only come from raw SQL in a migration.
 
@@ -51,6 +56,9 @@ MODELS = "the database built from the models"
 # Names Tortoise/aerich derive from a hash: idx_/uid_/uidx_ + table + field + 6 hex
 # digits, fk_ + tables + 8 hex digits. PostgreSQL's own names (users_email_key) count.
 GENERATED_NAME = re.compile(r"^(?:idx|uid|uidx|fk)_.+_(?:[0-9a-f]{6}|[0-9a-f]{8})$")
+# Tables partitioned by the migrations, not the models: table -> its partition key, which
+# PostgreSQL requires in the primary key (read as the models' key without it).
+PARTITIONED_ON_PURPOSE = {"audit_events": "RANGE (created_at)"}
 CONSTRAINT_KINDS = {"p": "primary key", "u": "unique constraint", "f": "foreign key"}
 
 
@@ -174,7 +182,10 @@ ORDER BY c.relname, a.attnum
 """
 
 _TABLES = """
-SELECT c.relname AS table_name FROM pg_class c
+SELECT c.relname AS table_name, pg_get_partkeydef(c.oid) AS partition_key,
+       (SELECT p.relname FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent
+        WHERE c.relispartition AND i.inhrelid = c.oid) AS partition_of
+FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')
 """
@@ -222,9 +233,15 @@ async def read_schema(database_url: str) -> Schema:
         await connection.close()
 
     schema = Schema()
+    partitioned = {}
     for row in tables:
+        if row["partition_of"] in PARTITIONED_ON_PURPOSE:
+            continue  # a month of the audit trail
         if row["table_name"] not in IGNORED_TABLES:
             schema.tables[row["table_name"]] = {}
+        key = row["partition_key"]
+        if key is not None and PARTITIONED_ON_PURPOSE.get(row["table_name"]) == key:
+            partitioned[row["table_name"]] = key
     for row in columns:
         if row["table_name"] in schema.tables:
             schema.tables[row["table_name"]][row["column_name"]] = Column(
@@ -240,17 +257,31 @@ async def read_schema(database_url: str) -> Schema:
             definition = (
                 row["definition"]
                 .replace(f"INDEX {row['quoted_name']} ON ", "INDEX ON ", 1)
-                .replace(f" ON {row['quoted_schema']}.", " ON ", 1)
                 .replace(" ON ONLY ", " ON ", 1)
+                .replace(f" ON {row['quoted_schema']}.", " ON ", 1)
                 .removeprefix("CREATE ")
             )
             grouped[(row["table_name"], "index", definition)].append(_name(row["name"]))
     for row in constraints:
         if row["table_name"] in schema.tables:
             kind = CONSTRAINT_KINDS[row["kind"]]
-            grouped[(row["table_name"], kind, row["definition"])].append(_name(row["name"]))
+            definition = row["definition"]
+            if kind == "primary key" and row["table_name"] in partitioned:
+                definition = _without_partition_column(definition, partitioned[row["table_name"]])
+            grouped[(row["table_name"], kind, definition)].append(_name(row["name"]))
     schema.indexes = {key: sorted(names) for key, names in grouped.items()}
     return schema
+
+
+def _without_partition_column(primary_key: str, partition_key: str) -> str:
+    """PRIMARY KEY (id, created_at) of a table partitioned by RANGE (created_at) is the
+    models' PRIMARY KEY (id); any other key is left as it is, to be compared."""
+    column = partition_key.removeprefix("RANGE (").removesuffix(")")
+    return (
+        primary_key.replace(f", {column})", ")")
+        if primary_key.endswith(f", {column})")
+        else primary_key
+    )
 
 
 def _only_in(side: str) -> str:
