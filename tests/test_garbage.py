@@ -98,3 +98,33 @@ async def test_a_refused_mutation_leaves_no_cyclic_garbage(client, doctor, patie
     leftovers = await cyclic_garbage_of(operations, patient)
     # then
     assert leftovers == Counter()
+
+
+def test_composing_an_email_leaves_no_cyclic_garbage():
+    """The standard library's header registry made a class per header (transport.py,
+    HeaderClasses): about 50 classes in reference cycles for a booking's email."""
+    from healthcare import models
+    from healthcare.config import Settings
+    from healthcare.mail.transport import compose
+
+    row = models.EmailMessage(
+        message_id="<m@clinic.example>",
+        to_address="patient@example.org",
+        subject="Your visit is booked",
+        body="See you on Monday.",
+        calendar="BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n",
+        created_at=datetime.now(UTC),
+    )
+    settings = Settings(jwt_secret="x" * 48)
+    assert b"invite.ics" in bytes(compose(row, settings))  # once first: classes made
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for _ in range(3):
+            bytes(compose(row, settings))
+        gc.collect()
+        leftovers = Counter(type(o).__qualname__ for o in gc.garbage)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert leftovers == Counter()
