@@ -8,6 +8,7 @@ import zlib
 import websockets
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+from websockets.typing import Subprotocol
 
 from healthcare.ops.server import MEMORY_LEVEL, WINDOW_BITS, CompactWebSockets
 
@@ -21,6 +22,14 @@ def test_uvicorn_builds_its_websocket_connection_in_init_from_the_config():
     assert "self.config.ws_per_message_deflate" in source
     assert "max_size=self.config.ws_max_size" in source
     assert "ServerPerMessageDeflateFactory(" in source
+    # and lets go of the handshake once it is done: nothing else reads these two
+    module = inspect.getsource(inspect.getmodule(WebSocketsSansIOProtocol))  # type: ignore[arg-type]
+    assert module.count("self.request") == 1  # set in handle_connect, never read
+    assert module.count("self.response") == 6  # the handshake's answer, before it is sent
+    send = inspect.getsource(WebSocketsSansIOProtocol.send)
+    assert send.index("self.conn.send_response(self.response)") < send.index(
+        "self.start_keepalive()"
+    )
 
 
 async def test_a_client_offering_deflate_gets_small_windows_and_a_working_socket(live_server):
@@ -28,8 +37,9 @@ async def test_a_client_offering_deflate_gets_small_windows_and_a_working_socket
     offer = ClientPerMessageDeflateFactory(client_max_window_bits=True)
     # when
     async with websockets.connect(
-        live_server.ws_url, subprotocols=["graphql-transport-ws"], extensions=[offer]
+        live_server.ws_url, subprotocols=[Subprotocol("graphql-transport-ws")], extensions=[offer]
     ) as socket:
+        assert socket.response is not None
         negotiated = socket.response.headers["Sec-WebSocket-Extensions"]
         await socket.send(json.dumps({"type": "connection_init", "payload": {}}))
         reply = json.loads(await socket.recv())
@@ -43,8 +53,9 @@ async def test_a_client_offering_deflate_gets_small_windows_and_a_working_socket
 
 async def test_a_client_without_deflate_is_served_uncompressed(live_server):
     async with websockets.connect(
-        live_server.ws_url, subprotocols=["graphql-transport-ws"], compression=None
+        live_server.ws_url, subprotocols=[Subprotocol("graphql-transport-ws")], compression=None
     ) as socket:
+        assert socket.response is not None
         assert "Sec-WebSocket-Extensions" not in socket.response.headers
         await socket.send(json.dumps({"type": "connection_init", "payload": {}}))
         assert json.loads(await socket.recv())["type"] == "connection_ack"

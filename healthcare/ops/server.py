@@ -39,7 +39,8 @@ def compact_deflate() -> ServerPerMessageDeflateFactory:
 
 class CompactWebSockets(WebSocketsSansIOProtocol):
     """uvicorn's sans-I/O WebSocket protocol with `compact_deflate` instead of its own
-    permessage-deflate settings."""
+    permessage-deflate settings, letting go of the handshake's request and response
+    (their headers: a few KiB a socket) once the handshake is done."""
 
     def __init__(self, config: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(config, *args, **kwargs)
@@ -51,6 +52,13 @@ class CompactWebSockets(WebSocketsSansIOProtocol):
                 max_size=config.ws_max_size,
                 logger=logging.getLogger("uvicorn.error"),
             )
+
+    def start_keepalive(self) -> None:
+        """Called once the handshake's response is sent: nothing reads the handshake's
+        request or response after that (the app has the ASGI scope)."""
+        self.request = None  # type: ignore[assignment]
+        self.response = None  # type: ignore[assignment]
+        super().start_keepalive()
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
