@@ -53,6 +53,7 @@ from bench.api.profile import summarize_file
 from bench.common import environment
 from bench.common.processes import RedisProcess, free_port, raise_open_files_limit
 from bench.common.seed import benchmark_database
+from bench.common.smtp import SmtpSink
 from healthcare.config import Settings
 from healthcare.db import asyncpg_dsn
 
@@ -221,6 +222,15 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         sizes = api_data.Sizes(
             doctors=200, patients=2_000, appointments=20_000, consultations=5_000
         )
+    smtp = SmtpSink()  # the API's mail worker sends the bookings' emails here
+    smtp.controller.start()
+    try:
+        return await _run(args, folder, sizes, smtp)
+    finally:
+        smtp.controller.stop()
+
+
+async def _run(args: argparse.Namespace, folder: Path, sizes: Any, smtp: SmtpSink) -> dict:
     async with benchmark_database(args.postgres_url, folder) as database_url:
         settings = Settings(jwt_secret=environment.new_secret(), database_url=database_url)
         log(f"seeding {sizes}")
@@ -241,6 +251,7 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             seconds=args.seconds,
             connections=args.connections,
             admin_token=admin_token,
+            smtp_url=smtp.url,
         )
         log("answers and SQL counts, through the counting proxy")
         checked, bodies = await api_runner.verify_and_count(ctx, with_peer)
@@ -264,6 +275,7 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             "graphql_ceiling": ceiling,
             **measured,
             "bookings_made": ctx.booked,
+            "emails_received_by_the_smtp_sink": smtp.received,
         }
 
 

@@ -15,8 +15,11 @@ operations of bench/api/operations.py on POST /graphql, choosing by `operationNa
 - AdminAppointments: an administrator's page of every appointment (keyset order), their
   patients and doctors in one query;
 - Me: the session's user;
-- BookAppointment: the API's booking statements (see BOOK_STATEMENTS), in one
-  transaction, including the slot check against the doctor's hours.
+- BookAppointment: the API's booking statements (the SQL_ constants below), in one
+  transaction, including the slot check against the doctor's hours, and the same rows
+  for its emails and reminders (two reminders, an email with its calendar invite to each
+  person who wants appointment emails), written in one statement each. The API's mail
+  worker then sends those emails in the background; F1 has no worker and sends none.
 
 F0 (`--mode f0`): a Starlette endpoint returning a constant body per operation (the
 API's own answer, captured by bench.api), after reading and parsing the request: the
@@ -41,6 +44,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import uvicorn
@@ -51,6 +55,8 @@ from starlette.routing import Route
 
 from bench.api import operations as ops
 from bench.common.tokens import bearer_claims
+from healthcare.config import Settings
+from healthcare.mail import calendar
 from healthcare.resolvers import appointments, availability
 from healthcare.security import audit
 
@@ -123,6 +129,88 @@ INSERT INTO notifications (id, seq, kind, title, body, created_at, read_at, appo
                            consultation_id, conversation_id, recipient_id)
 VALUES ($1, $2, 'APPOINTMENT_BOOKED', 'New appointment', $3, $4, NULL, $5, NULL, NULL, $6)
 """
+# Booking's emails and reminders (the API's since issue 18): both people with whether
+# they want appointment emails, in one statement; the reminders, and the two emails with
+# their calendar invites, one statement each (the API reads and writes them one by one).
+SQL_BOOKING_PEOPLE = """
+SELECT u.id, u.email, u.first_name, u.last_name,
+       COALESCE(p.appointment_changes, TRUE) AS wants
+FROM users u LEFT JOIN email_preferences p ON p.user_id = u.id
+WHERE u.id = ANY($1::uuid[])
+"""
+SQL_INSERT_REMINDERS = """
+INSERT INTO appointment_reminders (id, minutes_before, due_at, sent_at, appointment_id)
+SELECT r.id, r.minutes, r.due, NULL, $4
+FROM unnest($1::uuid[], $2::int[], $3::timestamptz[]) AS r(id, minutes, due)
+"""
+SQL_INSERT_EMAILS = """
+INSERT INTO email_messages (id, message_id, kind, to_address, subject, body, calendar, status,
+                            attempts, not_before, lease_id, leased_until, last_error,
+                            created_at, sent_at, failed_at, notification_id, recipient_id)
+SELECT e.id, e.message_id, 'APPOINTMENT_BOOKED', e.address, e.subject, e.body, e.calendar,
+       'PENDING', 0, $7, NULL, NULL, NULL, $7, NULL, NULL, NULL, e.recipient
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+            $8::uuid[]) AS e(id, message_id, address, subject, body, calendar, recipient)
+"""
+REMINDER_MINUTES = Settings().reminder_minutes_before
+CLINIC = calendar.Attendee(name="Clinic", email="no-reply@clinic.example")
+
+
+def booking_emails(
+    appointment_id: uuid.UUID, starts_at: datetime, ends_at: datetime, zone: str, people: list[Any]
+) -> list[tuple[Any, ...]]:
+    """The booking's emails as the API writes them: a greeting, what happened, a link,
+    the preferences footer, and the calendar invite of each person who wants them."""
+    names = {row["id"]: f"{row['first_name']} {row['last_name']}" for row in people}
+    local = starts_at.astimezone(ZoneInfo(zone))
+    when = f"{local:%A} {local.day} {local:%B %Y, %H:%M} ({zone})"
+    link = f"https://app.clinic.example/#/appointments/{appointment_id}"
+    emails = []
+    for row in people:
+        if not row["wants"]:
+            continue
+        other = next(name for key, name in names.items() if key != row["id"])
+        body = "\n\n".join(
+            [
+                f"Hello {row['first_name']},",
+                f"Your appointment with {other} is booked for {when}.",
+                "The attached invite updates your calendar.",
+                f"See the appointment: {link}",
+                "-- \nYou get this email because you have an account with the clinic. "
+                f"Choose which emails you get: https://app.clinic.example/#/email-preferences/"
+                f"{uuid.uuid4().hex}{uuid.uuid4().hex}",
+            ]
+        )
+        invite = calendar.render(
+            calendar.Invite(
+                uid=f"appointment-{appointment_id}@clinic.example",
+                sequence=0,
+                cancelled=False,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                time_zone=zone,
+                summary=f"Appointment: {' with '.join(names.values())}",
+                description=f"{when}. Details and changes: {link}",
+                url=link,
+                organizer=CLINIC,
+                attendees=(calendar.Attendee(names[row["id"]], row["email"]),),
+                stamp=datetime.now(UTC),
+            )
+        )
+        email_id = uuid.uuid4()
+        subject = f"Appointment booked: {when.rsplit(' (', 1)[0]}"
+        emails.append(
+            (
+                email_id,
+                f"<{email_id}@clinic.example>",
+                row["email"],
+                subject,
+                body + "\n",
+                invite,
+                row["id"],
+            )
+        )
+    return emails
 
 
 class Unauthenticated(Exception):
@@ -466,6 +554,21 @@ class FloorF1:
                 f"{viewer['first_name']} {viewer['last_name']} booked an appointment.", now,
                 appointment_id, doctor_id,
             )  # fmt: skip
+            dues = [
+                (uuid.uuid4(), minutes, due)
+                for minutes in REMINDER_MINUTES
+                if (due := starts_at - timedelta(minutes=minutes)) > now
+            ]
+            await connection.execute(
+                SQL_INSERT_REMINDERS, [d[0] for d in dues], [d[1] for d in dues],
+                [d[2] for d in dues], appointment_id,
+            )  # fmt: skip
+            people = await connection.fetch(SQL_BOOKING_PEOPLE, [viewer["id"], doctor_id])
+            zone = rules[0]["time_zone"] or "UTC"
+            emails = booking_emails(appointment_id, starts_at, ends_at, zone, list(people))
+            if emails:
+                columns = list(zip(*emails, strict=True))
+                await connection.execute(SQL_INSERT_EMAILS, *columns[:6], now, columns[6])
         appointment = {
             "id": str(appointment_id),
             "startsAt": starts_at.isoformat(),

@@ -73,6 +73,8 @@ class Context:
     connections: int
     booked: int = 0  # booking slots used so far (each run takes the next ones)
     admin_token: str = ""  # an administrator's, for the admin list (bench/api/peer.py)
+    # Where the API's mail worker sends (a sink in this process): bookings write emails.
+    smtp_url: str = PRODUCTION_EMAIL_ENV["SMTP_URL"]
 
 
 # ---- servers ------------------------------------------------------------------------
@@ -99,6 +101,7 @@ async def start_api(
         # production: no demo data, no GraphiQL, no introspection; as deployed.
         "HEALTHCARE_ENV": "production",
         **PRODUCTION_EMAIL_ENV,
+        "SMTP_URL": ctx.smtp_url,
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "DATA_DIR": str(ctx.folder / f"{name}-data"),

@@ -21,12 +21,12 @@ from redis import asyncio as aioredis
 
 from bench.common.processes import RedisProcess, Server, free_port, log_summary
 from bench.common.seed import Pair
+from bench.common.smtp import SmtpSink
 from bench.scale import generator
 from bench.scale.generator import Generator, Plan
 from bench.scale.seed import Listener
 from bench.scale.server import (
     Cpu,
-    SmtpSink,
     gc_pauses,
     memory,
     quiesce,

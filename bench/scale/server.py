@@ -18,38 +18,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aiosmtpd.controller import Controller
-
 from bench.chat.runner import with_pool
 from bench.common.processes import (
     PRODUCTION_EMAIL_ENV,
     Server,
     cpu_seconds,
-    free_port,
     machine_busy_ticks,
     processes_mentioning,
     rss_kib,
     start_server,
 )
 from healthcare.config import Settings
-
-
-class SmtpSink:
-    """An SMTP server that accepts every email (aiosmtpd, in a thread of the parent): the
-    booking loop's emails go out as in production, not into retries against a closed port."""
-
-    def __init__(self) -> None:
-        self.received = 0
-        self.port = free_port()
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.received += 1
-        return "250 Message accepted for delivery"
-
-    @property
-    def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}?starttls=off"
 
 
 def start_api(

@@ -49,17 +49,24 @@ async def appointment_changed(
     previous_starts_at: datetime | None = None,
 ) -> None:
     """Emails and reminders for a change of `appointment`. Inside `atomic()`."""
+    # A new booking has no reminders to replace, and its invite is the first (SEQUENCE 0):
+    # two statements fewer on the path every booking takes.
+    booked = kind == Kind.BOOKED
     if appointment.status == Status.SCHEDULED:
-        await arm_reminders(appointment)
+        await arm_reminders(appointment, replace=not booked)
     else:
         await models.AppointmentReminder.filter(appointment_id=appointment.id).delete()
     if kind not in INVITE_CHANGES:
         return
     visit = await Visit.of(appointment)
     email_kind, title = INVITE_CHANGES[kind]
-    sequence = await models.AppointmentChange.filter(
-        appointment_id=appointment.id, kind__in=list(INVITE_CHANGES)
-    ).count()
+    sequence = (
+        1
+        if booked
+        else await models.AppointmentChange.filter(
+            appointment_id=appointment.id, kind__in=list(INVITE_CHANGES)
+        ).count()
+    )
     for person in visit.people:
         if not await emails.wants(person, "appointment_changes"):
             continue
@@ -91,12 +98,14 @@ def name_in_emails(actor: models.User) -> str:
     return actor.full_name
 
 
-async def arm_reminders(appointment: models.Appointment) -> None:
+async def arm_reminders(appointment: models.Appointment, replace: bool = True) -> None:
     """The appointment's reminders, due before its (new) start; those whose time has
-    passed already are not made (a visit booked for in 30 minutes gets no "in 1 hour")."""
+    passed already are not made (a visit booked for in 30 minutes gets no "in 1 hour").
+    `replace`: remove the ones it had (a moved visit); a new booking has none."""
     now = utcnow()
     offsets = mail.settings().reminder_minutes_before
-    await models.AppointmentReminder.filter(appointment_id=appointment.id).delete()
+    if replace:
+        await models.AppointmentReminder.filter(appointment_id=appointment.id).delete()
     await models.AppointmentReminder.bulk_create(
         [
             models.AppointmentReminder(
