@@ -28,6 +28,7 @@ from healthcare.ops.log import configure_logging
 from healthcare.ops.memory import return_large_buffers_to_the_system, tune_garbage_collector
 from healthcare.ops.middleware import RequestContextMiddleware
 from healthcare.ops.partitions import keep_partitions_ahead
+from healthcare.ops.server import die_with_supervisor
 from healthcare.realtime.pubsub import PubSub
 from healthcare.realtime.pubsub import install as install_pubsub
 from healthcare.resolvers import appointment_emails, auth, calls, emails
@@ -44,6 +45,7 @@ def _media_files(settings: Settings) -> StaticFiles:
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
+    die_with_supervisor()  # a worker of `serve --workers N` stops with its supervisor
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
     db.ensure_sqlite_folder(settings.database_url)

@@ -229,3 +229,34 @@ async def test_serve_with_two_workers_delivers_across_them(tmp_path, shared_data
             for subscriber in subscribers.values():
                 await subscriber.close()
     assert [event["messageAdded"]["text"] for event in events] == ["Hi", "Hi"]
+
+
+async def test_workers_stop_when_their_supervisor_is_killed(tmp_path, shared_database):
+    """`kill -9` of `healthcare serve --workers 2` must not leave its workers serving on,
+    orphaned: each stops (gracefully, on SIGTERM) when the supervisor dies."""
+    with redis_process(tmp_path) as redis:
+        env = {
+            "DATABASE_URL": shared_database,
+            "BROADCAST_URL": redis.url,
+            "JWT_SECRET": "workers-test-secret-" + uuid.uuid4().hex,
+            "WORKERS": "2",
+        }
+        with server_process(tmp_path / "a", **env) as server:
+            workers = worker_pids(server.process.pid)
+            assert len(workers) == 2
+            # when
+            server.process.kill()
+            server.process.wait(timeout=30)
+            # then: both workers are gone (exited, or zombies of a parent that is gone)
+            deadline = asyncio.get_running_loop().time() + 30
+            while any(alive(pid) for pid in workers):
+                assert asyncio.get_running_loop().time() < deadline, "workers outlived it"
+                await asyncio.sleep(0.1)
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

@@ -16,7 +16,12 @@ the client lower it.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
+import multiprocessing
+import os
+import signal
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -59,6 +64,27 @@ class CompactWebSockets(WebSocketsSansIOProtocol):
         self.request = None  # type: ignore[assignment]
         self.response = None  # type: ignore[assignment]
         super().start_keepalive()
+
+
+# Linux's prctl option: the signal a process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_supervisor() -> None:
+    """In a worker of `healthcare serve --workers N`: stop (SIGTERM, so gracefully: its
+    sockets are told 1012) when the supervisor that started it dies, even by `kill -9`,
+    instead of serving on as an orphan that no one stops. Elsewhere (one process, no
+    supervisor; or not Linux) it does nothing."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return  # not a worker: the parent is whoever started the server
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError, TypeError):
+        return
+    if os.getppid() != parent.pid:  # it died before we asked
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
