@@ -86,6 +86,8 @@ def server_env(
         **PRODUCTION_EMAIL_ENV,
         "DATABASE_URL": database_url,
         "BROADCAST_URL": broadcast_url,
+        # One process per instance: its RSS and open files are what the soak judges.
+        "WORKERS": "1",
         "JWT_SECRET": jwt_secret,
         "DATA_DIR": str(data_dir),
         "LOG_LEVEL": "INFO",  # the production default; to a file, summarised at the end
