@@ -151,12 +151,18 @@ async def table_sizes(database_url: str) -> dict[str, Any]:
     try:
         rows = await connection.fetch(
             """
-            SELECT c.relname AS name, c.reltuples::bigint AS rows,
-                   pg_relation_size(c.oid) AS heap, pg_indexes_size(c.oid) AS indexes,
-                   pg_total_relation_size(c.oid) AS total
+            SELECT c.relname AS name,
+                   sum(greatest(part.reltuples, 0))::bigint AS rows,
+                   sum(pg_relation_size(tree.relid)) AS heap,
+                   sum(pg_indexes_size(tree.relid)) AS indexes,
+                   sum(pg_total_relation_size(tree.relid)) AS total
             FROM pg_class c
+            -- a partitioned table (the audit trail) is the sum of its partitions
+            CROSS JOIN LATERAL pg_partition_tree(c.oid) AS tree
+            JOIN pg_class part ON part.oid = tree.relid
             WHERE c.relname = ANY($1::text[]) AND c.relkind IN ('r', 'p')
               AND c.relnamespace = 'public'::regnamespace
+            GROUP BY c.relname
             """,
             list(SIZED_TABLES),
         )

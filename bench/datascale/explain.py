@@ -29,6 +29,7 @@ from bench.api.runner import Context, _through, _upstream, start_api, stop
 from bench.datascale import operations as ops
 from healthcare.config import Settings
 from healthcare.db import asyncpg_dsn
+from healthcare.resolvers.availability import LONGEST_APPOINTMENT
 
 QUIET = 0.6  # s without SQL: the request and its background writes are done
 
@@ -60,8 +61,16 @@ EXPLAINED = (
     ),
     Explained(
         "slots",
-        r'FROM "appointments" WHERE "doctor_id" IN \(\$1\) AND "starts_at"<\$2 AND "ends_at">\$3',
-        lambda d: [_first_doctor(d), _week(d)[1], _week(d)[0], "CANCELLED"],
+        # the window, its start moved back by the longest appointment, then the window's start
+        r'FROM "appointments" WHERE "doctor_id" IN \(\$1\) AND "starts_at"<\$2 '
+        r'AND "starts_at">\$3 AND "ends_at">\$4',
+        lambda d: [
+            _first_doctor(d),
+            _week(d)[1],
+            _week(d)[0] - LONGEST_APPOINTMENT,
+            _week(d)[0],
+            "CANCELLED",
+        ],
     ),
     Explained(
         "page",
