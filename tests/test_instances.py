@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -21,6 +22,7 @@ from gql.transport.websockets import WebsocketsTransport
 from healthcare.config import normalize_database_url
 from healthcare.demo import DEMO_PASSWORD
 from tests.servers import (
+    ServerProcess,
     graphql,
     login,
     redis_process,
@@ -166,12 +168,15 @@ def worker_serving(client_port: int, workers: list[int]) -> int | None:
     return None
 
 
-async def test_serve_with_two_workers_delivers_across_them(tmp_path, shared_database):
-    """`healthcare serve --workers 2`: two processes on one port, each taking connections;
-    a message sent to one reaches subscribers on both, through Redis."""
+@contextlib.contextmanager
+def two_workers(
+    tmp_path: Path, database_url: str
+) -> Iterator[tuple[ServerProcess, list[int], str]]:
+    """`healthcare serve` with WORKERS=2 on `database_url` and a Redis of its own, and
+    its two worker processes, and that Redis's URL."""
     with redis_process(tmp_path) as redis:
         env = {
-            "DATABASE_URL": shared_database,
+            "DATABASE_URL": database_url,
             "BROADCAST_URL": redis.url,
             "JWT_SECRET": "workers-test-secret-" + uuid.uuid4().hex,
             "WORKERS": "2",
@@ -179,79 +184,77 @@ async def test_serve_with_two_workers_delivers_across_them(tmp_path, shared_data
         with server_process(tmp_path / "a", **env) as server:
             workers = worker_pids(server.process.pid)
             assert len(workers) == 2
-            alice = login(server.base_url, "alice@demo.clinic", DEMO_PASSWORD)
-            house = login(server.base_url, "dr.house@demo.clinic", DEMO_PASSWORD)
-            house_id = graphql(server.base_url, house, ME)["me"]["id"]
-            started = graphql(server.base_url, alice, START_CONVERSATION, {"withUserId": house_id})
-            conversation_id = started["startConversation"]["conversation"]["id"]
-            # given: subscribers until each worker serves at least one (the kernel decides
-            # which worker accepts a connection)
-            subscribers: dict[int, Subscriber] = {}
-            others: list[Subscriber] = []
-            for _ in range(200):
-                subscriber = await Subscriber.open(server.ws_url, house)
-                port = subscriber.socket.transport.get_extra_info("sockname")[1]
-                worker = worker_serving(port, workers)
-                assert worker is not None
-                if worker in subscribers:
-                    others.append(subscriber)
-                else:
-                    subscribers[worker] = subscriber
-                if len(subscribers) == 2:
+            yield server, workers, redis.url
+
+
+async def test_serve_with_two_workers_delivers_across_them(tmp_path, shared_database):
+    """`healthcare serve --workers 2`: two processes on one port, each taking connections;
+    a message sent to one reaches subscribers on both, through Redis."""
+    with two_workers(tmp_path, shared_database) as (server, workers, redis_url):
+        alice = login(server.base_url, "alice@demo.clinic", DEMO_PASSWORD)
+        house = login(server.base_url, "dr.house@demo.clinic", DEMO_PASSWORD)
+        house_id = graphql(server.base_url, house, ME)["me"]["id"]
+        started = graphql(server.base_url, alice, START_CONVERSATION, {"withUserId": house_id})
+        conversation_id = started["startConversation"]["conversation"]["id"]
+        # given: subscribers until each worker serves at least one (the kernel decides
+        # which worker accepts a connection)
+        subscribers: dict[int, Subscriber] = {}
+        others: list[Subscriber] = []
+        for _ in range(200):
+            subscriber = await Subscriber.open(server.ws_url, house)
+            port = subscriber.socket.transport.get_extra_info("sockname")[1]
+            worker = worker_serving(port, workers)
+            assert worker is not None
+            if worker in subscribers:
+                others.append(subscriber)
+            else:
+                subscribers[worker] = subscriber
+            if len(subscribers) == 2:
+                break
+        for subscriber in others:
+            await subscriber.close()
+        assert len(subscribers) == 2, "one worker took every connection"
+        for subscriber in subscribers.values():
+            await subscriber.subscribe(MESSAGE_ADDED, {"conversationId": conversation_id})
+        # both workers have subscribed the conversation's channel in Redis
+        channel = f"conversation.{conversation_id}"
+        client = aioredis.from_url(redis_url)
+        try:
+            for _ in range(300):
+                counts = dict(await client.pubsub_numsub(channel))
+                if counts.get(channel.encode()) == 2:
                     break
-            for subscriber in others:
-                await subscriber.close()
-            assert len(subscribers) == 2, "one worker took every connection"
-            for subscriber in subscribers.values():
-                await subscriber.subscribe(MESSAGE_ADDED, {"conversationId": conversation_id})
-            # both workers have subscribed the conversation's channel in Redis
-            channel = f"conversation.{conversation_id}"
-            client = aioredis.from_url(redis.url)
-            try:
-                for _ in range(300):
-                    counts = dict(await client.pubsub_numsub(channel))
-                    if counts.get(channel.encode()) == 2:
-                        break
-                    await asyncio.sleep(0.1)
-                else:
-                    pytest.fail("the workers did not both subscribe the conversation")
-            finally:
-                await client.aclose()
-            # when
-            graphql(
-                server.base_url,
-                alice,
-                SEND_MESSAGE,
-                {"conversationId": conversation_id, "clientId": str(uuid.uuid4()), "text": "Hi"},
-            )
-            # then: each worker's subscriber has it
-            events = [await subscriber.next() for subscriber in subscribers.values()]
-            for subscriber in subscribers.values():
-                await subscriber.close()
+                await asyncio.sleep(0.1)
+            else:
+                pytest.fail("the workers did not both subscribe the conversation")
+        finally:
+            await client.aclose()
+        # when
+        graphql(
+            server.base_url,
+            alice,
+            SEND_MESSAGE,
+            {"conversationId": conversation_id, "clientId": str(uuid.uuid4()), "text": "Hi"},
+        )
+        # then: each worker's subscriber has it
+        events = [await subscriber.next() for subscriber in subscribers.values()]
+        for subscriber in subscribers.values():
+            await subscriber.close()
     assert [event["messageAdded"]["text"] for event in events] == ["Hi", "Hi"]
 
 
 async def test_workers_stop_when_their_supervisor_is_killed(tmp_path, shared_database):
     """`kill -9` of `healthcare serve --workers 2` must not leave its workers serving on,
     orphaned: each stops (gracefully, on SIGTERM) when the supervisor dies."""
-    with redis_process(tmp_path) as redis:
-        env = {
-            "DATABASE_URL": shared_database,
-            "BROADCAST_URL": redis.url,
-            "JWT_SECRET": "workers-test-secret-" + uuid.uuid4().hex,
-            "WORKERS": "2",
-        }
-        with server_process(tmp_path / "a", **env) as server:
-            workers = worker_pids(server.process.pid)
-            assert len(workers) == 2
-            # when
-            server.process.kill()
-            server.process.wait(timeout=30)
-            # then: both workers are gone (exited, or zombies of a parent that is gone)
-            deadline = asyncio.get_running_loop().time() + 30
-            while any(alive(pid) for pid in workers):
-                assert asyncio.get_running_loop().time() < deadline, "workers outlived it"
-                await asyncio.sleep(0.1)
+    with two_workers(tmp_path, shared_database) as (server, workers, _):
+        # when
+        server.process.kill()
+        server.process.wait(timeout=30)
+        # then: both workers are gone (exited, or zombies of a parent that is gone)
+        deadline = asyncio.get_running_loop().time() + 30
+        while any(alive(pid) for pid in workers):
+            assert asyncio.get_running_loop().time() < deadline, "workers outlived it"
+            await asyncio.sleep(0.1)
 
 
 def alive(pid: int) -> bool:
