@@ -413,12 +413,13 @@ def test_each_event_of_a_subscription_collects_subfields_into_a_memo_of_its_own(
     assert len({id(memo) for memo in memos}) == EVENTS  # each its own (all still alive)
     # Tick's subfields, and Leaf's once for the list's three rows
     assert [len(memo) for memo in memos] == [2] * EVENTS
-    # the fields' plans too (Tick.n and Leaf.id plain; the root `tick` and `leaves` not): in
-    # each event's memo, none in the subscription's
-    assert subscription._plain_fields == {}
-    plans = [[plan for _, plan in event._plain_fields.values()] for _, event in built]
-    assert [len(p) for p in plans] == [4] * EVENTS
-    assert [sum(plan is not None for plan in p) for p in plans] == [2] * EVENTS
+    # the objects' plans too (the root's, with no plain field; Tick's, with `n` plain and
+    # `leaves` not; Leaf's, once for the three rows): in each event's memo, none in the
+    # subscription's
+    assert subscription._object_plans == {}
+    plans = [[plan for _, plan in event._object_plans.values()] for _, event in built]
+    assert [len(p) for p in plans] == [3] * EVENTS
+    assert [sorted(len(plan.plain) for plan in p if plan) for p in plans] == [[1, 1]] * EVENTS
     assert held_by_subscription[-1] == held_by_subscription[0]
 
 
@@ -592,3 +593,137 @@ def test_no_field_of_the_api_with_a_rule_or_a_resolver_is_read_as_a_plain_attrib
     assert "User.email" in guarded and "Appointment.reason" in guarded
     assert "Appointment.startsAt" in plain and "User.firstName" in plain
     assert len(plain) > 50 and len(guarded) > 10
+
+
+# ---- direct resolvers: what `use_direct_resolvers` relies on, and what it does ------------
+
+
+def test_strawberry_passes_a_resolver_its_object_and_info_by_its_parameters():
+    """strawberry's wrapper ends in the resolver's function, called with the object as its
+    first argument when it takes `self`, as a keyword for `root` or `parent`, and an Info
+    of the config's class made of graphql-core's info and the field; exception handlers
+    are found per field, once, by `_get_field_exception_handlers`."""
+    from strawberry.types.fields.resolver import StrawberryResolver
+
+    def resolver(self: object, info: strawberry.Info) -> int:
+        return 1
+
+    def rooted(root: object, info: strawberry.Info) -> int:
+        return 1
+
+    described = StrawberryResolver(resolver)
+    assert described.wrapped_func is resolver
+    assert described.self_parameter is not None and described.info_parameter is not None
+    assert described.root_parameter is None and described.parent_parameter is None
+    assert StrawberryResolver(rooted).root_parameter is not None
+    schema = lean_schema(_QueryWithAnswer)
+    answer = schema._schema.query_type.fields["answer"]  # type: ignore[union-attr]
+    definition = answer.extensions["strawberry-definition"]
+    assert schema.schema_converter._get_field_exception_handlers(definition) == ()
+    info = schema.config.info_class(_raw_info=None, _field=None)  # type: ignore[arg-type]
+    assert isinstance(info, strawberry.Info)
+
+
+@strawberry.type
+class _QueryWithAnswer:
+    @strawberry.field
+    def answer(self) -> int:
+        return 42
+
+
+def test_a_resolver_of_the_object_and_info_alone_is_called_directly_and_answers_the_same():
+    # given: resolvers taking self, root, parent, info, nothing; and one with a permission
+    from healthcare.graphql.execution import use_direct_resolvers
+    from healthcare.graphql.permissions import IsAuthenticated, allow
+
+    seen: list[tuple[str, object, object]] = []
+
+    @strawberry.type
+    class Row:
+        n: int
+
+        @strawberry.field
+        def own(self, info: strawberry.Info) -> str:
+            seen.append(("own", self.n, info.field_name))
+            return f"own {self.n}"
+
+        @strawberry.field
+        @staticmethod
+        def rooted(root: "Row") -> str:
+            return f"rooted {root.n}"
+
+        @strawberry.field
+        @staticmethod
+        async def parented(parent: strawberry.Parent["Row"], info: strawberry.Info) -> str:
+            return f"parented {parent.n} {info.context['who']}"
+
+        @strawberry.field
+        @staticmethod
+        def alone() -> str:
+            return "alone"
+
+        @strawberry.field(extensions=allow(IsAuthenticated(), silent=True))
+        def guarded(self) -> str | None:
+            return "never for an anonymous viewer"
+
+        @strawberry.field
+        def with_argument(self, times: int) -> int:
+            return self.n * times
+
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        def rows(self) -> list[Row]:
+            return [Row(n=1), Row(n=2)]
+
+    document = "{ rows { own rooted parented alone withArgument(times: 3) } }"
+    plain_schema = lean_schema(Query)
+    expected = asyncio.run(plain_schema.execute(document, context_value={"who": "x"}))
+    seen.clear()
+    # when
+    schema = lean_schema(Query)
+    direct = use_direct_resolvers(schema)
+    result = asyncio.run(schema.execute(document, context_value={"who": "x"}))
+    # then: the four are direct, the ruled one and the one with an argument are not; the
+    # same answer, and the resolver saw its object and an Info naming its field
+    assert sorted(direct) == ["Query.rows", "Row.alone", "Row.own", "Row.parented", "Row.rooted"]
+    assert result.errors is None and expected.errors is None
+    assert result.data == expected.data
+    assert result.data["rows"][1] == {  # type: ignore[index]
+        "own": "own 2",
+        "rooted": "rooted 2",
+        "parented": "parented 2 x",
+        "alone": "alone",
+        "withArgument": 6,
+    }
+    assert seen == [("own", 1, "own"), ("own", 2, "own")]
+
+
+def test_no_field_of_the_api_with_a_rule_or_arguments_is_resolved_directly():
+    """Generated from the schema: every field whose resolver `use_direct_resolvers`
+    replaced has no extension (a permission is one) and no argument, and is resolved by
+    its own resolver's function; every field with a permission keeps strawberry's
+    wrapper, which runs it."""
+    from graphql import GraphQLObjectType
+    from strawberry.permission import PermissionExtension
+
+    schema = build_schema(Settings(jwt_secret="x" * 48))
+    direct = set(schema.direct_resolvers)
+    ruled = []
+    for type_ in schema.graphql_schema.type_map.values():
+        if not isinstance(type_, GraphQLObjectType) or type_.name.startswith("__"):
+            continue
+        for name, field in type_.fields.items():
+            definition = field.extensions["strawberry-definition"]
+            if any(isinstance(e, PermissionExtension) for e in definition.extensions):
+                ruled.append(f"{type_.name}.{name}")
+            if f"{type_.name}.{name}" in direct:
+                assert not definition.extensions, name
+                assert not field.args and not definition.arguments, name
+                assert definition.base_resolver is not None, name
+                assert field.resolve.__qualname__.startswith("direct_resolver"), name
+            elif definition.base_resolver is not None:
+                assert not field.resolve.__qualname__.startswith("direct_resolver"), name
+    assert not direct & set(ruled)
+    assert {"Appointment.patient", "Appointment.consultation", "User.fullName"} <= direct
+    assert "Query.appointments" in ruled and "Appointment.reason" in ruled

@@ -8,9 +8,12 @@ there, by name, and nowhere else.
 - `LeanExecutionContext`: graphql-core's execution context without its one reference
   cycle (`async_helpers`), running an async resolver that does not wait at once
   (`complete_awaitable_value`), reading a plain attribute field without the generic
-  field machinery (`execute_field`, strawberry's `_is_default` resolvers), and giving
+  field machinery (`execute_fields`, strawberry's `_is_default` resolvers), and giving
   each event of a subscription memos of its own (`build_per_event_executor`,
   `_relevant_sub_fields`).
+- `use_direct_resolvers`: a field whose resolver asks for nothing but its object and the
+  info (no arguments, no extension such as a permission) is resolved by calling that
+  function, without strawberry's per-call argument conversion and extension chain.
 - `OperationScope`: each operation's own context, loaders and audit reads (strawberry's
   `execution_context.context`, replaced before execution).
 - `DocumentCache` and `CachedDocuments`: parsing and validation cached within bounds
@@ -63,6 +66,7 @@ from strawberry.schema.schema import (
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types import Info as StrawberryInfo
 from strawberry.types.execution import PreExecutionError
+from strawberry.types.field import StrawberryField
 from strawberry.types.graphql import OperationType
 
 from healthcare.graphql.context import Context, RequestScope
@@ -84,6 +88,28 @@ STRAWBERRY_FIELD = "strawberry-definition"
 # A plain field: read `attribute` of the source, coerce it with the leaf type's
 # `coerce_output_value`; `nullable` says whether None is an answer.
 PlainField = tuple[str, Callable[[Any], Any], bool]
+
+
+@dataclass(frozen=True)
+class ObjectPlan:
+    """An object selection's fields: the response names in order, the plain ones (name,
+    then the `PlainField`) and the others, for graphql-core (a grouped field set)."""
+
+    order: tuple[str, ...]
+    plain: tuple[tuple[str, str, Callable[[Any], Any], bool], ...]
+    others: dict[str, Any]
+
+
+def _in_order(
+    order: tuple[str, ...], values: dict[str, Any], rest: dict[str, Any]
+) -> dict[str, Any]:
+    """The plain values and graphql-core's results as one result, in the selection's
+    order (graphql-core leaves out a field it found no definition for)."""
+    return {
+        name: values[name] if name in values else rest[name]
+        for name in order
+        if name in values or name in rest
+    }
 
 
 class OperationScope(SchemaExtension, Generic[L]):
@@ -215,7 +241,7 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
             context().track_async_work(values)  # type: ignore[union-attr]
 
         self.async_helpers = GraphQLResolveInfoHelpers(gather=gather, track=track)
-        self._plain_fields = {}
+        self._object_plans = {}
 
     def build_per_event_executor(self, payload: Any) -> LeanExecutionContext:
         """The copy that runs one event of a subscription, with memos of its own
@@ -223,56 +249,93 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         executor = super().build_per_event_executor(payload)
         assert isinstance(executor, LeanExecutionContext)  # a copy of this one
         executor._relevant_sub_fields = {}
-        executor._plain_fields = {}
+        executor._object_plans = {}
         return executor
 
-    # What `execute_field` learnt of each field of the operation: keyed by the identity of
-    # graphql-core's list of the field's nodes (one list per field and parent type, shared
-    # by every row of a list, memoized by `collect_subfields`), which the value holds so
-    # that the identity cannot be reused while the operation runs.
-    _plain_fields: dict[int, tuple[Any, PlainField | None]]
+    # What `execute_fields` learnt of each object selection of the operation: keyed by the
+    # identity of graphql-core's grouped field set (one per selection and object type,
+    # shared by every row of a list, memoized by `collect_subfields`), which the value
+    # holds so that the identity cannot be reused while the operation runs.
+    _object_plans: dict[int, tuple[Any, ObjectPlan | None]]
 
-    def execute_field(
+    def execute_fields(
         self,
         parent_type: GraphQLObjectType,
-        source: Any,
-        field_details_list: Any,
-        path: Path,
+        source_value: Any,
+        path: Path | None,
+        grouped_field_set: Any,
         position_context: Any,
     ) -> Any:
-        """A plain field (strawberry's: no resolver, no extension such as a permission, no
-        arguments; a scalar or enum) is the source's attribute, coerced by its type, as
-        graphql-core would complete it, without building a resolve info, calling the
-        resolver wrappers or walking `complete_value`: about 3 in 4 fields of a list. An
-        unusual value (None where the type says non-null, an attribute or coercion that
-        fails) goes graphql-core's way, which reports it as before."""
-        memo = self._plain_fields
-        known = memo.get(id(field_details_list))
+        """An object's fields. A plain field (strawberry's: no resolver, no extension such
+        as a permission, no arguments; a scalar or enum) is the source's attribute, coerced
+        by its type, as graphql-core would complete it, without a path, a resolve info, the
+        resolver wrappers or `complete_value`: about 3 in 4 fields of a list. The others go
+        graphql-core's way. An unusual plain value (None where the type says non-null, an
+        attribute or coercion that fails) sends the whole object graphql-core's way, which
+        reports it as before."""
+        known = self._object_plans.get(id(grouped_field_set))
         if known is None:
-            known = memo[id(field_details_list)] = (
-                field_details_list,
-                self._plain_field(parent_type, field_details_list),
+            known = self._object_plans[id(grouped_field_set)] = (
+                grouped_field_set,
+                self._object_plan(parent_type, grouped_field_set),
             )
-        plain = known[1]
-        if plain is not None:
-            attribute, coerce, nullable = plain
+        plan = known[1]
+        if plan is None:
+            return super().execute_fields(
+                parent_type, source_value, path, grouped_field_set, position_context
+            )
+        values: dict[str, Any] = {}
+        for name, attribute, coerce, nullable in plan.plain:
             try:
-                value = getattr(source, attribute)
+                value = getattr(source_value, attribute)
                 if value is None:
-                    if nullable:
-                        return None
-                else:
-                    coerced = coerce(value)
-                    if coerced is not None and coerced is not Undefined:
-                        return coerced
-            except Exception:  # noqa: S110 (graphql-core's path below reports it)
-                pass
-        return super().execute_field(
-            parent_type, source, field_details_list, path, position_context
+                    if not nullable:
+                        break
+                    values[name] = None
+                    continue
+                coerced = coerce(value)
+            except Exception:  # graphql-core's path reports it
+                break
+            if coerced is None or coerced is Undefined:
+                break
+            values[name] = coerced
+        else:
+            if not plan.others:
+                return values
+            rest = super().execute_fields(
+                parent_type, source_value, path, plan.others, position_context
+            )
+            if isinstance(rest, dict):  # else graphql-core's coroutine gathering the rest
+                return _in_order(plan.order, values, rest)
+            return self._merged_later(plan.order, values, rest)
+        return super().execute_fields(
+            parent_type, source_value, path, grouped_field_set, position_context
         )
 
+    @staticmethod
+    async def _merged_later(
+        order: tuple[str, ...], values: dict[str, Any], rest: Awaitable[dict[str, Any]]
+    ) -> dict[str, Any]:
+        return _in_order(order, values, await rest)
+
+    def _object_plan(
+        self, parent_type: GraphQLObjectType, grouped_field_set: Any
+    ) -> ObjectPlan | None:
+        """Which fields of the selection are plain (see `execute_fields`), or None if none is."""
+        plain = []
+        others = {}
+        for name, details in grouped_field_set.items():
+            read = self._plain_field(parent_type, details)
+            if read is None:
+                others[name] = details
+            else:
+                plain.append((name, *read))
+        if not plain:
+            return None
+        return ObjectPlan(tuple(grouped_field_set), tuple(plain), others)
+
     def _plain_field(self, parent_type: GraphQLObjectType, details: Any) -> PlainField | None:
-        """How to read a plain field (see `execute_field`), or None for any other."""
+        """How to read a plain field (see `execute_fields`), or None for any other."""
         first = details[0]
         node = first.node
         if node.arguments or first.fragment_variable_values is not None:
@@ -366,6 +429,62 @@ def raised_by_code(error: GraphQLError) -> bool:
     return original is not None and not isinstance(original, (GraphQLError, *REQUEST_FAULTS))
 
 
+def direct_resolver(
+    definition: StrawberryField, info_class: type[StrawberryInfo[Any, Any]]
+) -> Callable[..., Any] | None:
+    """What strawberry's resolver wrapper ends in for a field whose resolver takes only
+    its object (`self`, `root` or `parent`) and the info, called at once, or None for a
+    field that needs the wrapper: one with GraphQL arguments (strawberry converts them),
+    an extension (a permission is one: it must run) or no resolver of its own (a plain
+    attribute: `execute_fields`')."""
+    resolver = definition.base_resolver
+    if resolver is None or definition.extensions or definition.arguments:
+        return None
+    if definition.is_subscription or not callable(resolver.wrapped_func):
+        return None
+    function = resolver.wrapped_func
+    takes_self = resolver.self_parameter is not None
+    source_names = tuple(
+        parameter.name
+        for parameter in (resolver.root_parameter, resolver.parent_parameter)
+        if parameter is not None
+    )
+    info_name = resolver.info_parameter.name if resolver.info_parameter is not None else None
+
+    def resolve(source: Any, info: GraphQLResolveInfo[Any]) -> Any:
+        keywords = dict.fromkeys(source_names, source)
+        if info_name is not None:
+            keywords[info_name] = info_class(_raw_info=info, _field=definition)
+        return function(source, **keywords) if takes_self else function(**keywords)
+
+    return resolve
+
+
+def use_direct_resolvers(schema: strawberry.Schema) -> list[str]:
+    """Resolve every field `direct_resolver` allows by calling its function directly
+    (graphql-core still builds the info, runs any middleware, completes the value and
+    reports errors, as for any resolver). Not where the schema has exception handlers
+    (strawberry wraps every resolver to apply them). The fields changed, as
+    `Type.field`."""
+    converter = schema.schema_converter
+    info_class = schema.config.info_class
+    changed = []
+    for type_ in schema._schema.type_map.values():
+        if not isinstance(type_, GraphQLObjectType) or type_.name.startswith("__"):
+            continue
+        for name, field_def in type_.fields.items():
+            definition = (field_def.extensions or {}).get(STRAWBERRY_FIELD)
+            if not isinstance(definition, StrawberryField):
+                continue
+            if converter._get_field_exception_handlers(definition):
+                continue
+            resolve = direct_resolver(definition, info_class)
+            if resolve is not None and field_def.subscribe is None:
+                field_def.resolve = resolve
+                changed.append(f"{type_.name}.{name}")
+    return changed
+
+
 class HealthcareSchema(strawberry.Schema):
     """The schema, with our own error handling and limits.
 
@@ -384,6 +503,7 @@ class HealthcareSchema(strawberry.Schema):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.direct_resolvers = use_direct_resolvers(self)
         self.max_chars = max_chars
         self.suggestions = suggestions
         self.documents = documents  # parsed and validated, shared by every operation
