@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from healthcare.db import create_throwaway_database, drop_database
 
@@ -54,18 +55,35 @@ class ServerProcess:
         return self.process.returncode, stderr
 
 
-@contextmanager
-def server_process(data_dir: Path, **env: str) -> Iterator[ServerProcess]:
-    """`healthcare serve` in development mode: it seeds the demo data into an empty DB."""
-    port = free_port()
+def server_environment(data_dir: Path, port: int, **env: str) -> dict[str, str]:
+    """The environment of `healthcare serve` on `port`: this one without its DATABASE_URL,
+    BROADCAST_URL, JWT_SECRET and HEALTHCARE_ENV, with `env`. Its temporary files (the
+    metrics folder of several workers, which a supervisor killed with SIGKILL cannot
+    remove) go to `data_dir`, which the test's temporary folder holds."""
+    temporary = data_dir / "tmp"
+    temporary.mkdir(parents=True, exist_ok=True)
     environment = {
         key: value
         for key, value in os.environ.items()
         if key not in {"DATABASE_URL", "BROADCAST_URL", "JWT_SECRET", "HEALTHCARE_ENV"}
     }
     environment.update(
-        {"DATA_DIR": str(data_dir), "PORT": str(port), "LOG_LEVEL": "WARNING", **env}
+        {
+            "DATA_DIR": str(data_dir),
+            "PORT": str(port),
+            "LOG_LEVEL": "WARNING",
+            "TMPDIR": str(temporary),
+            **env,
+        }
     )
+    return environment
+
+
+@contextmanager
+def server_process(data_dir: Path, **env: str) -> Iterator[ServerProcess]:
+    """`healthcare serve` in development mode: it seeds the demo data into an empty DB."""
+    port = free_port()
+    environment = server_environment(data_dir, port, **env)
     process = subprocess.Popen(
         [sys.executable, "-m", "healthcare.cli", "serve"],
         env=environment,
@@ -187,6 +205,34 @@ def graphql(base_url: str, token: str, query: str, variables: dict | None = None
     return body["data"]
 
 
+@dataclass
+class Scrape:
+    """What `/metrics` said: `scrape(name, **labels)` is a series' value (0 if absent)."""
+
+    text: str
+    values: dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+    @classmethod
+    def parse(cls, text: str) -> "Scrape":
+        values = {
+            (sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+        return cls(text, values)
+
+    def __call__(self, name: str, **labels: str) -> float:
+        return self.values.get((name, frozenset(labels.items())), 0.0)
+
+    def has(self, name: str) -> bool:
+        return any(key[0] == name for key in self.values)
+
+    def label_values(self, name: str, label: str) -> set[str]:
+        """The values `label` takes in the series called `name`."""
+        found = (dict(labels).get(label) for key, labels in self.values if key == name)
+        return {value for value in found if value is not None}
+
+
 # ---- for the fault suite (tests/faults): processes a test may break -----------------------
 
 
@@ -224,15 +270,7 @@ def spawn_server(data_dir: Path, name: str = "server", **env: str) -> LoggedServ
     environment without its DATABASE_URL, BROADCAST_URL, JWT_SECRET, HEALTHCARE_ENV);
     not waited for: see `LoggedServer.base_url` and /healthz."""
     port = free_port()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"DATABASE_URL", "BROADCAST_URL", "JWT_SECRET", "HEALTHCARE_ENV"}
-    }
-    environment.update(
-        {"DATA_DIR": str(data_dir), "PORT": str(port), "LOG_LEVEL": "WARNING", **env}
-    )
+    environment = server_environment(data_dir, port, **env)
     log_path = data_dir / f"{name}.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(

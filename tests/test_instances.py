@@ -1,6 +1,8 @@
 """Several instances: a message sent through instance A reaches a subscriber on instance B,
 both sharing PostgreSQL, over Redis and over PostgreSQL's own pub/sub; subscribed with a
-real client library (gql) over both WebSocket protocols.
+real client library (gql) over both WebSocket protocols. Several worker processes of one
+instance: each takes connections, messages reach subscribers on both, and `/metrics`
+tells the whole instance's figures whichever worker answers it.
 
 Each server runs in its own process (one process, one database backend), so this module
 runs on the embedded suite too, as long as PostgreSQL and redis-server are on the machine.
@@ -9,11 +11,17 @@ runs on the embedded suite too, as long as PostgreSQL and redis-server are on th
 import asyncio
 import contextlib
 import os
+import signal
+import stat
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import httpx
 import pytest
 import redis.asyncio as aioredis
 from gql import Client, GraphQLRequest
@@ -22,6 +30,7 @@ from gql.transport.websockets import WebsocketsTransport
 from healthcare.config import normalize_database_url
 from healthcare.demo import DEMO_PASSWORD
 from tests.servers import (
+    Scrape,
     ServerProcess,
     graphql,
     login,
@@ -60,6 +69,9 @@ subscription MessageAdded($conversationId: ID!) {
 }
 """
 ME = "query Me { me { id } }"
+PING = "query Ping { __typename }"
+NOTIFICATIONS = "subscription Notifications { notificationAdded { seq } }"
+POOL_MAX_PER_WORKER = 7
 
 
 async def postgres_reachable() -> bool:
@@ -163,9 +175,28 @@ def worker_serving(client_port: int, workers: list[int]) -> int | None:
         fields = line.split()
         remote_port = int(fields[2].split(":")[1], 16)
         if remote_port == client_port:
-            inode = fields[9]
-            return next((pid for pid in workers if inode in socket_inodes(pid)), None)
+            inode = fields[9]  # 0 for a socket no process holds (an earlier one, closing)
+            worker = next((pid for pid in workers if inode in socket_inodes(pid)), None)
+            if worker is not None:
+                return worker
     return None
+
+
+async def sockets_on_each_worker(
+    server: ServerProcess, workers: list[int], token: str
+) -> dict[int, list[Subscriber]]:
+    """Signed-in sockets, opened until each worker holds at least one (the kernel decides
+    which worker accepts a connection), by the worker that holds them."""
+    held: dict[int, list[Subscriber]] = {pid: [] for pid in workers}
+    for _ in range(200):
+        subscriber = await Subscriber.open(server.ws_url, token)
+        port = subscriber.socket.transport.get_extra_info("sockname")[1]
+        worker = worker_serving(port, workers)
+        assert worker is not None
+        held[worker].append(subscriber)
+        if all(held.values()):
+            return held
+    pytest.fail("one worker took every connection")
 
 
 @contextlib.contextmanager
@@ -196,24 +227,12 @@ async def test_serve_with_two_workers_delivers_across_them(tmp_path, shared_data
         house_id = graphql(server.base_url, house, ME)["me"]["id"]
         started = graphql(server.base_url, alice, START_CONVERSATION, {"withUserId": house_id})
         conversation_id = started["startConversation"]["conversation"]["id"]
-        # given: subscribers until each worker serves at least one (the kernel decides
-        # which worker accepts a connection)
-        subscribers: dict[int, Subscriber] = {}
-        others: list[Subscriber] = []
-        for _ in range(200):
-            subscriber = await Subscriber.open(server.ws_url, house)
-            port = subscriber.socket.transport.get_extra_info("sockname")[1]
-            worker = worker_serving(port, workers)
-            assert worker is not None
-            if worker in subscribers:
-                others.append(subscriber)
-            else:
-                subscribers[worker] = subscriber
-            if len(subscribers) == 2:
-                break
-        for subscriber in others:
-            await subscriber.close()
-        assert len(subscribers) == 2, "one worker took every connection"
+        # given: a subscriber on each worker
+        held = await sockets_on_each_worker(server, workers, house)
+        subscribers = {worker: sockets[0] for worker, sockets in held.items()}
+        for sockets in held.values():
+            for other in sockets[1:]:
+                await other.close()
         for subscriber in subscribers.values():
             await subscriber.subscribe(MESSAGE_ADDED, {"conversationId": conversation_id})
         # both workers have subscribed the conversation's channel in Redis
@@ -263,3 +282,169 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+# ---- one /metrics for the instance ----------------------------------------------------------
+
+HTTP_REQUESTS = "healthcare_http_requests_total"
+OPERATIONS = "healthcare_graphql_operations_total"
+DURATION_COUNT = "healthcare_graphql_operation_duration_seconds_count"
+WEBSOCKETS = "healthcare_websockets_open"
+SUBSCRIPTIONS = "healthcare_graphql_subscriptions_active"
+PUBSUB_SUBSCRIBED = "healthcare_pubsub_subscribed"
+POOL = "healthcare_db_pool_connections"
+POOL_MAX = "healthcare_db_pool_max_connections"
+
+
+def with_pool_max(database_url: str, most: int) -> str:
+    parts = urlsplit(database_url)
+    return urlunsplit(
+        parts._replace(query="&".join(filter(None, [parts.query, f"maxsize={most}"])))
+    )
+
+
+def fresh_request(
+    workers: list[int], method: str, url: str, **options: Any
+) -> tuple[httpx.Response, int]:
+    """A request on a connection of its own, and the worker that answered it (looked up
+    while the connection is still open)."""
+    with httpx.Client(timeout=30) as http:
+        response = http.request(method, url, **options)
+        client_address = response.extensions["network_stream"].get_extra_info("client_addr")
+        worker = worker_serving(client_address[1], workers)
+    assert worker is not None, "no worker holds the connection"
+    return response, worker
+
+
+def queries_answered_by_each_worker(server: ServerProcess, workers: list[int]) -> int:
+    """`Ping` queries, each on a connection of its own, until each worker has answered
+    three; how many were sent."""
+    answered = dict.fromkeys(workers, 0)
+    for _ in range(500):
+        response, worker = fresh_request(
+            workers, "POST", f"{server.base_url}/graphql", json={"query": PING}
+        )
+        assert response.status_code == 200, response.text
+        answered[worker] += 1
+        if min(answered.values()) >= 3:
+            return sum(answered.values())
+    pytest.fail(f"one worker answered nearly every request: {answered}")
+
+
+async def traffic_on_both_workers(
+    server: ServerProcess, workers: list[int]
+) -> tuple[int, dict[int, list[Subscriber]]]:
+    """`Ping` queries answered by both workers, and subscribed sockets held by both: how
+    many queries were sent (besides one sign-in), and the sockets by worker."""
+    house = login(server.base_url, "dr.house@demo.clinic", DEMO_PASSWORD)
+    sent = queries_answered_by_each_worker(server, workers)
+    held = await sockets_on_each_worker(server, workers, house)
+    for socket in [socket for on_one in held.values() for socket in on_one]:
+        await socket.subscribe(NOTIFICATIONS)
+    return sent, held
+
+
+def instance_figures(scrape: Scrape) -> dict[str, object]:
+    return {
+        "/graphql requests": scrape(HTTP_REQUESTS, route="/graphql", status="200"),
+        "Ping queries": scrape(OPERATIONS, operation="Ping", type="query", outcome="ok"),
+        "Ping timings": scrape(DURATION_COUNT, operation="Ping", type="query", outcome="ok"),
+        "sockets open": scrape(WEBSOCKETS),
+        "subscriptions": scrape(SUBSCRIPTIONS, operation="Notifications"),
+        "pub/sub subscribed": scrape(PUBSUB_SUBSCRIBED),
+        "pool maximum": scrape(POOL_MAX),
+        "pool connections, one or more per worker": scrape(POOL) >= 2,
+        "processes": scrape.label_values("process_start_time_seconds", "pid"),
+    }
+
+
+def expected_figures(sent: int, sockets: int, workers: list[int]) -> dict[str, object]:
+    return {
+        "/graphql requests": sent + 1,  # and the sign-in
+        "Ping queries": sent,
+        "Ping timings": sent,
+        "sockets open": sockets,
+        "subscriptions": sockets,
+        "pub/sub subscribed": 1,
+        "pool maximum": 2 * POOL_MAX_PER_WORKER,
+        "pool connections, one or more per worker": True,
+        "processes": {str(pid) for pid in workers},
+    }
+
+
+async def every_scrape_says(
+    server: ServerProcess,
+    workers: list[int],
+    read: Callable[[Scrape], object],
+    expected: object,
+) -> None:
+    """Once a scrape says `expected` (a worker counts a request just after answering it,
+    and publishes its pool every second), every scrape on a fresh connection says it,
+    whichever worker answers: scraped until each worker has answered two."""
+
+    def scrape() -> tuple[object, int]:
+        response, worker = fresh_request(workers, "GET", f"{server.base_url}/metrics")
+        assert response.status_code == 200, response.text
+        return read(Scrape.parse(response.text)), worker
+
+    deadline = time.monotonic() + 60
+    while (said := scrape()[0]) != expected:
+        assert time.monotonic() < deadline, f"no scrape said {expected}; the last: {said}"
+        await asyncio.sleep(0.1)
+    answered = dict.fromkeys(workers, 0)
+    for _ in range(300):
+        said, worker = scrape()
+        assert said == expected, f"the scrape worker {worker} answered"
+        answered[worker] += 1
+        if min(answered.values()) >= 2:
+            return
+    pytest.fail(f"one worker answered nearly every scrape: {answered}")
+
+
+def metrics_folder(worker: int) -> Path:
+    """PROMETHEUS_MULTIPROC_DIR as the worker was started with it."""
+    environment = Path(f"/proc/{worker}/environ").read_bytes().split(b"\0")
+    names = dict(item.split(b"=", 1) for item in environment if b"=" in item)
+    return Path(names[b"PROMETHEUS_MULTIPROC_DIR"].decode())
+
+
+async def test_every_scrape_adds_up_both_workers_requests_sockets_and_pools(
+    tmp_path, shared_database
+):
+    database_url = with_pool_max(shared_database, POOL_MAX_PER_WORKER)
+    with two_workers(tmp_path, database_url) as (server, workers, _):
+        # given
+        sent, held = await traffic_on_both_workers(server, workers)
+        sockets = [socket for on_one in held.values() for socket in on_one]
+        # then: every scrape tells the whole instance, whichever worker answers it
+        expected = expected_figures(sent, len(sockets), workers)
+        await every_scrape_says(server, workers, instance_figures, expected)
+        # and the workers shared a private folder of the supervisor's
+        folder = metrics_folder(workers[0])
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        assert metrics_folder(workers[1]) == folder
+        for socket in sockets:
+            await socket.close()
+    # which it removed when it stopped
+    assert not folder.exists()
+
+
+async def test_a_killed_workers_requests_still_count_and_its_sockets_leave_the_gauges(
+    tmp_path, shared_database
+):
+    database_url = with_pool_max(shared_database, POOL_MAX_PER_WORKER)
+    with two_workers(tmp_path, database_url) as (server, workers, _):
+        # given
+        sent, held = await traffic_on_both_workers(server, workers)
+        killed, survivor = workers
+        # when: one worker is killed (no chance to say so), and uvicorn starts another
+        os.kill(killed, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while len(now := worker_pids(server.process.pid)) != 2 or killed in now:
+            assert time.monotonic() < deadline, "no worker took the killed one's place"
+            await asyncio.sleep(0.1)
+        # then: its requests still count; its sockets, pool and process are gone
+        expected = expected_figures(sent, len(held[survivor]), now)
+        await every_scrape_says(server, now, instance_figures, expected)
+        for socket in held[survivor]:
+            await socket.close()

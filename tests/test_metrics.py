@@ -6,22 +6,23 @@ The server is shared by the whole run, so every check compares two scrapes.
 """
 
 import asyncio
+import os
+import stat
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 from tortoise.transactions import in_transaction
 
 from healthcare.config import ConfigurationError, Settings
 from healthcare.graphql import operation_metrics
-from healthcare.ops import metrics
+from healthcare.ops import metrics, worker_metrics
 from healthcare.realtime import pubsub
 from healthcare.schema import users as users_schema
-from tests.servers import PRODUCTION_EMAIL_ENV
+from tests.servers import PRODUCTION_EMAIL_ENV, Scrape
 from tests.wsclient import Subscriber
 
 OPERATIONS = "healthcare_graphql_operations_total"
@@ -47,28 +48,11 @@ mutation MetricsLogin($email: String!, $password: String!) {
 NOTIFICATIONS = "subscription MetricsNotifications { notificationAdded { seq } }"
 
 
-@dataclass
-class Scrape:
-    text: str
-    values: dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-    def __call__(self, name: str, **labels: str) -> float:
-        return self.values.get((name, frozenset(labels.items())), 0.0)
-
-    def has(self, name: str) -> bool:
-        return any(key[0] == name for key in self.values)
-
-
 async def scrape(client) -> Scrape:
     response = await client.http.get("/metrics")
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain")
-    values = {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
-    return Scrape(response.text, values)
+    return Scrape.parse(response.text)
 
 
 async def eventually(client, check: Callable[[Scrape], bool], seconds: float = 5) -> Scrape:
@@ -335,3 +319,42 @@ def test_metrics_settings_come_from_the_environment(tmp_path):
     assert Settings.from_env({**production, "METRICS_TOKEN": TOKEN}).metrics_served
     with pytest.raises(ConfigurationError, match="METRICS_TOKEN"):
         Settings.from_env({**env, "METRICS_TOKEN": "short"})
+
+
+# ---- several workers: the folder they share ---------------------------------------------
+
+
+def test_one_worker_keeps_its_own_registry_and_gets_no_folder(monkeypatch):
+    monkeypatch.delenv(worker_metrics.FOLDER_VARIABLE, raising=False)
+    with worker_metrics.shared_folder(1):
+        assert worker_metrics.FOLDER_VARIABLE not in os.environ
+    assert not metrics.MULTIPROCESS  # this suite's server: one process
+
+
+def test_several_workers_get_a_private_folder_removed_after_them(monkeypatch):
+    monkeypatch.delenv(worker_metrics.FOLDER_VARIABLE, raising=False)
+    # when
+    with worker_metrics.shared_folder(2):
+        folder = Path(os.environ[worker_metrics.FOLDER_VARIABLE])
+        # then
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        assert not any(folder.iterdir())
+    assert not folder.exists()
+    assert worker_metrics.FOLDER_VARIABLE not in os.environ
+
+
+def test_an_operators_folder_is_used_as_it_is_and_must_be_a_folder(tmp_path, monkeypatch):
+    # given
+    monkeypatch.setenv(worker_metrics.FOLDER_VARIABLE, str(tmp_path))
+    # when
+    with worker_metrics.shared_folder(2):
+        assert os.environ[worker_metrics.FOLDER_VARIABLE] == str(tmp_path)
+    # then
+    assert tmp_path.is_dir()
+    assert os.environ[worker_metrics.FOLDER_VARIABLE] == str(tmp_path)
+    monkeypatch.setenv(worker_metrics.FOLDER_VARIABLE, str(tmp_path / "missing"))
+    with (
+        pytest.raises(ConfigurationError, match=worker_metrics.FOLDER_VARIABLE),
+        worker_metrics.shared_folder(2),
+    ):
+        pass

@@ -136,9 +136,6 @@ async def deployment(
             "METRICS_TOKEN": metrics_token,
             # Every client of the test comes from 127.0.0.1.
             "RATE_LIMIT_EXEMPT_NETWORKS": "127.0.0.1/32",
-            # One process per instance: the suite reads each instance's counters from
-            # /metrics, and with several workers a scrape reaches one worker's only.
-            "WORKERS": "1",
         }
         for name in ("a", "b"):
             built.instances.append(spawn_server(tmp_path / name, name, **env))
