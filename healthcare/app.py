@@ -27,7 +27,7 @@ from healthcare.ops import metrics
 from healthcare.ops.log import configure_logging
 from healthcare.ops.memory import return_large_buffers_to_the_system, tune_garbage_collector
 from healthcare.ops.middleware import RequestContextMiddleware
-from healthcare.ops.partitions import keep_partitions_ahead
+from healthcare.ops.partitions import keep_up
 from healthcare.ops.server import die_with_supervisor
 from healthcare.realtime.pubsub import PubSub
 from healthcare.realtime.pubsub import install as install_pubsub
@@ -88,9 +88,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 asyncio.create_task(
                     appointment_emails.keep_sending_reminders(settings), name="reminders"
                 ),
+                # The audit trail's and the chat's months ahead (PostgreSQL), and the chat's
+                # old idempotency keys pruned (both databases).
+                asyncio.create_task(keep_up(), name="upkeep"),
             ]
-            if not settings.uses_sqlite:  # the audit trail's months, created ahead
-                sweepers.append(asyncio.create_task(keep_partitions_ahead(), name="partitions"))
+            if metrics.MULTIPROCESS and not settings.uses_sqlite:  # for the other workers' scrapes
+                sweepers.append(
+                    asyncio.create_task(metrics.keep_pool_figures_published(), name="pool-metrics")
+                )
             try:
                 yield
             finally:

@@ -30,6 +30,7 @@ from healthcare.ops import partitions
 from healthcare.ops.log import configure_logging
 from healthcare.ops.migration_check import check_on_server
 from healthcare.ops.server import uvicorn_options
+from healthcare.ops.worker_metrics import shared_folder
 from healthcare.resolvers.auth import create_user
 from healthcare.schema import build_schema
 from healthcare.schema import sdl as schema_sdl
@@ -58,13 +59,21 @@ async def _with_database(settings: Settings, work: Callable[[], Awaitable[T]]) -
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
-    if args.workers is not None:
-        settings = dataclasses.replace(settings, workers=args.workers)
-        try:
+    try:
+        if args.workers is not None:
+            settings = dataclasses.replace(settings, workers=args.workers)
             settings.validate()
-        except ConfigurationError as error:
-            print(f"Configuration error: {error}", file=sys.stderr)
-            return 2
+        # Several workers share one /metrics through a folder named in the environment
+        # they are spawned with (healthcare/ops/worker_metrics.py).
+        with shared_folder(settings.worker_count):
+            _serve(settings)
+    except ConfigurationError as error:
+        print(f"Configuration error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _serve(settings: Settings) -> None:
     workers = settings.worker_count
 
     async def prepare() -> None:
@@ -93,7 +102,6 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         port=settings.port,
         **uvicorn_options(settings),
     )
-    return 0
 
 
 def migrate(settings: Settings, args: argparse.Namespace) -> int:

@@ -46,6 +46,12 @@ async def fetch_one(sql: str, *values: Any) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
+def as_datetime(value: Any) -> datetime:
+    """A timestamp from `fetch_all`: PostgreSQL gives a datetime, SQLite the text Tortoise
+    stored."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
 def model_from_row(model: type[M], row: dict[str, Any]) -> M:
     """An instance of `model` from a row of its table that `fetch_all` returned (every
     column), as Tortoise builds the rows of its own queries: saving it updates that row."""

@@ -12,11 +12,13 @@ import asyncio
 import dataclasses
 import logging
 import os
+import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -29,13 +31,20 @@ from tortoise.exceptions import OperationalError
 from healthcare import models
 from healthcare.app import create_app
 from healthcare.config import Settings, normalize_database_url
-from healthcare.db import apply_migrations, create_throwaway_database, drop_database
+from healthcare.db import (
+    apply_migrations,
+    asyncpg_dsn,
+    create_throwaway_database,
+    drop_database,
+)
 from healthcare.ops.server import uvicorn_options
 from healthcare.resolvers import auth as auth_resolvers
 from healthcare.resolvers.auth import IssuedTokens, start_session
 from healthcare.schema import build_schema
 from healthcare.security import audit, ratelimit
 from healthcare.security.auth import hash_password, utcnow
+from tests.postgres import configured_server_url
+from tests.servers import throwaway_database
 from tests.smtp import Inbox
 
 # The schema as graphql-core sees it, for tests that walk it (its shape does not depend
@@ -453,3 +462,45 @@ def slow_user_lookup(live_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -
         await asyncio.sleep(3)
 
     monkeypatch.setattr(users, "find_visible", slow)
+
+
+# ---- PostgreSQL itself (tests marked `postgres`: partitions, migrations of filled data) ----
+
+
+@pytest.fixture(scope="module")
+def server_url() -> str:
+    """The PostgreSQL server of TEST_POSTGRES_URL (or a postgres:// DATABASE_URL). Without
+    one the test is skipped; on CI (CI=true) with one set, it fails if it is unreachable."""
+    url = configured_server_url()
+    if url is None:
+        pytest.skip(
+            "this needs PostgreSQL itself; set TEST_POSTGRES_URL "
+            "(or DATABASE_URL=postgres://...) to run it"
+        )
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), 3):
+            pass
+    except OSError as error:
+        reason = f"PostgreSQL at {parts.hostname}:{parts.port} is unreachable ({error})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return url
+
+
+@pytest.fixture
+async def migrated(server_url: str) -> AsyncIterator[str]:
+    """A new database migrated by `healthcare migrate`, dropped after the test."""
+    async with throwaway_database(server_url, "healthcare_partitions_") as url:
+        yield url
+
+
+@pytest.fixture
+async def connection(migrated: str) -> AsyncIterator[asyncpg.Connection]:
+    """An asyncpg connection to `migrated`."""
+    db = await asyncpg.connect(asyncpg_dsn(migrated))
+    try:
+        yield db
+    finally:
+        await db.close()

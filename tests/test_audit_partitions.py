@@ -8,39 +8,21 @@ own, and talks to them with asyncpg. Without one the tests are skipped; on CI
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import socket
-import subprocess
-import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
 
-from healthcare.config import normalize_database_url
-from healthcare.db import MIGRATIONS_DIR, asyncpg_dsn, create_throwaway_database, drop_database
+from healthcare.db import asyncpg_dsn, create_throwaway_database, drop_database
 from healthcare.ops import partitions
-from healthcare.ops.partitions import add_months, month_start, partition_name
-from tests.servers import throwaway_database
+from healthcare.ops.partitions import AUDIT, add_months, month_start
+from tests.postgres import migrate_up_to, run
+from tests.postgres import partition_names as partitions_of
 
 pytestmark = pytest.mark.postgres
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-PARTITIONS_MIGRATION = "10_*.py"
-TIMEOUT_SECONDS = 120
-
-MIGRATE_WITH = """
-import asyncio, sys
-from pathlib import Path
-from healthcare.db import apply_migrations
-asyncio.run(apply_migrations(sys.argv[1], Path(sys.argv[2])))
-"""
 
 WRITE_THROUGH_THE_AUDIT_WRITER = """
 import asyncio, sys
@@ -68,44 +50,12 @@ asyncio.run(main())
 """
 
 
-def configured_server_url() -> str | None:
-    url = os.environ.get("TEST_POSTGRES_URL") or os.environ.get("DATABASE_URL") or ""
-    url = normalize_database_url(url)
-    return url if url.startswith("postgres://") else None
+def partition_name(month: datetime) -> str:
+    return AUDIT.partition_name(month)
 
 
-@pytest.fixture(scope="module")
-def server_url() -> str:
-    url = configured_server_url()
-    if url is None:
-        pytest.skip(
-            "the audit trail is partitioned on PostgreSQL only; set TEST_POSTGRES_URL "
-            "(or DATABASE_URL=postgres://...) to run these tests"
-        )
-    parts = urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), 3):
-            pass
-    except OSError as error:
-        reason = f"PostgreSQL at {parts.hostname}:{parts.port} is unreachable ({error})"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return url
-
-
-def run(args: list[str], database_url: str) -> str:
-    result = subprocess.run(
-        [sys.executable, *args],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"},
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_SECONDS,
-        check=False,
-    )
-    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-    return result.stdout
+async def partition_names(connection: asyncpg.Connection) -> list[str]:
+    return await partitions_of(connection, AUDIT)
 
 
 @dataclass
@@ -123,13 +73,9 @@ def first_months_of(moment: datetime) -> datetime:
 def history(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
     """A database migrated up to the migration before partitioning, given 40 audit rows
     over the last 20 months, then migrated to the end."""
-    earlier = tmp_path_factory.mktemp("migrations") / "migrations"
-    shutil.copytree(MIGRATIONS_DIR, earlier, ignore=shutil.ignore_patterns("__pycache__"))
-    for migration in (earlier / "models").glob(PARTITIONS_MIGRATION):
-        migration.unlink()
     url = asyncio.run(create_throwaway_database(server_url, "healthcare_partitions_"))
     try:
-        run(["-c", MIGRATE_WITH, url, str(earlier)], url)
+        migrate_up_to(url, "10_*.py", tmp_path_factory.mktemp("migrations"))
         ids = asyncio.run(insert_history(url))
         run(["-m", "healthcare.cli", "migrate"], url)
         yield History(url, ids, first_months_of(datetime.now(UTC)))
@@ -155,30 +101,6 @@ INSERT = """
 INSERT INTO audit_events (id, created_at, entity, action, fields_accessed, allowed)
 VALUES ($1, $2, 'OPERATION', 'DENIED', '[]', false)
 """
-
-
-@pytest.fixture
-async def migrated(server_url: str) -> AsyncIterator[str]:
-    """A new database migrated by `healthcare migrate`, dropped after the test."""
-    async with throwaway_database(server_url, "healthcare_partitions_") as url:
-        yield url
-
-
-@pytest.fixture
-async def connection(migrated: str) -> AsyncIterator[asyncpg.Connection]:
-    db = await asyncpg.connect(asyncpg_dsn(migrated))
-    try:
-        yield db
-    finally:
-        await db.close()
-
-
-async def partition_names(connection: asyncpg.Connection) -> list[str]:
-    async with connection.transaction():
-        await connection.execute("SET LOCAL TimeZone = 'UTC'")
-        found = await partitions.partitions(connection)
-    assert found is not None
-    return [partition.name for partition in found]
 
 
 async def where_rows_are(connection: asyncpg.Connection) -> dict[str, str]:
@@ -282,10 +204,10 @@ async def test_ensure_partitions_creates_months_ahead_once_even_run_at_once_twic
     # when
     try:
         first, second = await asyncio.gather(
-            partitions.ensure_partitions(6, connection=connection),
-            partitions.ensure_partitions(6, connection=other),
+            partitions.ensure_partitions(6, tables=[AUDIT], connection=connection),
+            partitions.ensure_partitions(6, tables=[AUDIT], connection=other),
         )
-        again = await partitions.ensure_partitions(6, connection=connection)
+        again = await partitions.ensure_partitions(6, tables=[AUDIT], connection=connection)
     finally:
         await other.close()
 
@@ -310,7 +232,7 @@ async def test_ensure_partitions_moves_a_months_rows_out_of_the_default_partitio
     assert await where_rows_are(connection) == {"early": "audit_events_default"}
 
     # when
-    created = await partitions.ensure_partitions(5, connection=connection)
+    created = await partitions.ensure_partitions(5, tables=[AUDIT], connection=connection)
 
     # then
     assert partition_name(month) in created

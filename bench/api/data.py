@@ -233,6 +233,14 @@ SELECT id, seq, gen_random_uuid(),
 FROM bench_messages ORDER BY created_at
 """
 
+# The idempotency keys the API still keeps: those of the messages of the last
+# MESSAGE_KEY_DAYS days (older ones are pruned daily).
+SQL_MESSAGE_KEYS = """
+INSERT INTO chat_message_keys (message_id, sender_id, client_id, created_at)
+SELECT id, sender_id, client_id, created_at FROM chat_messages
+WHERE created_at >= $1::timestamptz - make_interval(days => $2)
+"""
+
 # The audit trail, in time order as the audit writer appends it, none in the future:
 # per appointment, its booking by the patient (k = 0), then reads by the doctor (odd k)
 # and the patient (even k) two days apart; with chat, each message read by the other one.
@@ -334,6 +342,7 @@ async def _audit_and_chat(step: Callable[..., Any], sizes: Sizes, now: datetime)
         await step("message plan", SQL_MESSAGE_PLAN, messages, now)
         await step("conversations", SQL_CONVERSATIONS, messages, now)
         await step("chat messages", SQL_MESSAGES)
+        await step("chat message keys", SQL_MESSAGE_KEYS, now, models.MESSAGE_KEY_DAYS)
     if sizes.audit_per_appointment > 0:
         sql = SQL_AUDIT.format(messages=SQL_AUDIT_MESSAGES if messages > 0 else "")
         await step("audit events", sql, sizes.audit_per_appointment, now)

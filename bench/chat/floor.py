@@ -9,10 +9,11 @@ subscription checks the conversation is the viewer's, subscribes its channel, ca
 from the database and then delivers on each doorbell (from memory when this process
 wrote the message, as the API does); a `sendMessage` runs, in one transaction on
 asyncpg (a pool of the API's size, no reset query), the API's writes: the message
-numbered by the API's `UPDATE ... RETURNING` (which also checks the sender takes part),
-the message row, the audit row, the recipient's notification numbered by the API's
-upsert, and the unread-message email unless one is pending; commits; publishes the
-conversation's and the recipient's doorbells; answers the sender.
+numbered and dated by the API's `UPDATE ... RETURNING` (which also checks the sender
+takes part), the message's idempotency key and row, the audit row, the recipient's
+notification numbered by the API's upsert, and the unread-message email unless one is
+pending; commits; publishes the conversation's and the recipient's doorbells; answers
+the sender.
 
 **relay** (`/ws`, bench/chat/relay.py): publishes and pushes what it is sent. No
 authentication, database or GraphQL.
@@ -66,6 +67,10 @@ SQL_MESSAGES_AFTER = """
 SELECT m.id, m.seq, m.text, m.created_at, m.client_id, m.sender_id, u.first_name, u.last_name
 FROM chat_messages m JOIN users u ON u.id = m.sender_id
 WHERE m.conversation_id = $1 AND m.seq > $2 ORDER BY m.seq
+"""
+SQL_INSERT_KEY = """
+INSERT INTO chat_message_keys (message_id, sender_id, client_id, created_at)
+VALUES ($1, $2, $3, $4)
 """
 SQL_INSERT_MESSAGE = """
 INSERT INTO chat_messages (id, seq, client_id, text, created_at, conversation_id, sender_id)
@@ -165,6 +170,8 @@ class HonestFloor:
                 return _failure("NotFound", "NOT_FOUND", "No such conversation.")
             seq, patient_id = int(numbered["last_seq"]), numbered["patient_id"]
             recipient_id = numbered["doctor_id" if column == "patient_id" else "patient_id"]
+            now = numbered["last_message_at"]  # the message's time, as the API takes it
+            await connection.execute(SQL_INSERT_KEY, message_id, viewer["id"], client_id, now)
             await connection.execute(
                 SQL_INSERT_MESSAGE, message_id, seq, client_id, text, now, conversation_id,
                 viewer["id"],

@@ -28,6 +28,7 @@ VACUUM_TIMEOUT = 1800.0
 SIZED_TABLES = (
     "audit_events",
     "chat_messages",
+    "chat_message_keys",
     "notifications",
     "email_messages",
     "appointments",
@@ -152,14 +153,17 @@ async def table_sizes(database_url: str) -> dict[str, Any]:
         rows = await connection.fetch(
             """
             SELECT c.relname AS name,
-                   sum(greatest(part.reltuples, 0))::bigint AS rows,
-                   sum(pg_relation_size(tree.relid)) AS heap,
-                   sum(pg_indexes_size(tree.relid)) AS indexes,
-                   sum(pg_total_relation_size(tree.relid)) AS total
+                   -- a partitioned parent's own estimate is its partitions' sum again
+                   sum(greatest(part.reltuples, 0)) FILTER (WHERE part.relkind <> 'p')::bigint
+                     AS rows,
+                   sum(pg_relation_size(part.oid)) AS heap,
+                   sum(pg_indexes_size(part.oid)) AS indexes,
+                   sum(pg_total_relation_size(part.oid)) AS total
             FROM pg_class c
-            -- a partitioned table (the audit trail) is the sum of its partitions
-            CROSS JOIN LATERAL pg_partition_tree(c.oid) AS tree
-            JOIN pg_class part ON part.oid = tree.relid
+            -- a partitioned table (the audit trail, the chat) is the sum of its partitions;
+            -- pg_partition_tree gives no row for a table that is not partitioned
+            LEFT JOIN LATERAL pg_partition_tree(c.oid) AS tree ON true
+            JOIN pg_class part ON part.oid = coalesce(tree.relid, c.oid)
             WHERE c.relname = ANY($1::text[]) AND c.relkind IN ('r', 'p')
               AND c.relnamespace = 'public'::regnamespace
             GROUP BY c.relname

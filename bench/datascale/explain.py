@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -29,6 +29,7 @@ from bench.api.runner import Context, _through, _upstream, start_api, stop
 from bench.datascale import operations as ops
 from healthcare.config import Settings
 from healthcare.db import asyncpg_dsn
+from healthcare.resolvers import chat
 from healthcare.resolvers.availability import LONGEST_APPOINTMENT
 
 QUIET = 0.6  # s without SQL: the request and its background writes are done
@@ -38,7 +39,26 @@ QUIET = 0.6  # s without SQL: the request and its background writes are done
 class Explained:
     operation: str
     pattern: str  # the statement to explain: a regular expression over its text
-    values: Callable[[Dataset], list[Any]]  # the parameters, by place ($1, $2 ...)
+    # the parameters, by place ($1, $2 ...), from the data and, if need be, the database
+    values: Callable[[Dataset, asyncpg.Connection], Awaitable[list[Any]]]
+
+
+def known(values: Callable[[Dataset], list[Any]]) -> Callable[..., Awaitable[list[Any]]]:
+    async def given(data: Dataset, connection: asyncpg.Connection) -> list[Any]:
+        return values(data)
+
+    return given
+
+
+async def _newest_page(data: Dataset, connection: asyncpg.Connection) -> list[Any]:
+    """The newest page's values, as `chat.history` takes them from the conversation: its
+    last seq, and the months of its last message and the one before."""
+    conversation = uuid.UUID(data.conversation_ids[0])
+    row = await connection.fetchrow(
+        "SELECT last_seq, last_message_at FROM conversations WHERE id = $1", conversation
+    )
+    months = chat.Months.recent(row["last_message_at"])
+    return [conversation, row["last_seq"], months.since, months.until, ops.PAGE_SIZE + 1]
 
 
 def _week(data: Dataset) -> tuple[datetime, datetime]:
@@ -57,25 +77,29 @@ EXPLAINED = (
     Explained(
         "list",
         r'FROM "appointments" WHERE "doctor_id"=\$1 ORDER BY',
-        lambda d: [_first_doctor(d), 51],
+        known(lambda d: [_first_doctor(d), 51]),
     ),
     Explained(
         "slots",
         # the window, its start moved back by the longest appointment, then the window's start
         r'FROM "appointments" WHERE "doctor_id" IN \(\$1\) AND "starts_at"<\$2 '
         r'AND "starts_at">\$3 AND "ends_at">\$4',
-        lambda d: [
-            _first_doctor(d),
-            _week(d)[1],
-            _week(d)[0] - LONGEST_APPOINTMENT,
-            _week(d)[0],
-            "CANCELLED",
-        ],
+        known(
+            lambda d: [
+                _first_doctor(d),
+                _week(d)[1],
+                _week(d)[0] - LONGEST_APPOINTMENT,
+                _week(d)[0],
+                "CANCELLED",
+            ]
+        ),
     ),
     Explained(
         "page",
-        r'FROM "chat_messages" WHERE "conversation_id"=\$1 ORDER BY "seq" DESC LIMIT',
-        lambda d: [uuid.UUID(d.conversation_ids[0]), ops.PAGE_SIZE + 1],
+        # the newest page, in the months of the last message and the one before
+        r'FROM "chat_messages" WHERE "conversation_id"=\$1 AND "seq"<=\$2 '
+        r'AND "created_at">=\$3 AND "created_at"<=\$4 ORDER BY "seq" DESC LIMIT',
+        _newest_page,
     ),
 )
 REQUESTS = {
@@ -144,7 +168,8 @@ async def explain(database_url: str, data: Dataset, texts: dict[str, list[str]])
                     "seen": texts.get(item.operation),
                 }
                 continue
-            results[item.operation] = await _plans(connection, item, sql, item.values(data))
+            values = await item.values(data, connection)
+            results[item.operation] = await _plans(connection, item, sql, values)
     finally:
         await connection.close()
     return results

@@ -16,7 +16,7 @@ from healthcare.models.call import (
     VideoCall,
     VideoCallState,
 )
-from healthcare.models.chat import ChatMessage, Conversation
+from healthcare.models.chat import MESSAGE_KEY_DAYS, ChatMessage, ChatMessageKey, Conversation
 from healthcare.models.consultation import (
     CLINICAL_FIELDS,
     Consultation,
@@ -40,6 +40,7 @@ from healthcare.models.user import Role, User
 __all__ = [
     "CLINICAL_FIELDS",
     "LIVE_CALL_STATES",
+    "MESSAGE_KEY_DAYS",
     "TERMINAL_EMAIL_STATES",
     "Appointment",
     "AppointmentChange",
@@ -53,6 +54,7 @@ __all__ = [
     "CallSignal",
     "CallSignalKind",
     "ChatMessage",
+    "ChatMessageKey",
     "Consultation",
     "ConsultationAddendum",
     "ConsultationRevision",

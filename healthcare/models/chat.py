@@ -38,7 +38,12 @@ class Conversation(Model):
 
 
 class ChatMessage(Model):
-    """One message. `client_id` makes sending idempotent: a retried send finds it."""
+    """One message of a conversation, numbered by `seq`. Partitioned by month on PostgreSQL.
+
+    Its time is never earlier than the conversation's previous message (the send takes
+    it under the conversation's lock), so `seq` and `created_at` agree in order. Sending
+    is idempotent through `ChatMessageKey`.
+    """
 
     id = fields.UUIDField(primary_key=True)
     conversation: fields.ForeignKeyRelation[Conversation] = fields.ForeignKeyField(
@@ -56,4 +61,32 @@ class ChatMessage(Model):
 
     class Meta:
         table = "chat_messages"
-        unique_together = (("conversation_id", "seq"), ("sender_id", "client_id"))
+        # On PostgreSQL (conversation_id, seq, created_at): see migration 11.
+        unique_together = (("conversation_id", "seq"),)
+
+
+# How long a send can be retried with the same clientId and get the first message back.
+MESSAGE_KEY_DAYS = 30
+
+
+class ChatMessageKey(Model):
+    """Which message a sender's clientId made: a retried send finds it here.
+
+    Kept MESSAGE_KEY_DAYS (30) days, then pruned daily: a retry later than that stores a
+    second copy."""
+
+    # The message's id; with `created_at` it finds the message in one partition. No
+    # foreign key: PostgreSQL lets a partitioned table be referenced only by a unique key
+    # that holds the partition key, (id, created_at), and keys are pruned long before
+    # anyone archives their month.
+    message_id = fields.UUIDField(primary_key=True)
+    sender: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name=False, on_delete=fields.CASCADE
+    )
+    sender_id: uuid.UUID
+    client_id = fields.UUIDField()
+    created_at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "chat_message_keys"
+        unique_together = (("sender_id", "client_id"),)

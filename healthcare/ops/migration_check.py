@@ -10,10 +10,13 @@ per difference:
    table is ignored, and so are index and constraint names that Tortoise or aerich
    generate from a hash (`idx_users_role_35db31`): what an index covers still counts.
 
-The audit trail is partitioned by month on purpose (migration 10), which the models
-cannot say: the partitions of `audit_events` are not tables of their own here, and its
-primary key (id, created_at) counts as the models' (id) while the table is partitioned by
-RANGE (created_at) (`PARTITIONED_ON_PURPOSE`). Any other partitioning is a difference.
+The audit trail and the chat are partitioned by month on purpose (migrations 10 and 11),
+which the models cannot say: the partitions of `audit_events` and `chat_messages` are not
+tables of their own here, and while such a table is partitioned by RANGE (created_at)
+(`PARTITIONED_ON_PURPOSE`) its primary key and unique constraints that end with
+created_at, as PostgreSQL requires, count as the models' without it: PRIMARY KEY (id,
+created_at) as (id), UNIQUE (conversation_id, seq, created_at) as (conversation_id, seq).
+Any other partitioning is a difference.
 
 Check and exclusion constraints are not compared: `generate_schemas()` never creates them
 (Meta.constraints are skipped), so they can only come from raw SQL in a migration.
@@ -57,8 +60,12 @@ MODELS = "the database built from the models"
 # digits, fk_ + tables + 8 hex digits. PostgreSQL's own names (users_email_key) count.
 GENERATED_NAME = re.compile(r"^(?:idx|uid|uidx|fk)_.+_(?:[0-9a-f]{6}|[0-9a-f]{8})$")
 # Tables partitioned by the migrations, not the models: table -> its partition key, which
-# PostgreSQL requires in the primary key (read as the models' key without it).
-PARTITIONED_ON_PURPOSE = {"audit_events": "RANGE (created_at)"}
+# PostgreSQL requires in the primary key and unique constraints (read as the models' keys
+# without it).
+PARTITIONED_ON_PURPOSE = {
+    "audit_events": "RANGE (created_at)",
+    "chat_messages": "RANGE (created_at)",
+}
 CONSTRAINT_KINDS = {"p": "primary key", "u": "unique constraint", "f": "foreign key"}
 
 
@@ -236,7 +243,7 @@ async def read_schema(database_url: str) -> Schema:
     partitioned = {}
     for row in tables:
         if row["partition_of"] in PARTITIONED_ON_PURPOSE:
-            continue  # a month of the audit trail
+            continue  # a month of the audit trail or the chat
         if row["table_name"] not in IGNORED_TABLES:
             schema.tables[row["table_name"]] = {}
         key = row["partition_key"]
@@ -266,22 +273,19 @@ async def read_schema(database_url: str) -> Schema:
         if row["table_name"] in schema.tables:
             kind = CONSTRAINT_KINDS[row["kind"]]
             definition = row["definition"]
-            if kind == "primary key" and row["table_name"] in partitioned:
+            if kind != "foreign key" and row["table_name"] in partitioned:
                 definition = _without_partition_column(definition, partitioned[row["table_name"]])
             grouped[(row["table_name"], kind, definition)].append(_name(row["name"]))
     schema.indexes = {key: sorted(names) for key, names in grouped.items()}
     return schema
 
 
-def _without_partition_column(primary_key: str, partition_key: str) -> str:
-    """PRIMARY KEY (id, created_at) of a table partitioned by RANGE (created_at) is the
-    models' PRIMARY KEY (id); any other key is left as it is, to be compared."""
+def _without_partition_column(key: str, partition_key: str) -> str:
+    """PRIMARY KEY (id, created_at) or UNIQUE (a, b, created_at) of a table partitioned by
+    RANGE (created_at) is the models' PRIMARY KEY (id) or UNIQUE (a, b); any other key is
+    left as it is, to be compared."""
     column = partition_key.removeprefix("RANGE (").removesuffix(")")
-    return (
-        primary_key.replace(f", {column})", ")")
-        if primary_key.endswith(f", {column})")
-        else primary_key
-    )
+    return key.replace(f", {column})", ")") if key.endswith(f", {column})") else key
 
 
 def _only_in(side: str) -> str:

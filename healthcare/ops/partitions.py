@@ -1,19 +1,22 @@
-"""The audit trail's monthly partitions on PostgreSQL (migration 10): created ahead by
-every instance (`keep_partitions_ahead`, at start-up and daily), dropped whole only when
-an operator asks (`healthcare audit-retention`).
+"""The tables partitioned by month on PostgreSQL: the audit trail (migration 10) and the
+chat (migration 11). Every instance creates their months ahead (`keep_up`, at start-up
+and daily); the audit trail's old months are dropped whole only when an operator asks
+(`healthcare audit-retention`); the chat's are archived by hand (docs/operations.md).
 
 Every change holds one transaction-level advisory lock, so instances starting together
 (or an upkeep beside a retention run) take turns, and each reads the partitions again
-once it holds the lock. DDL waits at most `LOCK_TIMEOUT` for the table: the next round
-tries again rather than queueing the app's inserts behind a long read of the trail.
+once it holds the lock. DDL waits at most `LOCK_TIMEOUT` for a table: the next round
+tries again rather than queueing the app's inserts behind a long read of the table.
 
 A row for a month without a partition lands in the DEFAULT partition (an insert never
 fails for want of one). Creating that month's partition would then fail, so its rows are
 moved first: into a table of their own that is then attached as the month's partition,
-in one transaction (the append-only trigger is disabled on the DEFAULT partition for
-the move, and only inside that transaction). Rows are moved, never lost.
+in one transaction (a table's append-only trigger is disabled on the DEFAULT partition
+for the move, and only inside that transaction). Rows are moved, never lost.
 
-SQLite has no partitions: there every function here does nothing.
+The same daily round prunes the chat's idempotency keys older than
+`models.MESSAGE_KEY_DAYS`, on SQLite too. SQLite has no partitions: there every other
+function here does nothing.
 """
 
 from __future__ import annotations
@@ -21,30 +24,47 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from tortoise import connections
 from tortoise.backends.asyncpg.client import AsyncpgDBClient
 
+from healthcare import models
+
 logger = logging.getLogger(__name__)
 
-PARENT = "audit_events"
-DEFAULT_PARTITION = f"{PARENT}_default"
-TRIGGER = "audit_events_append_only"
 MONTHS_AHEAD = 3
 UPKEEP_INTERVAL_SECONDS = 24 * 3600.0
 LOCK_TIMEOUT = "5s"
-ADVISORY_LOCK_KEY = 0x4155_4449_5450  # "AUDITP": one partition change at a time
+ADVISORY_LOCK_KEY = 0x4155_4449_5450  # "AUDITP", from the first table: one change at a time
 _BOUNDS = re.compile(r"FROM \((.+?)\) TO \((.+?)\)")
 
 
 @dataclass(frozen=True)
+class PartitionedTable:
+    """A table that a migration partitioned by RANGE (created_at), one partition a month
+    (`<name>_2027_01`), with `<name>_default` for rows of months without one."""
+
+    name: str
+    label: str  # in the logs
+    trigger: str | None = None  # a row trigger that refuses DELETE: off while rows move
+
+    def partition_name(self, month: datetime) -> str:
+        return f"{self.name}_{month:%Y_%m}"
+
+
+AUDIT = PartitionedTable("audit_events", "audit trail", trigger="audit_events_append_only")
+CHAT = PartitionedTable("chat_messages", "chat")
+TABLES = (AUDIT, CHAT)
+
+
+@dataclass(frozen=True)
 class Partition:
-    """One partition of the trail; `start`/`end` None: unbounded (MINVALUE, DEFAULT)."""
+    """One partition; `start`/`end` None: unbounded (MINVALUE, DEFAULT)."""
 
     name: str
     start: datetime | None
@@ -90,10 +110,6 @@ def add_months(start: datetime, months: int) -> datetime:
     return start.replace(year=index // 12, month=index % 12 + 1, day=1)
 
 
-def partition_name(month: datetime) -> str:
-    return f"{PARENT}_{month:%Y_%m}"
-
-
 def _literal(moment: datetime) -> str:
     return f"'{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S}+00'"
 
@@ -126,11 +142,13 @@ def _bound(text: str) -> datetime | None:
     return datetime.fromisoformat(text.strip("'"))
 
 
-async def partitions(connection: asyncpg.Connection) -> list[Partition] | None:
-    """The trail's partitions, oldest first (DEFAULT last); None if it is not partitioned.
+async def partitions(
+    connection: asyncpg.Connection, table: PartitionedTable
+) -> list[Partition] | None:
+    """`table`'s partitions, oldest first (DEFAULT last); None if it is not partitioned.
     Read with TimeZone UTC (see `_lock`)."""
     partitioned = await connection.fetchval(
-        "SELECT relkind = 'p' FROM pg_class WHERE oid = to_regclass($1)", PARENT
+        "SELECT relkind = 'p' FROM pg_class WHERE oid = to_regclass($1)", table.name
     )
     if not partitioned:
         return None
@@ -138,7 +156,7 @@ async def partitions(connection: asyncpg.Connection) -> list[Partition] | None:
         "SELECT c.relname AS name, pg_get_expr(c.relpartbound, c.oid) AS bound "
         "FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
         "WHERE i.inhparent = to_regclass($1)",
-        PARENT,
+        table.name,
     )
     found = []
     for row in rows:
@@ -154,37 +172,43 @@ async def partitions(connection: asyncpg.Connection) -> list[Partition] | None:
 async def ensure_partitions(
     months_ahead: int = MONTHS_AHEAD,
     *,
+    tables: Sequence[PartitionedTable] = TABLES,
     connection: asyncpg.Connection | None = None,
     now: datetime | None = None,
 ) -> list[str]:
-    """Create the partitions of this month and the `months_ahead` next ones that no
-    partition covers yet; returns the names created. Idempotent."""
+    """Create, for each of `tables`, the partitions of this month and the `months_ahead`
+    next ones that no partition covers yet; returns the names created. Idempotent."""
     async with _connection(connection) as db:
         if db is None:
             return []
         async with db.transaction():
             await _lock(db)
-            existing = await partitions(db)
-            if existing is None:
-                logger.warning("audit trail: %s is not partitioned (migration 10 missing?)", PARENT)
-                return []
             this_month = month_start(now or await db.fetchval("SELECT now()"))
             created = []
-            for n in range(months_ahead + 1):
-                start = add_months(this_month, n)
-                end = add_months(start, 1)
-                if not any(p.overlaps(start, end) for p in existing):
-                    await _create_month(db, start, end, existing)
-                    created.append(partition_name(start))
+            for table in tables:
+                existing = await partitions(db, table)
+                if existing is None:
+                    logger.warning("%s is not partitioned (migrations missing?)", table.name)
+                    continue
+                for n in range(months_ahead + 1):
+                    start = add_months(this_month, n)
+                    end = add_months(start, 1)
+                    if not any(p.overlaps(start, end) for p in existing):
+                        await _create_month(db, table, start, end, existing)
+                        created.append(table.partition_name(start))
     for name in created:
-        logger.info("audit trail: partition %s created", name)
+        logger.info("partition %s created", name)
     return created
 
 
 async def _create_month(
-    db: asyncpg.Connection, start: datetime, end: datetime, existing: list[Partition]
+    db: asyncpg.Connection,
+    table: PartitionedTable,
+    start: datetime,
+    end: datetime,
+    existing: list[Partition],
 ) -> None:
-    name, bounds = partition_name(start), f"FROM ({_literal(start)}) TO ({_literal(end)})"
+    name, bounds = table.partition_name(start), f"FROM ({_literal(start)}) TO ({_literal(end)})"
     default = next((p.name for p in existing if p.is_default), None)
     waiting = 0
     if default is not None:
@@ -195,36 +219,49 @@ async def _create_month(
         )
     if not waiting:
         await db.execute(
-            f'CREATE TABLE IF NOT EXISTS "{name}" PARTITION OF "{PARENT}" FOR VALUES {bounds}'
+            f'CREATE TABLE IF NOT EXISTS "{name}" PARTITION OF "{table.name}" FOR VALUES {bounds}'
         )
         return
     # The month's rows sit in the DEFAULT partition: move them into the new partition.
     await db.execute(
-        f'CREATE TABLE "{name}" (LIKE "{PARENT}" INCLUDING DEFAULTS INCLUDING COMMENTS);'
-        f'ALTER TABLE "{default}" DISABLE TRIGGER "{TRIGGER}";'
+        f'CREATE TABLE "{name}" (LIKE "{table.name}" INCLUDING DEFAULTS INCLUDING COMMENTS)'
     )
+    if table.trigger:
+        await db.execute(f'ALTER TABLE "{default}" DISABLE TRIGGER "{table.trigger}"')
     await db.execute(
         f'WITH moved AS (DELETE FROM "{default}" WHERE created_at >= $1 AND created_at < $2 '  # noqa: S608
         f'RETURNING *) INSERT INTO "{name}" SELECT * FROM moved',
         start,
         end,
     )
-    await db.execute(
-        f'ALTER TABLE "{default}" ENABLE TRIGGER "{TRIGGER}";'
-        f'ALTER TABLE "{PARENT}" ATTACH PARTITION "{name}" FOR VALUES {bounds}'
-    )
+    if table.trigger:
+        await db.execute(f'ALTER TABLE "{default}" ENABLE TRIGGER "{table.trigger}"')
+    await db.execute(f'ALTER TABLE "{table.name}" ATTACH PARTITION "{name}" FOR VALUES {bounds}')
     logger.warning(
-        "audit trail: %d rows moved from %s into the new partition %s", waiting, default, name
+        "%s: %d rows moved from %s into the new partition %s", table.label, waiting, default, name
     )
 
 
-async def keep_partitions_ahead(interval: float = UPKEEP_INTERVAL_SECONDS) -> None:
-    """At start-up, then every `interval` seconds, for as long as the app runs."""
+async def prune_message_keys(now: datetime | None = None) -> int:
+    """Delete the chat's idempotency keys older than `models.MESSAGE_KEY_DAYS`; returns
+    how many. A retry with one of their clientIds would store a second copy: no client
+    retries a send for that long."""
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=models.MESSAGE_KEY_DAYS)
+    deleted: int = await models.ChatMessageKey.filter(created_at__lt=cutoff).delete()
+    if deleted:
+        logger.info("chat: %d idempotency keys older than %s pruned", deleted, cutoff.date())
+    return deleted
+
+
+async def keep_up(interval: float = UPKEEP_INTERVAL_SECONDS) -> None:
+    """At start-up, then every `interval` seconds, for as long as the app runs: the
+    months ahead, and the chat's keys pruned."""
     while True:
-        try:
-            await ensure_partitions()
-        except Exception as error:  # the database is away, or a lock was busy: next round
-            logger.warning("could not create audit partitions ahead (%s)", type(error).__name__)
+        for chore in (ensure_partitions, prune_message_keys):
+            try:
+                await chore()
+            except Exception as error:  # the database is away, or a lock was busy: next round
+                logger.warning("upkeep: %s failed (%s)", chore.__name__, type(error).__name__)
         await asyncio.sleep(interval)
 
 
@@ -245,9 +282,9 @@ async def retention(
             raise RuntimeError("audit retention needs PostgreSQL (SQLite has no partitions)")
         async with db.transaction():
             await _lock(db)
-            found = await partitions(db)
+            found = await partitions(db, AUDIT)
             if found is None:
-                raise RuntimeError(f"{PARENT} is not partitioned: apply the migrations first")
+                raise RuntimeError(f"{AUDIT.name} is not partitioned: apply the migrations first")
             cutoff = add_months(month_start(now or await db.fetchval("SELECT now()")), -months)
             expired = []
             for partition in found:
@@ -277,4 +314,4 @@ async def _drop(db: asyncpg.Connection, name: str, cutoff: datetime) -> None:
     )
     if newer:  # its bound says it cannot be: refuse rather than lose a newer row
         raise RuntimeError(f"{name} holds rows newer than {cutoff:%Y-%m-%d}: not dropped")
-    await db.execute(f'ALTER TABLE "{PARENT}" DETACH PARTITION "{name}"; DROP TABLE "{name}"')
+    await db.execute(f'ALTER TABLE "{AUDIT.name}" DETACH PARTITION "{name}"; DROP TABLE "{name}"')

@@ -39,8 +39,9 @@ def _bound(moment: datetime) -> str:
     return f"'{moment:%Y-%m-%d} 00:00:00+00'"
 
 
-async def upgrade(db: BaseDBAsyncClient) -> str:
-    if db.capabilities.dialect != "postgres":
+async def upgrade(db: BaseDBAsyncClient | None) -> str:
+    # None: `aerich migrate` reading every migration's SQL; there is none to read here.
+    if db is None or db.capabilities.dialect != "postgres":
         return ""
     # A row dated later than this month (a clock gone wrong) moves the cut past it.
     rows = await db.execute_query_dict(
