@@ -169,6 +169,11 @@ async def live_server(
 @pytest.fixture(autouse=True)
 async def clean_database(live_server: LiveServer) -> AsyncIterator[None]:
     yield
+    await empty_tables(live_server.settings)
+
+
+async def empty_tables(settings: Settings) -> None:
+    """Every table emptied, once what the last test started has settled."""
     await auth_resolvers.settled()  # a password reset still being handled
     await audit.written()  # nothing of this test may land in the next one's tables
     tables = [
@@ -177,7 +182,7 @@ async def clean_database(live_server: LiveServer) -> AsyncIterator[None]:
         if model._meta.db_table != "aerich"
     ]
     connection = connections.get("default")
-    if live_server.settings.uses_sqlite:
+    if settings.uses_sqlite:
         await connection.execute_script(
             "PRAGMA foreign_keys=OFF;"
             + "".join(f'DELETE FROM "{table}";' for table in tables)

@@ -227,7 +227,9 @@ async def doctor_declines_the_call(client: GraphQLClient, world: World) -> None:
     )
 
 
-async def email_patient_a(world: World) -> None:
+async def email_patient_a(
+    world: World, status: models.EmailStatus = models.EmailStatus.SENT, **columns: Any
+) -> None:
     """An email to a patient: its delivery row names them (`recipient`)."""
     patient = world.users["patient_a"]
     await models.EmailMessage.create(
@@ -237,8 +239,8 @@ async def email_patient_a(world: World) -> None:
         to_address=patient.email,
         subject="Confirm your email address",
         body="",
-        not_before=utcnow(),
-        status=models.EmailStatus.SENT,
+        status=status,
+        **{"not_before": utcnow(), **columns},
     )
 
 
@@ -404,6 +406,13 @@ async def world_for(live_server: LiveServer, call: Call) -> World:
     world = await build_world(live_server.settings, call.persona, call.consultation)
     if call.prepare is not None:
         await call.prepare(world)
+    await reply_and_history(world)
+    return world
+
+
+async def reply_and_history(world: World) -> None:
+    """The patient's reply in the conversation, history entries by both, and yesterday's
+    visit held by video too."""
     patient, doctor = world.users["patient_a"], world.users["doctor"]
     await models.ChatMessage.create(
         conversation=world.conversation, seq=2, sender=patient, client_id=uuid.uuid4(), text="Hi"
@@ -435,7 +444,6 @@ async def world_for(live_server: LiveServer, call: Call) -> World:
         from_status=models.AppointmentStatus.SCHEDULED,
         to_status=models.AppointmentStatus.COMPLETED,
     )
-    return world
 
 
 async def over_http(client: GraphQLClient, text: str, variables: dict, token: str | None) -> Any:

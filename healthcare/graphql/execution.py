@@ -500,10 +500,11 @@ class HealthcareSchema(strawberry.Schema):
         max_chars: int,
         suggestions: bool,
         documents: DocumentCache,
+        direct_resolvers: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.direct_resolvers = use_direct_resolvers(self)
+        self.direct_resolvers = use_direct_resolvers(self) if direct_resolvers else []
         self.max_chars = max_chars
         self.suggestions = suggestions
         self.documents = documents  # parsed and validated, shared by every operation

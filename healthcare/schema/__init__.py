@@ -69,9 +69,11 @@ Subscription = merge_types(
 )
 
 
-def build_schema(settings: Settings) -> HealthcareSchema:
+def build_schema(settings: Settings, *, reference: bool = False) -> HealthcareSchema:
     """The schema for `settings`: their limits, and suggestions ("Did you mean ...?")
-    only in development."""
+    only in development. `reference`: executed by graphql-core's own execution context,
+    every resolver through strawberry's wrapper, none of `graphql.execution`'s shortcuts:
+    what tests/test_execution_differential.py compares the served schema with."""
     limits = GraphQLLimits.from_settings(settings)
     documents = DocumentCache()
     return HealthcareSchema(
@@ -82,7 +84,7 @@ def build_schema(settings: Settings) -> HealthcareSchema:
         # resolution to the unsorted ones, and every result union then fails. `sdl()`
         # sorts.
         config=StrawberryConfig(auto_camel_case=True),
-        execution_context_class=LeanExecutionContext,
+        execution_context_class=None if reference else LeanExecutionContext,
         extensions=[
             OperationMetrics,  # first: its time includes the others'
             MaskUnexpectedErrors,
@@ -93,6 +95,7 @@ def build_schema(settings: Settings) -> HealthcareSchema:
         max_chars=limits.max_chars,
         suggestions=not settings.is_production,
         documents=documents,
+        direct_resolvers=not reference,
     )
 
 
