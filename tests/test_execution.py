@@ -632,7 +632,7 @@ class _QueryWithAnswer:
 
 
 def test_a_resolver_of_the_object_and_info_alone_is_called_directly_and_answers_the_same():
-    # given: resolvers taking self, root, parent, info, nothing; and one with a permission
+    # given: resolvers taking self, root, parent, info, nothing; one with a permission
     from healthcare.graphql.execution import use_direct_resolvers
     from healthcare.graphql.permissions import IsAuthenticated, allow
 
@@ -684,9 +684,16 @@ def test_a_resolver_of_the_object_and_info_alone_is_called_directly_and_answers_
     schema = lean_schema(Query)
     direct = use_direct_resolvers(schema)
     result = asyncio.run(schema.execute(document, context_value={"who": "x"}))
-    # then: the four are direct, the ruled one and the one with an argument are not; the
-    # same answer, and the resolver saw its object and an Info naming its field
-    assert sorted(direct) == ["Query.rows", "Row.alone", "Row.own", "Row.parented", "Row.rooted"]
+    # then: all but the one with an argument are direct; the same answer, and the
+    # resolver saw its object and an Info naming its field
+    assert sorted(direct) == [
+        "Query.rows",
+        "Row.alone",
+        "Row.guarded",
+        "Row.own",
+        "Row.parented",
+        "Row.rooted",
+    ]
     assert result.errors is None and expected.errors is None
     assert result.data == expected.data
     assert result.data["rows"][1] == {  # type: ignore[index]
@@ -699,11 +706,124 @@ def test_a_resolver_of_the_object_and_info_alone_is_called_directly_and_answers_
     assert seen == [("own", 1, "own"), ("own", 2, "own")]
 
 
-def test_no_field_of_the_api_with_a_rule_or_arguments_is_resolved_directly():
+class _Viewer:
+    def __init__(self, user: object) -> None:
+        self.user = user
+
+
+def test_a_field_behind_permissions_runs_them_as_strawberry_does_when_resolved_directly():
+    """Permissions on a field resolved directly run as strawberry's wrapper runs them: in
+    its order (the last one declared first), each given the object and an Info of the
+    field, in the order declared; a silent one gives null (or an empty list), a loud one
+    its error; an attribute is read, a resolver called, an async one awaited."""
+    from strawberry.permission import BasePermission
+
+    from healthcare.graphql.auditing import denied
+    from healthcare.graphql.execution import use_direct_resolvers
+    from healthcare.graphql.permissions import allow
+
+    asked: list[tuple[str, int, str]] = []
+
+    def rule(name: str, answer: Any) -> BasePermission:
+        class Rule(BasePermission):
+            message = f"{name} says no."
+
+            def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
+                asked.append((name, source.n, info.field_name))
+                return answer(source, info)
+
+        return Rule()
+
+    def odd(source: Any, info: Any) -> bool:
+        return bool(source.n % 2)
+
+    def allowed(source: Any, info: Any) -> bool:
+        return True
+
+    def refused_on_the_trail(source: Any, info: Any) -> bool:
+        denied(info)
+        return False
+
+    @strawberry.type
+    class Row:
+        n: int
+        secret: str | None = strawberry.field(
+            default="s", extensions=allow(rule("first", allowed), rule("odd", odd), silent=True)
+        )
+        tags: list[str] = strawberry.field(
+            default_factory=lambda: ["t"], extensions=allow(rule("odd", odd), silent=True)
+        )
+        loud: str = strawberry.field(default="l", extensions=allow(rule("odd", odd)))
+
+        @strawberry.field(extensions=allow(rule("odd", odd), silent=True))
+        def computed(self, info: strawberry.Info) -> str | None:
+            return f"{info.field_name} {self.n}"
+
+        @strawberry.field(extensions=allow(rule("odd", odd), silent=True))
+        async def later(self) -> str | None:
+            return f"later {self.n}"
+
+        @strawberry.field(extensions=allow(rule("trail", refused_on_the_trail), silent=True))
+        def refused(self) -> str | None:
+            return "never"
+
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        def rows(self) -> list[Row | None]:
+            return [Row(n=1), Row(n=2)]
+
+    document = "{ rows { secret tags loud computed later refused } }"
+    context = types.SimpleNamespace(viewer=_Viewer(None), audit_buffer=[])
+    expected = asyncio.run(strawberry.Schema(query=Query).execute(document, context_value=context))
+    expected_asked, expected_trail = list(asked), list(context.audit_buffer)
+    asked.clear()
+    context.audit_buffer.clear()
+    # when
+    schema = lean_schema(Query)
+    direct = use_direct_resolvers(schema)
+    result = asyncio.run(schema.execute(document, context_value=context))
+    # then
+    assert sorted(direct) == [
+        "Query.rows",
+        "Row.computed",
+        "Row.later",
+        "Row.loud",
+        "Row.refused",
+        "Row.secret",
+        "Row.tags",
+    ]
+    assert result.data == expected.data
+    assert result.data == {
+        "rows": [
+            {
+                "secret": "s",
+                "tags": ["t"],
+                "loud": "l",
+                "computed": "computed 1",
+                "later": "later 1",
+                "refused": None,
+            },
+            None,  # the loud refusal: its error nulls the row
+        ]
+    }
+    assert [(e.message, e.path) for e in result.errors or ()] == [
+        (e.message, e.path) for e in expected.errors or ()
+    ]
+    assert [e.message for e in result.errors or ()] == ["odd says no."]
+    # the same rules (an async field's run when its coroutine first steps: sooner here)
+    assert sorted(asked) == sorted(expected_asked)
+    assert asked[:2] == [("first", 1, "secret"), ("odd", 1, "secret")]
+    trail = [record.fields_accessed for record in context.audit_buffer]
+    # row 2's loud refusal ended it before `refused`, in both
+    assert trail == [record.fields_accessed for record in expected_trail] == [("refused",)]
+
+
+def test_every_field_of_the_api_resolved_directly_has_no_arguments_and_runs_its_rules():
     """Generated from the schema: every field whose resolver `use_direct_resolvers`
-    replaced has no extension (a permission is one) and no argument, and is resolved by
-    its own resolver's function; every field with a permission keeps strawberry's
-    wrapper, which runs it."""
+    replaced has no argument and no extension but permissions; one with permissions is
+    resolved through them (`_after_permissions`), one without by its own function; every
+    other field with a resolver of its own keeps strawberry's wrapper."""
     from graphql import GraphQLObjectType
     from strawberry.permission import PermissionExtension
 
@@ -715,15 +835,18 @@ def test_no_field_of_the_api_with_a_rule_or_arguments_is_resolved_directly():
             continue
         for name, field in type_.fields.items():
             definition = field.extensions["strawberry-definition"]
-            if any(isinstance(e, PermissionExtension) for e in definition.extensions):
-                ruled.append(f"{type_.name}.{name}")
-            if f"{type_.name}.{name}" in direct:
-                assert not definition.extensions, name
+            extensions = definition.extensions
+            qualified = f"{type_.name}.{name}"
+            if extensions and all(type(e) is PermissionExtension for e in extensions):
+                ruled.append(qualified)
+            if qualified in direct:
                 assert not field.args and not definition.arguments, name
-                assert definition.base_resolver is not None, name
-                assert field.resolve.__qualname__.startswith("direct_resolver"), name
-            elif definition.base_resolver is not None:
+                assert all(type(e) is PermissionExtension for e in extensions), name
+                wrapper = "_after_permissions" if extensions else "direct_resolver"
+                assert field.resolve.__qualname__.startswith(wrapper), name
+            elif definition.base_resolver is not None or extensions:
                 assert not field.resolve.__qualname__.startswith("direct_resolver"), name
-    assert not direct & set(ruled)
+                assert not field.resolve.__qualname__.startswith("_after_permissions"), name
     assert {"Appointment.patient", "Appointment.consultation", "User.fullName"} <= direct
-    assert "Query.appointments" in ruled and "Appointment.reason" in ruled
+    assert {"Appointment.reason", "User.email", "Consultation.treatmentPlan"} <= direct
+    assert "Query.appointments" in ruled and "Query.appointments" not in direct

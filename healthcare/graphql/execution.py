@@ -11,9 +11,12 @@ there, by name, and nowhere else.
   field machinery (`execute_fields`, strawberry's `_is_default` resolvers), and giving
   each event of a subscription memos of its own (`build_per_event_executor`,
   `_relevant_sub_fields`).
-- `use_direct_resolvers`: a field whose resolver asks for nothing but its object and the
-  info (no arguments, no extension such as a permission) is resolved by calling that
-  function, without strawberry's per-call argument conversion and extension chain.
+- `use_direct_resolvers`: a field without arguments whose resolver asks for nothing but
+  its object and the info, or whose only extensions are permissions, is resolved by
+  calling its function (or reading its attribute) behind strawberry's own permission
+  extensions, without strawberry's per-call argument conversion and extension chain.
+  tests/test_execution_differential.py proves the served schema answers every field as
+  graphql-core and strawberry alone do.
 - `OperationScope`: each operation's own context, loaders and audit reads (strawberry's
   `execution_context.context`, replaced before execution).
 - `DocumentCache` and `CachedDocuments`: parsing and validation cached within bounds
@@ -35,6 +38,7 @@ from collections.abc import (
     Sequence,
 )
 from dataclasses import dataclass, field
+from functools import partial, reduce
 from types import CoroutineType
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -57,6 +61,8 @@ from graphql.type.definition import GraphQLResolveInfoHelpers
 from graphql.validation import ASTValidationRule
 from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
+from strawberry.extensions.field_extension import build_field_extension_resolvers
+from strawberry.permission import PermissionExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.schema.schema import (
     DEFAULT_ALLOWED_OPERATION_TYPES,
@@ -432,15 +438,29 @@ def raised_by_code(error: GraphQLError) -> bool:
 def direct_resolver(
     definition: StrawberryField, info_class: type[StrawberryInfo[Any, Any]]
 ) -> Callable[..., Any] | None:
-    """What strawberry's resolver wrapper ends in for a field whose resolver takes only
-    its object (`self`, `root` or `parent`) and the info, called at once, or None for a
-    field that needs the wrapper: one with GraphQL arguments (strawberry converts them),
-    an extension (a permission is one: it must run) or no resolver of its own (a plain
-    attribute: `execute_fields`')."""
-    resolver = definition.base_resolver
-    if resolver is None or definition.extensions or definition.arguments:
+    """What strawberry's resolver wrapper ends in for a field without GraphQL arguments
+    (strawberry converts those) whose resolver takes only its object (`self`, `root` or
+    `parent`) and the info, or that has no resolver but a permission: the function called
+    at once, or the permissions' own `resolve` (strawberry's `PermissionExtension`, in
+    strawberry's order) and then the function or the attribute. None for a field that
+    needs the wrapper (arguments, an extension other than a permission) and for a plain
+    attribute (`execute_fields`')."""
+    if definition.arguments or definition.is_subscription:
         return None
-    if definition.is_subscription or not callable(resolver.wrapped_func):
+    extensions = definition.extensions
+    if not all(type(extension) is PermissionExtension for extension in extensions):
+        return None
+    resolver = definition.base_resolver
+    if resolver is None:
+        if not extensions or definition.default_resolver is not getattr:
+            return None
+        name = definition.python_name
+
+        def read(source: Any, info: StrawberryInfo[Any, Any]) -> Any:
+            return getattr(source, name)
+
+        return _after_permissions(definition, info_class, read)
+    if not callable(resolver.wrapped_func):
         return None
     function = resolver.wrapped_func
     takes_self = resolver.self_parameter is not None
@@ -451,19 +471,46 @@ def direct_resolver(
     )
     info_name = resolver.info_parameter.name if resolver.info_parameter is not None else None
 
-    def resolve(source: Any, info: GraphQLResolveInfo[Any]) -> Any:
+    def call(source: Any, info: StrawberryInfo[Any, Any] | None) -> Any:
         keywords = dict.fromkeys(source_names, source)
         if info_name is not None:
-            keywords[info_name] = info_class(_raw_info=info, _field=definition)
+            keywords[info_name] = info
         return function(source, **keywords) if takes_self else function(**keywords)
+
+    if extensions:
+        return _after_permissions(definition, info_class, call)
+
+    def resolve(source: Any, info: GraphQLResolveInfo[Any]) -> Any:
+        strawberry_info = info_class(_raw_info=info, _field=definition) if info_name else None
+        return call(source, strawberry_info)
+
+    return resolve
+
+
+def _after_permissions(
+    definition: StrawberryField,
+    info_class: type[StrawberryInfo[Any, Any]],
+    inner: Callable[[Any, StrawberryInfo[Any, Any]], Any],
+) -> Callable[..., Any]:
+    """`inner` behind the field's permissions, chained as strawberry chains them (the
+    last extension outermost; `resolve_async` for an async field), without strawberry's
+    argument conversion around each call."""
+    chain = reduce(
+        lambda chained, next_: partial(next_, chained),
+        build_field_extension_resolvers(definition),
+        inner,
+    )
+
+    def resolve(source: Any, info: GraphQLResolveInfo[Any]) -> Any:
+        return chain(source, info_class(_raw_info=info, _field=definition))
 
     return resolve
 
 
 def use_direct_resolvers(schema: strawberry.Schema) -> list[str]:
-    """Resolve every field `direct_resolver` allows by calling its function directly
-    (graphql-core still builds the info, runs any middleware, completes the value and
-    reports errors, as for any resolver). Not where the schema has exception handlers
+    """Resolve every field `direct_resolver` allows directly: its permissions, then its
+    function or attribute (graphql-core still builds the info, runs any middleware,
+    completes the value and reports errors, as for any resolver). Not where the schema has exception handlers
     (strawberry wraps every resolver to apply them). The fields changed, as
     `Type.field`."""
     converter = schema.schema_converter
