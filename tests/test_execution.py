@@ -430,7 +430,7 @@ def test_strawberry_marks_the_fields_it_resolves_as_plain_attributes():
     """`_plain_field` reads a field as its source's attribute when strawberry would: a
     StrawberryField behind the GraphQL field's `strawberry-definition` extension, with
     `is_basic_field` (no resolver, no extension such as a permission) and the default
-    resolver `getattr`."""
+    resolver `getattr`; or one whose silent permission's rules it applies itself."""
     from healthcare.graphql.permissions import IsAuthenticated, allow
 
     @strawberry.type
@@ -453,6 +453,10 @@ def test_strawberry_marks_the_fields_it_resolves_as_plain_attributes():
     assert definitions["plain"].python_name == "plain"
     assert not definitions["guarded"].is_basic_field
     assert not definitions["computed"].is_basic_field
+    # what `_row_rules` reads of a permission extension
+    (extension,) = definitions["guarded"].extensions
+    assert extension.fail_silently is True and extension.return_empty_list is False
+    assert [type(rule) for rule in extension.permissions] == [IsAuthenticated]
 
 
 def test_graphql_core_gives_execute_field_what_the_plain_path_reads():
@@ -562,19 +566,29 @@ def test_an_unusual_plain_value_is_reported_as_graphql_core_reports_it(row, mess
     assert result.data is None  # the non-null item nulls the non-null list, and the root
 
 
-def test_no_field_of_the_api_with_a_rule_or_a_resolver_is_read_as_a_plain_attribute():
-    """Generated from the schema: every field of every object type, as `execute_field`
-    would plan it. A field with a permission (or any extension) or a resolver of its own
-    always goes through strawberry, so its rule runs; only attribute fields are plain."""
+def test_no_field_of_the_api_with_a_resolver_or_a_rule_but_row_rules_is_read_as_plain():
+    """Generated from the schema: every field of every object type, as `execute_fields`
+    would plan it in an operation of ours (a Context with a viewer). A plain field has no
+    resolver of its own, and either no extension or one silent permission of `RowRule`s
+    only, which the plan applies per row; every other field (an operation-level rule
+    such as IsAuthenticated, a loud rule, a resolver) goes through strawberry. Outside
+    our Context (no viewer to ask), no ruled field is plain."""
     from graphql import GraphQLObjectType, parse
     from graphql.execution.collect_fields import FieldDetails
     from strawberry.permission import PermissionExtension
 
+    from healthcare.graphql.context import Context
+    from healthcare.graphql.permissions import RowRule
+    from healthcare.security.auth import ANONYMOUS
+
     schema = build_schema(Settings(jwt_secret="x" * 48))
     graphql_schema = schema._schema
-    context = LeanExecutionContext.build(graphql_schema, parse("{ __typename }"))
+    ours = Context(scope=None, loaders=None, viewer=ANONYMOUS)  # type: ignore[arg-type]
+    context = LeanExecutionContext.build(graphql_schema, parse("{ __typename }"), None, ours)
+    outside = LeanExecutionContext.build(graphql_schema, parse("{ __typename }"))
     assert isinstance(context, LeanExecutionContext)
-    plain, guarded, other = [], [], []
+    assert isinstance(outside, LeanExecutionContext)
+    plain, ruled_plain, guarded = [], [], []
     for type_ in graphql_schema.type_map.values():
         if not isinstance(type_, GraphQLObjectType) or type_.name.startswith("__"):
             continue
@@ -582,17 +596,28 @@ def test_no_field_of_the_api_with_a_rule_or_a_resolver_is_read_as_a_plain_attrib
             node = parse(f"{{ {name} }}").definitions[0].selection_set.selections[0]  # type: ignore[attr-defined]
             plan = context._plain_field(type_, [FieldDetails(node, None)])
             definition = field.extensions["strawberry-definition"]
-            ruled = any(isinstance(e, PermissionExtension) for e in definition.extensions)
-            if plan is not None:
-                assert not definition.extensions and definition.base_resolver is None, name
-                plain.append(f"{type_.name}.{name}")
-            elif ruled:
-                guarded.append(f"{type_.name}.{name}")
-            else:
-                other.append(f"{type_.name}.{name}")
-    assert "User.email" in guarded and "Appointment.reason" in guarded
+            extensions = definition.extensions
+            qualified = f"{type_.name}.{name}"
+            if plan is None:
+                if any(isinstance(e, PermissionExtension) for e in extensions):
+                    guarded.append(qualified)
+                continue
+            assert definition.base_resolver is None, qualified
+            rules = plan[-1]
+            if not extensions:
+                assert rules == (), qualified
+                plain.append(qualified)
+                continue
+            (extension,) = extensions
+            assert type(extension) is PermissionExtension and extension.fail_silently, qualified
+            assert rules == tuple(extension.permissions), qualified
+            assert all(isinstance(rule, RowRule) for rule in rules), qualified
+            assert outside._plain_field(type_, [FieldDetails(node, None)]) is None, qualified
+            ruled_plain.append(qualified)
     assert "Appointment.startsAt" in plain and "User.firstName" in plain
-    assert len(plain) > 50 and len(guarded) > 10
+    assert {"User.email", "Appointment.reason", "Consultation.treatmentPlan"} <= set(ruled_plain)
+    assert "Query.appointments" in guarded and "Query.me" not in plain + ruled_plain
+    assert len(plain) > 50 and len(ruled_plain) > 10
 
 
 # ---- direct resolvers: what `use_direct_resolvers` relies on, and what it does ------------

@@ -8,7 +8,8 @@ there, by name, and nowhere else.
 - `LeanExecutionContext`: graphql-core's execution context without its one reference
   cycle (`async_helpers`), running an async resolver that does not wait at once
   (`complete_awaitable_value`), reading a plain attribute field without the generic
-  field machinery (`execute_fields`, strawberry's `_is_default` resolvers), and giving
+  field machinery (`execute_fields`, strawberry's `_is_default` resolvers, and attribute
+  fields behind a silent permission of `RowRule`s, applied per row), and giving
   each event of a subscription memos of its own (`build_per_event_executor`,
   `_relevant_sub_fields`).
 - `use_direct_resolvers`: a field without arguments whose resolver asks for nothing but
@@ -78,6 +79,7 @@ from strawberry.types.graphql import OperationType
 from healthcare.graphql.context import Context, RequestScope
 from healthcare.graphql.errors import label_request_error, masked, request_scope
 from healthcare.graphql.limits import oversized_document
+from healthcare.graphql.permissions import RowRule
 from healthcare.security import audit
 
 
@@ -92,8 +94,9 @@ MAX_LOGGED_OPERATION_NAMES = 20
 # strawberry's key, in a GraphQL field's `extensions`, for the StrawberryField it came from.
 STRAWBERRY_FIELD = "strawberry-definition"
 # A plain field: read `attribute` of the source, coerce it with the leaf type's
-# `coerce_output_value`; `nullable` says whether None is an answer.
-PlainField = tuple[str, Callable[[Any], Any], bool]
+# `coerce_output_value`; `nullable` says whether None is an answer; null instead unless
+# every one of the `RowRule`s allows the viewer the row.
+PlainField = tuple[str, Callable[[Any], Any], bool, tuple[RowRule, ...]]
 
 
 @dataclass(frozen=True)
@@ -102,8 +105,9 @@ class ObjectPlan:
     then the `PlainField`) and the others, for graphql-core (a grouped field set)."""
 
     order: tuple[str, ...]
-    plain: tuple[tuple[str, str, Callable[[Any], Any], bool], ...]
+    plain: tuple[tuple[str, str, Callable[[Any], Any], bool, tuple[RowRule, ...]], ...]
     others: dict[str, Any]
+    ruled: bool  # whether a plain field has rules: the viewer is needed
 
 
 def _in_order(
@@ -275,7 +279,10 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         """An object's fields. A plain field (strawberry's: no resolver, no extension such
         as a permission, no arguments; a scalar or enum) is the source's attribute, coerced
         by its type, as graphql-core would complete it, without a path, a resolve info, the
-        resolver wrappers or `complete_value`: about 3 in 4 fields of a list. The others go
+        resolver wrappers or `complete_value`: about 3 in 4 fields of a list. So is an
+        attribute field whose one extension is a silent permission of `RowRule`s (who sees
+        `reason`, `email`...): null unless every rule allows the viewer the row, as
+        strawberry's PermissionExtension answers. The others go
         graphql-core's way. An unusual plain value (None where the type says non-null, an
         attribute or coercion that fails) sends the whole object graphql-core's way, which
         reports it as before."""
@@ -291,8 +298,12 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 parent_type, source_value, path, grouped_field_set, position_context
             )
         values: dict[str, Any] = {}
-        for name, attribute, coerce, nullable in plan.plain:
+        user = self.context_value.viewer.user if plan.ruled else None
+        for name, attribute, coerce, nullable, rules in plan.plain:
             try:
+                if rules and not all(rule.allows(user, source_value) for rule in rules):
+                    values[name] = None  # as strawberry's silent permission answers
+                    continue
                 value = getattr(source_value, attribute)
                 if value is None:
                     if not nullable:
@@ -338,7 +349,8 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 plain.append((name, *read))
         if not plain:
             return None
-        return ObjectPlan(tuple(grouped_field_set), tuple(plain), others)
+        ruled = any(rules for *_, rules in plain)
+        return ObjectPlan(tuple(grouped_field_set), tuple(plain), others, ruled)
 
     def _plain_field(self, parent_type: GraphQLObjectType, details: Any) -> PlainField | None:
         """How to read a plain field (see `execute_fields`), or None for any other."""
@@ -353,19 +365,37 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if field_def is None or field_def.args:
             return None
         definition = (field_def.extensions or {}).get(STRAWBERRY_FIELD)
-        if (
-            definition is None
-            # no resolver of its own, no extension (a permission is one): strawberry's
-            # own test for the fields it resolves without an Info (`_get_basic_result`)
-            or not definition.is_basic_field
-            or definition.default_resolver is not getattr
-        ):
+        if definition is None or definition.default_resolver is not getattr:
+            return None
+        # no resolver of its own, no extension: strawberry's own test for the fields it
+        # resolves without an Info (`_get_basic_result`); or, no resolver either, only
+        # row rules that answer null (a silent permission), for a viewer at hand
+        rules = () if definition.is_basic_field else self._row_rules(definition)
+        if rules is None:
             return None
         nullable = not is_non_null_type(field_def.type)
         leaf = get_nullable_type(field_def.type)
         if not is_leaf_type(leaf):
             return None
-        return definition.python_name, leaf.coerce_output_value, nullable
+        return definition.python_name, leaf.coerce_output_value, nullable, rules
+
+    def _row_rules(self, definition: StrawberryField) -> tuple[RowRule, ...] | None:
+        """A field's rules if it has no resolver and its one extension is a silent
+        permission of `RowRule`s only (nullable, not a list: it answers null), and the
+        operation has a viewer (our Context); else None."""
+        if definition.base_resolver is not None or not isinstance(self.context_value, Context):
+            return None
+        if len(definition.extensions) != 1:
+            return None
+        (extension,) = definition.extensions
+        if (
+            type(extension) is not PermissionExtension
+            or not extension.fail_silently
+            or extension.return_empty_list
+        ):
+            return None
+        rules = [rule for rule in extension.permissions if isinstance(rule, RowRule)]
+        return tuple(rules) if len(rules) == len(extension.permissions) else None
 
     def complete_awaitable_value(  # a value at once, or an awaitable
         self,
@@ -510,9 +540,9 @@ def _after_permissions(
 def use_direct_resolvers(schema: strawberry.Schema) -> list[str]:
     """Resolve every field `direct_resolver` allows directly: its permissions, then its
     function or attribute (graphql-core still builds the info, runs any middleware,
-    completes the value and reports errors, as for any resolver). Not where the schema has exception handlers
-    (strawberry wraps every resolver to apply them). The fields changed, as
-    `Type.field`."""
+    completes the value and reports errors, as for any resolver). Not where the schema
+    has exception handlers (strawberry wraps every resolver to apply them). The fields
+    changed, as `Type.field`."""
     converter = schema.schema_converter
     info_class = schema.config.info_class
     changed = []

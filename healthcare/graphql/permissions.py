@@ -77,14 +77,26 @@ def IsAdmin() -> HasRole:
     return HasRole(models.Role.ADMIN)
 
 
-class IsSelfOrAdmin(BasePermission):
+class RowRule(BasePermission):
+    """A rule of who sees a field of a row, decided by the viewer and the row alone
+    (`allows`): nothing else of the operation, no refusal recorded. Used silently, the
+    executor applies it per row without building a resolve info (graphql.execution's
+    plain fields); through strawberry, `has_permission` asks the same question."""
+
+    def allows(self, user: models.User | None, source: Any) -> bool:
+        raise NotImplementedError
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        return self.allows(info.context.viewer.user, source)
+
+
+class IsSelfOrAdmin(RowRule):
     """On a `User` field: the user it describes, or an admin."""
 
     message = "Only this user and administrators may see this."
     error_extensions = {"code": FORBIDDEN}  # noqa: RUF012 (strawberry's API)
 
-    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        user = info.context.viewer.user
+    def allows(self, user: models.User | None, source: Any) -> bool:
         if user is None:
             return False
         return user.is_admin or str(user.id) == str(source.id)
@@ -106,27 +118,26 @@ def is_author(user: models.User | None, source: Any) -> bool:
     return user is not None and user.is_doctor and user.id == source.doctor_id
 
 
-class SeenByAdministrators(BasePermission):
+class SeenByAdministrators(RowRule):
     """On a field of a row others may see too, that only administrators see: null for
     everyone else. Not a refused attempt: the row is theirs to see."""
 
     message = "Only administrators may see this."
     error_extensions = {"code": FORBIDDEN}  # noqa: RUF012 (strawberry's API)
 
-    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        user = info.context.viewer.user
+    def allows(self, user: models.User | None, source: Any) -> bool:
         return user is not None and user.is_admin
 
 
-class IsAppointmentParty(BasePermission):
+class IsAppointmentParty(RowRule):
     """On a field of an appointment-like source (with `patient_id` and `doctor_id`): its
     patient or its doctor, not administrators nor anyone else."""
 
     message = "Only the patient and the doctor may see this."
     error_extensions = {"code": FORBIDDEN}  # noqa: RUF012 (strawberry's API)
 
-    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        return is_party(info.context.viewer.user, source)
+    def allows(self, user: models.User | None, source: Any) -> bool:
+        return is_party(user, source)
 
 
 def allow(*permissions: BasePermission, silent: bool = False) -> list[FieldExtension]:
@@ -137,22 +148,22 @@ def allow(*permissions: BasePermission, silent: bool = False) -> list[FieldExten
     ]
 
 
-class IsConsultationAuthor(BasePermission):
+class IsConsultationAuthor(RowRule):
     """On a `Consultation` field: the doctor who wrote it, and nobody else."""
 
     message = "Only the consultation's author may see this."
     error_extensions = {"code": FORBIDDEN}  # noqa: RUF012 (strawberry's API)
 
-    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        return is_author(info.context.viewer.user, source)
+    def allows(self, user: models.User | None, source: Any) -> bool:
+        return is_author(user, source)
 
 
-class IsConsultationAuthorOrPatient(BasePermission):
+class IsConsultationAuthorOrPatient(RowRule):
     """On a `Consultation` field: its author or its patient; not administrators, who see
     who and when but no clinical content."""
 
     message = "Only the consultation's author and patient may see this."
     error_extensions = {"code": FORBIDDEN}  # noqa: RUF012 (strawberry's API)
 
-    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        return is_party(info.context.viewer.user, source)
+    def allows(self, user: models.User | None, source: Any) -> bool:
+        return is_party(user, source)
