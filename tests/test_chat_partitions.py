@@ -38,10 +38,11 @@ from healthcare import models
 from healthcare.config import Settings, tortoise_config
 from healthcare.mail import outbox as mail
 from healthcare.resolvers import chat
+from healthcare.resolvers.chat import messages
 
 async def send(sender_id, conversation_id, client_id, at, attempts="1"):
     sender = await models.User.get(id=sender_id)
-    with mock.patch.object(chat, "utcnow", lambda: datetime.fromisoformat(at)):
+    with mock.patch.object(messages, "utcnow", lambda: datetime.fromisoformat(at)):
         sent = await asyncio.gather(
             *(chat.send(sender, conversation_id, client_id, "Hello") for _ in range(int(attempts)))
         )
