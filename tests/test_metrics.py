@@ -8,6 +8,8 @@ The server is shared by the whole run, so every check compares two scrapes.
 import asyncio
 import os
 import stat
+import subprocess
+import tempfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -341,6 +343,37 @@ def test_several_workers_get_a_private_folder_removed_after_them(monkeypatch):
         assert not any(folder.iterdir())
     assert not folder.exists()
     assert worker_metrics.FOLDER_VARIABLE not in os.environ
+
+
+def test_a_killed_supervisors_folder_is_removed_by_the_next_one(tmp_path, monkeypatch):
+    """A supervisor killed by SIGKILL leaves its folder; the next one to start removes
+    every folder named for a pid no longer running, and leaves a live one's."""
+    # given: a folder of a supervisor that ran and is gone, one of a running one, and one
+    # that is not a supervisor's
+    monkeypatch.delenv(worker_metrics.FOLDER_VARIABLE, raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    finished = subprocess.Popen(["true"])  # noqa: S607
+    finished.wait()
+    running = subprocess.Popen(["sleep", "30"])  # noqa: S607
+    try:
+        dead = tmp_path / f"{worker_metrics.FOLDER_PREFIX}{finished.pid}-abc"
+        live = tmp_path / f"{worker_metrics.FOLDER_PREFIX}{running.pid}-def"
+        other = tmp_path / "healthcare-metrics-not-a-pid"
+        for folder in (dead, live, other):
+            folder.mkdir()
+            (folder / "counter_1.db").write_bytes(b"x")
+        # when
+        with worker_metrics.shared_folder(2):
+            mine = Path(os.environ[worker_metrics.FOLDER_VARIABLE])
+            # then
+            assert mine.parent == tmp_path
+            assert mine.name.startswith(f"{worker_metrics.FOLDER_PREFIX}{os.getpid()}-")
+            assert not dead.exists()
+            assert live.exists() and other.exists()
+        assert not mine.exists()
+    finally:
+        running.kill()
+        running.wait()
 
 
 def test_an_operators_folder_is_used_as_it_is_and_must_be_a_folder(tmp_path, monkeypatch):

@@ -22,8 +22,10 @@ kind of metric and pid. A scrape, whichever worker accepts it, reads every file
   or larger than the others is what an operator looks for. `python_gc_*` is not served:
   only the scraping worker's collector could be read.
 
-The supervisor removes the folder when it stops; one killed by SIGKILL cannot, and its
-folder stays in the temporary directory (a few sparse files). With one worker nothing
+The supervisor removes the folder when it stops. One killed by SIGKILL cannot: its folder
+stays in the temporary directory (a few sparse files) until the next supervisor starts,
+which removes every folder of its kind whose supervisor (named in the folder's name) is
+no longer running (`sweep_stale_folders`). With one worker nothing
 here runs and metrics.py keeps a registry of its own with the standard collectors (unless
 the operator set the variable: then that process reads its own files the same way).
 """
@@ -48,6 +50,7 @@ from healthcare.config import ConfigurationError
 logger = logging.getLogger(__name__)
 
 FOLDER_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+FOLDER_PREFIX = "healthcare-metrics-"  # then the supervisor's pid, a dash, mkdtemp's name
 PROC = Path("/proc")
 
 
@@ -77,13 +80,34 @@ def shared_folder(workers: int) -> Iterator[None]:
             )
         yield
         return
-    folder = tempfile.mkdtemp(prefix="healthcare-metrics-")  # mode 0700: this user only
+    sweep_stale_folders()
+    # mode 0700: this user only
+    folder = tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-")
     os.environ[FOLDER_VARIABLE] = folder
     try:
         yield
     finally:
         os.environ.pop(FOLDER_VARIABLE, None)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def sweep_stale_folders(parent: str | None = None) -> list[Path]:
+    """Remove the folders that supervisors killed before they could remove their own left
+    in the temporary directory: this user's, named for a pid no longer running. The ones
+    removed."""
+    removed = []
+    for folder in Path(parent or tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*-*"):
+        pid = folder.name.removeprefix(FOLDER_PREFIX).split("-", 1)[0]
+        try:
+            owned = folder.is_dir() and folder.stat().st_uid == os.getuid()
+        except OSError:
+            continue
+        if owned and pid.isdigit() and not (PROC / pid).exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    if removed:
+        logger.info("removed %d metrics folders of supervisors that had died", len(removed))
+    return removed
 
 
 def forget_earlier_process() -> None:
