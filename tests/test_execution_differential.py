@@ -196,10 +196,10 @@ def field_request(type_: GraphQLObjectType, name: str, field: GraphQLField) -> s
 
 async def more_of_everything(world: World) -> None:
     """What the matrix's world lacks for every field to have a value for someone: what
-    the audit paths' world adds (`reply_and_history`), a rescheduling, a page and more
-    of chat, a notification about a visit, a profile picture,
-    emails sent, failed and waiting, and reads on the audit trail (there before either
-    run: `Trail` tells each run's own rows apart)."""
+    the audit paths' world adds (`reply_and_history`), a rescheduling, a page and more of
+    chat, a notification about a visit, a profile picture, emails sent, failed and
+    waiting, and reads on the audit trail (there before either run: `Trail` tells each
+    run's own rows apart)."""
     await reply_and_history(world)
     patient, doctor = world.users["patient_a"], world.users["doctor"]
     await models.AppointmentChange.create(
