@@ -731,11 +731,6 @@ def test_a_resolver_of_the_object_and_info_alone_is_called_directly_and_answers_
     assert seen == [("own", 1, "own"), ("own", 2, "own")]
 
 
-class _Viewer:
-    def __init__(self, user: object) -> None:
-        self.user = user
-
-
 def test_a_field_behind_permissions_runs_them_as_strawberry_does_when_resolved_directly():
     """Permissions on a field resolved directly run as strawberry's wrapper runs them: in
     its order (the last one declared first), each given the object and an Info of the
@@ -799,7 +794,7 @@ def test_a_field_behind_permissions_runs_them_as_strawberry_does_when_resolved_d
             return [Row(n=1), Row(n=2)]
 
     document = "{ rows { secret tags loud computed later refused } }"
-    context = types.SimpleNamespace(viewer=_Viewer(None), audit_buffer=[])
+    context = types.SimpleNamespace(viewer=types.SimpleNamespace(user=None), audit_buffer=[])
     expected = asyncio.run(strawberry.Schema(query=Query).execute(document, context_value=context))
     expected_asked, expected_trail = list(asked), list(context.audit_buffer)
     asked.clear()

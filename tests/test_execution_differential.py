@@ -314,13 +314,16 @@ class Trail:
             'DELETE FROM "audit_events"' if settings.uses_sqlite else ('TRUNCATE "audit_events"')
         )
         self.baseline: list[dict[str, Any]] = []
-        self.seen: set[uuid.UUID] = set()
+        self.seen: set[uuid.UUID] = set()  # the baseline's rows and the runs' since
 
     async def keep(self) -> None:
         """Take the trail as it is now as the one to put back."""
         await audit.written()
         self.baseline = await models.AuditEvent.all().values()
-        self.seen = {row["id"] for row in self.baseline}
+        self.seen = self.baseline_ids()
+
+    def baseline_ids(self) -> set[uuid.UUID]:
+        return {row["id"] for row in self.baseline}
 
     async def new_rows(self) -> list[tuple[str, ...]]:
         """The rows written since the last call, without ids and instants."""
@@ -334,7 +337,7 @@ class Trail:
             return
         await connections.get("default").execute_script(self.empty)
         await models.AuditEvent.bulk_create([models.AuditEvent(**row) for row in self.baseline])
-        self.seen = {row["id"] for row in self.baseline}
+        self.seen = self.baseline_ids()
 
 
 async def run(

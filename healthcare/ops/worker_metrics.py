@@ -91,12 +91,12 @@ def shared_folder(workers: int) -> Iterator[None]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def sweep_stale_folders(parent: str | None = None) -> list[Path]:
+def sweep_stale_folders() -> list[Path]:
     """Remove the folders that supervisors killed before they could remove their own left
     in the temporary directory: this user's, named for a pid no longer running. The ones
     removed."""
     removed = []
-    for folder in Path(parent or tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*-*"):
+    for folder in Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*-*"):
         pid = folder.name.removeprefix(FOLDER_PREFIX).split("-", 1)[0]
         try:
             owned = folder.is_dir() and folder.stat().st_uid == os.getuid()
