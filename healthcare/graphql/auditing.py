@@ -101,6 +101,8 @@ SKIP_WHEN = {"skip": True, "include": False}
 C = TypeVar("C", bound=type)
 # Whether a viewer gets a field's value for a row (see `audited`'s `apart`).
 ReadRule = Callable[[models.User | None, Any], bool]
+# The reads asking some fields of an object makes: (entity, by its value; fields read).
+Reads = tuple[tuple[str, tuple[str, ...]], ...]
 # Every type declared `audited`, with its entity (tests walk the schema to each of them).
 AUDITED_TYPES: dict[type, models.AuditEntity] = {}
 
@@ -133,21 +135,31 @@ def audited(
     separate = tuple(sorted((name, kept_as) for name, (kept_as, _) in (apart or {}).items()))
     read_rules = tuple((name, rule) for name, (_, rule) in (apart or {}).items())
 
+    @functools.lru_cache(maxsize=1024)  # keyed by what clients select: bounded
+    def read_plan(fields: tuple[str, ...]) -> tuple[tuple[tuple[str, ReadRule], ...], Reads]:
+        """The rules of the fields asked that someone may be refused, and the reads that
+        asking `fields` makes when none is refused."""
+        ruled = tuple((name, rule) for name, rule in read_rules if name in fields)
+        made = tuple((kept_as.value, names) for kept_as, names in reads(entity, fields, separate))
+        return ruled, made
+
     def decorate(cls: C) -> C:
         def is_type_of(obj: Any, info: ResolveInfo) -> bool:
             if not isinstance(obj, cls):
                 return False
             row: Any = obj
-            viewer = info.context.viewer.user
+            context = info.context
+            viewer = context.viewer.user
             if when(row, viewer):
                 fields = selected_fields(info)
-                withheld = {
-                    n for n, may_read in read_rules if n in fields and not may_read(viewer, row)
-                }
-                if withheld:
-                    fields = tuple(name for name in fields if name not in withheld)
-                for read_entity, read_fields in reads(entity, fields, separate):
-                    _record_read(info, read_entity, read_fields, row.id, patient(row))
+                ruled, made = read_plan(fields)
+                if ruled:
+                    withheld = {name for name, may_read in ruled if not may_read(viewer, row)}
+                    if withheld:
+                        made = read_plan(tuple(n for n in fields if n not in withheld))[1]
+                patient_id = patient(row)
+                for read_entity, read_fields in made:
+                    _record_read(context, read_entity, read_fields, row.id, patient_id)
             return True
 
         setattr(cls, "is_type_of", staticmethod(is_type_of))  # noqa: B010 (mypy: a new attribute)
@@ -161,14 +173,13 @@ def audited(
 NAMING_FIELDS = frozenset({"id", "__typename"})
 
 
-@functools.lru_cache(maxsize=1024)  # keyed by what clients select: bounded
 def reads(
     entity: models.AuditEntity,
     fields: tuple[str, ...],
     apart: tuple[tuple[str, models.AuditEntity], ...],
 ) -> tuple[tuple[models.AuditEntity, tuple[str, ...]], ...]:
     """The reads that asking `fields` of an object of `entity` makes: of `entity`, and of
-    each entity `apart` gives a field to (see `audited`). Worked out once per selection."""
+    each entity `apart` gives a field to (see `audited`)."""
     kept_apart = dict(apart)
     by_entity: dict[models.AuditEntity, tuple[str, ...]] = {}
     for name in fields:
@@ -180,22 +191,28 @@ def reads(
     return tuple(by_entity.items())
 
 
+READ = models.AuditAction.READ.value
+
+
 def _record_read(
-    info: ResolveInfo,
-    entity: models.AuditEntity,
+    context: Context[Any],
+    entity: str,
     fields: tuple[str, ...],
     entity_id: Any,
     patient_id: Any,
 ) -> None:
     """Buffer one READ, unless this operation (or pushed event) recorded it already."""
-    context = info.context
-    key = (entity, str(entity_id), fields)
+    row_id = str(entity_id)
+    key = (entity, row_id, fields)
     if key in context.audited:
         return
     context.audited.add(key)
-    rows = [(entity_id, patient_id)]
-    read = models.AuditAction.READ
-    context.audit_buffer += audit.records(context.viewer.user, entity, read, True, rows, fields)
+    who = context.reader
+    if who is None or who.user is not context.viewer.user:  # the first read, or signed in since
+        who = context.reader = audit.actor(context.viewer.user)
+    context.audit_buffer.append(
+        audit.record_by(who, entity, READ, True, row_id, patient_id, fields)
+    )
 
 
 def denied(

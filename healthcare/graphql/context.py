@@ -20,7 +20,7 @@ from strawberry.types import Info as StrawberryInfo
 
 from healthcare.config import Settings
 from healthcare.ops.middleware import client_ip
-from healthcare.security.audit import AuditRecord
+from healthcare.security.audit import Actor, AuditRecord
 from healthcare.security.auth import ANONYMOUS, Viewer
 from healthcare.security.ratelimit import RateLimiter
 
@@ -55,6 +55,8 @@ class Context(Generic[L]):
     viewer: Viewer  # the scope's; `login` and its kin sign the rest of the operation in
     # Reads and refusals to record when the operation ends (see security.audit).
     audit_buffer: list[AuditRecord] = field(default_factory=list)
+    # Who the reads are recorded as (see graphql.auditing): worked out at the first one.
+    reader: Actor | None = None
     # The reads recorded so far, so that one object read twice is recorded once.
     audited: set[tuple[object, ...]] = field(default_factory=set)
     # The fields read below each field of the operation, by its AST nodes' ids: every row

@@ -93,6 +93,7 @@ class Appointment:
         description="When it last changed: pass the newest you saw as `changedSince` to "
         "`appointmentChanged` to resume."
     )
+    key: strawberry.Private[uuid.UUID]  # the id, as the loaders key it
     patient_id: strawberry.Private[uuid.UUID]
     doctor_id: strawberry.Private[uuid.UUID]
 
@@ -154,15 +155,11 @@ class Appointment:
             opens_at=window.opens_at, closes_at=window.closes_at, is_open=is_open
         )
 
-    @property
-    def key(self) -> uuid.UUID:
-        """The id as the loaders key it."""
-        return uuid.UUID(self.id)
-
     @classmethod
     def from_model(cls, row: models.Appointment) -> "Appointment":
         return cls(
             id=strawberry.ID(str(row.id)),
+            key=row.id,
             starts_at=row.starts_at,
             ends_at=row.ends_at,
             status=row.status,

@@ -144,6 +144,7 @@ class Consultation:
         "patient and administrators included.",
         extensions=allow(IsConsultationAuthor(), silent=True),
     )
+    key: strawberry.Private[uuid.UUID]  # the id, as the loaders key it
     doctor_id: strawberry.Private[uuid.UUID]
     patient_id: strawberry.Private[uuid.UUID]
 
@@ -206,15 +207,11 @@ class Consultation:
             for row in rows
         ]
 
-    @property
-    def key(self) -> uuid.UUID:
-        """The id as the loaders key it."""
-        return uuid.UUID(self.id)
-
     @classmethod
     def from_model(cls, consultation: models.Consultation) -> "Consultation":
         return cls(
             id=strawberry.ID(str(consultation.id)),
+            key=consultation.id,
             appointment_id=strawberry.ID(str(consultation.appointment_id)),
             created_at=consultation.created_at,
             updated_at=consultation.updated_at,

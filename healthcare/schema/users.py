@@ -42,13 +42,13 @@ def staff_identity_hidden(actor_is_admin: bool, viewer: models.User | None) -> b
 
 def someone_elses_patient_profile(user: "User", viewer: models.User | None) -> bool:
     """A patient's profile is health data when someone else reads it."""
-    return user.role == Role.PATIENT and (viewer is None or str(viewer.id) != user.id)
+    return user.role == Role.PATIENT and (viewer is None or viewer.id != user.key)
 
 
 @strawberry.type(description="A patient, a doctor or an administrator.")
 @audited(
     models.AuditEntity.PATIENT_PROFILE,
-    patient=lambda user: uuid.UUID(user.id),
+    patient=lambda user: user.key,
     when=someone_elses_patient_profile,
 )
 class User:
@@ -79,6 +79,7 @@ class User:
         extensions=allow(IsSelfOrAdmin(), silent=True),
     )
     profile_picture: strawberry.Private[str | None]
+    key: strawberry.Private[uuid.UUID]  # the id, as the loaders key it
 
     @strawberry.field(description="First and last name together.")
     def full_name(self) -> str:
@@ -94,6 +95,7 @@ class User:
     def from_model(cls, user: models.User) -> "User":
         return cls(
             id=strawberry.ID(str(user.id)),
+            key=user.id,
             first_name=user.first_name,
             last_name=user.last_name,
             role=user.role,

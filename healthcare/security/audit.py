@@ -74,38 +74,72 @@ COLUMNS = AuditRecord._fields
 TEXT_COLUMN_CHARS = 64  # entity_id, client_address, request_id
 
 
+class Actor(NamedTuple):
+    """Who acts, and from where, as the trail's columns hold them: worked out once for
+    the many records an operation makes (`actor`)."""
+
+    user: models.User | None
+    actor_id: uuid.UUID | None
+    actor_role: str | None
+    client_address: str | None
+    request_id: str | None
+
+
+def actor(user: models.User | None) -> Actor:
+    """`user`, acting in the request at hand (`bind_request`)."""
+    request = _request.get() or _NO_REQUEST
+    return Actor(
+        user,
+        user.id if user else None,
+        user.role.value if user else None,
+        _cut(request.client_address),  # cut too: it may come from a proxy header
+        _cut(request.request_id),
+    )
+
+
 def records(
-    actor: models.User | None,
+    actor_user: models.User | None,
     entity: models.AuditEntity,
     action: models.AuditAction,
     allowed: bool,
     rows: Iterable[tuple[Any, uuid.UUID | None]],
     fields: Iterable[str] = (),
 ) -> list[AuditRecord]:
-    """One record per (entity id, patient id) in `rows`, at this moment, by `actor`."""
-    request = _request.get() or _NO_REQUEST
-    now = datetime.now(UTC)
-    actor_id, actor_role = (actor.id, actor.role.value) if actor else (None, None)
-    entity_name, action_name, field_names = entity.value, action.value, tuple(fields)
-    client_address, request_id = _cut(request.client_address), _cut(request.request_id)
+    """One record per (entity id, patient id) in `rows`, at this moment, by `actor_user`."""
+    who, entity_name, action_name = actor(actor_user), entity.value, action.value
+    field_names = tuple(fields)
     return [
-        AuditRecord(
-            now,
-            actor_id,
-            actor_role,
-            patient_id,
-            entity_name,
-            # Cut to the column's size: it may quote what a client sent (an id that is
-            # not one), and one row the database refuses must not cost a batch.
-            _cut(str(entity_id)) if entity_id is not None else None,
-            action_name,
-            field_names,
-            allowed,
-            client_address,  # cut too: it may come from a proxy header
-            request_id,
-        )
+        record_by(who, entity_name, action_name, allowed, entity_id, patient_id, field_names)
         for entity_id, patient_id in rows
     ]
+
+
+def record_by(
+    who: Actor,
+    entity: str,
+    action: str,
+    allowed: bool,
+    entity_id: Any,
+    patient_id: uuid.UUID | None,
+    fields: tuple[str, ...],
+) -> AuditRecord:
+    """One record, at this moment, by `who`: the entity and action by their values (the
+    read path makes a hundred of these per list; `records` is the general one)."""
+    return AuditRecord(
+        datetime.now(UTC),
+        who.actor_id,
+        who.actor_role,
+        patient_id,
+        entity,
+        # Cut to the column's size: it may quote what a client sent (an id that is not
+        # one), and one row the database refuses must not cost a batch.
+        _cut(str(entity_id)) if entity_id is not None else None,
+        action,
+        fields,
+        allowed,
+        who.client_address,
+        who.request_id,
+    )
 
 
 def record(
