@@ -47,10 +47,12 @@ import strawberry
 from graphql import (
     DocumentNode,
     GraphQLError,
+    GraphQLID,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
     GraphQLSchema,
+    GraphQLString,
     Undefined,
     get_nullable_type,
     is_leaf_type,
@@ -94,9 +96,11 @@ MAX_LOGGED_OPERATION_NAMES = 20
 # strawberry's key, in a GraphQL field's `extensions`, for the StrawberryField it came from.
 STRAWBERRY_FIELD = "strawberry-definition"
 # A plain field: read `attribute` of the source, coerce it with the leaf type's
-# `coerce_output_value`; `nullable` says whether None is an answer; null instead unless
-# every one of the `RowRule`s allows the viewer the row.
-PlainField = tuple[str, Callable[[Any], Any], bool, tuple[RowRule, ...]]
+# `coerce_output_value` (a str as it is for `String` and `ID`, which would give it back:
+# `text`); `nullable` says whether None is an answer; null instead unless every one of the
+# `RowRule`s allows the viewer the row.
+PlainField = tuple[str, Callable[[Any], Any], bool, bool, tuple[RowRule, ...]]
+TEXT_TYPES = (GraphQLString, GraphQLID)
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,7 @@ class ObjectPlan:
     then the `PlainField`) and the others, for graphql-core (a grouped field set)."""
 
     order: tuple[str, ...]
-    plain: tuple[tuple[str, str, Callable[[Any], Any], bool, tuple[RowRule, ...]], ...]
+    plain: tuple[tuple[str, str, Callable[[Any], Any], bool, bool, tuple[RowRule, ...]], ...]
     others: dict[str, Any]
     ruled: bool  # whether a plain field has rules: the viewer is needed
 
@@ -299,7 +303,7 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
             )
         values: dict[str, Any] = {}
         user = self.context_value.viewer.user if plan.ruled else None
-        for name, attribute, coerce, nullable, rules in plan.plain:
+        for name, attribute, coerce, text, nullable, rules in plan.plain:
             try:
                 if rules and not all(rule.allows(user, source_value) for rule in rules):
                     values[name] = None  # as strawberry's silent permission answers
@@ -309,6 +313,9 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     if not nullable:
                         break
                     values[name] = None
+                    continue
+                if text and type(value) is str:
+                    values[name] = value
                     continue
                 coerced = coerce(value)
             except Exception:  # graphql-core's path reports it
@@ -377,7 +384,8 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         leaf = get_nullable_type(field_def.type)
         if not is_leaf_type(leaf):
             return None
-        return definition.python_name, leaf.coerce_output_value, nullable, rules
+        text = leaf in TEXT_TYPES
+        return definition.python_name, leaf.coerce_output_value, text, nullable, rules
 
     def _row_rules(self, definition: StrawberryField) -> tuple[RowRule, ...] | None:
         """A field's rules if it has no resolver and its one extension is a silent
