@@ -413,12 +413,12 @@ def test_each_event_of_a_subscription_collects_subfields_into_a_memo_of_its_own(
     assert len({id(memo) for memo in memos}) == EVENTS  # each its own (all still alive)
     # Tick's subfields, and Leaf's once for the list's three rows
     assert [len(memo) for memo in memos] == [2] * EVENTS
-    # the objects' plans too (the root's, with no plain field; Tick's, with `n` plain and
-    # `leaves` not; Leaf's, once for the three rows): in each event's memo, none in the
-    # subscription's
+    # the objects' plans too (Tick's, with `n` plain and `leaves` not; Leaf's, once for
+    # the three rows; the root's fields go graphql-core's way, unplanned): in each event's
+    # memo, none in the subscription's
     assert subscription._object_plans == {}
     plans = [[plan for _, plan in event._object_plans.values()] for _, event in built]
-    assert [len(p) for p in plans] == [3] * EVENTS
+    assert [len(p) for p in plans] == [2] * EVENTS
     assert [sorted(len(plan.plain) for plan in p if plan) for p in plans] == [[1, 1]] * EVENTS
     assert held_by_subscription[-1] == held_by_subscription[0]
 
@@ -870,3 +870,94 @@ def test_every_field_of_the_api_resolved_directly_has_no_arguments_and_runs_its_
     assert {"Appointment.patient", "Appointment.consultation", "User.fullName"} <= direct
     assert {"Appointment.reason", "User.email", "Consultation.treatmentPlan"} <= direct
     assert "Query.appointments" in ruled and "Query.appointments" not in direct
+
+
+# ---- nested objects: what LeanExecutionContext._execute_nested does ----------------------------
+
+
+def objects_schema(execution_context_class: type) -> strawberry.Schema:
+    """Rows whose fields are single objects: an attribute, a resolver, an async one that
+    returns at once, one that waits, null on a nullable and on a non-null field, a value
+    of the wrong type, a resolver that raises, an object within an object."""
+
+    @strawberry.type
+    class Leaf:
+        n: int
+
+    @strawberry.type
+    class Branch:
+        leaf: Leaf
+        label: str
+
+        @strawberry.field
+        async def later(self) -> Leaf:
+            await asyncio.sleep(0)
+            return Leaf(n=self.leaf.n + 100)
+
+    @strawberry.type
+    class Row:
+        n: int
+        branch: Branch
+
+        @strawberry.field
+        def computed(self) -> Leaf:
+            return Leaf(n=self.n * 10)
+
+        @strawberry.field
+        async def at_once(self) -> Leaf | None:
+            return Leaf(n=self.n) if self.n % 2 else None
+
+        @strawberry.field
+        def missing(self) -> Leaf:
+            return None  # type: ignore[return-value]
+
+        @strawberry.field
+        def wrong(self) -> Leaf | None:
+            return self.branch  # type: ignore[return-value]
+
+        @strawberry.field
+        def failing(self) -> Leaf | None:
+            raise ValueError(f"no leaf for {self.n}")
+
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        def rows(self) -> list[Row | None]:
+            return [Row(n=n, branch=Branch(leaf=Leaf(n=n), label=f"b{n}")) for n in (1, 2)]
+
+    return strawberry.Schema(query=Query, execution_context_class=execution_context_class)
+
+
+OBJECTS = {
+    "every kind that completes": (
+        "{ rows { n branch { label leaf { n } later { n } } computed { n } atOnce { n } } }"
+    ),
+    "a null on a non-null field": "{ rows { n missing { n } } }",
+    "a value of the wrong type": "{ rows { n wrong { n } } }",
+    "a resolver that raises": "{ rows { n failing { n } computed { n } } }",
+}
+
+
+@pytest.mark.parametrize("document", OBJECTS.values(), ids=OBJECTS.keys())
+def test_nested_objects_are_completed_as_graphql_core_completes_them(document):
+    # given: graphql-core's own execution, and ours counting graphql-core's completions
+    completed: list[str] = []
+
+    class Counting(LeanExecutionContext):
+        def complete_value(self, return_type, field_details_list, info, path, result, context):
+            completed.append(f"{info.parent_type}.{info.field_name}")
+            return super().complete_value(
+                return_type, field_details_list, info, path, result, context
+            )
+
+    expected = asyncio.run(objects_schema(StrawberryGraphQLCoreExecutionContext).execute(document))
+    # when
+    result = asyncio.run(objects_schema(Counting).execute(document))
+    # then: the same data and errors (message, path)
+    assert result.data == expected.data
+    assert [(e.message, e.path) for e in result.errors or ()] == [
+        (e.message, e.path) for e in expected.errors or ()
+    ]
+    # and: graphql-core completed the root's list and the one resolver that waited, not
+    # the objects nested in the rows
+    assert set(completed) <= {"Query.rows", "Branch.later"}, completed

@@ -9,7 +9,10 @@ there, by name, and nowhere else.
   cycle (`async_helpers`), running an async resolver that does not wait at once
   (`complete_awaitable_value`), reading a plain attribute field without the generic
   field machinery (`execute_fields`, strawberry's `_is_default` resolvers, and attribute
-  fields behind a silent permission of `RowRule`s, applied per row), and giving
+  fields behind a silent permission of `RowRule`s, applied per row), completing a
+  field whose value is one object without `complete_value`'s dispatch
+  (`_execute_nested`: the same resolve info, resolver call, `is_type_of` and errors as
+  graphql-core's `execute_field`), and giving
   each event of a subscription memos of its own (`build_per_event_executor`,
   `_relevant_sub_fields`).
 - `use_direct_resolvers`: a field without arguments whose resolver asks for nothing but
@@ -46,7 +49,9 @@ from typing import Any, Generic, Protocol, TypeVar
 import strawberry
 from graphql import (
     DocumentNode,
+    FieldNode,
     GraphQLError,
+    GraphQLField,
     GraphQLID,
     GraphQLObjectType,
     GraphQLOutputType,
@@ -59,7 +64,8 @@ from graphql import (
     is_non_null_type,
     parse,
 )
-from graphql.pyutils import Path
+from graphql.execution.executor import invalid_return_type_error
+from graphql.pyutils import Path, gather_with_cancel
 from graphql.type.definition import GraphQLResolveInfoHelpers
 from graphql.validation import ASTValidationRule
 from strawberry.exceptions import MissingQueryError
@@ -104,12 +110,29 @@ TEXT_TYPES = (GraphQLString, GraphQLID)
 
 
 @dataclass(frozen=True)
+class NestedField:
+    """A field whose value is one object (of `object_type`; null allowed if `nullable`),
+    without arguments: its response name, graphql-core's field, its field details and
+    their nodes, and the object's own selection (a grouped field set, without @defer)."""
+
+    name: str
+    definition: GraphQLField
+    details: Any
+    nodes: list[FieldNode]
+    object_type: GraphQLObjectType
+    nullable: bool
+    selection: Any
+
+
+@dataclass(frozen=True)
 class ObjectPlan:
     """An object selection's fields: the response names in order, the plain ones (name,
-    then the `PlainField`) and the others, for graphql-core (a grouped field set)."""
+    then the `PlainField`), the nested ones, and the others, for graphql-core (a grouped
+    field set)."""
 
     order: tuple[str, ...]
     plain: tuple[tuple[str, str, Callable[[Any], Any], bool, bool, tuple[RowRule, ...]], ...]
+    nested: tuple[NestedField, ...]
     others: dict[str, Any]
     ruled: bool  # whether a plain field has rules: the viewer is needed
 
@@ -286,10 +309,16 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         resolver wrappers or `complete_value`: about 3 in 4 fields of a list. So is an
         attribute field whose one extension is a silent permission of `RowRule`s (who sees
         `reason`, `email`...): null unless every rule allows the viewer the row, as
-        strawberry's PermissionExtension answers. The others go
-        graphql-core's way. An unusual plain value (None where the type says non-null, an
-        attribute or coercion that fails) sends the whole object graphql-core's way, which
-        reports it as before."""
+        strawberry's PermissionExtension answers. A field whose value is one object (no
+        arguments, not a list, union or interface) is executed by `_execute_nested`. The
+        others go graphql-core's way, and so do the root's fields and deferred ones. An
+        unusual plain value (None where the type says non-null, an attribute or coercion
+        that fails) sends the whole object graphql-core's way, which reports it as
+        before."""
+        if path is None or position_context is not None:  # root fields; deferred ones
+            return super().execute_fields(
+                parent_type, source_value, path, grouped_field_set, position_context
+            )
         known = self._object_plans.get(id(grouped_field_set))
         if known is None:
             known = self._object_plans[id(grouped_field_set)] = (
@@ -324,52 +353,187 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 break
             values[name] = coerced
         else:
-            if not plan.others:
+            if not plan.nested and not plan.others:
                 return values
-            rest = super().execute_fields(
-                parent_type, source_value, path, plan.others, position_context
-            )
-            if isinstance(rest, dict):  # else graphql-core's coroutine gathering the rest
-                return _in_order(plan.order, values, rest)
-            return self._merged_later(plan.order, values, rest)
+            return self._execute_the_rest(plan, parent_type, source_value, path, values)
         return super().execute_fields(
             parent_type, source_value, path, grouped_field_set, position_context
         )
 
+    def _execute_the_rest(
+        self,
+        plan: ObjectPlan,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path,
+        values: dict[str, Any],
+    ) -> Any:
+        """The nested fields and the others of an object whose plain fields are `values`:
+        the object's result, or a coroutine for it when some field waits (as
+        graphql-core's `execute_fields`, settling what waits if a field fails)."""
+        waiting: list[str] = []
+        try:
+            for nested in plan.nested:
+                value = values[nested.name] = self._execute_nested(
+                    parent_type, source_value, path, nested
+                )
+                if self.is_awaitable(value):
+                    waiting.append(nested.name)
+            rest = (
+                super().execute_fields(parent_type, source_value, path, plan.others, None)
+                if plan.others
+                else {}
+            )
+        except Exception:
+            if waiting:
+                self.settle_in_background([values[name] for name in waiting])
+            raise
+        if not waiting and isinstance(rest, dict):  # else graphql-core's coroutine for it
+            return _in_order(plan.order, values, rest)
+        return self._merged_later(plan.order, values, waiting, rest)
+
     @staticmethod
     async def _merged_later(
-        order: tuple[str, ...], values: dict[str, Any], rest: Awaitable[dict[str, Any]]
+        order: tuple[str, ...],
+        values: dict[str, Any],
+        waiting: list[str],
+        rest: dict[str, Any] | Awaitable[dict[str, Any]],
     ) -> dict[str, Any]:
-        return _in_order(order, values, await rest)
+        awaitables = [values[name] for name in waiting]
+        if not isinstance(rest, dict):
+            awaitables.append(rest)
+        done = await gather_with_cancel(*awaitables)
+        values.update(zip(waiting, done, strict=False))
+        return _in_order(order, values, rest if isinstance(rest, dict) else done[-1])
+
+    def _execute_nested(
+        self, parent_type: GraphQLObjectType, source: Any, path: Path, nested: NestedField
+    ) -> Any:
+        """graphql-core's `execute_field` for a `NestedField`: the same resolve info,
+        resolver call and error handling, an async resolver that does not wait run to its
+        end at once (as `complete_awaitable_value`), and the object completed without
+        `complete_value`'s dispatch on its type (`_complete_nested`)."""
+        field_path = Path(path, nested.name, parent_type.name)
+        definition = nested.definition
+        info = self.build_resolve_info(definition, nested.nodes, parent_type, field_path)
+        try:
+            result = definition.resolve(source, info)  # type: ignore[misc]
+            if type(result) is CoroutineType and self.abort_signal is None:
+                context = contextvars.copy_context()
+                try:
+                    waiting_on = context.run(result.send, None)
+                except StopIteration as done:
+                    result = done.value
+                else:
+                    resumed = Resumed(result, waiting_on, context)
+                    return super().complete_awaitable_value(
+                        definition.type, nested.details, info, field_path, resumed, None
+                    )
+            elif self.is_awaitable(result):
+                return super().complete_awaitable_value(
+                    definition.type, nested.details, info, field_path, result, None
+                )
+            completed = self._complete_nested(nested, info, field_path, result)
+            if self.is_awaitable(completed):
+                return self._completed_later(completed, definition.type, nested.details, field_path)
+            return completed
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, definition.type, nested.details, field_path)
+            return None
+
+    def _complete_nested(
+        self, nested: NestedField, info: GraphQLResolveInfo[Any], path: Path, result: Any
+    ) -> Any:
+        """graphql-core's `complete_value` for an object type, non-null or not:
+        `complete_object_value` and `collect_and_execute_subfields` without @defer."""
+        if isinstance(result, Exception):
+            raise result
+        if result is None or result is Undefined:
+            if nested.nullable:
+                return None
+            message = (
+                f"Cannot return null for non-nullable field {info.parent_type}.{info.field_name}."
+            )
+            raise TypeError(message)
+        object_type = nested.object_type
+        if object_type.is_type_of:
+            is_type_of = object_type.is_type_of(result, info)
+            if self.is_awaitable(is_type_of):
+                return self._complete_nested_later(nested, is_type_of, path, result)
+            if not is_type_of:
+                raise invalid_return_type_error(object_type, result, nested.details)
+        return self.execute_fields(object_type, result, path, nested.selection, None)
+
+    async def _complete_nested_later(
+        self, nested: NestedField, is_type_of: Awaitable[bool], path: Path, result: Any
+    ) -> Any:
+        if not await self.with_abort_signal(is_type_of):
+            raise invalid_return_type_error(nested.object_type, result, nested.details)
+        fields = self.execute_fields(nested.object_type, result, path, nested.selection, None)
+        return await fields if self.is_awaitable(fields) else fields
 
     def _object_plan(
         self, parent_type: GraphQLObjectType, grouped_field_set: Any
     ) -> ObjectPlan | None:
-        """Which fields of the selection are plain (see `execute_fields`), or None if none is."""
+        """Which fields of the selection are plain and which nested (see `execute_fields`),
+        or None if none is."""
         plain = []
+        nested = []
         others = {}
         for name, details in grouped_field_set.items():
             read = self._plain_field(parent_type, details)
-            if read is None:
-                others[name] = details
-            else:
+            if read is not None:
                 plain.append((name, *read))
-        if not plain:
+                continue
+            one_object = self._nested_field(parent_type, name, details)
+            if one_object is not None:
+                nested.append(one_object)
+            else:
+                others[name] = details
+        if not plain and not nested:
             return None
         ruled = any(rules for *_, rules in plain)
-        return ObjectPlan(tuple(grouped_field_set), tuple(plain), others, ruled)
+        return ObjectPlan(tuple(grouped_field_set), tuple(plain), tuple(nested), others, ruled)
 
-    def _plain_field(self, parent_type: GraphQLObjectType, details: Any) -> PlainField | None:
-        """How to read a plain field (see `execute_fields`), or None for any other."""
+    def _nested_field(
+        self, parent_type: GraphQLObjectType, name: str, details: Any
+    ) -> NestedField | None:
+        """How to execute a field whose value is one object (see `_execute_nested`), or
+        None for any other: arguments, a list, a union or interface, @defer below it."""
+        field_def = self._field_without_arguments(parent_type, details)
+        if field_def is None or field_def.resolve is None:
+            return None
+        object_type = get_nullable_type(field_def.type)
+        if not isinstance(object_type, GraphQLObjectType):
+            return None
+        selection, deferred, _ = self.collect_subfields(object_type, details)
+        if deferred:
+            return None
+        nullable = not is_non_null_type(field_def.type)
+        nodes = [each.node for each in details]  # graphql-core's `to_nodes`
+        return NestedField(name, field_def, details, nodes, object_type, nullable, selection)
+
+    def _field_without_arguments(
+        self, parent_type: GraphQLObjectType, details: Any
+    ) -> GraphQLField | None:
+        """The field the details ask for, if it takes no arguments and no schema extension
+        wraps every resolver (graphql-core's middleware: let it); else None."""
         first = details[0]
         node = first.node
         if node.arguments or first.fragment_variable_values is not None:
             return None
         middleware = self.middleware_manager
         if middleware is not None and middleware._middleware_resolvers is not None:
-            return None  # a schema extension wraps every resolver: let it
+            return None
         field_def = self.schema.get_field(parent_type, node.name.value)
         if field_def is None or field_def.args:
+            return None
+        return field_def
+
+    def _plain_field(self, parent_type: GraphQLObjectType, details: Any) -> PlainField | None:
+        """How to read a plain field (see `execute_fields`), or None for any other."""
+        field_def = self._field_without_arguments(parent_type, details)
+        if field_def is None:
             return None
         definition = (field_def.extensions or {}).get(STRAWBERRY_FIELD)
         if definition is None or definition.default_resolver is not getattr:
