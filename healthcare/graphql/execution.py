@@ -131,6 +131,7 @@ class ObjectPlan:
     field set)."""
 
     order: tuple[str, ...]
+    typename: tuple[str, ...]  # the response names asking `__typename`: the type's name
     plain: tuple[tuple[str, str, Callable[[Any], Any], bool, bool, tuple[RowRule, ...]], ...]
     nested: tuple[NestedField, ...]
     others: dict[str, Any]
@@ -330,7 +331,9 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return super().execute_fields(
                 parent_type, source_value, path, grouped_field_set, position_context
             )
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = (
+            dict.fromkeys(plan.typename, parent_type.name) if plan.typename else {}
+        )
         user = self.context_value.viewer.user if plan.ruled else None
         for name, attribute, coerce, text, nullable, rules in plan.plain:
             try:
@@ -354,7 +357,7 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
             values[name] = coerced
         else:
             if not plan.nested and not plan.others:
-                return values
+                return _in_order(plan.order, values, {}) if plan.typename else values
             return self._execute_the_rest(plan, parent_type, source_value, path, values)
         return super().execute_fields(
             parent_type, source_value, path, grouped_field_set, position_context
@@ -377,7 +380,7 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 value = values[nested.name] = self._execute_nested(
                     parent_type, source_value, path, nested
                 )
-                if self.is_awaitable(value):
+                if self._waits(value):
                     waiting.append(nested.name)
             rest = (
                 super().execute_fields(parent_type, source_value, path, plan.others, None)
@@ -391,6 +394,13 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if not waiting and isinstance(rest, dict):  # else graphql-core's coroutine for it
             return _in_order(plan.order, values, rest)
         return self._merged_later(plan.order, values, waiting, rest)
+
+    def _waits(self, completed: Any) -> bool:
+        """Whether an object's completion is still to come: a null or an object's values
+        are not, without asking `is_awaitable` (once per nested object)."""
+        if completed is None or type(completed) is dict:
+            return False
+        return self.is_awaitable(completed)
 
     @staticmethod
     async def _merged_later(
@@ -434,7 +444,7 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     definition.type, nested.details, info, field_path, result, None
                 )
             completed = self._complete_nested(nested, info, field_path, result)
-            if self.is_awaitable(completed):
+            if self._waits(completed):
                 return self._completed_later(completed, definition.type, nested.details, field_path)
             return completed
         except Exception as raw_error:
@@ -458,7 +468,7 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         object_type = nested.object_type
         if object_type.is_type_of:
             is_type_of = object_type.is_type_of(result, info)
-            if self.is_awaitable(is_type_of):
+            if is_type_of is not True and self.is_awaitable(is_type_of):
                 return self._complete_nested_later(nested, is_type_of, path, result)
             if not is_type_of:
                 raise invalid_return_type_error(object_type, result, nested.details)
@@ -477,10 +487,14 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
     ) -> ObjectPlan | None:
         """Which fields of the selection are plain and which nested (see `execute_fields`),
         or None if none is."""
+        typename = []
         plain = []
         nested = []
         others = {}
         for name, details in grouped_field_set.items():
+            if details[0].node.name.value == "__typename":
+                typename.append(name)
+                continue
             read = self._plain_field(parent_type, details)
             if read is not None:
                 plain.append((name, *read))
@@ -490,10 +504,11 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 nested.append(one_object)
             else:
                 others[name] = details
-        if not plain and not nested:
+        if not typename and not plain and not nested:
             return None
         ruled = any(rules for *_, rules in plain)
-        return ObjectPlan(tuple(grouped_field_set), tuple(plain), tuple(nested), others, ruled)
+        order = tuple(grouped_field_set)
+        return ObjectPlan(order, tuple(typename), tuple(plain), tuple(nested), others, ruled)
 
     def _nested_field(
         self, parent_type: GraphQLObjectType, name: str, details: Any
