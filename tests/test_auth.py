@@ -5,12 +5,16 @@ import base64
 import json
 import secrets
 import time
+import uuid
+from datetime import timedelta
 from typing import Any
 
 import jwt
 import pytest
 
 from healthcare import models
+from healthcare.config import Settings
+from healthcare.security import auth
 from tests.conftest import TEST_JWT_SECRET, TEST_PASSWORD, make_patient
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -475,3 +479,37 @@ async def test_passwords_are_stored_as_argon2_hashes(client):
     stored = await models.User.get(email="hashed@example.org")
     assert stored.password_hash.startswith("$argon2")
     assert password not in stored.password_hash
+
+
+# ---- verified tokens kept (auth._verified) ----------------------------------------------------
+
+
+def test_a_token_verified_before_is_still_refused_once_it_expires(monkeypatch):
+    # given: a token of 60 s, verified (and kept) now
+    settings = Settings(jwt_secret=TEST_JWT_SECRET, access_token_ttl_seconds=60)
+    token, expires_at = auth.create_access_token(uuid.uuid4(), uuid.uuid4(), settings)
+    assert auth.decode_access_token(token, settings).expires_at == expires_at.replace(microsecond=0)
+    # when: the clock passes its expiry and the leeway
+    later = expires_at + timedelta(seconds=auth.EXPIRY_LEEWAY_SECONDS + 1)
+    monkeypatch.setattr(auth, "utcnow", lambda: later)
+    # then
+    with pytest.raises(auth.InvalidAccessToken, match="expired"):
+        auth.decode_access_token(token, settings)
+
+
+def test_a_kept_token_is_refused_under_another_secret_and_a_refusal_is_not_kept():
+    # given: a token verified (and kept) under its own secret
+    settings = Settings(jwt_secret=TEST_JWT_SECRET)
+    token, _ = auth.create_access_token(uuid.uuid4(), uuid.uuid4(), settings)
+    auth.decode_access_token(token, settings)
+    rotated = Settings(jwt_secret=secrets.token_urlsafe(48))
+    # when / then: under a rotated secret it does not verify, every time
+    for _ in range(2):
+        with pytest.raises(auth.InvalidAccessToken, match="invalid"):
+            auth.decode_access_token(token, rotated)
+    # and: a tampered copy is refused, every time, while the original still works
+    tampered = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    for _ in range(2):
+        with pytest.raises(auth.InvalidAccessToken, match="invalid"):
+            auth.decode_access_token(tampered, settings)
+    assert auth.decode_access_token(token, settings).session_id is not None
