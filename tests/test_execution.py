@@ -875,10 +875,11 @@ def test_every_field_of_the_api_resolved_directly_has_no_arguments_and_runs_its_
 # ---- nested objects: what LeanExecutionContext._execute_nested does ----------------------------
 
 
-def objects_schema(execution_context_class: type) -> strawberry.Schema:
+def objects_schema(execution_context_class: type, calls: list[str]) -> strawberry.Schema:
     """Rows whose fields are single objects: an attribute, a resolver, an async one that
     returns at once, one that waits, null on a nullable and on a non-null field, a value
-    of the wrong type, a resolver that raises, an object within an object."""
+    of the wrong type, a resolver that raises, an object within an object; and a
+    non-null string that raises. The resolvers note their calls in `calls`."""
 
     @strawberry.type
     class Leaf:
@@ -901,7 +902,13 @@ def objects_schema(execution_context_class: type) -> strawberry.Schema:
 
         @strawberry.field
         def computed(self) -> Leaf:
+            calls.append(f"computed {self.n}")
             return Leaf(n=self.n * 10)
+
+        @strawberry.field
+        def broken(self) -> str:
+            calls.append(f"broken {self.n}")
+            raise ValueError(f"broken {self.n}")
 
         @strawberry.field
         async def at_once(self) -> Leaf | None:
@@ -935,6 +942,14 @@ OBJECTS = {
     "a null on a non-null field": "{ rows { n missing { n } } }",
     "a value of the wrong type": "{ rows { n wrong { n } } }",
     "a resolver that raises": "{ rows { n failing { n } computed { n } } }",
+    # graphql-core stops an object's fields at a non-null field's error, in their order
+    "a non-null error before a nested field": "{ rows { n broken computed { n } } }",
+    "a non-null error after a nested field": "{ rows { n computed { n } broken } }",
+    # graphql-core collects a nested object's fields when completing it, inside the
+    # field's error handling: a null given for @include's variable fails that field
+    "an @include whose variable is null": (
+        "query ($x: Boolean = true) { rows { n branch { label @include(if: $x) } } }"
+    ),
 }
 
 
@@ -950,14 +965,24 @@ def test_nested_objects_are_completed_as_graphql_core_completes_them(document):
                 return_type, field_details_list, info, path, result, context
             )
 
-    expected = asyncio.run(objects_schema(StrawberryGraphQLCoreExecutionContext).execute(document))
+    expected_calls: list[str] = []
+    calls: list[str] = []
+    variables = {"x": None}
+    reference = objects_schema(StrawberryGraphQLCoreExecutionContext, expected_calls)
+    expected = asyncio.run(reference.execute(document, variable_values=variables))
     # when
-    result = asyncio.run(objects_schema(Counting).execute(document))
-    # then: the same data and errors (message, path)
+    result = asyncio.run(
+        objects_schema(Counting, calls).execute(document, variable_values=variables)
+    )
+    # then: the same data, errors (message, path) and resolvers called, in order
     assert result.data == expected.data
     assert [(e.message, e.path) for e in result.errors or ()] == [
         (e.message, e.path) for e in expected.errors or ()
     ]
+    assert calls == expected_calls
     # and: graphql-core completed the root's list and the one resolver that waited, not
-    # the objects nested in the rows
-    assert set(completed) <= {"Query.rows", "Branch.later"}, completed
+    # the objects nested in the rows (but a field whose selection it cannot collect)
+    left_to_graphql_core = {"Query.rows", "Branch.later"}
+    if "@include" in document:
+        left_to_graphql_core.add("Row.branch")
+    assert set(completed) <= left_to_graphql_core, completed

@@ -127,14 +127,13 @@ class NestedField:
 @dataclass(frozen=True)
 class ObjectPlan:
     """An object selection's fields: the response names in order, the plain ones (name,
-    then the `PlainField`), the nested ones, and the others, for graphql-core (a grouped
-    field set)."""
+    then the `PlainField`), and the rest in the selection's order, each a `NestedField`
+    or, for graphql-core, its field details."""
 
     order: tuple[str, ...]
     typename: tuple[str, ...]  # the response names asking `__typename`: the type's name
     plain: tuple[tuple[str, str, Callable[[Any], Any], bool, bool, tuple[RowRule, ...]], ...]
-    nested: tuple[NestedField, ...]
-    others: dict[str, Any]
+    rest: tuple[tuple[str, Any], ...]
     ruled: bool  # whether a plain field has rules: the viewer is needed
 
 
@@ -226,6 +225,17 @@ class Resumed:
                     waiting_on = run(coroutine.send, sent)
         except StopIteration as done:
             return done.value
+
+
+def _first_step(coroutine: Coroutine[Any, Any, Any]) -> tuple[bool, Any]:
+    """Run a coroutine's first step in a copy of the context, as a task of its own would:
+    (True, its value) if it ended there, else (False, a `Resumed` to await for the rest)."""
+    context = contextvars.copy_context()
+    try:
+        waiting_on = context.run(coroutine.send, None)
+    except StopIteration as done:
+        return True, done.value
+    return False, Resumed(coroutine, waiting_on, context)
 
 
 class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -356,7 +366,7 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 break
             values[name] = coerced
         else:
-            if not plan.nested and not plan.others:
+            if not plan.rest:
                 return _in_order(plan.order, values, {}) if plan.typename else values
             return self._execute_the_rest(plan, parent_type, source_value, path, values)
         return super().execute_fields(
@@ -371,29 +381,32 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         path: Path,
         values: dict[str, Any],
     ) -> Any:
-        """The nested fields and the others of an object whose plain fields are `values`:
-        the object's result, or a coroutine for it when some field waits (as
-        graphql-core's `execute_fields`, settling what waits if a field fails)."""
+        """The fields of an object past its plain ones (`values`), in the selection's
+        order, as graphql-core's `execute_fields` executes them: the object's result, or a
+        coroutine for it when some field waits (what waits is settled if a field fails)."""
+        results: dict[str, Any] = {}
         waiting: list[str] = []
         try:
-            for nested in plan.nested:
-                value = values[nested.name] = self._execute_nested(
-                    parent_type, source_value, path, nested
-                )
-                if self._waits(value):
-                    waiting.append(nested.name)
-            rest = (
-                super().execute_fields(parent_type, source_value, path, plan.others, None)
-                if plan.others
-                else {}
-            )
+            for name, field_plan in plan.rest:
+                if type(field_plan) is NestedField:
+                    result = self._execute_nested(parent_type, source_value, path, field_plan)
+                else:
+                    field_path = Path(path, name, parent_type.name)
+                    result = self.execute_field(
+                        parent_type, source_value, field_plan, field_path, None
+                    )
+                    if result is Undefined:  # no such field
+                        continue
+                results[name] = result
+                if self._waits(result):
+                    waiting.append(name)
         except Exception:
             if waiting:
-                self.settle_in_background([values[name] for name in waiting])
+                self.settle_in_background([results[name] for name in waiting])
             raise
-        if not waiting and isinstance(rest, dict):  # else graphql-core's coroutine for it
-            return _in_order(plan.order, values, rest)
-        return self._merged_later(plan.order, values, waiting, rest)
+        if not waiting:
+            return _in_order(plan.order, values, results)
+        return self._merged_later(plan.order, values, results, waiting)
 
     def _waits(self, completed: Any) -> bool:
         """Whether an object's completion is still to come: a null or an object's values
@@ -404,17 +417,16 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
     @staticmethod
     async def _merged_later(
-        order: tuple[str, ...],
-        values: dict[str, Any],
-        waiting: list[str],
-        rest: dict[str, Any] | Awaitable[dict[str, Any]],
+        order: tuple[str, ...], values: dict[str, Any], results: dict[str, Any], waiting: list[str]
     ) -> dict[str, Any]:
-        awaitables = [values[name] for name in waiting]
-        if not isinstance(rest, dict):
-            awaitables.append(rest)
-        done = await gather_with_cancel(*awaitables)
-        values.update(zip(waiting, done, strict=False))
-        return _in_order(order, values, rest if isinstance(rest, dict) else done[-1])
+        """As graphql-core's `execute_fields` ends when fields wait: one awaited where it
+        is, several gathered."""
+        if len(waiting) == 1:
+            results[waiting[0]] = await results[waiting[0]]
+        else:
+            done = await gather_with_cancel(*(results[name] for name in waiting))
+            results.update(zip(waiting, done, strict=True))
+        return _in_order(order, values, results)
 
     def _execute_nested(
         self, parent_type: GraphQLObjectType, source: Any, path: Path, nested: NestedField
@@ -429,15 +441,10 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         try:
             result = definition.resolve(source, info)  # type: ignore[misc]
             if type(result) is CoroutineType and self.abort_signal is None:
-                context = contextvars.copy_context()
-                try:
-                    waiting_on = context.run(result.send, None)
-                except StopIteration as done:
-                    result = done.value
-                else:
-                    resumed = Resumed(result, waiting_on, context)
+                ended, result = _first_step(result)
+                if not ended:
                     return super().complete_awaitable_value(
-                        definition.type, nested.details, info, field_path, resumed, None
+                        definition.type, nested.details, info, field_path, result, None
                     )
             elif self.is_awaitable(result):
                 return super().complete_awaitable_value(
@@ -487,10 +494,12 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
     ) -> ObjectPlan | None:
         """Which fields of the selection are plain and which nested (see `execute_fields`),
         or None if none is."""
+        middleware = self.middleware_manager
+        if middleware is not None and middleware._middleware_resolvers is not None:
+            return None  # a schema extension wraps every resolver: let it
         typename = []
         plain = []
-        nested = []
-        others = {}
+        rest: list[tuple[str, Any]] = []
         for name, details in grouped_field_set.items():
             if details[0].node.name.value == "__typename":
                 typename.append(name)
@@ -500,15 +509,12 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 plain.append((name, *read))
                 continue
             one_object = self._nested_field(parent_type, name, details)
-            if one_object is not None:
-                nested.append(one_object)
-            else:
-                others[name] = details
-        if not typename and not plain and not nested:
-            return None
+            rest.append((name, one_object if one_object is not None else details))
+        if not typename and not plain and not any(type(f) is NestedField for _, f in rest):
+            return None  # nothing planned: graphql-core's way
         ruled = any(rules for *_, rules in plain)
         order = tuple(grouped_field_set)
-        return ObjectPlan(order, tuple(typename), tuple(plain), tuple(nested), others, ruled)
+        return ObjectPlan(order, tuple(typename), tuple(plain), tuple(rest), ruled)
 
     def _nested_field(
         self, parent_type: GraphQLObjectType, name: str, details: Any
@@ -521,7 +527,10 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         object_type = get_nullable_type(field_def.type)
         if not isinstance(object_type, GraphQLObjectType):
             return None
-        selection, deferred, _ = self.collect_subfields(object_type, details)
+        try:  # graphql-core collects them when completing a value, inside the field's
+            selection, deferred, _ = self.collect_subfields(object_type, details)
+        except Exception:  # error handling: let it (a variable of @include given null)
+            return None
         if deferred:
             return None
         nullable = not is_non_null_type(field_def.type)
@@ -531,14 +540,10 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def _field_without_arguments(
         self, parent_type: GraphQLObjectType, details: Any
     ) -> GraphQLField | None:
-        """The field the details ask for, if it takes no arguments and no schema extension
-        wraps every resolver (graphql-core's middleware: let it); else None."""
+        """The field the details ask for, if it takes no arguments; else None."""
         first = details[0]
         node = first.node
         if node.arguments or first.fragment_variable_values is not None:
-            return None
-        middleware = self.middleware_manager
-        if middleware is not None and middleware._middleware_resolvers is not None:
             return None
         field_def = self.schema.get_field(parent_type, node.name.value)
         if field_def is None or field_def.args:
@@ -599,24 +604,17 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return super().complete_awaitable_value(
                 return_type, field_details_list, info, path, result, position_context
             )
-        context = contextvars.copy_context()
-        try:
-            waiting_on = context.run(result.send, None)
-        except StopIteration as done:
-            completed = self.complete_value(
-                return_type, field_details_list, info, path, done.value, position_context
+        ended, result = _first_step(result)
+        if not ended:
+            return super().complete_awaitable_value(
+                return_type, field_details_list, info, path, result, position_context
             )
-            if self.is_awaitable(completed):
-                return self._completed_later(completed, return_type, field_details_list, path)
-            return completed
-        return super().complete_awaitable_value(
-            return_type,
-            field_details_list,
-            info,
-            path,
-            Resumed(result, waiting_on, context),
-            position_context,
+        completed = self.complete_value(
+            return_type, field_details_list, info, path, result, position_context
         )
+        if self.is_awaitable(completed):
+            return self._completed_later(completed, return_type, field_details_list, path)
+        return completed
 
     async def _completed_later(
         self, completed: Awaitable[Any], return_type: GraphQLOutputType, details: Any, path: Path
