@@ -229,13 +229,21 @@ class Resumed:
 
 def _first_step(coroutine: Coroutine[Any, Any, Any]) -> tuple[bool, Any]:
     """Run a coroutine's first step in a copy of the context, as a task of its own would:
-    (True, its value) if it ended there, else (False, a `Resumed` to await for the rest)."""
+    (True, its value) if it ended there, else (False, an awaitable for the rest: a
+    `Resumed`, or, if the step raised, one that raises it when awaited, where graphql-core
+    would meet the error, after the object's other fields and only if still wanted)."""
     context = contextvars.copy_context()
     try:
         waiting_on = context.run(coroutine.send, None)
     except StopIteration as done:
         return True, done.value
+    except Exception as error:
+        return False, _raised(error)
     return False, Resumed(coroutine, waiting_on, context)
+
+
+async def _raised(error: Exception) -> Any:
+    raise error
 
 
 class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -351,7 +359,7 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     values[name] = None  # as strawberry's silent permission answers
                     continue
                 value = getattr(source_value, attribute)
-                if value is None:
+                if value is None or value is Undefined:  # graphql-core's null
                     if not nullable:
                         break
                     values[name] = None
