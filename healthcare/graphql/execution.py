@@ -271,6 +271,10 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
       await: its first step runs in the operation's task, the rest in the task that
       awaits it, so `asyncio.timeout()` or an anyio cancel scope entered before its
       first await would be left in another task. Wrap such work in a task of its own.
+      A first step that raises is met where graphql-core meets it (when awaited, after
+      the object's other fields). One difference is left: an error in completing a value
+      at hand is reported even when a later sibling's non-null error nulls the object,
+      where graphql-core, completing it later, would drop it; the data is the same.
     - Memory held by a subscription for each event it delivered: graphql-core memoizes
       the subfields it collects for an object (`collect_subfields`) in a dict on the
       context (`_relevant_sub_fields`), keyed by the object's type and the identity of
