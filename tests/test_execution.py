@@ -56,7 +56,7 @@ def test_graphql_core_asks_is_type_of_for_every_object_it_completes_with_the_fie
     assert sorted(seen) == [("a", "one"), ("b", "many"), ("c", "many"), ("d", "later")]
 
 
-# ---- what graphql/execution.py relies on --------------------------------------------------
+# ---- what graphql/execution/ relies on ----------------------------------------------------
 
 
 def test_graphql_core_gives_its_execution_context_async_helpers_bound_to_itself():
@@ -577,24 +577,18 @@ def test_no_field_of_the_api_with_a_resolver_or_a_rule_but_row_rules_is_read_as_
     from graphql.execution.collect_fields import FieldDetails
     from strawberry.permission import PermissionExtension
 
-    from healthcare.graphql.context import Context
+    from healthcare.graphql.execution import plans
     from healthcare.graphql.permissions import RowRule
-    from healthcare.security.auth import ANONYMOUS
 
     schema = build_schema(Settings(jwt_secret="x" * 48))
     graphql_schema = schema._schema
-    ours = Context(scope=None, loaders=None, viewer=ANONYMOUS)  # type: ignore[arg-type]
-    context = LeanExecutionContext.build(graphql_schema, parse("{ __typename }"), None, ours)
-    outside = LeanExecutionContext.build(graphql_schema, parse("{ __typename }"))
-    assert isinstance(context, LeanExecutionContext)
-    assert isinstance(outside, LeanExecutionContext)
     plain, ruled_plain, guarded = [], [], []
     for type_ in graphql_schema.type_map.values():
         if not isinstance(type_, GraphQLObjectType) or type_.name.startswith("__"):
             continue
         for name, field in type_.fields.items():
             node = parse(f"{{ {name} }}").definitions[0].selection_set.selections[0]  # type: ignore[attr-defined]
-            plan = context._plain_field(type_, [FieldDetails(node, None)])
+            plan = plans.plain_field(graphql_schema, type_, [FieldDetails(node, None)], True)
             definition = field.extensions["strawberry-definition"]
             extensions = definition.extensions
             qualified = f"{type_.name}.{name}"
@@ -612,12 +606,40 @@ def test_no_field_of_the_api_with_a_resolver_or_a_rule_but_row_rules_is_read_as_
             assert type(extension) is PermissionExtension and extension.fail_silently, qualified
             assert rules == tuple(extension.permissions), qualified
             assert all(isinstance(rule, RowRule) for rule in rules), qualified
-            assert outside._plain_field(type_, [FieldDetails(node, None)]) is None, qualified
+            outside = plans.plain_field(graphql_schema, type_, [FieldDetails(node, None)], False)
+            assert outside is None, qualified
             ruled_plain.append(qualified)
     assert "Appointment.startsAt" in plain and "User.firstName" in plain
     assert {"User.email", "Appointment.reason", "Consultation.treatmentPlan"} <= set(ruled_plain)
     assert "Query.appointments" in guarded and "Query.me" not in plain + ruled_plain
     assert len(plain) > 50 and len(ruled_plain) > 10
+
+
+def test_row_rules_are_planned_only_in_an_operation_of_ours():
+    """`LeanExecutionContext._object_plan` asks `plans` for row rules only where the
+    context is ours (a Context, with a viewer to ask)."""
+    from graphql import parse
+    from graphql.execution.collect_fields import FieldDetails
+
+    from healthcare.graphql.context import Context
+    from healthcare.security.auth import ANONYMOUS
+
+    graphql_schema = build_schema(Settings(jwt_secret="x" * 48))._schema
+    ours = Context(scope=None, loaders=None, viewer=ANONYMOUS)  # type: ignore[arg-type]
+    context = LeanExecutionContext.build(graphql_schema, parse("{ __typename }"), None, ours)
+    outside = LeanExecutionContext.build(graphql_schema, parse("{ __typename }"))
+    assert isinstance(context, LeanExecutionContext)
+    assert isinstance(outside, LeanExecutionContext)
+    node = parse("{ email }").definitions[0].selection_set.selections[0]  # type: ignore[attr-defined]
+    selection = {"email": [FieldDetails(node, None)]}
+    user = graphql_schema.type_map["User"]
+    # when
+    planned = context._object_plan(user, selection)  # type: ignore[arg-type]
+    not_planned = outside._object_plan(user, selection)  # type: ignore[arg-type]
+    # then: `email` plain, with its rule, in ours; left to strawberry outside
+    assert planned is not None and [p[0] for p in planned.plain] == ["email"]
+    assert planned.plain[0][-1]
+    assert not_planned is None
 
 
 # ---- direct resolvers: what `use_direct_resolvers` relies on, and what it does ------------

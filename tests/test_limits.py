@@ -12,6 +12,7 @@ from websockets.typing import Subprotocol
 
 from healthcare.config import Settings
 from healthcare.graphql import execution
+from healthcare.graphql.execution import documents
 from healthcare.schema import build_schema
 from tests.servers import PRODUCTION_EMAIL_ENV, server_process
 
@@ -130,8 +131,8 @@ async def test_the_limits_keep_the_validation_cache_working(client, patient, mon
         validations.append(args[1])
         return original(*args)
 
-    original = execution.validate_document
-    monkeypatch.setattr(execution, "validate_document", counting)
+    original = documents.validate_document
+    monkeypatch.setattr(documents, "validate_document", counting)
     query = f"query CacheProbe{uuid.uuid4().hex} {{ me {{ id firstName }} }}"
     # when
     for _ in range(4):
@@ -147,7 +148,7 @@ async def test_a_document_over_the_character_cap_is_refused_before_it_is_parsed(
     cap = live_server.settings.max_query_chars
     padded = "query Tiny { me { id } }#" + "x" * cap
     parsed = []
-    monkeypatch.setattr(execution, "parse", lambda *args, **kwargs: parsed.append(args))
+    monkeypatch.setattr(documents, "parse", lambda *args, **kwargs: parsed.append(args))
     # when
     response = await client.post(padded, as_=patient)
     # then

@@ -19,9 +19,9 @@ MOMENTS = {
 @pytest.mark.parametrize("moment", MOMENTS.values(), ids=MOMENTS.keys())
 def test_a_rows_cursor_is_the_json_of_its_sort_key_and_reads_back(moment):
     # given
-    row = SimpleNamespace(starts_at=moment, pk=uuid.uuid4())
+    row = SimpleNamespace(starts_at=moment, pk=uuid.uuid4())  # what it reads of a row
     # when
-    cursor = encode_cursor(row, "starts_at")
+    cursor = encode_cursor(row, "starts_at")  # type: ignore[arg-type]
     # then
     assert cursor == encode_key([moment.isoformat(), str(row.pk)])
     assert decode_cursor(cursor) == (moment, row.pk)

@@ -2,7 +2,7 @@
 
 graphql-core 3.3 memoizes the subfields it collects on its executor, and a subscription's
 per-event executors are copies that shared that memo: every event added an entry (about
-0.9 KB) held until the subscription ended (healthcare/graphql/execution.py). The server
+0.9 KB) held until the subscription ended (healthcare/graphql/execution/lean.py). The server
 runs in this process: the test delivers thousands of events to one subscription over a
 real WebSocket and compares the memory tracemalloc sees held after 1,000 events (and a
 warm-up) and after 3,000.

@@ -1,0 +1,40 @@
+"""The one package that touches strawberry's and graphql-core's internals. Each thing it
+relies on is pinned by tests/test_execution.py, so that an upgrade that changes one fails
+there, by name, and nowhere else; tests/test_execution_differential.py proves the served
+schema answers every field as graphql-core and strawberry alone do.
+
+- `served_schema`: `HealthcareSchema`, strawberry's Schema with our error handling (it
+  overrides `_process_errors`), subscriptions refused over HTTP, and documents over the
+  size cap refused before parsing, over HTTP and WebSocket (`execute`, `stream`).
+- `lean`: `LeanExecutionContext`, graphql-core's execution context without its one
+  reference cycle, running an async resolver that does not wait at once, executing an
+  object's selection by the plan `plans` makes of it, and giving each event of a
+  subscription memos of its own.
+- `plans`: what an object's selection is made of, worked out once per operation: plain
+  attribute fields read and coerced directly (row rules applied per row), fields whose
+  value is one object, `__typename`, and the rest for graphql-core.
+- `direct`: `use_direct_resolvers`, a field without arguments whose resolver asks for
+  nothing but its object and the info, or whose only extensions are permissions, is
+  resolved by calling its function (or reading its attribute) behind strawberry's own
+  permission extensions, without strawberry's per-call argument conversion.
+- `operation`: `OperationScope`, each operation's own context, loaders and audit reads
+  (strawberry's `execution_context.context`, replaced before execution).
+- `documents`: `DocumentCache` and `CachedDocuments`, parsing and validation cached
+  within bounds (strawberry's `validate_document`).
+"""
+
+from healthcare.graphql.execution.direct import raw_info, use_direct_resolvers
+from healthcare.graphql.execution.documents import CachedDocuments, DocumentCache
+from healthcare.graphql.execution.lean import LeanExecutionContext
+from healthcare.graphql.execution.operation import OperationScope
+from healthcare.graphql.execution.served_schema import HealthcareSchema
+
+__all__ = [
+    "CachedDocuments",
+    "DocumentCache",
+    "HealthcareSchema",
+    "LeanExecutionContext",
+    "OperationScope",
+    "raw_info",
+    "use_direct_resolvers",
+]

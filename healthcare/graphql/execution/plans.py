@@ -1,0 +1,193 @@
+"""What `LeanExecutionContext.execute_fields` plans for an object's selection, once per
+operation (graphql-core's grouped field set is the key; every row of a list shares it):
+
+- `__typename`: the type's name, as graphql-core's meta field answers it;
+- plain fields (`PlainField`): strawberry's attribute fields without a resolver, read
+  and coerced directly; those behind a silent permission of `RowRule`s only get the
+  rules, applied per row (in an operation of ours, which has a viewer);
+- nested fields (`NestedField`): a field whose value is one object, executed by
+  `LeanExecutionContext._execute_nested`;
+- the rest, left to graphql-core."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    GraphQLField,
+    GraphQLID,
+    GraphQLObjectType,
+    GraphQLSchema,
+    GraphQLString,
+    get_nullable_type,
+    is_leaf_type,
+    is_non_null_type,
+)
+from strawberry.permission import PermissionExtension
+from strawberry.types.field import StrawberryField
+
+from healthcare.graphql.permissions import RowRule
+
+# strawberry's key, in a GraphQL field's `extensions`, for the StrawberryField it came from.
+STRAWBERRY_FIELD = "strawberry-definition"
+# A plain field: read `attribute` of the source, coerce it with the leaf type's
+# `coerce_output_value` (a str as it is for `String` and `ID`, which would give it back:
+# `text`); `nullable` says whether None is an answer; null instead unless every one of the
+# `RowRule`s allows the viewer the row.
+PlainField = tuple[str, Callable[[Any], Any], bool, bool, tuple[RowRule, ...]]
+TEXT_TYPES = (GraphQLString, GraphQLID)
+
+
+@dataclass(frozen=True)
+class NestedField:
+    """A field whose value is one object (of `object_type`; null allowed if `nullable`),
+    without arguments: its response name, graphql-core's field, its field details and
+    their nodes, and the object's own selection (a grouped field set, without @defer)."""
+
+    name: str
+    definition: GraphQLField
+    details: Any
+    nodes: list[FieldNode]
+    object_type: GraphQLObjectType
+    nullable: bool
+    selection: Any
+
+
+@dataclass(frozen=True)
+class ObjectPlan:
+    """An object selection's fields: the response names in order, the plain ones (name,
+    then the `PlainField`), and the rest in the selection's order, each a `NestedField`
+    or, for graphql-core, its field details."""
+
+    order: tuple[str, ...]
+    typename: tuple[str, ...]  # the response names asking `__typename`: the type's name
+    plain: tuple[tuple[str, str, Callable[[Any], Any], bool, bool, tuple[RowRule, ...]], ...]
+    rest: tuple[tuple[str, Any], ...]
+    ruled: bool  # whether a plain field has rules: the viewer is needed
+
+
+def in_order(
+    order: tuple[str, ...], values: dict[str, Any], rest: dict[str, Any]
+) -> dict[str, Any]:
+    """The plain values and graphql-core's results as one result, in the selection's
+    order (graphql-core leaves out a field it found no definition for)."""
+    return {
+        name: values[name] if name in values else rest[name]
+        for name in order
+        if name in values or name in rest
+    }
+
+
+def object_plan(
+    schema: GraphQLSchema,
+    parent_type: GraphQLObjectType,
+    grouped_field_set: Any,
+    collect_subfields: Callable[[GraphQLObjectType, Any], Any],
+    with_viewer: bool,
+) -> ObjectPlan | None:
+    """Which fields of the selection are plain and which nested (see `execute_fields`),
+    or None if none is."""
+    typename = []
+    plain = []
+    rest: list[tuple[str, Any]] = []
+    for name, details in grouped_field_set.items():
+        if details[0].node.name.value == "__typename":
+            typename.append(name)
+            continue
+        read = plain_field(schema, parent_type, details, with_viewer)
+        if read is not None:
+            plain.append((name, *read))
+            continue
+        one_object = nested_field(schema, parent_type, name, details, collect_subfields)
+        rest.append((name, one_object if one_object is not None else details))
+    if not typename and not plain and not any(type(f) is NestedField for _, f in rest):
+        return None  # nothing planned: graphql-core's way
+    ruled = any(rules for *_, rules in plain)
+    order = tuple(grouped_field_set)
+    return ObjectPlan(order, tuple(typename), tuple(plain), tuple(rest), ruled)
+
+
+def nested_field(
+    schema: GraphQLSchema,
+    parent_type: GraphQLObjectType,
+    name: str,
+    details: Any,
+    collect_subfields: Callable[[GraphQLObjectType, Any], Any],
+) -> NestedField | None:
+    """How to execute a field whose value is one object (see `_execute_nested`), or
+    None for any other: arguments, a list, a union or interface, @defer below it."""
+    field_def = field_without_arguments(schema, parent_type, details)
+    if field_def is None or field_def.resolve is None:
+        return None
+    object_type = get_nullable_type(field_def.type)
+    if not isinstance(object_type, GraphQLObjectType):
+        return None
+    try:  # graphql-core collects them when completing a value, inside the field's
+        selection, deferred, _ = collect_subfields(object_type, details)
+    except Exception:  # error handling: let it (a variable of @include given null)
+        return None
+    if deferred:
+        return None
+    nullable = not is_non_null_type(field_def.type)
+    nodes = [each.node for each in details]  # graphql-core's `to_nodes`
+    return NestedField(name, field_def, details, nodes, object_type, nullable, selection)
+
+
+def field_without_arguments(
+    schema: GraphQLSchema, parent_type: GraphQLObjectType, details: Any
+) -> GraphQLField | None:
+    """The field the details ask for, if it takes no arguments; else None."""
+    first = details[0]
+    node = first.node
+    if node.arguments or first.fragment_variable_values is not None:
+        return None
+    field_def = schema.get_field(parent_type, node.name.value)
+    if field_def is None or field_def.args:
+        return None
+    return field_def
+
+
+def plain_field(
+    schema: GraphQLSchema, parent_type: GraphQLObjectType, details: Any, with_viewer: bool
+) -> PlainField | None:
+    """How to read a plain field (see `execute_fields`), or None for any other."""
+    field_def = field_without_arguments(schema, parent_type, details)
+    if field_def is None:
+        return None
+    definition = (field_def.extensions or {}).get(STRAWBERRY_FIELD)
+    if definition is None or definition.default_resolver is not getattr:
+        return None
+    # no resolver of its own, no extension: strawberry's own test for the fields it
+    # resolves without an Info (`_get_basic_result`); or, no resolver either, only
+    # row rules that answer null (a silent permission), for a viewer at hand
+    rules = () if definition.is_basic_field else row_rules(definition, with_viewer)
+    if rules is None:
+        return None
+    nullable = not is_non_null_type(field_def.type)
+    leaf = get_nullable_type(field_def.type)
+    if not is_leaf_type(leaf):
+        return None
+    text = leaf in TEXT_TYPES
+    return definition.python_name, leaf.coerce_output_value, text, nullable, rules
+
+
+def row_rules(definition: StrawberryField, with_viewer: bool) -> tuple[RowRule, ...] | None:
+    """A field's rules if it has no resolver and its one extension is a silent
+    permission of `RowRule`s only (nullable, not a list: it answers null), and the
+    operation has a viewer (our Context); else None."""
+    if definition.base_resolver is not None or not with_viewer:
+        return None
+    if len(definition.extensions) != 1:
+        return None
+    (extension,) = definition.extensions
+    if (
+        type(extension) is not PermissionExtension
+        or not extension.fail_silently
+        or extension.return_empty_list
+    ):
+        return None
+    rules = [rule for rule in extension.permissions if isinstance(rule, RowRule)]
+    return tuple(rules) if len(rules) == len(extension.permissions) else None
