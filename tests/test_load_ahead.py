@@ -4,6 +4,7 @@ fields resolve; what it returns and what it writes on the audit trail stay the s
 
 import logging
 import re
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -380,10 +381,10 @@ async def test_a_doctors_list_records_the_same_reads_on_the_audit_trail(client, 
     )
     assert len(consultations) == 3
     assert all(e.fields_accessed == ["id", "treatmentPlan"] for e in by_entity["CONSULTATION"])
-    # and: each row of the trail has an id of its own, a random (version 4) UUID
+    # and: each row of the trail has an id of its own, a time-ordered (version 7) UUID
     assert len(events) == 12 + 4 + 3
     assert len({e.id for e in events}) == len(events)
-    assert {uuid.UUID(str(e.id)).version for e in events} == {4}
+    assert {uuid.UUID(str(e.id)).version for e in events} == {7}
 
 
 SKIPPED = """
@@ -429,25 +430,40 @@ async def test_fields_left_out_by_skip_or_include_are_neither_loaded_nor_recorde
         assert {tuple(e.fields_accessed) for e in reads} == {tuple(expected_fields)}
 
 
-# ---- random ids -------------------------------------------------------------------------------
+# ---- the trail's ids -------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("count", [0, 1, 2, 1000])
-def test_random_ids_are_distinct_version_4_uuids_as_hex_text(count):
+def test_new_ids_are_distinct_version_7_uuids_of_this_millisecond_as_hex_text(count):
     # when
-    ids = audit.random_ids(count)
+    before = time.time_ns() // 1_000_000
+    ids = audit.new_ids(count)
+    after = time.time_ns() // 1_000_000
     # then
     assert len(ids) == count
     assert len(set(ids)) == count
     for text in ids:
         parsed = uuid.UUID(text)
-        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122), text
+        assert (parsed.version, parsed.variant) == (7, uuid.RFC_4122), text
         assert parsed.hex == text  # 32 lowercase hex digits, no dashes
+        assert before <= parsed.int >> 80 <= after  # RFC 9562: the Unix time in ms first
 
 
-def test_random_ids_differ_from_call_to_call():
+def test_new_ids_of_a_later_millisecond_sort_after_earlier_ones():
+    # given: a batch, then a batch once the clock has moved on
+    first = audit.new_ids(50)
+    start = time.time_ns()
+    while time.time_ns() // 1_000_000 == start // 1_000_000:
+        time.sleep(0.0005)
     # when
-    first, second = audit.random_ids(50), audit.random_ids(50)
+    second = audit.new_ids(50)
+    # then: every later id after every earlier one (the primary key's end, not its middle)
+    assert max(first) < min(second)
+
+
+def test_new_ids_differ_from_call_to_call():
+    # when: two batches, most likely in the same millisecond
+    first, second = audit.new_ids(50), audit.new_ids(50)
     # then
     assert not set(first) & set(second)
 

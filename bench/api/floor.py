@@ -254,7 +254,7 @@ class AuditBuffer:
     async def write(self) -> None:
         while self.rows:
             batch, self.rows = self.rows[:AUDIT_BATCH], self.rows[AUDIT_BATCH:]
-            ids = audit.random_ids(len(batch))
+            ids = audit.new_ids(len(batch))
             records = [(row_id, *row) for row_id, row in zip(ids, batch, strict=True)]
             async with self.pool.acquire() as connection:
                 await connection.copy_records_to_table(

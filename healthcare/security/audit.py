@@ -21,6 +21,7 @@ import functools
 import json
 import logging
 import os
+import time
 import uuid
 from collections.abc import Iterable
 from contextvars import ContextVar
@@ -253,17 +254,21 @@ REJECTED = (
 
 
 async def insert(rows: list[AuditRecord]) -> None:
-    """Write `rows`, each with a new random id."""
+    """Write `rows`, each with a new id (`new_ids`)."""
+    ids = new_ids(len(rows))
     client = connections.get("default")
     if isinstance(client, AsyncpgDBClient):
-        records = [_copy_record(i, row) for i, row in zip(random_ids(len(rows)), rows, strict=True)]
+        records = [_copy_record(i, row) for i, row in zip(ids, rows, strict=True)]
         async with client.acquire_connection() as connection:
             await connection.copy_records_to_table(
                 models.AuditEvent._meta.db_table, records=records, columns=("id", *COLUMNS)
             )
         return
     await models.AuditEvent.bulk_create(
-        [models.AuditEvent(id=uuid.uuid4(), **model_values(row)) for row in rows]
+        [
+            models.AuditEvent(id=uuid.UUID(i), **model_values(row))
+            for i, row in zip(ids, rows, strict=True)
+        ]
     )
 
 
@@ -291,13 +296,19 @@ def _json_list(names: tuple[str, ...]) -> str:
     return json.dumps(names)
 
 
-def random_ids(count: int) -> list[str]:
-    """`count` random (version 4) UUIDs as hex text, from one system call: cheaper by the
-    thousand than `uuid.uuid4()`, and asyncpg takes the text for a uuid column."""
+def new_ids(count: int) -> list[str]:
+    """`count` time-ordered (version 7, RFC 9562) UUIDs as hex text: this millisecond,
+    then 74 random bits from one system call. Cheaper by the thousand than making them
+    one by one, and asyncpg takes the text for a uuid column. Time-ordered, each batch
+    goes to the end of the trail's primary key instead of random places in it: half
+    PostgreSQL's CPU for the trail's rows (measured: docs/benchmarks.md). The time they
+    tell is the row's `created_at`, to the batch."""
+    millisecond = (time.time_ns() // 1_000_000).to_bytes(6, "big")
     entropy = bytearray(os.urandom(16 * count))
     for start in range(0, len(entropy), 16):
-        entropy[start + 6] = entropy[start + 6] & 0x0F | 0x40  # version 4
-        entropy[start + 8] = entropy[start + 8] & 0x3F | 0x80  # RFC 4122 variant
+        entropy[start : start + 6] = millisecond
+        entropy[start + 6] = entropy[start + 6] & 0x0F | 0x70  # version 7
+        entropy[start + 8] = entropy[start + 8] & 0x3F | 0x80  # RFC 9562 variant
     text = entropy.hex()
     return [text[32 * i : 32 * i + 32] for i in range(count)]
 
