@@ -1,8 +1,13 @@
 """healthcare.db: raw statements that behave alike on SQLite and PostgreSQL."""
 
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
-from healthcare import db, models
+from tortoise import Tortoise
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
+
+from healthcare import db, demo, models
 from tests.conftest import make_doctor
 
 
@@ -47,3 +52,63 @@ async def test_fetch_by_keys_gives_what_the_orm_filter_gives_in_the_order_asked(
         (r.doctor_id, r.starts_at, r.ends_at) for r in expected
     ]
     assert await db.fetch_by_keys(models.TimeOff, "doctor_id", []) == []
+
+
+async def test_models_from_rows_builds_what_tortoise_builds_for_every_model():
+    # given: the demo clinic (people, hours, appointments, their history, a consultation
+    # with a prescription, emails queued), each table's rows read as `fetch_all` reads them
+    await demo.seed_demo_data()
+    compared: dict[str, int] = {}
+    values_seen: set[tuple[str, bool]] = set()  # (how a column is read, null or not)
+    for model in Tortoise.apps["models"].values():
+        table = model._meta.db_table
+        if table == "aerich":
+            continue
+        rows = await db.fetch_all(f'SELECT * FROM "{table}"')
+        # when
+        built = db.models_from_rows(model, rows)
+        # then: every attribute alike, down to each value's type and time zone
+        expected = [model._init_from_db(**row) for row in rows]
+        assert [_attributes(row) for row in built] == [_attributes(row) for row in expected]
+        columns = db.row_reader(model).columns
+        assert columns is not None, f"{model.__name__} is read by Tortoise, not models_from_rows"
+        for row in rows:
+            for column, _, kind, _ in columns:
+                values_seen.add((kind, row[column] is None))
+        compared[model.__name__] = len(rows)
+    # and: the comparison saw the models a list reads, and each way of reading a column
+    # (as the database's driver sorts them) with and without a value
+    assert {"User", "Appointment", "Consultation", "AppointmentChange"} <= {
+        name for name, count in compared.items() if count
+    }
+    kinds = {kind for kind, _ in values_seen}
+    assert {(kind, False) for kind in kinds} <= values_seen
+    assert {("instant", True), ("as is", True)} <= values_seen
+    assert "instant" in kinds
+
+
+def _attributes(instance: Model) -> dict[str, str]:
+    return {name: f"{type(value).__name__} {value!r}" for name, value in vars(instance).items()}
+
+
+async def test_fetch_models_gives_what_awaiting_the_queryset_gives():
+    # given: the demo clinic
+    await demo.seed_demo_data()
+    house = await models.User.get(email="dr.house@demo.clinic")
+    querysets: dict[str, QuerySet[Any]] = {
+        "filtered, ordered, limited": models.Appointment.filter(doctor_id=house.id)
+        .order_by("-starts_at", "id")
+        .limit(1),
+        "every row": models.User.all().order_by("email"),
+        "none": models.User.filter(email="nobody@demo.clinic"),
+        "related rows joined (Tortoise reads them)": models.Appointment.all()
+        .select_related("patient")
+        .order_by("starts_at"),
+    }
+    for name, queryset in querysets.items():
+        # when
+        found: list[Model] = await db.fetch_models(queryset)
+        # then
+        expected = await queryset.all()  # a copy, built and awaited by Tortoise
+        assert [_attributes(row) for row in found] == [_attributes(row) for row in expected], name
+    assert len(await db.fetch_models(querysets["every row"])) == len(demo.DEMO_ACCOUNTS)

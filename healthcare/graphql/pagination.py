@@ -20,6 +20,7 @@ from tortoise.expressions import Q
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
+from healthcare import db
 from healthcare.graphql.errors import bad_argument, in_calendar
 
 MAX_PAGE_SIZE = 100
@@ -122,7 +123,9 @@ async def paginate(
         same_but_later_id: dict[str, Any] = {sort_field: value, f"id__{beyond}": row_id}
         queryset = queryset.filter(Q(**later) | Q(**same_but_later_id))
     direction = "-" if newest_first else ""
-    rows = await queryset.order_by(f"{direction}{sort_field}", f"{direction}id").limit(first + 1)
+    rows = await db.fetch_models(
+        queryset.order_by(f"{direction}{sort_field}", f"{direction}id").limit(first + 1)
+    )
     page = rows[:first]
     edges = [Edge(cursor=encode_cursor(row, sort_field), node=to_node(row)) for row in page]
     return Connection(

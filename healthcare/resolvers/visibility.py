@@ -18,7 +18,7 @@ from typing import Any, TypeVar, cast
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
-from healthcare import models
+from healthcare import db, models
 from healthcare.resolvers import (
     appointments,
     audit_log,
@@ -59,4 +59,5 @@ async def find_visible(viewer: models.User, model: type[M], row_id: str | uuid.U
     parsed = parse_id(row_id)
     if parsed is None:
         return None
-    return await visible(viewer, model).filter(id=parsed).first()
+    found = await db.fetch_models(visible(viewer, model).filter(id=parsed).limit(1))
+    return found[0] if found else None
