@@ -215,6 +215,29 @@ async def test_a_patient_books_a_free_slot_which_ends_one_slot_length_later(
     assert (stored.starts_at, stored.ends_at) == (at(10, 20), at(10, 40))
 
 
+async def test_booking_reads_both_people_once_and_writes_both_emails_in_one_statement(
+    client, patient, doctor, caplog
+):
+    # given: both people get appointment emails (their roles' defaults)
+    await make_schedule(doctor.user, time_zone="Europe/Paris")
+    # when
+    with caplog.at_level(logging.DEBUG, logger="tortoise.db_client"):
+        result = await book(client, patient, doctor.id, at(10))
+    statements = request_statements(caplog.records)
+    # then: the people with the doctor's time zone in one read, their email preferences in
+    # one, the two emails (each with its invite) in one write
+    assert result["__typename"] == "AppointmentPayload"
+    emails = await models.EmailMessage.filter(kind=models.EmailKind.APPOINTMENT_BOOKED)
+    assert sorted(email.to_address for email in emails) == sorted(
+        [patient.user.email, doctor.user.email]
+    )
+    assert all("(Europe/Paris)" in email.body and email.calendar for email in emails)
+    people_reads = [s for s in statements if "users" in s and "doctor_schedules" in s]
+    assert len(people_reads) == 2, statements  # the slot's rules, and the emails' people
+    assert len([s for s in statements if "email_preferences" in s]) == 1, statements
+    assert len([s for s in statements if 'INSERT INTO "email_messages"' in s]) == 1, statements
+
+
 async def test_back_to_back_slots_can_both_be_booked(client, patient, other_patient, doctor):
     # given
     await make_schedule(doctor.user)

@@ -139,12 +139,16 @@ async def floor_throughput(count: int, settings: Settings, arrivals: Arrivals) -
 
 async def worker_delay(settings: Settings, arrivals: Arrivals) -> float:
     async with atomic():
-        row = await mail.enqueue(
-            kind=models.EmailKind.PASSWORD_RESET,
-            to_address=f"bench-{uuid.uuid4().hex[:12]}@example.org",
-            subject="Choose a new password",
-            body=BODY,
-            recipient_id=None,
+        [row] = await mail.enqueue(
+            [
+                mail.Email(
+                    kind=models.EmailKind.PASSWORD_RESET,
+                    to_address=f"bench-{uuid.uuid4().hex[:12]}@example.org",
+                    subject="Choose a new password",
+                    body=BODY,
+                    recipient_id=None,
+                )
+            ]
         )
     committed = time.monotonic()
     await until(lambda: row.message_id in arrivals.at, 60)

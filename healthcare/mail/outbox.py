@@ -6,7 +6,7 @@ email (the domain services that call this write only names, times and links)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -46,33 +46,44 @@ def message_id(email_id: uuid.UUID, settings: Settings) -> str:
     return f"<{email_id}@{settings.email_domain}>"
 
 
-async def enqueue(
-    *,
-    kind: models.EmailKind,
-    to_address: str,
-    subject: str,
-    body: str,
-    recipient_id: uuid.UUID | None,
-    calendar: str | None = None,
-    notification_id: uuid.UUID | None = None,
-    not_before: datetime | None = None,
-) -> models.EmailMessage:
-    """Write one email to the outbox, inside `atomic()`: sent after commit, or never."""
+@dataclass(frozen=True)
+class Email:
+    """One email to write to the outbox."""
+
+    kind: models.EmailKind
+    to_address: str
+    subject: str
+    body: str
+    recipient_id: uuid.UUID | None
+    calendar: str | None = None
+    notification_id: uuid.UUID | None = None
+    not_before: datetime | None = None  # None: now, and the local worker is woken
+
+
+async def enqueue(emails: Sequence[Email]) -> list[models.EmailMessage]:
+    """Write `emails` to the outbox in one statement, inside `atomic()`: sent after commit,
+    or never. Returns their rows."""
     require_transaction()
     room = mailroom()
-    email_id = uuid.uuid4()
-    row = await models.EmailMessage.create(
-        id=email_id,
-        message_id=message_id(email_id, room.settings),
-        kind=kind,
-        recipient_id=recipient_id,
-        to_address=to_address,
-        subject=subject[:200],
-        body=body,
-        calendar=calendar,
-        notification_id=notification_id,
-        not_before=not_before or utcnow(),
-    )
-    if not_before is None:
+    now = utcnow()
+    rows = []
+    for email in emails:
+        email_id = uuid.uuid4()
+        rows.append(
+            models.EmailMessage(
+                id=email_id,
+                message_id=message_id(email_id, room.settings),
+                kind=email.kind,
+                recipient_id=email.recipient_id,
+                to_address=email.to_address,
+                subject=email.subject[:200],
+                body=email.body,
+                calendar=email.calendar,
+                notification_id=email.notification_id,
+                not_before=email.not_before or now,
+            )
+        )
+    await models.EmailMessage.bulk_create(rows)
+    if any(email.not_before is None for email in emails):
         after_commit(room.wake)
-    return row
+    return rows

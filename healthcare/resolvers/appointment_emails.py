@@ -20,7 +20,7 @@ import logging
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 
-from healthcare import models
+from healthcare import db, models
 from healthcare.config import Settings
 from healthcare.mail import calendar
 from healthcare.mail import outbox as mail
@@ -67,8 +67,10 @@ async def appointment_changed(
             appointment_id=appointment.id, kind__in=list(INVITE_CHANGES)
         ).count()
     )
+    wanting = await emails.wanting(visit.people, "appointment_changes")
+    letters = []
     for person in visit.people:
-        if not await emails.wants(person, "appointment_changes"):
+        if person.id not in wanting:
             continue
         other = visit.other(person)
         text = {
@@ -78,17 +80,21 @@ async def appointment_changed(
             Kind.CANCELLED: f"Your appointment with {other} on {visit.when} is cancelled"
             + (f" by {name_in_emails(actor)}." if actor.id != person.id else "."),
         }[kind]
-        await emails.send(
-            person,
-            email_kind,
-            f"{title}: {visit.short_when}",
-            [
-                text,
-                "The attached invite updates your calendar.",
-                f"See the appointment: {visit.link}",
-            ],
-            calendar=visit.invite(person, sequence - 1, cancelled=kind == Kind.CANCELLED),
+        letters.append(
+            emails.letter(
+                person,
+                email_kind,
+                f"{title}: {visit.short_when}",
+                [
+                    text,
+                    "The attached invite updates your calendar.",
+                    f"See the appointment: {visit.link}",
+                ],
+                calendar=visit.invite(person, sequence - 1, cancelled=kind == Kind.CANCELLED),
+            )
         )
+    if letters:
+        await mail.enqueue(letters)  # both people's in one statement
 
 
 def name_in_emails(actor: models.User) -> str:
@@ -117,6 +123,15 @@ async def arm_reminders(appointment: models.Appointment, replace: bool = True) -
     )
 
 
+# An appointment's patient ($1) and doctor ($2), the doctor's row with their schedule's
+# time zone (null without a schedule): one statement for every email of a change.
+PEOPLE_SQL = """
+SELECT u.*, s.time_zone AS schedule_time_zone
+FROM users u LEFT JOIN doctor_schedules s ON s.doctor_id = u.id
+WHERE u.id IN ($1, $2)
+"""
+
+
 class Visit:
     """What the emails of one appointment say: names, time in the doctor's zone, link."""
 
@@ -134,14 +149,13 @@ class Visit:
 
     @classmethod
     async def of(cls, appointment: models.Appointment) -> Visit:
-        people = {
-            user.id: user
-            for user in await models.User.filter(
-                id__in=[appointment.patient_id, appointment.doctor_id]
-            )
-        }
-        schedule = await models.DoctorSchedule.filter(doctor_id=appointment.doctor_id).first()
-        zone = schedule.time_zone if schedule is not None else "UTC"
+        rows = await db.fetch_all(PEOPLE_SQL, appointment.patient_id, appointment.doctor_id)
+        people = {}
+        zone = "UTC"  # a doctor without a schedule
+        for user, row in zip(db.models_from_rows(models.User, rows), rows, strict=True):
+            people[user.id] = user
+            if user.id == appointment.doctor_id and row["schedule_time_zone"] is not None:
+                zone = row["schedule_time_zone"]
         return cls(appointment, people[appointment.patient_id], people[appointment.doctor_id], zone)
 
     def other(self, person: models.User) -> str:
@@ -217,8 +231,9 @@ def ahead(left: timedelta) -> str:
 
 async def remind(visit: Visit, now: datetime) -> None:
     """The patient (and the doctor, if they chose reminders): in the app and by email."""
+    wanting = await emails.wanting(visit.people, "reminders")
     for person in visit.people:
-        wants_email = await emails.wants(person, "reminders")
+        wants_email = person.id in wanting
         if person.id == visit.doctor.id and not wants_email:
             continue
         other = visit.doctor if person.id == visit.patient.id else visit.patient

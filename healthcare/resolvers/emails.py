@@ -11,14 +11,16 @@ recipient's preferences.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
+from typing import TypedDict, Unpack
 from zoneinfo import ZoneInfo
 
 from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
 
-from healthcare import models
+from healthcare import db, models
 from healthcare.config import Settings
 from healthcare.failures import InvalidEmailTokenError
 from healthcare.mail import outbox
@@ -57,10 +59,21 @@ TOPICS = tuple(field.name for field in fields(Preferences))
 
 
 async def preferences_of(user: models.User) -> Preferences:
-    row = await models.EmailPreferences.filter(user_id=user.id).first()
-    if row is None:
-        return DEFAULT_PREFERENCES[user.role]
-    return Preferences(**{topic: getattr(row, topic) for topic in TOPICS})
+    return (await preferences_of_each([user]))[user.id]
+
+
+async def preferences_of_each(users: Sequence[models.User]) -> dict[uuid.UUID, Preferences]:
+    """Each user's preferences by id, in one statement."""
+    rows = await db.fetch_by_keys(models.EmailPreferences, "user_id", [u.id for u in users])
+    chosen = {row.user_id: row for row in rows}
+    return {
+        user.id: (
+            Preferences(**{topic: getattr(row, topic) for topic in TOPICS})
+            if (row := chosen.get(user.id)) is not None
+            else DEFAULT_PREFERENCES[user.role]
+        )
+        for user in users
+    }
 
 
 async def update_preferences(user: models.User, changes: dict[str, bool]) -> Preferences:
@@ -81,7 +94,13 @@ async def update_preferences(user: models.User, changes: dict[str, bool]) -> Pre
 
 
 async def wants(user: models.User, topic: str) -> bool:
-    return user.is_active and bool(getattr(await preferences_of(user), topic))
+    return user.id in await wanting([user], topic)
+
+
+async def wanting(users: Sequence[models.User], topic: str) -> set[uuid.UUID]:
+    """The ids of those of `users` who get emails on `topic` (active, and it is on)."""
+    preferences = await preferences_of_each(users)
+    return {user.id for user in users if user.is_active and getattr(preferences[user.id], topic)}
 
 
 # ---- composing ----------------------------------------------------------------------------
@@ -103,18 +122,22 @@ def when(starts_at: datetime, time_zone: str) -> str:
     return f"{local:%A} {local.day} {local:%B %Y, %H:%M} ({time_zone})"
 
 
-async def send(
+class LetterOptions(TypedDict, total=False):
+    to_address: str  # instead of the user's own address
+    calendar: str  # an iCalendar invite to attach
+    notification_id: uuid.UUID  # the notification it repeats
+    not_before: datetime  # sent from then on, not at once
+
+
+def letter(
     user: models.User,
     kind: models.EmailKind,
     subject: str,
     paragraphs: list[str],
-    *,
-    to_address: str | None = None,
-    calendar: str | None = None,
-    notification_id: uuid.UUID | None = None,
-    not_before: datetime | None = None,
-) -> models.EmailMessage:
-    """One email to `user` (at `to_address`, by default theirs), inside `atomic()`."""
+    **options: Unpack[LetterOptions],
+) -> outbox.Email:
+    """One email to `user`: a greeting, `paragraphs`, and the footer with the link to
+    their email preferences."""
     greeting = f"Hello {user.first_name}," if user.first_name else "Hello,"
     body = "\n\n".join(
         [
@@ -124,16 +147,27 @@ async def send(
             f"Choose which emails you get: {preferences_link(user.id)}",
         ]
     )
-    return await outbox.enqueue(
+    return outbox.Email(
         kind=kind,
-        to_address=to_address or user.email,
+        to_address=options.get("to_address") or user.email,
         subject=subject,
         body=body + "\n",
         recipient_id=user.id,
-        calendar=calendar,
-        notification_id=notification_id,
-        not_before=not_before,
+        calendar=options.get("calendar"),
+        notification_id=options.get("notification_id"),
+        not_before=options.get("not_before"),
     )
+
+
+async def send(
+    user: models.User,
+    kind: models.EmailKind,
+    subject: str,
+    paragraphs: list[str],
+    **options: Unpack[LetterOptions],
+) -> None:
+    """One email to `user` (see `letter`), inside `atomic()`."""
+    await outbox.enqueue([letter(user, kind, subject, paragraphs, **options)])
 
 
 # ---- one-time links -------------------------------------------------------------------------
