@@ -58,6 +58,9 @@ class DataLoader(StrawberryDataLoader[Any, Any]):
     """
 
     def load(self, key: Any) -> Any:
+        loaded = self.cache_map.get(key)
+        if loaded is not None and loaded.done() and not loaded.cancelled():
+            return loaded  # what shield gives for a settled future: the future itself
         return asyncio.shield(super().load(key))
 
     async def load_ahead(self, keys: Iterable[Any]) -> None:
