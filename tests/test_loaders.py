@@ -40,7 +40,8 @@ async def test_a_key_loaded_already_is_answered_by_its_settled_future_without_a_
     # when
     answer = loader.load(2)
     # then: the settled future itself (nothing to shield), and no new batch
-    assert answer is loader.cache_map.get(2)
-    assert answer.done()
+    settled = loader.cache_map.get(2)
+    assert settled is not None and settled.done()
+    assert answer is settled
     assert await answer == 20
     assert batches.asked == [[2, 3]]
