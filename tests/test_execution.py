@@ -14,10 +14,18 @@ import pytest
 import strawberry
 from graphql import GraphQLResolveInfo, GraphQLSchema, specified_rules
 from strawberry.extensions import SchemaExtension
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, validate_document
+from strawberry.extensions.runner import SchemaExtensionsRunner
+from strawberry.schema.schema import (
+    DEFAULT_ALLOWED_OPERATION_TYPES,
+    StrawberryGraphQLCoreExecutionContext,
+    validate_document,
+)
 
 from healthcare.config import Settings
 from healthcare.graphql.execution import LeanExecutionContext, raw_info
+from healthcare.graphql.execution.documents import DocumentCache
+from healthcare.graphql.execution.hooks import LeanExtensionsRunner
+from healthcare.graphql.execution.served_schema import HealthcareSchema
 from healthcare.schema import build_schema
 
 
@@ -98,6 +106,73 @@ def test_strawberry_hands_the_operations_context_to_graphql_core_after_on_operat
     schema = strawberry.Schema(query=Query, extensions=[Replace])
     result = asyncio.run(schema.execute("{ seen }", context_value="original"))
     assert result.data == {"seen": "replaced"}
+
+
+STAGES = ("operation", "parsing", "validation", "executing")
+
+
+def test_our_extensions_runner_finds_the_hooks_strawberrys_finds_for_every_stage():
+    # given: the served schema's extensions, as strawberry builds them for an operation
+    schema = build_schema(Settings())
+    context = schema._create_execution_context(
+        query="{ me { id } }",
+        allowed_operation_types=DEFAULT_ALLOWED_OPERATION_TYPES,
+        variable_values=None,
+        context_value=None,
+        root_value=None,
+        operation_name=None,
+        operation_extensions=None,
+    )
+    extensions = schema.get_extensions()
+    # when
+    ours = schema.create_extensions_runner(context, extensions)
+    theirs = SchemaExtensionsRunner(execution_context=context, extensions=extensions)
+    # then: the same extensions have a hook at each stage, sync or async alike
+    assert isinstance(ours, LeanExtensionsRunner)
+    found = 0
+    for stage in STAGES:
+        mine = [(hook.extension, hook.is_async) for hook in getattr(ours, stage)().hooks]
+        strawberrys = [(hook.extension, hook.is_async) for hook in getattr(theirs, stage)().hooks]
+        assert mine == strawberrys, stage
+        found += len(mine)
+    assert found >= len(extensions)  # every extension has a hook somewhere
+
+
+def test_a_hook_found_once_runs_on_its_own_extension_each_operation():
+    # given: an extension of each kind of hook, and two operations
+    entered: list[tuple[str, int]] = []
+
+    class Counted(SchemaExtension):
+        def on_operation(self) -> Iterator[None]:
+            entered.append(("sync", id(self)))
+            yield
+            entered.append(("sync done", id(self)))
+
+        async def on_execute(self) -> AsyncGenerator[None, None]:
+            entered.append(("async", id(self)))
+            yield
+
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        def ok(self) -> bool:
+            return True
+
+    schema = HealthcareSchema(
+        query=Query,
+        extensions=[Counted],
+        max_chars=1000,
+        suggestions=False,
+        documents=DocumentCache(),
+    )
+    # when
+    for _ in range(2):
+        result = asyncio.run(schema.execute("{ ok }"))
+        assert result.data == {"ok": True}
+    # then: each operation's own instance, each hook entered and left
+    kinds = [kind for kind, _ in entered]
+    assert kinds == ["sync", "async", "sync done"] * 2
+    assert entered[0][1] == entered[1][1] == entered[2][1] != entered[3][1]
 
 
 def test_strawberry_passes_errors_of_the_request_to_process_errors():

@@ -8,6 +8,8 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError, GraphQLSchema
 from strawberry.exceptions import MissingQueryError
+from strawberry.extensions import SchemaExtension
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
 from strawberry.types import ExecutionContext, ExecutionResult
@@ -17,6 +19,7 @@ from strawberry.types.graphql import OperationType
 from healthcare.graphql.errors import label_request_error, masked, request_scope
 from healthcare.graphql.execution.direct import use_direct_resolvers
 from healthcare.graphql.execution.documents import DocumentCache
+from healthcare.graphql.execution.hooks import LeanExtensionsRunner
 from healthcare.graphql.limits import oversized_document
 
 
@@ -71,6 +74,11 @@ class HealthcareSchema(strawberry.Schema):
         allowed = kwargs.get("allowed_operation_types") or DEFAULT_ALLOWED_OPERATION_TYPES
         kwargs["allowed_operation_types"] = set(allowed) - {OperationType.SUBSCRIPTION}
         return await super().execute(query, *args, **kwargs)
+
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        return LeanExtensionsRunner(execution_context=execution_context, extensions=extensions)
 
     async def stream(self, query: str | None, *args: Any, **kwargs: Any) -> Any:
         """Operations over the WebSocket, both protocols (`subscribe` comes here too)."""
