@@ -140,16 +140,16 @@ def test_our_extensions_runner_finds_the_hooks_strawberrys_finds_for_every_stage
 
 def test_a_hook_found_once_runs_on_its_own_extension_each_operation():
     # given: an extension of each kind of hook, and two operations
-    entered: list[tuple[str, int]] = []
+    entered: list[tuple[str, SchemaExtension]] = []  # the instances kept: ids not reused
 
     class Counted(SchemaExtension):
         def on_operation(self) -> Iterator[None]:
-            entered.append(("sync", id(self)))
+            entered.append(("sync", self))
             yield
-            entered.append(("sync done", id(self)))
+            entered.append(("sync done", self))
 
         async def on_execute(self) -> AsyncGenerator[None, None]:
-            entered.append(("async", id(self)))
+            entered.append(("async", self))
             yield
 
     @strawberry.type
@@ -172,7 +172,10 @@ def test_a_hook_found_once_runs_on_its_own_extension_each_operation():
     # then: each operation's own instance, each hook entered and left
     kinds = [kind for kind, _ in entered]
     assert kinds == ["sync", "async", "sync done"] * 2
-    assert entered[0][1] == entered[1][1] == entered[2][1] != entered[3][1]
+    instances = [extension for _, extension in entered]
+    assert instances[0] is instances[1] is instances[2]
+    assert instances[3] is instances[4] is instances[5]
+    assert instances[0] is not instances[3]
 
 
 def test_strawberry_passes_errors_of_the_request_to_process_errors():
@@ -992,6 +995,14 @@ def objects_schema(execution_context_class: type, calls: list[str]) -> strawberr
             await asyncio.sleep(0)
             return Leaf(n=self.leaf.n + 100)
 
+        @strawberry.field
+        def snag(self) -> str:
+            raise ValueError(f"snag {self.label}")
+
+        @strawberry.field
+        def twigs(self) -> list[Leaf]:
+            return [self.leaf, Leaf(n=self.leaf.n * 3)]
+
     @strawberry.type
     class Row:
         n: int
@@ -1027,6 +1038,32 @@ def objects_schema(execution_context_class: type, calls: list[str]) -> strawberr
         @strawberry.field
         def failing(self) -> Leaf | None:
             raise ValueError(f"no leaf for {self.n}")
+
+        # lists of objects: their items completed by `complete_list_item_value`
+        @strawberry.field
+        def leaves(self) -> list[Leaf]:
+            return [Leaf(n=self.n), Leaf(n=self.n + 1)]
+
+        @strawberry.field
+        def maybe_leaves(self) -> list[Leaf | None]:
+            return [Leaf(n=self.n), None]
+
+        @strawberry.field
+        def bad_leaves(self) -> list[Leaf]:
+            return [Leaf(n=self.n), None]  # type: ignore[list-item]
+
+        @strawberry.field
+        def wrong_leaves(self) -> list[Leaf | None]:
+            return [Leaf(n=self.n), self.branch]  # type: ignore[list-item]
+
+        @strawberry.field
+        async def async_leaves(self) -> list[Leaf]:
+            await asyncio.sleep(0)
+            return [Leaf(n=self.n * 2)]
+
+        @strawberry.field
+        def branches(self) -> list[Branch]:
+            return [self.branch, Branch(leaf=Leaf(n=self.n + 5), label="other")]
 
     @strawberry.type
     class Query:
@@ -1093,3 +1130,46 @@ def test_nested_objects_are_completed_as_graphql_core_completes_them(document):
     if "@include" in document:
         left_to_graphql_core.add("Row.branch")
     assert set(completed) <= left_to_graphql_core, completed
+
+
+LISTS = {
+    "lists of objects": (
+        "{ rows { n leaves { n } maybeLeaves { n } branches { label leaf { n } } } }"
+    ),
+    "a null item in a list of non-null objects": "{ rows { n badLeaves { n } } }",
+    "an item of the wrong type": "{ rows { n wrongLeaves { n } } }",
+    "items whose fields wait": "{ rows { n branches { label later { n } } } }",
+    "a list an async resolver gives": "{ rows { n asyncLeaves { n } } }",
+    "an item whose non-null field raises": "{ rows { n branches { label snag } } }",
+    "a list within an item": "{ rows { n branches { label twigs { n } } } }",
+}
+
+
+@pytest.mark.parametrize("document", LISTS.values(), ids=LISTS.keys())
+def test_the_items_of_a_list_of_objects_are_completed_as_graphql_core_completes_them(document):
+    # given: graphql-core's own execution, and ours noting the items graphql-core completes
+    items_completed: list[str] = []
+
+    class Counting(LeanExecutionContext):
+        def complete_value(self, return_type, field_details_list, info, path, result, context):
+            if isinstance(path.key, int):  # an item of a list
+                items_completed.append(f"{info.parent_type}.{info.field_name}")
+            return super().complete_value(
+                return_type, field_details_list, info, path, result, context
+            )
+
+    expected_calls: list[str] = []
+    calls: list[str] = []
+    expected = asyncio.run(
+        objects_schema(StrawberryGraphQLCoreExecutionContext, expected_calls).execute(document)
+    )
+    # when
+    result = asyncio.run(objects_schema(Counting, calls).execute(document))
+    # then: the same data, errors (message, path) and resolvers called
+    assert result.data == expected.data
+    assert [(e.message, e.path) for e in result.errors or ()] == [
+        (e.message, e.path) for e in expected.errors or ()
+    ]
+    assert sorted(calls) == sorted(expected_calls)
+    # and: no item of a list of objects was completed by graphql-core's `complete_value`
+    assert items_completed == []

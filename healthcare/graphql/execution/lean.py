@@ -16,7 +16,14 @@ from graphql.type.definition import GraphQLResolveInfoHelpers
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from healthcare.graphql.context import Context
-from healthcare.graphql.execution.plans import NestedField, ObjectPlan, in_order, object_plan
+from healthcare.graphql.execution.plans import (
+    NestedField,
+    ObjectPlan,
+    ObjectValue,
+    in_order,
+    object_plan,
+    object_value,
+)
 
 
 class Resumed:
@@ -126,6 +133,7 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
         self.async_helpers = GraphQLResolveInfoHelpers(gather=gather, track=track)
         self._object_plans = {}
+        self._list_items = {}
 
     def build_per_event_executor(self, payload: Any) -> LeanExecutionContext:
         """The copy that runs one event of a subscription, with memos of its own
@@ -134,6 +142,7 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         assert isinstance(executor, LeanExecutionContext)  # a copy of this one
         executor._relevant_sub_fields = {}
         executor._object_plans = {}
+        executor._list_items = {}
         return executor
 
     # What `execute_fields` learnt of each object selection of the operation: keyed by the
@@ -141,6 +150,9 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
     # shared by every row of a list, memoized by `collect_subfields`), which the value
     # holds so that the identity cannot be reused while the operation runs.
     _object_plans: dict[int, tuple[Any, ObjectPlan | None]]
+    # How the items of each list field of the operation are completed, by the identity of
+    # its field details (held, as above), with the item type asked for.
+    _list_items: dict[int, tuple[Any, GraphQLOutputType, ObjectValue | None]]
 
     def execute_fields(
         self,
@@ -270,9 +282,10 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         """graphql-core's `execute_field` for a `NestedField`: the same resolve info,
         resolver call and error handling, an async resolver that does not wait run to its
         end at once (as `complete_awaitable_value`), and the object completed without
-        `complete_value`'s dispatch on its type (`_complete_nested`)."""
+        `complete_value`'s dispatch on its type (`_complete_object`)."""
         field_path = Path(path, nested.name, parent_type.name)
         definition = nested.definition
+        details = nested.value.details
         info = self.build_resolve_info(definition, nested.nodes, parent_type, field_path)
         try:
             result = definition.resolve(source, info)  # type: ignore[misc]
@@ -280,49 +293,90 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 ended, result = _first_step(result)
                 if not ended:
                     return super().complete_awaitable_value(
-                        definition.type, nested.details, info, field_path, result, None
+                        definition.type, details, info, field_path, result, None
                     )
             elif self.is_awaitable(result):
                 return super().complete_awaitable_value(
-                    definition.type, nested.details, info, field_path, result, None
+                    definition.type, details, info, field_path, result, None
                 )
-            completed = self._complete_nested(nested, info, field_path, result)
+            completed = self._complete_object(nested.value, info, field_path, result)
             if self._waits(completed):
-                return self._completed_later(completed, definition.type, nested.details, field_path)
+                return self._completed_later(completed, definition.type, details, field_path)
             return completed
         except Exception as raw_error:
-            self.handle_field_error(raw_error, definition.type, nested.details, field_path)
+            self.handle_field_error(raw_error, definition.type, details, field_path)
             return None
 
-    def _complete_nested(
-        self, nested: NestedField, info: GraphQLResolveInfo[Any], path: Path, result: Any
+    def complete_list_item_value(
+        self,
+        item: Any,
+        complete_results: list[Any],
+        item_type: GraphQLOutputType,
+        field_details_list: Any,
+        info: GraphQLResolveInfo[Any],
+        item_path: Path,
+        position_context: Any,
+    ) -> bool:
+        """graphql-core's, for an item of a list of objects (the edges of a connection):
+        the item completed by `_complete_object`, without `complete_value`'s dispatch on
+        its type and `complete_object_value`'s collection of its subfields, with the same
+        error handling. Other items, and streamed ones, go graphql-core's way."""
+        if position_context is not None:
+            return super().complete_list_item_value(
+                item, complete_results, item_type, field_details_list, info, item_path, None
+            )
+        key = id(field_details_list)
+        known = self._list_items.get(key)
+        if known is None or known[1] is not item_type:
+            value = object_value(item_type, field_details_list, self.collect_subfields)
+            known = self._list_items[key] = (field_details_list, item_type, value)
+        value = known[2]
+        if value is None:
+            return super().complete_list_item_value(
+                item, complete_results, item_type, field_details_list, info, item_path, None
+            )
+        try:
+            completed = self._complete_object(value, info, item_path, item)
+            if self._waits(completed):
+                complete_results.append(
+                    self._completed_later(completed, item_type, field_details_list, item_path)
+                )
+                return True
+            complete_results.append(completed)
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, item_type, field_details_list, item_path)
+            complete_results.append(None)
+        return False
+
+    def _complete_object(
+        self, value: ObjectValue, info: GraphQLResolveInfo[Any], path: Path, result: Any
     ) -> Any:
         """graphql-core's `complete_value` for an object type, non-null or not:
         `complete_object_value` and `collect_and_execute_subfields` without @defer."""
         if isinstance(result, Exception):
             raise result
         if result is None or result is Undefined:
-            if nested.nullable:
+            if value.nullable:
                 return None
             message = (
                 f"Cannot return null for non-nullable field {info.parent_type}.{info.field_name}."
             )
             raise TypeError(message)
-        object_type = nested.object_type
+        object_type = value.object_type
         if object_type.is_type_of:
             is_type_of = object_type.is_type_of(result, info)
             if is_type_of is not True and self.is_awaitable(is_type_of):
-                return self._complete_nested_later(nested, is_type_of, path, result)
+                return self._complete_object_later(value, is_type_of, path, result)
             if not is_type_of:
-                raise invalid_return_type_error(object_type, result, nested.details)
-        return self.execute_fields(object_type, result, path, nested.selection, None)
+                raise invalid_return_type_error(object_type, result, value.details)
+        return self.execute_fields(object_type, result, path, value.selection, None)
 
-    async def _complete_nested_later(
-        self, nested: NestedField, is_type_of: Awaitable[bool], path: Path, result: Any
+    async def _complete_object_later(
+        self, value: ObjectValue, is_type_of: Awaitable[bool], path: Path, result: Any
     ) -> Any:
         if not await self.with_abort_signal(is_type_of):
-            raise invalid_return_type_error(nested.object_type, result, nested.details)
-        fields = self.execute_fields(nested.object_type, result, path, nested.selection, None)
+            raise invalid_return_type_error(value.object_type, result, value.details)
+        fields = self.execute_fields(value.object_type, result, path, value.selection, None)
         return await fields if self.is_awaitable(fields) else fields
 
     def complete_awaitable_value(  # a value at once, or an awaitable

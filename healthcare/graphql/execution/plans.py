@@ -6,7 +6,8 @@ operation (graphql-core's grouped field set is the key; every row of a list shar
   and coerced directly; those behind a silent permission of `RowRule`s only get the
   rules, applied per row (in an operation of ours, which has a viewer);
 - nested fields (`NestedField`): a field whose value is one object, executed by
-  `LeanExecutionContext._execute_nested`;
+  `LeanExecutionContext._execute_nested`; the items of a list of objects are completed
+  the same way (`object_value`, once per list field);
 - the rest, left to graphql-core."""
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from graphql import (
     GraphQLField,
     GraphQLID,
     GraphQLObjectType,
+    GraphQLOutputType,
     GraphQLSchema,
     GraphQLString,
     get_nullable_type,
@@ -42,18 +44,27 @@ TEXT_TYPES = (GraphQLString, GraphQLID)
 
 
 @dataclass(frozen=True)
+class ObjectValue:
+    """How to complete a value that is one object (of `object_type`; null allowed if
+    `nullable`), as `LeanExecutionContext._complete_object` does: the field details it is
+    completed for, and the object's own selection (a grouped field set, without @defer).
+    A field's value (`NestedField`), or an item of a list field (`list_item`)."""
+
+    object_type: GraphQLObjectType
+    nullable: bool
+    details: Any
+    selection: Any
+
+
+@dataclass(frozen=True)
 class NestedField:
-    """A field whose value is one object (of `object_type`; null allowed if `nullable`),
-    without arguments: its response name, graphql-core's field, its field details and
-    their nodes, and the object's own selection (a grouped field set, without @defer)."""
+    """A field whose value is one object, without arguments: its response name,
+    graphql-core's field, its nodes, and how its value is completed."""
 
     name: str
     definition: GraphQLField
-    details: Any
     nodes: list[FieldNode]
-    object_type: GraphQLObjectType
-    nullable: bool
-    selection: Any
+    value: ObjectValue
 
 
 @dataclass(frozen=True)
@@ -122,7 +133,22 @@ def nested_field(
     field_def = field_without_arguments(schema, parent_type, details)
     if field_def is None or field_def.resolve is None:
         return None
-    object_type = get_nullable_type(field_def.type)
+    value = object_value(field_def.type, details, collect_subfields)
+    if value is None:
+        return None
+    nodes = [each.node for each in details]  # graphql-core's `to_nodes`
+    return NestedField(name, field_def, nodes, value)
+
+
+def object_value(
+    value_type: GraphQLOutputType,
+    details: Any,
+    collect_subfields: Callable[[GraphQLObjectType, Any], Any],
+) -> ObjectValue | None:
+    """How to complete a value of `value_type` asked with `details`, if it is one object
+    (not a list, union or interface) with no @defer below it; else None. A list field's
+    item type gives how to complete each of its items."""
+    object_type = get_nullable_type(value_type)
     if not isinstance(object_type, GraphQLObjectType):
         return None
     try:  # graphql-core collects them when completing a value, inside the field's
@@ -131,9 +157,7 @@ def nested_field(
         return None
     if deferred:
         return None
-    nullable = not is_non_null_type(field_def.type)
-    nodes = [each.node for each in details]  # graphql-core's `to_nodes`
-    return NestedField(name, field_def, details, nodes, object_type, nullable, selection)
+    return ObjectValue(object_type, not is_non_null_type(value_type), details, selection)
 
 
 def field_without_arguments(
