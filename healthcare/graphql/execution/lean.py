@@ -323,7 +323,13 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         error handling. Other items, and streamed ones, go graphql-core's way."""
         if position_context is not None:
             return super().complete_list_item_value(
-                item, complete_results, item_type, field_details_list, info, item_path, None
+                item,
+                complete_results,
+                item_type,
+                field_details_list,
+                info,
+                item_path,
+                position_context,
             )
         key = id(field_details_list)
         known = self._list_items.get(key)
