@@ -62,7 +62,8 @@ class Email:
 
 async def enqueue(emails: Sequence[Email]) -> list[models.EmailMessage]:
     """Write `emails` to the outbox in one statement, inside `atomic()`: sent after commit,
-    or never. Returns their rows."""
+    or never. Returns their rows, to read (`bulk_create` does not mark them saved: change
+    one through a query, not `save()`)."""
     require_transaction()
     room = mailroom()
     now = utcnow()
