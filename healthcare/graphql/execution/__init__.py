@@ -5,14 +5,18 @@ schema answers every field as graphql-core and strawberry alone do.
 
 - `served_schema`: `HealthcareSchema`, strawberry's Schema with our error handling (it
   overrides `_process_errors`), subscriptions refused over HTTP, and documents over the
-  size cap refused before parsing, over HTTP and WebSocket (`execute`, `stream`).
+  size cap refused before parsing, over HTTP and WebSocket (`execute`, `stream`), and
+  its schema extensions' hooks found by `hooks`.
+- `hooks`: `LeanExtensionsRunner`, strawberry's runner of schema extensions with each
+  extension class's hook for a stage found once, not once per operation.
 - `lean`: `LeanExecutionContext`, graphql-core's execution context without its one
   reference cycle, running an async resolver that does not wait at once, executing an
-  object's selection by the plan `plans` makes of it, and giving each event of a
-  subscription memos of its own.
+  object's selection by the plan `plans` makes of it, completing the items of a list of
+  objects the same way, and giving each event of a subscription memos of its own.
 - `plans`: what an object's selection is made of, worked out once per operation: plain
   attribute fields read and coerced directly (row rules applied per row), fields whose
-  value is one object, `__typename`, and the rest for graphql-core.
+  value is one object (and how an object value, or a list's item, is completed),
+  `__typename`, and the rest for graphql-core.
 - `direct`: `use_direct_resolvers`, a field without arguments whose resolver asks for
   nothing but its object and the info, or whose only extensions are permissions, is
   resolved by calling its function (or reading its attribute) behind strawberry's own
