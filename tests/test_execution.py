@@ -22,8 +22,8 @@ from strawberry.schema.schema import (
 )
 
 from healthcare.config import Settings
-from healthcare.graphql.execution import LeanExecutionContext, raw_info
-from healthcare.graphql.execution.documents import DocumentCache
+from healthcare.graphql.execution import LeanExecutionContext, lean, plans, raw_info
+from healthcare.graphql.execution.documents import CachedDocuments, DocumentCache
 from healthcare.graphql.execution.hooks import LeanExtensionsRunner
 from healthcare.graphql.execution.served_schema import HealthcareSchema
 from healthcare.schema import build_schema
@@ -975,7 +975,9 @@ def test_every_field_of_the_api_resolved_directly_has_no_arguments_and_runs_its_
 # ---- nested objects: what LeanExecutionContext._execute_nested does ----------------------------
 
 
-def objects_schema(execution_context_class: type, calls: list[str]) -> strawberry.Schema:
+def objects_schema(
+    execution_context_class: type, calls: list[str], extensions: list[Any] | None = None
+) -> strawberry.Schema:
     """Rows whose fields are single objects: an attribute, a resolver, an async one that
     returns at once, one that waits, null on a nullable and on a non-null field, a value
     of the wrong type, a resolver that raises, an object within an object; and a
@@ -1071,7 +1073,11 @@ def objects_schema(execution_context_class: type, calls: list[str]) -> strawberr
         def rows(self) -> list[Row | None]:
             return [Row(n=n, branch=Branch(leaf=Leaf(n=n), label=f"b{n}")) for n in (1, 2)]
 
-    return strawberry.Schema(query=Query, execution_context_class=execution_context_class)
+    return strawberry.Schema(
+        query=Query,
+        execution_context_class=execution_context_class,
+        extensions=extensions or [],
+    )
 
 
 OBJECTS = {
@@ -1173,3 +1179,147 @@ def test_the_items_of_a_list_of_objects_are_completed_as_graphql_core_completes_
     assert sorted(calls) == sorted(expected_calls)
     # and: no item of a list of objects was completed by graphql-core's `complete_value`
     assert items_completed == []
+
+
+# ---- plans kept across operations: `plans.OperationPlans` ---------------------------------
+
+
+def cached_objects_schema(calls: list[str]) -> strawberry.Schema:
+    """`objects_schema` executed by ours, its documents parsed once (as served)."""
+    cache = DocumentCache()
+    return objects_schema(LeanExecutionContext, calls, [lambda: CachedDocuments(cache)])
+
+
+def counting_plans(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The object types `plans.object_plan` is asked to plan, from now on."""
+    planned: list[str] = []
+    original = lean.object_plan
+
+    def counted(schema: Any, parent_type: Any, *args: Any) -> Any:
+        planned.append(parent_type.name)
+        return original(schema, parent_type, *args)
+
+    monkeypatch.setattr(lean, "object_plan", counted)
+    return planned
+
+
+def test_a_cached_documents_plans_are_made_once_and_kept_for_its_next_operations(monkeypatch):
+    # given: a document with nested objects and lists of them, parsed once
+    document = (
+        "query Rows { rows { n branch { label leaf { n } } leaves { n } "
+        "branches { label twigs { n } } } }"
+    )
+    expected = asyncio.run(
+        objects_schema(StrawberryGraphQLCoreExecutionContext, []).execute(document)
+    )
+    schema = cached_objects_schema([])
+    planned = counting_plans(monkeypatch)
+    # when: it runs three times
+    results = [asyncio.run(schema.execute(document)) for _ in range(3)]
+    # then: the same answers as graphql-core's, and every object planned by the first
+    assert all(r.errors is None and r.data == expected.data for r in results)
+    assert sorted(set(planned)) == ["Branch", "Leaf", "Row"]
+    first = len(planned)
+    results.append(asyncio.run(schema.execute(document)))
+    assert len(planned) == first  # nothing planned again
+    assert results[-1].data == expected.data
+
+
+# Documents whose selections depend on the variables: a plan holds its nested objects'
+# selections, so one made with one operation's variables could be wrong for the next.
+VARIABLE_SELECTIONS = {
+    "@include on a nested field": (
+        "query Q($x: Boolean!) { rows { n branch { label leaf @include(if: $x) { n } } } }"
+    ),
+    "@skip on a field of a list's items": (
+        "query Q($x: Boolean!) { rows { n leaves { n @skip(if: $x) } branch { label } } }"
+    ),
+    "@include on a fragment spread": (
+        "query Q($x: Boolean!) { rows { n branch { ...B @include(if: $x) label } } } "
+        "fragment B on Branch { leaf { n } }"
+    ),
+    "@skip inside a fragment": (
+        "query Q($x: Boolean!) { rows { ...R } } "
+        "fragment R on Row { n branch { label leaf @skip(if: $x) { n } } }"
+    ),
+    "@include on an inline fragment": (
+        "query Q($x: Boolean!) { rows { n branch { ... on Branch @include(if: $x) { label } } } }"
+    ),
+}
+
+
+@pytest.mark.parametrize("document", VARIABLE_SELECTIONS.values(), ids=VARIABLE_SELECTIONS.keys())
+def test_a_document_whose_selections_depend_on_its_variables_is_planned_per_operation(document):
+    # given: graphql-core's answers with each value of the variable
+    reference = objects_schema(StrawberryGraphQLCoreExecutionContext, [])
+    expected = {
+        x: asyncio.run(reference.execute(document, variable_values={"x": x})).data
+        for x in (True, False)
+    }
+    assert expected[True] != expected[False]
+    schema = cached_objects_schema([])
+    # when: the same cached document runs with the variable one way, then the other
+    answers = [
+        (x, asyncio.run(schema.execute(document, variable_values={"x": x})))
+        for x in (True, False, True, False)
+    ]
+    # then: each answer is the one its own variables ask for
+    for x, result in answers:
+        assert result.errors is None
+        assert result.data == expected[x], x
+
+
+FIXED_SELECTIONS = {
+    "fields": ("{ rows { n branch { label } } }", True),
+    "fragments, inline fragments and aliases": (
+        "query { rows { ...R other: branch { ... on Branch { label } } } } "
+        "fragment R on Row { n branch { ...B } } fragment B on Branch { leaf { n } }",
+        True,
+    ),
+    "a directive on the operation": ("query @foo { rows { n } }", False),
+    "on a field": ("query ($x: Boolean!) { rows { n @include(if: $x) } }", False),
+    "on a deep field": ("{ rows { branch { leaf { n @skip(if: true) } } } }", False),
+    "on a spread": ("{ rows { ...R @include(if: true) } } fragment R on Row { n }", False),
+    "on an inline fragment": ("{ rows { ... @include(if: false) { n } } }", False),
+    "inside a fragment": (
+        "{ rows { ...R } } fragment R on Row { branch { ...B } } "
+        "fragment B on Branch { label @defer }",
+        False,
+    ),
+    "on a fragment's definition": ("{ rows { ...R } } fragment R on Row @foo { n }", False),
+}
+
+
+@pytest.mark.parametrize(
+    ("document", "fixed"), FIXED_SELECTIONS.values(), ids=FIXED_SELECTIONS.keys()
+)
+def test_selections_are_fixed_only_without_a_directive_anywhere_they_reach(document, fixed):
+    from graphql import FragmentDefinitionNode, OperationDefinitionNode, parse
+    from graphql.execution.collect_fields import FragmentDetails
+
+    parsed = parse(document)
+    (operation,) = [d for d in parsed.definitions if isinstance(d, OperationDefinitionNode)]
+    fragments = {
+        d.name.value: FragmentDetails(d)
+        for d in parsed.definitions
+        if isinstance(d, FragmentDefinitionNode)
+    }
+    assert plans.selections_fixed(operation, fragments) is fixed
+
+
+def test_the_plans_of_a_document_parsed_for_one_operation_go_with_it(monkeypatch):
+    """Documents not kept by the cache (parsed per request) leave no plans behind."""
+    import gc
+
+    schema = objects_schema(LeanExecutionContext, [])  # no document cache: parsed each time
+    planned = counting_plans(monkeypatch)
+    gc.collect()
+    before = len(plans._PLANS_BY_OPERATION)
+    # when: twenty documents run, each parsed afresh
+    for n in range(20):
+        result = asyncio.run(schema.execute(f"query Q{n} {{ rows {{ n branch {{ label }} }} }}"))
+        assert result.errors is None
+    gc.collect()
+    # then: each was planned, and no plan outlived its document
+    assert planned.count("Branch") == 20
+    assert len(plans._PLANS_BY_OPERATION) == before

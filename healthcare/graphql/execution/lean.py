@@ -23,6 +23,7 @@ from healthcare.graphql.execution.plans import (
     in_order,
     object_plan,
     object_value,
+    operation_plans,
 )
 
 
@@ -415,16 +416,23 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def _object_plan(
         self, parent_type: GraphQLObjectType, grouped_field_set: Any
     ) -> ObjectPlan | None:
-        """What `execute_fields` plans for this selection (`plans.object_plan`); nothing
-        where a schema extension wraps every resolver (graphql-core's middleware: let it).
-        Row rules are planned only in an operation of ours, which has a viewer."""
+        """What `execute_fields` plans for this selection (`plans.object_plan`), kept
+        across operations where the operation's selections cannot depend on its variables
+        (`plans.OperationPlans`); nothing where a schema extension wraps every resolver
+        (graphql-core's middleware: let it). Row rules are planned only in an operation
+        of ours, which has a viewer."""
         middleware = self.middleware_manager
         if middleware is not None and middleware._middleware_resolvers is not None:
             return None
         viewer_at_hand = isinstance(self.context_value, Context)
-        return object_plan(
-            self.schema, parent_type, grouped_field_set, self.collect_subfields, viewer_at_hand
-        )
+
+        def build() -> ObjectPlan | None:
+            return object_plan(
+                self.schema, parent_type, grouped_field_set, self.collect_subfields, viewer_at_hand
+            )
+
+        kept = operation_plans(self.operation, self.fragments)
+        return kept.plan(self.schema, parent_type, grouped_field_set, viewer_at_hand, build)
 
     async def _completed_later(
         self, completed: Awaitable[Any], return_type: GraphQLOutputType, details: Any, path: Path

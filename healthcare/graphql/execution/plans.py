@@ -1,5 +1,7 @@
 """What `LeanExecutionContext.execute_fields` plans for an object's selection, once per
-operation (graphql-core's grouped field set is the key; every row of a list shares it):
+operation (graphql-core's grouped field set is the key; every row of a list shares it),
+and kept across operations where the document's selections cannot depend on its
+variables (`OperationPlans`):
 
 - `__typename`: the type's name, as graphql-core's meta field answers it;
 - plain fields (`PlainField`): strawberry's attribute fields without a resolver, read
@@ -12,18 +14,22 @@ operation (graphql-core's grouped field set is the key; every row of a list shar
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
     FieldNode,
+    FragmentSpreadNode,
     GraphQLField,
     GraphQLID,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLSchema,
     GraphQLString,
+    OperationDefinitionNode,
+    SelectionSetNode,
     get_nullable_type,
     is_leaf_type,
     is_non_null_type,
@@ -215,3 +221,100 @@ def row_rules(definition: StrawberryField, with_viewer: bool) -> tuple[RowRule, 
         return None
     rules = [rule for rule in extension.permissions if isinstance(rule, RowRule)]
     return tuple(rules) if len(rules) == len(extension.permissions) else None
+
+
+class OperationPlans:
+    """The object plans of one operation node, kept for every operation that runs it,
+    and freed with it. A cached document's nodes are the same objects in every operation
+    that sends its text, so its plans live as long as the document cache keeps it; a
+    document parsed for one request takes its plans with it.
+
+    Kept only if `shareable`, which `selections_fixed` decides: a plan holds its nested
+    objects' selections, which graphql-core collects with the operation's variables where
+    `@include`, `@skip` or `@defer` read them, so a plan made for one operation could
+    otherwise be wrong for the next. Within one node, a plan is keyed by what it is made
+    of: the schema, the object type, the field nodes of each response name (by identity:
+    the plan holds its selection, so they live as long as it) and whether the operation
+    has a viewer."""
+
+    __slots__ = ("_plans", "shareable")
+
+    def __init__(self, shareable: bool) -> None:
+        self.shareable = shareable
+        self._plans: dict[tuple[Any, ...], tuple[Any, ObjectPlan | None]] = {}
+
+    def __len__(self) -> int:
+        return len(self._plans)
+
+    def plan(
+        self,
+        schema: GraphQLSchema,
+        parent_type: GraphQLObjectType,
+        grouped_field_set: Any,
+        with_viewer: bool,
+        build: Callable[[], ObjectPlan | None],
+    ) -> ObjectPlan | None:
+        """The plan kept for this selection, or the one `build` makes (kept if
+        `shareable`)."""
+        if not self.shareable:
+            return build()
+        key = (
+            schema,
+            parent_type.name,
+            with_viewer,
+            *(
+                (name, *[id(each.node) for each in details])
+                for name, details in grouped_field_set.items()
+            ),
+        )
+        found = self._plans.get(key)
+        if found is None:
+            found = self._plans[key] = (grouped_field_set, build())
+        return found[1]
+
+
+# Each operation node's plans, by the node's identity (a node's own hash and equality walk
+# its whole tree), dropped when the node is freed.
+_PLANS_BY_OPERATION: dict[int, OperationPlans] = {}
+
+
+def operation_plans(
+    operation: OperationDefinitionNode, fragments: dict[str, Any]
+) -> OperationPlans:
+    """The plans kept for `operation` (its document's `fragments` beside it)."""
+    key = id(operation)
+    found = _PLANS_BY_OPERATION.get(key)
+    if found is None:
+        found = _PLANS_BY_OPERATION[key] = OperationPlans(selections_fixed(operation, fragments))
+        weakref.finalize(operation, _PLANS_BY_OPERATION.pop, key, None)
+    return found
+
+
+def selections_fixed(operation: OperationDefinitionNode, fragments: dict[str, Any]) -> bool:
+    """Whether what the operation selects is the same whatever its variables: no
+    directive on it, on any of its selections or on any fragment it can reach (so no
+    `@include`, `@skip` or `@defer`), and no fragment given arguments."""
+    return not operation.directives and _without_directives([operation.selection_set], fragments)
+
+
+def _without_directives(pending: list[SelectionSetNode], fragments: dict[str, Any]) -> bool:
+    seen: set[str] = set()
+    while pending:
+        selections: Iterable[Any] = pending.pop().selections
+        for selection in selections:
+            if selection.directives:
+                return False
+            if isinstance(selection, FragmentSpreadNode):
+                if getattr(selection, "arguments", None):
+                    return False
+                name = selection.name.value
+                if name in seen or name not in fragments:
+                    continue
+                seen.add(name)
+                definition = fragments[name].definition
+                if definition.directives:
+                    return False
+                pending.append(definition.selection_set)
+            elif selection.selection_set is not None:
+                pending.append(selection.selection_set)
+    return True
