@@ -58,7 +58,16 @@ async def fetch_models(queryset: QuerySet[M]) -> list[M]:
     """What `await queryset` gives, its rows read by `models_from_rows`. For a queryset of
     every column of its model (filtered, ordered, limited); anything more (related rows
     joined or prefetched, annotations, some columns only) Tortoise reads itself."""
-    if (
+    if not _reads_whole_rows(queryset):
+        return await queryset
+    sql, values = _statement(queryset)
+    _, rows = await queryset._db.execute_query(sql, values)
+    return models_from_rows(queryset.model, rows)
+
+
+def _reads_whole_rows(queryset: QuerySet[Any]) -> bool:
+    """Whether the queryset reads every column of its model's rows and nothing more."""
+    return not (
         queryset._select_related
         or queryset._prefetch_map
         or queryset._prefetch_queries
@@ -66,13 +75,83 @@ async def fetch_models(queryset: QuerySet[M]) -> list[M]:
         or queryset._fields_for_select
         or queryset._single
         or queryset._select_for_update
-    ):
-        return await queryset
+    )
+
+
+def _statement(queryset: QuerySet[Any]) -> tuple[str, list[Any]]:
+    """What `await queryset` runs: its statement (by pypika) and values, on the connection
+    it would run on."""
     queryset._choose_db_if_not_chosen()
-    queryset._make_query()  # what `await queryset` runs: the statement, by pypika
+    queryset._make_query()
     sql, values = queryset.query.get_parameterized_sql()
-    _, rows = await queryset._db.execute_query(sql, values)
-    return models_from_rows(queryset.model, rows)
+    return sql, values
+
+
+@dataclass(frozen=True)
+class StatementTemplate:
+    """A queryset's statement written once for every value of its arguments (ids): the
+    text, its values, and the places (position, argument, given as text) where an
+    argument's value goes (`statement_template`)."""
+
+    model: type[Model]
+    sql: str
+    values: tuple[Any, ...]
+    places: tuple[tuple[int, int, bool], ...]
+
+    def bind(self, arguments: Sequence[uuid.UUID]) -> list[Any]:
+        values = list(self.values)
+        for position, argument, as_text in self.places:
+            value = arguments[argument]
+            values[position] = str(value) if as_text else value
+        return values
+
+
+def statement_template(
+    model: type[Model], build: Callable[[Sequence[uuid.UUID]], QuerySet[Any]], arity: int
+) -> StatementTemplate | None:
+    """The statement `build(arguments)` runs, for any `arity` ids as arguments, found by
+    building it for two sets of new ids and comparing: the same text, and values that
+    are either the same in both (constants) or, in each place they differ, one argument's
+    id (as a UUID or as text). None where that is not so (the query's shape, or a value
+    other than the arguments, depends on them), or `build` raises, or the queryset reads
+    more or less than whole rows of `model`: those are built each time. Building the
+    statement is most of a lookup's own work in the ORM (pypika writes it anew each
+    time); binding a template is a list copy."""
+    probes = [[uuid.uuid4() for _ in range(arity)] for _ in range(2)]
+    try:
+        querysets = [build(probe) for probe in probes]
+        if not all(q.model is model and _reads_whole_rows(q) for q in querysets):
+            return None
+        (sql, values), (other_sql, other_values) = (_statement(q) for q in querysets)
+    except Exception:  # a rule this cannot serve: built each time, where it raises as before
+        return None
+    if sql != other_sql or len(values) != len(other_values):
+        return None
+    places = []
+    for position, (first, second) in enumerate(zip(values, other_values, strict=True)):
+        if first == second:  # a constant (the ids differ between the two)
+            continue
+        found = [
+            (argument, as_text)
+            for argument in range(arity)
+            for as_text in (False, True)
+            if (first, second)
+            == tuple(str(p[argument]) if as_text else p[argument] for p in probes)
+        ]
+        if len(found) != 1:
+            return None
+        places.append((position, *found[0]))
+    return StatementTemplate(model, sql, tuple(values), tuple(places))
+
+
+async def fetch_by_template(
+    template: StatementTemplate, arguments: Sequence[uuid.UUID]
+) -> list[Any]:
+    """The rows `template` selects for `arguments`, as `fetch_models` reads them, on the
+    connection the model's queryset would use (the transaction's, inside one)."""
+    model = template.model
+    _, rows = await model._choose_db().execute_query(template.sql, template.bind(arguments))
+    return models_from_rows(model, rows)
 
 
 def model_from_row(model: type[M], row: Mapping[str, Any]) -> M:
@@ -172,6 +251,11 @@ def _columns(model: type[Model], use_tz: bool) -> tuple[Column, ...] | None:
     return tuple(columns)
 
 
+def dialect() -> str:
+    """The default connection's SQL dialect: "postgres" or "sqlite"."""
+    return str(connections.get("default").capabilities.dialect)
+
+
 async def fetch_by_keys(
     model: type[M], key: str, keys: Sequence[Any], order_by: str | None = None
 ) -> list[M]:
@@ -180,7 +264,7 @@ async def fetch_by_keys(
     loaders' batches, on every list and lookup."""
     if not keys:
         return []
-    sqlite = connections.get("default").capabilities.dialect == "sqlite"
+    sqlite = dialect() == "sqlite"
     sql = _rows_by_keys_sql(model, key, order_by, len(keys) if sqlite else 0)
     rows = await fetch_all(sql, *(keys if sqlite else [list(keys)]))
     return models_from_rows(model, rows)

@@ -112,3 +112,58 @@ async def test_fetch_models_gives_what_awaiting_the_queryset_gives():
         expected = await queryset.all()  # a copy, built and awaited by Tortoise
         assert [_attributes(row) for row in found] == [_attributes(row) for row in expected], name
     assert len(await db.fetch_models(querysets["every row"])) == len(demo.DEMO_ACCOUNTS)
+
+
+async def test_a_statement_template_finds_what_its_queryset_finds_for_any_ids():
+    # given: a statement of two ids (a doctor's appointment by id), written once
+    await demo.seed_demo_data()
+
+    def build(ids: Any) -> QuerySet[Any]:
+        return models.Appointment.filter(doctor_id=ids[0]).filter(id=ids[1]).limit(1)
+
+    template = db.statement_template(models.Appointment, build, arity=2)
+    assert template is not None
+    appointments = await models.Appointment.all()
+    doctors = {row.doctor_id for row in appointments}
+    assert len(doctors) > 1 and appointments
+    # when: every doctor asks for every appointment (their own and others')
+    found = {
+        (doctor, row.id): await db.fetch_by_template(template, (doctor, row.id))
+        for doctor in doctors
+        for row in appointments
+    }
+    # then: what the queryset built for those ids finds, row for row
+    for (doctor, row_id), rows in found.items():
+        expected = await db.fetch_models(build((doctor, row_id)))
+        assert [_attributes(r) for r in rows] == [_attributes(r) for r in expected]
+    assert sum(len(rows) for rows in found.values()) == len(appointments)
+
+
+async def test_no_statement_template_where_the_statement_depends_on_more_than_the_ids():
+    def raising(ids: Any) -> QuerySet[Any]:
+        raise AttributeError("a rule reading what it was not given")
+
+    builds: dict[str, Any] = {
+        # a value that is neither the same each time nor one of the ids
+        "the time": lambda ids: models.Appointment.filter(
+            id=ids[0], starts_at__lt=datetime.now(UTC)
+        ),
+        "a value made from an id": lambda ids: models.Appointment.filter(reason=str(ids[0])[:8]),
+        "a build that raises": raising,
+        "related rows joined": lambda ids: models.Appointment.filter(id=ids[0]).select_related(
+            "patient"
+        ),
+        "another model's rows": lambda ids: models.User.filter(id=ids[0]),
+    }
+    for name, build in builds.items():
+        assert db.statement_template(models.Appointment, build, arity=1) is None, name
+    # while: the same id in two places, and constants beside it, make one
+    same_id_twice = db.statement_template(
+        models.Appointment,
+        lambda ids: models.Appointment.filter(id=ids[0], status="SCHEDULED").exclude(
+            patient_id=ids[0]
+        ),
+        arity=1,
+    )
+    assert same_id_twice is not None
+    assert [argument for _, argument, _ in same_id_twice.places] == [0, 0]
