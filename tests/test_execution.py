@@ -6,6 +6,7 @@ import contextlib
 import contextvars
 import enum
 import inspect
+import json
 import types
 from collections.abc import AsyncGenerator, Iterator, Sized
 from typing import Any
@@ -1323,3 +1324,55 @@ def test_the_plans_of_a_document_parsed_for_one_operation_go_with_it(monkeypatch
     # then: each was planned, and no plan outlived its document
     assert planned.count("Branch") == 20
     assert len(plans._PLANS_BY_OPERATION) == before
+
+
+ORDERS = {
+    "plain fields, then nested ones": "{ rows { n __typename branch { label leaf { n } } } }",
+    "a nested field first": "{ rows { branch { leaf { n } label } n } }",
+    "__typename last": "{ rows { n branch { label __typename } __typename } }",
+    "interleaved, with an alias": (
+        "{ rows { computed { n } n other: branch { label } __typename atOnce { n } } }"
+    ),
+    "a field that waits in the middle": "{ rows { n branch { later { n } label } } }",
+}
+
+
+@pytest.mark.parametrize("document", ORDERS.values(), ids=ORDERS.keys())
+def test_every_object_answers_its_fields_in_the_selections_order(document):
+    # given: graphql-core's own answer, its objects' keys in the selection's order
+    expected = asyncio.run(
+        objects_schema(StrawberryGraphQLCoreExecutionContext, []).execute(document)
+    )
+    # when
+    result = asyncio.run(objects_schema(LeanExecutionContext, []).execute(document))
+    # then: the same answer, key for key in the same order (as JSON writes it)
+    assert result.errors is None and expected.errors is None
+    assert json.dumps(result.data) == json.dumps(expected.data)
+
+
+def test_an_enum_is_answered_by_name_as_strawberry_answers_it():
+    """`plans.member_names` keeps strawberry's answer for each member of every enum the
+    API answers with, and leaves anything else to strawberry."""
+    from strawberry.schema.schema_converter import CustomGraphQLEnumType
+
+    graphql_schema = build_schema(Settings(jwt_secret="x" * 48))._schema
+    enums = [t for t in graphql_schema.type_map.values() if isinstance(t, CustomGraphQLEnumType)]
+    assert len(enums) >= 5
+    for enum_type in enums:
+        name_of = plans.member_names(enum_type)
+        members: list[enum.Enum] = list(enum_type.wrapped_cls)
+        for member in members:
+            for _ in range(2):  # found, then kept
+                assert name_of(member) == enum_type.coerce_output_value(member), member
+        # another enum's member, and a value strawberry does not know: as strawberry
+        other = next(e for e in enums if e is not enum_type).wrapped_cls
+        for value in (next(iter(other)), "NOT A MEMBER"):
+            assert _outcome(name_of, value) == _outcome(enum_type.coerce_output_value, value)
+    assert _outcome(plans.member_names(enums[0]), "NOT A MEMBER")[0] == "raised"
+
+
+def _outcome(function: Any, value: Any) -> tuple[str, str]:
+    try:
+        return "answered", repr(function(value))
+    except Exception as error:
+        return "raised", f"{type(error).__name__}: {error}"

@@ -216,7 +216,7 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
             values[name] = coerced
         else:
             if not plan.rest:
-                return in_order(plan.order, values, {}) if plan.typename else values
+                return values if plan.ordered else in_order(plan, values, {})
             return self._execute_the_rest(plan, parent_type, source_value, path, values)
         return super().execute_fields(
             parent_type, source_value, path, grouped_field_set, position_context
@@ -254,8 +254,8 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 self.settle_in_background([results[name] for name in waiting])
             raise
         if not waiting:
-            return in_order(plan.order, values, results)
-        return self._merged_later(plan.order, values, results, waiting)
+            return in_order(plan, values, results)
+        return self._merged_later(plan, values, results, waiting)
 
     def _waits(self, completed: Any) -> bool:
         """Whether an object's completion is still to come: a null or an object's values
@@ -266,7 +266,7 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
     @staticmethod
     async def _merged_later(
-        order: tuple[str, ...], values: dict[str, Any], results: dict[str, Any], waiting: list[str]
+        plan: ObjectPlan, values: dict[str, Any], results: dict[str, Any], waiting: list[str]
     ) -> dict[str, Any]:
         """As graphql-core's `execute_fields` ends when fields wait: one awaited where it
         is, several gathered."""
@@ -275,7 +275,7 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         else:
             done = await gather_with_cancel(*(results[name] for name in waiting))
             results.update(zip(waiting, done, strict=True))
-        return in_order(order, values, results)
+        return in_order(plan, values, results)
 
     def _execute_nested(
         self, parent_type: GraphQLObjectType, source: Any, path: Path, nested: NestedField

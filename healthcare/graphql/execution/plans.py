@@ -35,6 +35,7 @@ from graphql import (
     is_non_null_type,
 )
 from strawberry.permission import PermissionExtension
+from strawberry.schema.schema_converter import CustomGraphQLEnumType
 from strawberry.types.field import StrawberryField
 
 from healthcare.graphql.permissions import RowRule
@@ -84,16 +85,21 @@ class ObjectPlan:
     plain: tuple[tuple[str, str, Callable[[Any], Any], bool, bool, tuple[RowRule, ...]], ...]
     rest: tuple[tuple[str, Any], ...]
     ruled: bool  # whether a plain field has rules: the viewer is needed
+    # whether `__typename`, the plain fields, then the rest is the selection's order (as
+    # in most selections): the result is then the values followed by the rest's results
+    ordered: bool
 
 
-def in_order(
-    order: tuple[str, ...], values: dict[str, Any], rest: dict[str, Any]
-) -> dict[str, Any]:
-    """The plain values and graphql-core's results as one result, in the selection's
-    order (graphql-core leaves out a field it found no definition for)."""
+def in_order(plan: ObjectPlan, values: dict[str, Any], rest: dict[str, Any]) -> dict[str, Any]:
+    """The plain values (`__typename` first) and the results of the rest as one result, in
+    the selection's order (graphql-core leaves out a field it found no definition for).
+    `values` is the result's start, where the plan is `ordered`."""
+    if plan.ordered:
+        values.update(rest)
+        return values
     return {
         name: values[name] if name in values else rest[name]
-        for name in order
+        for name in plan.order
         if name in values or name in rest
     }
 
@@ -124,7 +130,8 @@ def object_plan(
         return None  # nothing planned: graphql-core's way
     ruled = any(rules for *_, rules in plain)
     order = tuple(grouped_field_set)
-    return ObjectPlan(order, tuple(typename), tuple(plain), tuple(rest), ruled)
+    ordered = order == (*typename, *(p[0] for p in plain), *(name for name, _ in rest))
+    return ObjectPlan(order, tuple(typename), tuple(plain), tuple(rest), ruled, ordered)
 
 
 def nested_field(
@@ -201,7 +208,30 @@ def plain_field(
     if not is_leaf_type(leaf):
         return None
     text = leaf in TEXT_TYPES
-    return definition.python_name, leaf.coerce_output_value, text, nullable, rules
+    coerce = (
+        member_names(leaf) if isinstance(leaf, CustomGraphQLEnumType) else leaf.coerce_output_value
+    )
+    return definition.python_name, coerce, text, nullable, rules
+
+
+def member_names(enum_type: CustomGraphQLEnumType) -> Callable[[Any], Any]:
+    """strawberry's `coerce_output_value` of an enum, its answer for each member of the
+    Python enum kept: strawberry looks for the member's value among the GraphQL values,
+    one by one, every time. Anything else (a member of another enum, a plain value)
+    goes to strawberry's each time, and fails there as it would."""
+    coerce = enum_type.coerce_output_value
+    member_type = enum_type.wrapped_cls
+    names: dict[Any, Any] = {}
+
+    def name_of(value: Any) -> Any:
+        if type(value) is not member_type:
+            return coerce(value)
+        name = names.get(value)
+        if name is None:
+            name = names[value] = coerce(value)
+        return name
+
+    return name_of
 
 
 def row_rules(definition: StrawberryField, with_viewer: bool) -> tuple[RowRule, ...] | None:
