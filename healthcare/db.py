@@ -116,7 +116,11 @@ def statement_template(
     other than the arguments, depends on them), or `build` raises, or the queryset reads
     more or less than whole rows of `model`: those are built each time. Building the
     statement is most of a lookup's own work in the ORM (pypika writes it anew each
-    time); binding a template is a list copy."""
+    time); binding a template is a list copy.
+
+    What two builds cannot show, `build` must not do: decide by an id's value (the
+    branch the new ids took would serve every id), or read anything that changes
+    slower than two builds apart (today's date: the first would be kept)."""
     probes = [[uuid.uuid4() for _ in range(arity)] for _ in range(2)]
     try:
         querysets = [build(probe) for probe in probes]

@@ -705,8 +705,10 @@ def test_row_rules_are_planned_only_in_an_operation_of_ours():
 
     graphql_schema = build_schema(Settings(jwt_secret="x" * 48))._schema
     ours = Context(scope=None, loaders=None, viewer=ANONYMOUS)  # type: ignore[arg-type]
-    context = LeanExecutionContext.build(graphql_schema, parse("{ __typename }"), None, ours)
-    outside = LeanExecutionContext.build(graphql_schema, parse("{ __typename }"))
+    # one document for both (as a cached one is): their plans are kept apart all the same
+    document = parse("{ __typename }")
+    context = LeanExecutionContext.build(graphql_schema, document, None, ours)
+    outside = LeanExecutionContext.build(graphql_schema, document)
     assert isinstance(context, LeanExecutionContext)
     assert isinstance(outside, LeanExecutionContext)
     node = parse("{ email }").definitions[0].selection_set.selections[0]  # type: ignore[attr-defined]

@@ -49,7 +49,16 @@ class Transport(Protocol):
 
 class _FoldedOnce:
     """A header that folds once per policy: the standard library parses and refolds
-    every header each time a message is written (about half of writing one)."""
+    every header each time a message is written (about half of writing one). A header is
+    an immutable string: a copy of it is itself (the standard library deep-copies a part
+    to write it with 7-bit encoding; a copy would carry the folds kept, their policies,
+    and the registry)."""
+
+    def __copy__(self) -> Any:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return self
 
     def fold(self, *, policy: Policy) -> str:
         try:  # policies are cloned per message (aiosmtplib does): compare their settings
@@ -80,7 +89,7 @@ class HeaderClasses(HeaderRegistry):
     Encoding and Content-Disposition): the last `MAX_HEADERS` made are kept, by name and
     value, and each folds once per policy (`_FoldedOnce`). A header is an immutable
     string, so messages can share one; what they write is the same, byte for byte
-    (tests/test_email_delivery.py)."""
+    (tests/test_mail_transport.py)."""
 
     MAX_CLASSES = 64  # header names are ours, a handful; bounded all the same
     MAX_HEADERS = 256

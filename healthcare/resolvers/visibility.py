@@ -2,11 +2,14 @@
 and subscriptions reach rows.
 
 Each rule is the domain's own `visible_*` function, written beside the domain's other
-rules; this table names them all. Root lists start from `visible(viewer, Model)`, lookups
-by id are `find_visible(viewer, Model, id)`, and subscriptions re-apply `visible` to
-every row they push, so that no path reaches a row its rule does not allow (the schema
-itself never queries a model: tests/test_architecture.py holds it to that). Rows reached
-through a row already visible (an appointment's doctor) come from the loaders.
+rules; this table names them all. A rule reads the viewer's id and role only, and uses
+the id as a value in the query, never to decide which query: lookups by id rely on it
+(`lookup_template`; tests/test_visibility.py checks every rule). Root lists start from
+`visible(viewer, Model)`, lookups by id are `find_visible(viewer, Model, id)`, and
+subscriptions re-apply `visible` to every row they push, so that no path reaches a row
+its rule does not allow (the schema itself never queries a model:
+tests/test_architecture.py holds it to that). Rows reached through a row already
+visible (an appointment's doctor) come from the loaders.
 """
 
 from __future__ import annotations

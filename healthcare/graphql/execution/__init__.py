@@ -13,9 +13,11 @@ schema answers every field as graphql-core and strawberry alone do.
   reference cycle, running an async resolver that does not wait at once, executing an
   object's selection by the plan `plans` makes of it, completing the items of a list of
   objects the same way, and giving each event of a subscription memos of its own.
-- `plans`: what an object's selection is made of, worked out once per operation: plain
-  attribute fields read and coerced directly (row rules applied per row), fields whose
-  value is one object (and how an object value, or a list's item, is completed),
+- `plans`: what an object's selection is made of, worked out once per operation, and
+  kept for the next operations of a cached document whose selections cannot depend on
+  its variables (`OperationPlans`): plain attribute fields read and coerced directly
+  (row rules applied per row; an enum member's name kept per member), fields whose value
+  is one object (and how an object value, or a list's item, is completed),
   `__typename`, and the rest for graphql-core.
 - `direct`: `use_direct_resolvers`, a field without arguments whose resolver asks for
   nothing but its object and the info, or whose only extensions are permissions, is

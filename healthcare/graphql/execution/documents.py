@@ -27,7 +27,9 @@ class DocumentCache:
     document text in all. A parsed document takes about 100 bytes per character of its
     text (measured: a dense 32 KiB document parses to 3.2 MiB), so the defaults hold at
     most about 26 MiB, and a front end's few hundred operations of a kilobyte or two fit.
-    strawberry's ParserCache and ValidationCache bound entries only."""
+    strawberry's ParserCache and ValidationCache bound entries only. The object plans of
+    a cached document's operations (`plans.OperationPlans`) live as long as its nodes,
+    uncounted here: a few per object selection, each a few hundred bytes."""
 
     def __init__(self, max_entries: int = 500, max_chars: int = 256 * 1024) -> None:
         self.max_entries = max_entries
