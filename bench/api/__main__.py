@@ -71,7 +71,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES)
-    parser.add_argument("--seconds", type=float, default=10.0, help="each measured run, s")
+    parser.add_argument("--seconds", type=float, default=5.0, help="each measured run, s")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="measured runs of each server at peak and beside the peer, interleaved; "
+        "the median is reported",
+    )
     parser.add_argument("--warmup", type=float, default=2.0, help="before each run, s")
     parser.add_argument("--connections", type=int, default=api_runner.SATURATION_CONNECTIONS)
     parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
@@ -85,11 +92,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile", action="store_true", help="py-spy the API (list, booking)")
     parser.add_argument("--small", action="store_true", help="a tenth of the data (a quick try)")
     parser.add_argument("--no-docs", action="store_true", help="leave docs/ alone")
-    parser.add_argument("--budget", type=float, default=720.0, help="abort after, s")
+    parser.add_argument("--budget", type=float, default=1500.0, help="abort after, s")
     parser.add_argument("--output-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
     if not 1 <= args.seconds <= 60 or not 0 <= args.warmup <= 30:
         parser.error("--seconds must be 1 to 60, --warmup 0 to 30")
+    if not 1 <= args.rounds <= 9:
+        parser.error("--rounds must be 1 to 9")
     if "api" not in args.servers:
         parser.error("the API is always measured (the fixed rate is half its peak)")
     return args
@@ -126,11 +135,14 @@ async def measure(ctx: api_runner.Context, args: argparse.Namespace, bodies: dic
         for scenario in args.scenarios:
             if scenario not in api_runner.SATURATION_SCENARIOS:
                 continue
-            peak = {}
-            for name, server in servers.items():
-                log(f"{scenario}: {name} at saturation")
-                peak[name] = await api_runner.saturate(ctx, server, scenario)
-                log(f"  {peak[name]['per_second']:,.1f}/s, errors {peak[name]['errors']}")
+            rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
+            for round_number in range(1, args.rounds + 1):
+                for name, server in servers.items():
+                    log(f"{scenario}: {name} at saturation, round {round_number}")
+                    run = await api_runner.saturate(ctx, server, scenario)
+                    rounds[name].append(run)
+                    log(f"  {run['per_second']:,.1f}/s, errors {run['errors']}")
+            peak = {name: api_runner.median_run(runs) for name, runs in rounds.items()}
             results[scenario] = {"peak": peak}
             if scenario == "book":
                 continue
@@ -173,21 +185,24 @@ async def beside_peer(ctx: api_runner.Context, args: argparse.Namespace, servers
     for scenario in api_runner.PEER_SCENARIOS:
         if scenario not in args.scenarios:
             continue
-        runs[scenario] = {}
-        for name in ("api", "api2", "f1", "peer"):
-            if name not in servers:
-                continue
-            log(f"{scenario}: {name} at {connections} connections")
-            run = await api_runner.at_concurrency(ctx, servers[name], name, scenario, connections)
-            runs[scenario][name] = run
-            cpu = run["cpu"]
-            log(
-                f"  {run['per_second']:,.1f}/s, p50 {run['latency_ms']['p50']} ms, "
-                f"p99 {run['latency_ms']['p99']} ms, CPU/request server "
-                f"{cpu['server_ms_per_request']} ms + PostgreSQL "
-                f"{cpu['postgres_ms_per_request']} ms, busy after "
-                f"{cpu['busy_after_run_seconds']} s, errors {run['errors']}"
-            )
+        names = [name for name in ("api", "api2", "f1", "peer") if name in servers]
+        rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+        for round_number in range(1, args.rounds + 1):
+            for name in names:
+                log(f"{scenario}: {name} at {connections} connections, round {round_number}")
+                run = await api_runner.at_concurrency(
+                    ctx, servers[name], name, scenario, connections
+                )
+                rounds[name].append(run)
+                cpu = run["cpu"]
+                log(
+                    f"  {run['per_second']:,.1f}/s, p50 {run['latency_ms']['p50']} ms, "
+                    f"p99 {run['latency_ms']['p99']} ms, CPU/request server "
+                    f"{cpu['server_ms_per_request']} ms + PostgreSQL "
+                    f"{cpu['postgres_ms_per_request']} ms, busy after "
+                    f"{cpu['busy_after_run_seconds']} s, errors {run['errors']}"
+                )
+        runs[scenario] = {name: api_runner.median_run(each) for name, each in rounds.items()}
     return {
         "connections": connections,
         "scenarios": runs,

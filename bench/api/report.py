@@ -406,7 +406,9 @@ def section(results: dict[str, Any], path: str) -> str:
             f"({machine['cpu']}), load average {' '.join(machine['load_average_at_start'])} at "
             f"the start, {' '.join(results.get('load_average_at_end', []))} at the end. "
             f"Saturation: {s['connections']} connections, closed loop, {s['seconds']:g} s after "
-            f"{s['warmup']:g} s of warm-up; fixed rate: open loop, {s['warmup']:g} s of warm-up "
+            f"{s['warmup']:g} s of warm-up, {s.get('rounds', 1)} rounds, each server in turn "
+            "in each, the median round reported (beside the peer too); fixed rate: open loop, "
+            f"{s['warmup']:g} s of warm-up "
             f"then at least {s['seconds']:g} s and {s['fixed_rate_samples']} requests (at most "
             f"{s['fixed_rate_max_seconds']:g} s).",
             "",

@@ -330,6 +330,20 @@ async def saturate(ctx: Context, server: Server, scenario: str) -> dict[str, Any
     return _run_summary(result, meter.result())
 
 
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Of a server's interleaved runs of one scenario, the one of median requests/s (the
+    lower of the middle two for an even count), whole: its latencies and CPU are the
+    same run's. With every round's requests/s beside it (`rounds_per_second`), in order.
+    The machine's speed drifts over minutes (the same server's rate moved by half
+    between runs a day apart, and by a third within one): servers measured in turn,
+    round after round, see the same drift, and the median leaves out a round it spoiled."""
+    ranked = sorted(runs, key=lambda run: run["per_second"])
+    return {
+        **ranked[(len(ranked) - 1) // 2],
+        "rounds_per_second": [run["per_second"] for run in runs],
+    }
+
+
 def fixed_rate_seconds(ctx: Context, rate: float) -> float:
     """Long enough for FIXED_RATE_SAMPLES latencies (a p99 of a few hundred samples is
     one of their few slowest), within FIXED_RATE_MAX_SECONDS."""
