@@ -206,6 +206,15 @@ WHERE datname = current_database() AND pid <> pg_backend_pid() AND client_port I
 """
 
 
+async def settle(server: Server) -> float:
+    """Wait until `server` has gone quiet (what it left for later: audit rows, emails),
+    so that it does not share the machine with the next server's run; how long it stayed
+    busy, in seconds."""
+    started = time.perf_counter()
+    await quiesce(server.pid, window=QUIET_WINDOW, limit=QUIET_LIMIT)
+    return round(max(0.0, time.perf_counter() - started - QUIET_WINDOW), 2)
+
+
 class ServerCpu:
     """CPU a server spends, and its own PostgreSQL backends (those whose client port is
     one of the server's sockets: pg_stat_activity beside /proc), from `start` to `stop`;
@@ -236,9 +245,7 @@ class ServerCpu:
         self.machine = machine_busy_ticks()
 
     async def stop(self, requests: int) -> dict[str, Any]:
-        started = time.perf_counter()
-        await quiesce(self.server.pid, window=QUIET_WINDOW, limit=QUIET_LIMIT)
-        quiet_after = max(0.0, time.perf_counter() - started - QUIET_WINDOW)
+        quiet_after = await settle(self.server)
         backends = await self._backends()
         server = tree_cpu_seconds(self.server.pid) - self.server_cpu
         postgres = sum(cpu - self.backends.get(pid, 0.0) for pid, cpu in backends.items())
@@ -255,7 +262,7 @@ class ServerCpu:
             "machine_ms_per_request": round(machine * 1000 / per, 3),
             "backends": len(backends),
             # How long the server stayed busy after the last answer (its audit backlog).
-            "busy_after_run_seconds": round(quiet_after, 2),
+            "busy_after_run_seconds": quiet_after,
         }
 
 
@@ -327,7 +334,9 @@ async def saturate(ctx: Context, server: Server, scenario: str) -> dict[str, Any
     )
     if scenario == "book":
         ctx.booked += result.extra["sent"]
-    return _run_summary(result, meter.result())
+    summary = _run_summary(result, meter.result())
+    summary["busy_after_run_seconds"] = await settle(server)
+    return summary
 
 
 def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -358,7 +367,9 @@ async def fixed_rate(ctx: Context, server: Server, scenario: str, rate: float) -
     result = await httpload.open_loop(
         server.port, requests, check, rate, ctx.warmup, fixed_rate_seconds(ctx, rate)
     )
-    return _run_summary(result, meter.result())
+    summary = _run_summary(result, meter.result())
+    summary["busy_after_run_seconds"] = await settle(server)
+    return summary
 
 
 # ---- beside the peer: a fixed concurrency -------------------------------------------
