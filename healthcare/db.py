@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 from aerich import Command
 from tortoise import Tortoise, connections, fields, timezone
+from tortoise.fields.data import CharEnumFieldInstance
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
@@ -197,8 +198,11 @@ def models_from_rows(model: type[M], rows: Sequence[Mapping[str, Any]]) -> list[
 # - _TYPE: null, or the field's type of the value;
 # - _INSTANT, _UUID: null; an aware datetime moved to Tortoise's zone, a UUID kept (what
 #   the field's `to_python_value` does with them, without the call); else that call;
+# - _ENUM: null; else the member of that value, found in the enum's own map of members by
+#   value (what the field's `to_python_value`, calling the enum, looks up), or, for a value
+#   it lacks, that call (which raises as before);
 # - _FIELD: the field's `to_python_value`, null included.
-_AS_IS, _TYPE, _INSTANT, _UUID, _FIELD = "as is", "type", "instant", "uuid", "field"
+_AS_IS, _TYPE, _INSTANT, _UUID, _ENUM, _FIELD = "as is", "type", "instant", "uuid", "enum", "field"
 Column = tuple[str, str, str, Callable[[Any], Any] | None]
 
 
@@ -248,11 +252,24 @@ def _columns(model: type[Model], use_tz: bool) -> tuple[Column, ...] | None:
             columns.append((column, attribute, _INSTANT, field.to_python_value))
         elif to_python is fields.UUIDField.to_python_value:
             columns.append((column, attribute, _UUID, field.to_python_value))
+        elif to_python is CharEnumFieldInstance.to_python_value:
+            columns.append((column, attribute, _ENUM, _member_by_value(field)))
         else:
             columns.append((column, attribute, _FIELD, field.to_python_value))
     if any(hasattr(getattr(model, attribute, None), "__set__") for _, attribute, _, _ in columns):
         return None
     return tuple(columns)
+
+
+def _member_by_value(field: CharEnumFieldInstance) -> Callable[[Any], Any]:
+    members = field.enum_type._value2member_map_
+    convert = field.to_python_value
+
+    def member(value: Any) -> Any:
+        found = members.get(value)
+        return found if found is not None else convert(value)
+
+    return member
 
 
 def dialect() -> str:

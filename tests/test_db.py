@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import pytest
 from tortoise import Tortoise
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
@@ -85,6 +86,19 @@ async def test_models_from_rows_builds_what_tortoise_builds_for_every_model():
     assert {(kind, False) for kind in kinds} <= values_seen
     assert {("instant", True), ("as is", True)} <= values_seen
     assert "instant" in kinds
+
+
+async def test_a_value_an_enum_lacks_fails_as_tortoise_fails_on_it():
+    # given: a user's row whose role is no Role (a value written outside the app)
+    await demo.seed_demo_data()
+    row = dict((await db.fetch_all('SELECT * FROM "users" LIMIT 1'))[0])
+    row["role"] = "JANITOR"
+    # when / then: the same error as Tortoise's own reading
+    with pytest.raises(ValueError, match="JANITOR") as tortoise_error:
+        models.User._init_from_db(**row)
+    with pytest.raises(ValueError, match="JANITOR") as ours:
+        db.models_from_rows(models.User, [row])
+    assert type(ours.value) is type(tortoise_error.value)
 
 
 def _attributes(instance: Model) -> dict[str, str]:

@@ -471,6 +471,20 @@ def test_new_ids_differ_from_call_to_call():
 # ---- the end of an operation ------------------------------------------------------------------
 
 
+def test_an_operation_makes_only_the_loaders_it_asks_for():
+    # given: an operation's loaders, none asked for yet
+    operation = Loaders()
+    assert vars(operation) == {}
+    # when: one is asked for, twice
+    first = operation.user_by_id
+    again = operation.user_by_id
+    # then: it is made once, and only it
+    assert first is again
+    assert list(vars(operation)) == ["user_by_id"]
+    # and: releasing an operation that made none is harmless
+    Loaders().release()
+
+
 async def test_released_loaders_hold_no_rows_and_load_again_when_asked():
     # given: loaders holding a user, loaded ahead
     user = await make_patient()

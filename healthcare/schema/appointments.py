@@ -184,10 +184,13 @@ async def load_ahead(info: Info, appointments: Sequence[Appointment]) -> None:
     people = [a.patient_id for a in appointments] if "patient" in asked else []
     if "doctor" in asked:
         people += [a.doctor_id for a in appointments]
-    loads = [loaders.user_by_id.load_ahead(people)]
-    if "consultation" in asked:
-        loads.append(loaders.consultation_by_appointment.load_ahead(a.key for a in appointments))
-    await asyncio.gather(*loads)
+    if "consultation" not in asked:  # one load: no task to run it beside another
+        await loaders.user_by_id.load_ahead(people)
+        return
+    await asyncio.gather(
+        loaders.user_by_id.load_ahead(people),
+        loaders.consultation_by_appointment.load_ahead(a.key for a in appointments),
+    )
 
 
 @strawberry.type

@@ -6,6 +6,7 @@ each event a subscription pushes): they cache what they load.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TypeAlias
 
 from strawberry.types import Info as StrawberryInfo
@@ -17,31 +18,50 @@ from healthcare.resolvers import chat
 
 
 class Loaders:
-    def __init__(self) -> None:
-        self.user_by_id = DataLoader(load_fn=one_by(models.User))
-        self.changes_by_appointment = DataLoader(
-            load_fn=many_by(models.AppointmentChange, "appointment_id", "created_at")
-        )
-        self.consultation_by_appointment = DataLoader(
-            load_fn=one_by(models.Consultation, "appointment_id")
-        )
-        self.prescriptions_by_consultation = DataLoader(
-            load_fn=many_by(models.PrescriptionItem, "consultation_id", "position")
-        )
-        self.revisions_by_consultation = DataLoader(
-            load_fn=many_by(models.ConsultationRevision, "consultation_id", "number")
-        )
-        self.addenda_by_consultation = DataLoader(
+    """An operation's loaders, each made when first asked for: most operations use one or
+    two of them (`me` none), and each costs its making and its release."""
+
+    @cached_property
+    def user_by_id(self) -> DataLoader:
+        return DataLoader(load_fn=one_by(models.User))
+
+    @cached_property
+    def changes_by_appointment(self) -> DataLoader:
+        return DataLoader(load_fn=many_by(models.AppointmentChange, "appointment_id", "created_at"))
+
+    @cached_property
+    def consultation_by_appointment(self) -> DataLoader:
+        return DataLoader(load_fn=one_by(models.Consultation, "appointment_id"))
+
+    @cached_property
+    def prescriptions_by_consultation(self) -> DataLoader:
+        return DataLoader(load_fn=many_by(models.PrescriptionItem, "consultation_id", "position"))
+
+    @cached_property
+    def revisions_by_consultation(self) -> DataLoader:
+        return DataLoader(load_fn=many_by(models.ConsultationRevision, "consultation_id", "number"))
+
+    @cached_property
+    def addenda_by_consultation(self) -> DataLoader:
+        return DataLoader(
             load_fn=many_by(models.ConsultationAddendum, "consultation_id", "created_at")
         )
-        self.video_calls_by_appointment = DataLoader(
-            load_fn=many_by(models.VideoCall, "appointment_id", "rung_at")
-        )
-        self.unread_count = DataLoader(load_fn=chat.count_unread)
-        self.message_by_seq = DataLoader(load_fn=chat.messages_by_seq)
+
+    @cached_property
+    def video_calls_by_appointment(self) -> DataLoader:
+        return DataLoader(load_fn=many_by(models.VideoCall, "appointment_id", "rung_at"))
+
+    @cached_property
+    def unread_count(self) -> DataLoader:
+        return DataLoader(load_fn=chat.count_unread)
+
+    @cached_property
+    def message_by_seq(self) -> DataLoader:
+        return DataLoader(load_fn=chat.messages_by_seq)
 
     def release(self) -> None:
-        """Let go of every row loaded (see `DataLoader.release`)."""
+        """Let go of every row loaded (see `DataLoader.release`): by the loaders made, which
+        `cached_property` keeps in the instance's dict."""
         for each in vars(self).values():
             each.release()
 
