@@ -252,7 +252,10 @@ def _columns(model: type[Model], use_tz: bool) -> tuple[Column, ...] | None:
             columns.append((column, attribute, _INSTANT, field.to_python_value))
         elif to_python is fields.UUIDField.to_python_value:
             columns.append((column, attribute, _UUID, field.to_python_value))
-        elif to_python is CharEnumFieldInstance.to_python_value:
+        elif (
+            isinstance(field, CharEnumFieldInstance)
+            and to_python is CharEnumFieldInstance.to_python_value
+        ):
             columns.append((column, attribute, _ENUM, _member_by_value(field)))
         else:
             columns.append((column, attribute, _FIELD, field.to_python_value))

@@ -5,7 +5,8 @@ the least machinery: it verifies the same JWT (PyJWT), looks up the session and 
 one query, runs equivalent SQL on one pooled connection per request, writes the same
 audit rows with the API's writer settings (buffered, and written every 0.25 s or sooner
 when 5,000 wait, each batch one COPY: `healthcare.security.audit.AuditWriter`'s
-defaults and its `insert`) and returns the same JSON. No GraphQL, no ORM. It answers the
+defaults and its `insert`, each list of fields encoded once as its `fields_json`
+encodes it) and returns the same JSON. No GraphQL, no ORM. It answers the
 operations of bench/api/operations.py on POST /graphql, choosing by `operationName`:
 
 - DoctorAppointments: page of the doctor's appointments (keyset order), their patients
@@ -339,7 +340,7 @@ class FloorF1:
         self.audit.add(
             [
                 (now, viewer["id"], viewer["role"], patient_id, entity, str(entity_id), "READ",
-                 json.dumps(fields), True, address, request_id)
+                 audit.fields_json(tuple(fields)), True, address, request_id)
                 for patient_id, entity, entity_id, fields in reads
             ]
         )  # fmt: skip

@@ -283,7 +283,7 @@ def _copy_record(row_id: str, row: AuditRecord) -> tuple[Any, ...]:
         row.entity,
         row.entity_id,
         row.action,
-        _json_list(row.fields_accessed),
+        fields_json(row.fields_accessed),
         row.allowed,
         row.client_address,
         row.request_id,
@@ -291,8 +291,9 @@ def _copy_record(row_id: str, row: AuditRecord) -> tuple[Any, ...]:
 
 
 @functools.lru_cache(maxsize=1024)
-def _json_list(names: tuple[str, ...]) -> str:
-    """The rows of one read share their field names: encode each list once."""
+def fields_json(names: tuple[str, ...]) -> str:
+    """The `fields_accessed` column of a COPY row. The rows of one read share their field
+    names: each list is encoded once."""
     return json.dumps(names)
 
 
