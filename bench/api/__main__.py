@@ -61,7 +61,7 @@ RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"  # bench/results
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/test"
 SCENARIOS = ("list", "lookup", "me", "book", "admin")  # admin: beside the peer only
 # api2: the API as `healthcare serve --workers 2` on a private Redis, beside the peer only
-SERVERS = ("api", "api2", "f1", "f0", "peer")
+SERVERS = ("api", "api2", "f1", "f0", "peer", "f2")  # f2: beside the peer, the list only
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -108,8 +108,11 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-async def measure(ctx: api_runner.Context, args: argparse.Namespace, bodies: dict) -> dict:
-    """Every scenario on every server; the servers run side by side, loaded one at a time."""
+async def measure(
+    ctx: api_runner.Context, args: argparse.Namespace, bodies: dict, with_f2: bool
+) -> dict:
+    """Every scenario on every server; the servers run side by side, loaded one at a time.
+    F2 (`with_f2`, its lists checked) runs beside the peer only, on the list."""
     servers: dict[str, Any] = {}
     results: dict[str, Any] = {}
     redis: RedisProcess | None = None
@@ -123,9 +126,12 @@ async def measure(ctx: api_runner.Context, args: argparse.Namespace, bodies: dic
             path = ctx.folder / "f0-bodies.json"
             path.write_text(json.dumps(bodies))
             servers["f0"] = await api_runner.start_floor(ctx, "f0", "f0", ["--bodies", str(path)])
-        peer = None
+        peer = f2 = None
         if "peer" in args.servers:
             peer = await api_peer.start_peer(ctx.folder, "peer", ctx.database_url)
+        if with_f2:
+            dsn = asyncpg_dsn(ctx.database_url)
+            f2 = await api_runner.start_floor(ctx, "f2", "f2", ["--database-url", dsn])
         if "api2" in args.servers:
             redis = RedisProcess(free_port(), ctx.folder)
             await asyncio.to_thread(redis.start)
@@ -159,6 +165,8 @@ async def measure(ctx: api_runner.Context, args: argparse.Namespace, bodies: dic
             servers["peer"] = peer
             if api2 is not None:
                 servers["api2"] = api2
+            if f2 is not None:
+                servers["f2"] = f2
             beside = await beside_peer(ctx, args, servers)
         profile = None
         if args.profile:
@@ -173,19 +181,24 @@ async def measure(ctx: api_runner.Context, args: argparse.Namespace, bodies: dic
             "exited": exited,
         }
     finally:
-        await api_runner.stop(*servers.values(), api2)
+        await api_runner.stop(*servers.values(), api2, f2)
         if redis is not None:
             await asyncio.to_thread(redis.stop)
 
 
 async def beside_peer(ctx: api_runner.Context, args: argparse.Namespace, servers: dict) -> dict:
-    """The API, F1 and the peer at a fixed concurrency, one after the other per scenario."""
+    """The API, F1 (and F2, on the list) and the peer at a fixed concurrency, one after the
+    other per scenario."""
     connections = args.peer_connections
     runs: dict[str, Any] = {}
     for scenario in api_runner.PEER_SCENARIOS:
         if scenario not in args.scenarios:
             continue
-        names = [name for name in ("api", "api2", "f1", "peer") if name in servers]
+        names = [
+            name
+            for name in ("api", "api2", "f1", "f2", "peer")
+            if name in servers and (name != "f2" or scenario == "list")
+        ]
         rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
         for round_number in range(1, args.rounds + 1):
             for name in names:
@@ -269,18 +282,23 @@ async def _run(args: argparse.Namespace, folder: Path, sizes: Any, smtp: SmtpSin
             smtp_url=smtp.url,
         )
         log("answers and SQL counts, through the counting proxy")
-        checked, bodies = await api_runner.verify_and_count(ctx, with_peer)
+        with_f2 = with_peer and "f2" in args.servers and "list" in args.scenarios
+        checked, bodies = await api_runner.verify_and_count(ctx, with_peer, with_f2)
         for name, answer in checked["answers"].items():
             same = answer.get("same_json", answer.get("same_shape"))
             log(f"  {name}: {'same' if same else answer}")
         for name, answer in checked.get("peer_rows", {}).items():
             log(f"  peer, {name}: same rows ({answer['rows']}), every field")
+        if with_f2:
+            f2_answers = checked["f2_answers"]
+            log(f"  F2, the doctors' lists: {'same' if f2_answers['same_json'] else f2_answers}")
+            with_f2 = f2_answers["same_json"]  # an F2 that answers otherwise is not timed
         ceiling = None
         if ops.LIST in bodies:
             log("a) GraphQL execution alone, over the API's answer in memory")
             ceiling = await graphql_ceiling.measure(json.loads(bodies[ops.LIST]))
             log(f"  {ceiling}")
-        measured = await measure(ctx, args, bodies)
+        measured = await measure(ctx, args, bodies, with_f2)
         database = await environment.database_description(args.postgres_url, None)
         database["pool"] = "asyncpg, 1 to 5 connections (Tortoise's default; F1 the same)"
         return {

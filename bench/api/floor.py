@@ -22,11 +22,19 @@ operations of bench/api/operations.py on POST /graphql, choosing by `operationNa
   person who wants appointment emails), written in one statement each. The API's mail
   worker then sends those emails in the background; F1 has no worker and sends none.
 
+F2 (`--mode f2`): F1 with the doctor's list answered as the peer answers it: one
+statement that selects the page, its patients and consultations and builds the edges'
+JSON in PostgreSQL (cursors included), and returns beside it the ids the audit rows need;
+the same authentication and audit rows as F1, every other operation F1's. What a server
+in Python could reach on the list by compiling a known document into one statement, as
+a floor beside the peer (bench.api runs it for the list only).
+
 F0 (`--mode f0`): a Starlette endpoint returning a constant body per operation (the
 API's own answer, captured by bench.api), after reading and parsing the request: the
 most this stack can serve on this machine.
 
     python -m bench.api.floor --mode f1 --port 8101 --database-url postgres://...
+    python -m bench.api.floor --mode f2 --port 8103 --database-url postgres://...
     python -m bench.api.floor --mode f0 --port 8102 --bodies bodies.json
 """
 
@@ -94,6 +102,43 @@ SQL_USERS = "SELECT id, first_name, last_name FROM users WHERE id = ANY($1::uuid
 SQL_CONSULTATIONS = """
 SELECT id, appointment_id, patient_id, created_at, signed_at, treatment_plan
 FROM consultations WHERE appointment_id = ANY($1::uuid[])
+"""
+# F2's doctor's list: the page (one row more, for hasNextPage), each row's edge as JSON
+# in the API's names and formats, in order, and the ids of what was read. A cursor is
+# the API's: base64url of `["<start>", "<id>"]`, the start as Python's isoformat() writes
+# an instant in UTC (microseconds only when there are some); PostgreSQL's base64 breaks
+# lines, which the translation to the URL alphabet takes out. Instants in the JSON are
+# PostgreSQL's (the session in UTC): the same text as the API's for whole seconds, which
+# is all the generated data has; bench.api compares F2's answers with F1's before timing.
+SQL_LIST_JSON = """
+WITH page AS (
+  SELECT id, starts_at, ends_at, status, reason, patient_id FROM appointments
+  WHERE doctor_id = $1 ORDER BY starts_at, id LIMIT $2 + 1
+), shown AS (SELECT * FROM page ORDER BY starts_at, id LIMIT $2)
+SELECT
+  (SELECT count(*) FROM page) > $2 AS has_next,
+  coalesce(json_agg(json_build_object(
+    'cursor', translate(encode(convert_to(
+      '["' || to_char(s.starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
+      || CASE WHEN date_trunc('second', s.starts_at) = s.starts_at THEN ''
+         ELSE to_char(s.starts_at AT TIME ZONE 'UTC', '.US') END
+      || '+00:00", "' || s.id::text || '"]', 'UTF8'), 'base64'), E'+/\\n', '-_'),
+    'node', json_build_object(
+      'id', s.id, 'startsAt', s.starts_at, 'endsAt', s.ends_at, 'status', s.status,
+      'reason', s.reason,
+      'patient', json_build_object('id', u.id, 'firstName', u.first_name, 'lastName', u.last_name),
+      'consultation', CASE WHEN c.id IS NULL THEN NULL ELSE json_build_object(
+        'id', c.id, 'createdAt', c.created_at, 'signedAt', c.signed_at,
+        'treatmentPlan', c.treatment_plan) END))
+    ORDER BY s.starts_at, s.id), '[]')::text AS edges,
+  array_agg(s.id ORDER BY s.starts_at, s.id) AS ids,
+  array_agg(s.patient_id ORDER BY s.starts_at, s.id) AS patients,
+  array_agg(c.id) FILTER (WHERE c.id IS NOT NULL) AS consultations,
+  array_agg(c.patient_id) FILTER (WHERE c.id IS NOT NULL) AS consultation_patients,
+  (array_agg(s.starts_at ORDER BY s.starts_at DESC, s.id DESC))[1] AS last_starts_at,
+  (array_agg(s.id ORDER BY s.starts_at DESC, s.id DESC))[1] AS last_id
+FROM shown s JOIN users u ON u.id = s.patient_id
+LEFT JOIN consultations c ON c.appointment_id = s.id
 """
 # The booking, statement for statement as the API runs it (bench.api lists both).
 SQL_SLOT_RULES = appointments.SLOT_RULES_SQL  # the active doctor's schedule and hours
@@ -292,7 +337,7 @@ class FloorF1:
             self.database_url,
             min_size=POOL_MIN,
             max_size=POOL_MAX,
-            server_settings={"statement_timeout": STATEMENT_TIMEOUT_MS},
+            server_settings={"statement_timeout": STATEMENT_TIMEOUT_MS, "TimeZone": "UTC"},
             reset=_keep_session,
         )
         self.counters = bool(await self.pool.fetchval(SQL_HAS_COUNTERS))
@@ -601,8 +646,42 @@ def _failure(typename: str, code: str, message: str) -> Response:
     return _answer({"bookAppointment": {"__typename": typename, "code": code, "message": message}})
 
 
-def create_f1(database_url: str, secret: str) -> Starlette:
-    floor = FloorF1(database_url, secret)
+class FloorF2(FloorF1):
+    """F1, but the doctor's list from SQL_LIST_JSON: its edges are PostgreSQL's text."""
+
+    def __init__(self, database_url: str, secret: str) -> None:
+        super().__init__(database_url, secret)
+        self.handlers[ops.LIST] = self.appointments_as_json
+
+    async def appointments_as_json(
+        self, connection: asyncpg.Connection, request: Request, viewer: Any, variables: dict
+    ) -> Response:
+        first = int(variables["first"])
+        row = await connection.fetchrow(SQL_LIST_JSON, viewer["id"], first)
+        ids, patients = row["ids"] or [], row["patients"] or []
+        consultations = zip(
+            row["consultations"] or [], row["consultation_patients"] or [], strict=True
+        )
+        reads = [
+            (patient, "APPOINTMENT", appointment, ops.APPOINTMENT_LIST_FIELDS)
+            for appointment, patient in zip(ids, patients, strict=True)
+        ]
+        reads += [(patient, "PATIENT_PROFILE", patient, ops.PATIENT_FIELDS) for patient in patients]
+        reads += [
+            (patient, "CONSULTATION", consultation, ops.CONSULTATION_FIELDS)
+            for consultation, patient in consultations
+        ]
+        self.audit_reads(request, viewer, reads)
+        end_cursor = None
+        if ids:
+            end_cursor = _cursor(row["last_starts_at"], row["last_id"])
+        page_info = json.dumps({"hasNextPage": row["has_next"], "endCursor": end_cursor})
+        body = f'{{"data":{{"appointments":{{"edges":{row["edges"]},"pageInfo":{page_info}}}}}}}'
+        return Response(body, media_type=JSON)
+
+
+def create_f1(database_url: str, secret: str, floor_class: type[FloorF1] = FloorF1) -> Starlette:
+    floor = floor_class(database_url, secret)
     return Starlette(
         routes=[
             Route("/healthz", _healthz, methods=["GET"]),
@@ -633,13 +712,14 @@ async def _healthz(request: Request) -> Response:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.api.floor", description=__doc__)
-    parser.add_argument("--mode", choices=["f0", "f1"], required=True)
+    parser.add_argument("--mode", choices=["f0", "f1", "f2"], required=True)
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--database-url", help="f1: asyncpg DSN")
+    parser.add_argument("--database-url", help="f1, f2: asyncpg DSN")
     parser.add_argument("--bodies", type=Path, help="f0: JSON object, operation -> body")
     args = parser.parse_args(argv)
-    if args.mode == "f1":
-        app = create_f1(args.database_url, os.environ["JWT_SECRET"])
+    if args.mode in ("f1", "f2"):
+        floor_class = FloorF2 if args.mode == "f2" else FloorF1
+        app = create_f1(args.database_url, os.environ["JWT_SECRET"], floor_class)
     else:
         app = create_f0(json.loads(args.bodies.read_text()))
     # The same uvicorn settings as `healthcare serve`, so the servers differ only in the app.

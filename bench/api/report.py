@@ -44,7 +44,7 @@ SHORT = {
     "book": "c) bookAppointment",
 }
 SERVERS = ("api", "f1", "f0")
-BESIDE_PEER = ("api", "api2", "f1", "peer")
+BESIDE_PEER = ("api", "api2", "f1", "f2", "peer")
 PEER_SCENARIOS = {
     "list": "a) a doctor's list of 50 + patient + consultation",
     "admin": "an administrator's list of 50 + patient + doctor",
@@ -154,7 +154,7 @@ def markdown(results: dict[str, Any], checks: list[dict[str, Any]]) -> str:
         scenario = results["scenarios"].get(name)
         if scenario is None:
             continue
-        lines.append(f"| **{title}** | | | | | | | |")
+        lines.append(f"| **{title}** | | | | | |")
         peak = scenario["peak"]
         lines.append(
             _row(
@@ -266,20 +266,27 @@ def peer_table(results: dict[str, Any]) -> list[str]:
         "",
         f"| Beside the peer: {beside['connections']} connections, closed loop; "
         f"CPU per request of the server and of its own PostgreSQL backends | API | "
-        f"API, 2 workers | F1 | PostGraphile {peer['postgraphile']} (Node "
+        f"API, 2 workers | F1 | F2 (the list: its JSON built by PostgreSQL) | "
+        f"PostGraphile {peer['postgraphile']} (Node "
         f"{peer['node'].lstrip('v')}, amber preset) | API/F1 | API/peer | "
-        "API 2 workers/peer |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-        "| authentication, field rules, audit trail | yes | yes | yes | **none**: "
-        f"{results['beside_peer']['peer_does_not_do']} | | | |",
+        "API 2 workers/peer | F1/peer | F2/peer |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| authentication, field rules, audit trail | yes | yes | yes | yes | **none**: "
+        f"{results['beside_peer']['peer_does_not_do']} | | | | | |",
     ]
 
     def row(label: str, values: dict[str, Any], digits: int, bold: bool = False) -> str:
-        api, api2, f1, other = (values.get(name) for name in BESIDE_PEER)
-        cells = [_fmt(api, digits), _fmt(api2, digits), _fmt(f1, digits), _fmt(other, digits)]
+        api, api2, f1, f2, other = (values.get(name) for name in BESIDE_PEER)
+        cells = [_fmt(value, digits) for value in (api, api2, f1, f2, other)]
         if bold:
             cells = [f"**{cell}**" if cell != NONE else cell for cell in cells]
-        ratios = [_ratio(api, f1), _ratio(api, other), _ratio(api2, other)]
+        ratios = [
+            _ratio(api, f1),
+            _ratio(api, other),
+            _ratio(api2, other),
+            _ratio(f1, other),
+            _ratio(f2, other),
+        ]
         cells += [f"{r:g}x" if r is not None else NONE for r in ratios]
         return f"| {label} | " + " | ".join(cells) + " |"
 
@@ -287,7 +294,7 @@ def peer_table(results: dict[str, Any]) -> list[str]:
         runs = beside["scenarios"].get(name)
         if not runs:
             continue
-        lines.append(f"| **{title}** | | | | | | | |")
+        lines.append(f"| **{title}** | | | | | | | | | | |")
         lines.append(row("requests/s", {s: r["per_second"] for s, r in runs.items()}, 1, True))
         for p in ("p50", "p99"):
             values = {s: r["latency_ms"][p] for s, r in runs.items()}

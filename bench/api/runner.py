@@ -568,14 +568,33 @@ async def count_beside_peer(
     return counts
 
 
+async def compare_lists(ctx: Context, f1: Server, f2: Server) -> dict[str, Any]:
+    """Every signed-in doctor's list of 50 (the list beside the peer) and a list of 5,
+    from F1 and from F2: the same JSON, cursors included?"""
+    different = []
+    for index, token in enumerate(ctx.data.doctor_tokens):
+        for size in (5, 50):
+            body = ops.list_body(size)
+            answers = [
+                await _ask(server, httpload.build_request(server.port, body, token))
+                for server in (f1, f2)
+            ]
+            if answers[0][0] != 200 or json.loads(answers[0][1]) != json.loads(answers[1][1]):
+                different.append(
+                    {"doctor": index, "first": size, "f2": answers[1][1][:300].decode()}
+                )
+    cases = 2 * len(ctx.data.doctor_tokens)
+    return {"same_json": not different, "cases": cases, "different": different[:3]}
+
+
 async def verify_and_count(
-    ctx: Context, with_peer: bool = False
+    ctx: Context, with_peer: bool = False, with_f2: bool = False
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """The API and F1 (and the peer) through the counting proxy: same answers? same rows?
-    how much SQL?"""
+    """The API and F1 (and the peer, and F2) through the counting proxy: same answers?
+    same rows? how much SQL?"""
     proxy = StatementCounter(*_upstream(ctx.database_url))
     await proxy.start()
-    api = f1 = peer = None
+    api = f1 = f2 = peer = None
     try:
         proxied = _through(ctx.database_url, proxy.port)
         api = await start_api(ctx, "api-counted", proxied)
@@ -588,6 +607,15 @@ async def verify_and_count(
             | await count_beside_peer(ctx, proxy, f1, "f1"),
         }
         checked: dict[str, Any] = {"answers": comparison, "statements": statements}
+        if with_f2:
+            f2 = await start_floor(
+                ctx, "f2-counted", "f2", ["--database-url", asyncpg_dsn(proxied)]
+            )
+            checked["f2_answers"] = await compare_lists(ctx, f1, f2)
+            request = httpload.build_request(f2.port, ops.list_body(50), ctx.data.doctor_tokens[0])
+            statements["f2"] = {
+                "list_50": await _count(ctx, proxy, f2, httpload.round_robin([request]))
+            }
         if with_peer:
             peer = await api_peer.start_peer(ctx.folder, "peer-counted", proxied)
             checked["peer_rows"] = await api_peer.compare(
@@ -595,11 +623,11 @@ async def verify_and_count(
             )
             # Alone on the proxy: the API's background jobs (sweeps, the outbox) would
             # count as the peer's.
-            await stop(api, f1)
+            await stop(api, f1, f2)
             statements["peer"] = await count_beside_peer(ctx, proxy, peer, "peer")
         return checked, bodies
     finally:
-        await stop(api, f1, peer)
+        await stop(api, f1, f2, peer)
         await proxy.close()
 
 
