@@ -9,11 +9,13 @@ the API (`healthcare serve`, production settings, one process) beside two floors
 the same uvicorn settings (bench/api/floor.py): F1, a bare Starlette + asyncpg server
 running equivalent SQL and returning the same JSON, and F0, a constant body; and beside
 a peer, PostGraphile V5 on Node 22 (bench/api/peer.py), which serves the same rows with
-no authentication, no field rules and no audit trail.
+no authentication, no field rules and no audit trail, and F2, F1 with the doctor's list
+built as JSON by PostgreSQL in one statement, as the peer builds it.
 
 1. The API and F1 through a counting proxy (bench/api/pgcount.py): their answers compared,
    and the SQL statements each runs per request, at page sizes 5, 50 and 100 (d). The
-   peer's rows compared with the API's, every field, and its statements counted.
+   peer's rows compared with the API's, every field, and its statements counted; F2's
+   lists compared with F1's, and its statements counted.
    Then, in this process, the list's GraphQL execution alone over the API's own answer
    held in memory (bench/api/ceiling.py): a ceiling for any server on this stack.
 2. For a) the list, b) `appointment(id)` and `me`: each server's peak requests/s
@@ -21,8 +23,9 @@ no authentication, no field rules and no audit trail.
 3. c) `bookAppointment` over distinct free slots: each server's peak bookings/s.
 4. Beside the peer, PostGraphile V5 (bench/api/peer.py, bench/peer/), served on the same
    database: its rows checked against the API's field by field first (in step 1), then
-   the API, F1 and the peer at a fixed concurrency (`--peer-connections`, 8, closed
-   loop) for the doctor's list of 50, an administrator's list of 50 and the lookup:
+   the API, F1 (F2 on the list) and the peer at a fixed concurrency
+   (`--peer-connections`, 8, closed loop) for the doctor's list of 50, an
+   administrator's list of 50 and the lookup:
    requests/s, p50, p99, CPU per request of each server and its PostgreSQL backends.
 5. Optionally (`--profile`) the API under py-spy during one more list saturation and
    one more booking saturation.

@@ -612,18 +612,21 @@ async def verify_and_count(
                 ctx, "f2-counted", "f2", ["--database-url", asyncpg_dsn(proxied)]
             )
             checked["f2_answers"] = await compare_lists(ctx, f1, f2)
-            request = httpload.build_request(f2.port, ops.list_body(50), ctx.data.doctor_tokens[0])
-            statements["f2"] = {
-                "list_50": await _count(ctx, proxy, f2, httpload.round_robin([request]))
-            }
         if with_peer:
             peer = await api_peer.start_peer(ctx.folder, "peer-counted", proxied)
             checked["peer_rows"] = await api_peer.compare(
                 api, peer, api_peer.cases(ctx.data, ctx.admin_token)
             )
-            # Alone on the proxy: the API's background jobs (sweeps, the outbox) would
-            # count as the peer's.
-            await stop(api, f1, f2)
+        # Alone on the proxy from here: the API's background jobs (sweeps, the outbox)
+        # would count as F2's and the peer's.
+        await stop(api, f1)
+        if f2 is not None:
+            request = httpload.build_request(f2.port, ops.list_body(50), ctx.data.doctor_tokens[0])
+            statements["f2"] = {
+                "list_50": await _count(ctx, proxy, f2, httpload.round_robin([request]))
+            }
+            await stop(f2)
+        if peer is not None:
             statements["peer"] = await count_beside_peer(ctx, proxy, peer, "peer")
         return checked, bodies
     finally:
