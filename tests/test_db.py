@@ -84,8 +84,8 @@ async def test_models_from_rows_builds_what_tortoise_builds_for_every_model():
     }
     kinds = {kind for kind, _ in values_seen}
     assert {(kind, False) for kind in kinds} <= values_seen
-    assert {("instant", True), ("as is", True)} <= values_seen
-    assert "instant" in kinds
+    assert {("instant", True), ("as is", True), ("enum", True)} <= values_seen
+    assert {"instant", "enum"} <= kinds
 
 
 async def test_a_value_an_enum_lacks_fails_as_tortoise_fails_on_it():

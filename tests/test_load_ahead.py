@@ -9,6 +9,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 import pytest
@@ -486,9 +487,13 @@ def test_an_operation_makes_only_the_loaders_it_asks_for():
 
 
 async def test_released_loaders_hold_no_rows_and_load_again_when_asked():
-    # given: loaders holding a user, loaded ahead
+    # given: every loader made, one holding a user, loaded ahead
     user = await make_patient()
     operation = Loaders()
+    every = [name for name, kept in vars(Loaders).items() if isinstance(kept, cached_property)]
+    for name in every:
+        getattr(operation, name)
+    assert sorted(vars(operation)) == sorted(every) and len(every) > 1
     await operation.user_by_id.load_ahead([user.id])
     assert await operation.user_by_id.load(user.id) == user
     # when: the operation ends

@@ -10,7 +10,7 @@ the same uvicorn settings (bench/api/floor.py): F1, a bare Starlette + asyncpg s
 running equivalent SQL and returning the same JSON, and F0, a constant body; and beside
 a peer, PostGraphile V5 on Node 22 (bench/api/peer.py), which serves the same rows with
 no authentication, no field rules and no audit trail, and F2, F1 with the doctor's list
-built as JSON by PostgreSQL in one statement, as the peer builds it.
+answered in one statement, as the peer answers it, its JSON built by PostgreSQL.
 
 1. The API and F1 through a counting proxy (bench/api/pgcount.py): their answers compared,
    and the SQL statements each runs per request, at page sizes 5, 50 and 100 (d). The

@@ -22,12 +22,13 @@ operations of bench/api/operations.py on POST /graphql, choosing by `operationNa
   person who wants appointment emails), written in one statement each. The API's mail
   worker then sends those emails in the background; F1 has no worker and sends none.
 
-F2 (`--mode f2`): F1 with the doctor's list answered as the peer answers it: one
-statement that selects the page, its patients and consultations and builds the edges'
-JSON in PostgreSQL (cursors included), and returns beside it the ids the audit rows need;
-the same authentication and audit rows as F1, every other operation F1's. What a server
-in Python could reach on the list by compiling a known document into one statement, as
-a floor beside the peer (bench.api runs it for the list only).
+F2 (`--mode f2`): F1 with the doctor's list answered in one statement, as the peer
+answers it: the statement selects the page, its patients and consultations, builds the
+edges' JSON in PostgreSQL (cursors included; the peer builds its JSON in Node) and
+returns beside it the ids the audit rows need; the same authentication and audit rows
+as F1, every other operation F1's. What a server in Python could reach on the list by
+compiling a known document into one statement, as a floor beside the peer (bench.api
+runs it for the list only).
 
 F0 (`--mode f0`): a Starlette endpoint returning a constant body per operation (the
 API's own answer, captured by bench.api), after reading and parsing the request: the

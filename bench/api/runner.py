@@ -568,21 +568,30 @@ async def count_beside_peer(
     return counts
 
 
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:  # an error page, not JSON
+        return None
+
+
 async def compare_lists(ctx: Context, f1: Server, f2: Server) -> dict[str, Any]:
     """Every signed-in doctor's list of 50 (the list beside the peer) and a list of 5,
-    from F1 and from F2: the same JSON, cursors included?"""
+    from F1 and from F2: the same JSON, cursors included? (A failed or unreadable answer
+    is a difference, not a crash.)"""
     different = []
     for index, token in enumerate(ctx.data.doctor_tokens):
         for size in (5, 50):
             body = ops.list_body(size)
-            answers = [
+            (f1_status, f1_body), (f2_status, f2_body) = [
                 await _ask(server, httpload.build_request(server.port, body, token))
                 for server in (f1, f2)
             ]
-            if answers[0][0] != 200 or json.loads(answers[0][1]) != json.loads(answers[1][1]):
-                different.append(
-                    {"doctor": index, "first": size, "f2": answers[1][1][:300].decode()}
-                )
+            expected = _json_or_none(f1_body)
+            same = f1_status == f2_status == 200 and expected is not None
+            if not same or _json_or_none(f2_body) != expected:
+                shown = f2_body[:300].decode(errors="replace")
+                different.append({"doctor": index, "first": size, "f2": shown})
     cases = 2 * len(ctx.data.doctor_tokens)
     return {"same_json": not different, "cases": cases, "different": different[:3]}
 
@@ -600,13 +609,7 @@ async def verify_and_count(
         api = await start_api(ctx, "api-counted", proxied)
         f1 = await start_floor(ctx, "f1-counted", "f1", ["--database-url", asyncpg_dsn(proxied)])
         comparison, bodies = await compare_answers(ctx, api, f1)
-        statements = {
-            "api": await count_statements(ctx, proxy, api)
-            | await count_beside_peer(ctx, proxy, api, "api"),
-            "f1": await count_statements(ctx, proxy, f1)
-            | await count_beside_peer(ctx, proxy, f1, "f1"),
-        }
-        checked: dict[str, Any] = {"answers": comparison, "statements": statements}
+        checked: dict[str, Any] = {"answers": comparison}
         if with_f2:
             f2 = await start_floor(
                 ctx, "f2-counted", "f2", ["--database-url", asyncpg_dsn(proxied)]
@@ -617,9 +620,18 @@ async def verify_and_count(
             checked["peer_rows"] = await api_peer.compare(
                 api, peer, api_peer.cases(ctx.data, ctx.admin_token)
             )
-        # Alone on the proxy from here: the API's background jobs (sweeps, the outbox)
-        # would count as F2's and the peer's.
-        await stop(api, f1)
+        # Each server counted while the others wait idle; the API first, then stopped,
+        # and each after it alone with idle ones: the API's background jobs (sweeps,
+        # the outbox) would count as another server's.
+        statements = {
+            "api": await count_statements(ctx, proxy, api)
+            | await count_beside_peer(ctx, proxy, api, "api")
+        }
+        await stop(api)
+        statements["f1"] = await count_statements(ctx, proxy, f1) | await count_beside_peer(
+            ctx, proxy, f1, "f1"
+        )
+        await stop(f1)
         if f2 is not None:
             request = httpload.build_request(f2.port, ops.list_body(50), ctx.data.doctor_tokens[0])
             statements["f2"] = {
@@ -628,6 +640,7 @@ async def verify_and_count(
             await stop(f2)
         if peer is not None:
             statements["peer"] = await count_beside_peer(ctx, proxy, peer, "peer")
+        checked["statements"] = statements
         return checked, bodies
     finally:
         await stop(api, f1, f2, peer)
