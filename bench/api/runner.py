@@ -577,10 +577,12 @@ def _json_or_none(body: bytes) -> Any:
 
 async def compare_lists(ctx: Context, f1: Server, f2: Server) -> dict[str, Any]:
     """Every signed-in doctor's list of 50 (the list beside the peer) and a list of 5,
-    from F1 and from F2: the same JSON, cursors included? (A failed or unreadable answer
-    is a difference, not a crash.)"""
+    and the administrator's (no appointments of their own: an empty page), from F1 and
+    from F2: the same JSON, cursors included? (A failed or unreadable answer is a
+    difference, not a crash.)"""
     different = []
-    for index, token in enumerate(ctx.data.doctor_tokens):
+    tokens = ctx.data.doctor_tokens + ([ctx.admin_token] if ctx.admin_token else [])
+    for index, token in enumerate(tokens):
         for size in (5, 50):
             body = ops.list_body(size)
             (f1_status, f1_body), (f2_status, f2_body) = [
@@ -592,7 +594,7 @@ async def compare_lists(ctx: Context, f1: Server, f2: Server) -> dict[str, Any]:
             if not same or _json_or_none(f2_body) != expected:
                 shown = f2_body[:300].decode(errors="replace")
                 different.append({"doctor": index, "first": size, "f2": shown})
-    cases = 2 * len(ctx.data.doctor_tokens)
+    cases = 2 * len(tokens)
     return {"same_json": not different, "cases": cases, "different": different[:3]}
 
 
