@@ -278,6 +278,20 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
     nothing here changes session state (the API's pool skips it too)."""
 
 
+def reads_of(
+    appointments: list[tuple[Any, Any]],
+    consultations: list[tuple[Any, Any]],
+    appointment_fields: list[str],
+) -> list[tuple[uuid.UUID, str, Any, list[str]]]:
+    """The API's audit rows for these (appointment id, patient id) and (consultation id,
+    patient id): the appointment, the patient's profile (a doctor reading it), the
+    consultation."""
+    reads = [(p, "APPOINTMENT", a, appointment_fields) for a, p in appointments]
+    reads += [(p, "PATIENT_PROFILE", p, ops.PATIENT_FIELDS) for _, p in appointments]
+    reads += [(p, "CONSULTATION", c, ops.CONSULTATION_FIELDS) for c, p in consultations]
+    return reads
+
+
 def _answer(data: dict[str, Any]) -> Response:
     return Response(json.dumps({"data": data}, separators=(",", ":")), media_type=JSON)
 
@@ -442,18 +456,13 @@ class FloorF1:
     def reads(
         self, rows: list[Any], consultations: dict[Any, Any], appointment_fields: list[str]
     ) -> list[tuple[uuid.UUID, str, Any, list[str]]]:
-        """The API's audit rows for these appointments: the appointment, the patient's
-        profile (a doctor reading it), the consultation."""
-        reads = [(r["patient_id"], "APPOINTMENT", r["id"], appointment_fields) for r in rows]
-        reads += [
-            (r["patient_id"], "PATIENT_PROFILE", r["patient_id"], ops.PATIENT_FIELDS) for r in rows
-        ]
-        reads += [
-            (c["patient_id"], "CONSULTATION", c["id"], ops.CONSULTATION_FIELDS)
-            for c in (consultations.get(r["id"]) for r in rows)
-            if c is not None
-        ]
-        return reads
+        """The API's audit rows for these appointment rows and their consultations."""
+        found = (consultations.get(r["id"]) for r in rows)
+        return reads_of(
+            [(r["id"], r["patient_id"]) for r in rows],
+            [(c["id"], c["patient_id"]) for c in found if c is not None],
+            appointment_fields,
+        )
 
     async def appointments(
         self, connection: asyncpg.Connection, request: Request, viewer: Any, variables: dict
@@ -490,12 +499,8 @@ class FloorF1:
         page = rows[:first]
         ids = list({row["patient_id"] for row in page} | {row["doctor_id"] for row in page})
         users = {u["id"]: u for u in await connection.fetch(SQL_USERS, ids)}
-        reads = [
-            (r["patient_id"], "APPOINTMENT", r["id"], ops.ADMIN_APPOINTMENT_FIELDS) for r in page
-        ]
-        reads += [
-            (r["patient_id"], "PATIENT_PROFILE", r["patient_id"], ops.PATIENT_FIELDS) for r in page
-        ]
+        appointments = [(r["id"], r["patient_id"]) for r in page]
+        reads = reads_of(appointments, [], ops.ADMIN_APPOINTMENT_FIELDS)
         self.audit_reads(request, viewer, reads)
 
         def person(user_id: Any) -> dict[str, str]:
@@ -659,19 +664,12 @@ class FloorF2(FloorF1):
     ) -> Response:
         first = int(variables["first"])
         row = await connection.fetchrow(SQL_LIST_JSON, viewer["id"], first)
-        ids, patients = row["ids"] or [], row["patients"] or []
-        consultations = zip(
-            row["consultations"] or [], row["consultation_patients"] or [], strict=True
+        ids = row["ids"] or []
+        reads = reads_of(
+            list(zip(ids, row["patients"] or [], strict=True)),
+            list(zip(row["consultations"] or [], row["consultation_patients"] or [], strict=True)),
+            ops.APPOINTMENT_LIST_FIELDS,
         )
-        reads = [
-            (patient, "APPOINTMENT", appointment, ops.APPOINTMENT_LIST_FIELDS)
-            for appointment, patient in zip(ids, patients, strict=True)
-        ]
-        reads += [(patient, "PATIENT_PROFILE", patient, ops.PATIENT_FIELDS) for patient in patients]
-        reads += [
-            (patient, "CONSULTATION", consultation, ops.CONSULTATION_FIELDS)
-            for consultation, patient in consultations
-        ]
         self.audit_reads(request, viewer, reads)
         end_cursor = None
         if ids:
@@ -681,7 +679,7 @@ class FloorF2(FloorF1):
         return Response(body, media_type=JSON)
 
 
-def create_f1(database_url: str, secret: str, floor_class: type[FloorF1] = FloorF1) -> Starlette:
+def create_floor(database_url: str, secret: str, floor_class: type[FloorF1]) -> Starlette:
     floor = floor_class(database_url, secret)
     return Starlette(
         routes=[
@@ -720,7 +718,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.mode in ("f1", "f2"):
         floor_class = FloorF2 if args.mode == "f2" else FloorF1
-        app = create_f1(args.database_url, os.environ["JWT_SECRET"], floor_class)
+        app = create_floor(args.database_url, os.environ["JWT_SECRET"], floor_class)
     else:
         app = create_f0(json.loads(args.bodies.read_text()))
     # The same uvicorn settings as `healthcare serve`, so the servers differ only in the app.
