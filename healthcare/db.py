@@ -61,7 +61,7 @@ async def fetch_models(queryset: QuerySet[M]) -> list[M]:
     joined or prefetched, annotations, some columns only) Tortoise reads itself."""
     if not _reads_whole_rows(queryset):
         return await queryset
-    sql, values = _statement(queryset)
+    sql, values = statement_of(queryset)
     _, rows = await queryset._db.execute_query(sql, values)
     return models_from_rows(queryset.model, rows)
 
@@ -79,9 +79,9 @@ def _reads_whole_rows(queryset: QuerySet[Any]) -> bool:
     )
 
 
-def _statement(queryset: QuerySet[Any]) -> tuple[str, list[Any]]:
+def statement_of(queryset: QuerySet[Any]) -> tuple[str, list[Any]]:
     """What `await queryset` runs: its statement (by pypika) and values, on the connection
-    it would run on."""
+    it would run on (`queryset._db` after this)."""
     queryset._choose_db_if_not_chosen()
     queryset._make_query()
     sql, values = queryset.query.get_parameterized_sql()
@@ -127,7 +127,7 @@ def statement_template(
         querysets = [build(probe) for probe in probes]
         if not all(q.model is model and _reads_whole_rows(q) for q in querysets):
             return None
-        (sql, values), (other_sql, other_values) = (_statement(q) for q in querysets)
+        (sql, values), (other_sql, other_values) = (statement_of(q) for q in querysets)
     except Exception:  # a rule this cannot serve: built each time, where it raises as before
         return None
     if sql != other_sql or len(values) != len(other_values):

@@ -25,6 +25,7 @@ import httpx
 import pytest
 import redis.asyncio as redis
 import uvicorn
+from starlette.routing import Route
 from tortoise import Tortoise, connections
 from tortoise.exceptions import OperationalError
 
@@ -37,6 +38,7 @@ from healthcare.db import (
     create_throwaway_database,
     drop_database,
 )
+from healthcare.graphql.view import GraphQLView
 from healthcare.ops.server import uvicorn_options
 from healthcare.resolvers import auth as auth_resolvers
 from healthcare.resolvers.auth import IssuedTokens, start_session
@@ -445,20 +447,32 @@ def request_statements(records: list[logging.LogRecord]) -> list[str]:
     ]
 
 
-@pytest.fixture
-def slow_user_lookup(live_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A one-second request deadline, and a `user(id)` lookup that takes three."""
-    from starlette.routing import Route
-
-    from healthcare.graphql.view import GraphQLView
-    from healthcare.schema import users
-
+def graphql_view(live_server: LiveServer) -> GraphQLView:
+    """The live server's view of `/graphql`."""
     view = next(
         route.endpoint
         for route in live_server.app.routes
         if isinstance(route, Route) and route.path == "/graphql"
     )
     assert isinstance(view, GraphQLView), view
+    return view
+
+
+@pytest.fixture
+def executor_only(live_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The live server's root lists executed field by field, as on SQLite, rather than
+    answered by one statement (graphql.execution.compiled): for tests of the executor's
+    own ways (look-ahead, loaders), which tests/test_compiled.py proves the compiled
+    path answers as."""
+    monkeypatch.setattr(graphql_view(live_server).schema, "compiled_sql", None)
+
+
+@pytest.fixture
+def slow_user_lookup(live_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A one-second request deadline, and a `user(id)` lookup that takes three."""
+    from healthcare.schema import users
+
+    view = graphql_view(live_server)
     monkeypatch.setattr(
         view, "settings", dataclasses.replace(view.settings, request_timeout_seconds=1)
     )

@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from graphql import (
     GraphQLField,
     GraphQLObjectType,
@@ -265,9 +266,10 @@ async def more_of_everything(world: World) -> None:
 
 @dataclasses.dataclass
 class Outcome:
-    data: Any
+    data: Any  # as a client reads it
     errors: list[tuple[str, str, Any]]
     trail: list[tuple[Any, ...]]
+    encoded: bytes  # the data as the server encodes it
 
 
 def request_for(authorization: str | None) -> Request:
@@ -356,7 +358,8 @@ async def run(
         )
         for error in result.errors or ()
     )
-    return Outcome(result.data, errors, await trail.new_rows())
+    encoded = orjson.dumps(result.data)  # a compiled list's value is JSON already
+    return Outcome(orjson.loads(encoded), errors, await trail.new_rows(), encoded)
 
 
 class Differential:

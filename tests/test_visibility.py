@@ -83,7 +83,7 @@ def demo_time(hours: int) -> datetime:
 
 @pytest.mark.parametrize("role", list(models.Role))
 def test_a_lookups_viewer_has_an_id_and_a_role_and_nothing_else(role):
-    user = visibility._only_id_and_role(uuid.uuid4(), role)
+    user = models.User.with_id_and_role(uuid.uuid4(), role)
     assert user.role is role
     with pytest.raises(AttributeError):
         _ = user.email

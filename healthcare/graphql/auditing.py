@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from graphql import (
     FieldNode,
+    FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLResolveInfo,
     InlineFragmentNode,
@@ -58,10 +59,19 @@ def _selected_fields(info: ResolveInfo) -> tuple[str, ...]:
     # graphql-core 3.3 gives VariableValues, except to a subscription's events: a dict.
     given: Any = info.variable_values
     variables: dict[str, Any] = getattr(given, "coerced", given)
+    return fields_asked(info.field_nodes, info.fragments, variables)
+
+
+def fields_asked(
+    field_nodes: Sequence[FieldNode],
+    fragments: Mapping[str, FragmentDefinitionNode],
+    variables: dict[str, Any],
+) -> tuple[str, ...]:
+    """`selected_fields` of a field asked by `field_nodes` (see there)."""
     fields: set[str] = set()
     pending = [
         selection
-        for node in info.field_nodes
+        for node in field_nodes
         if node.selection_set is not None
         for selection in node.selection_set.selections
     ]
@@ -70,7 +80,7 @@ def _selected_fields(info: ResolveInfo) -> tuple[str, ...]:
         if not _included(node, variables):
             continue  # not executed, so not read
         if isinstance(node, FragmentSpreadNode):
-            pending += info.fragments[node.name.value].selection_set.selections
+            pending += fragments[node.name.value].selection_set.selections
         elif isinstance(node, InlineFragmentNode):
             pending += node.selection_set.selections
         elif isinstance(node, FieldNode):
@@ -105,6 +115,12 @@ ReadRule = Callable[[models.User | None, Any], bool]
 Reads = tuple[tuple[str, tuple[str, ...]], ...]
 # Every type declared `audited`, with its entity (tests walk the schema to each of them).
 AUDITED_TYPES: dict[type, models.AuditEntity] = {}
+# How each audited type records the reads of one of its objects (`row`, an object of the
+# type or one with the attributes its declaration reads), asked `fields` (as
+# `selected_fields` names them), in an operation's context: what `is_type_of` does, for
+# executors that complete no object (graphql.execution.compiled).
+RecordReads = Callable[[Context[Any], Any, tuple[str, ...]], None]
+READS_RECORDED: dict[type, RecordReads] = {}
 
 
 def audited(
@@ -143,27 +159,28 @@ def audited(
         made = tuple((kept_as.value, names) for kept_as, names in reads(entity, fields, separate))
         return ruled, made
 
+    def record_reads(context: Context[Any], row: Any, fields: tuple[str, ...]) -> None:
+        viewer = context.viewer.user
+        if when(row, viewer):
+            ruled, made = read_plan(fields)
+            if ruled:
+                withheld = {name for name, may_read in ruled if not may_read(viewer, row)}
+                if withheld:
+                    made = read_plan(tuple(n for n in fields if n not in withheld))[1]
+            patient_id = patient(row)
+            for read_entity, read_fields in made:
+                _record_read(context, read_entity, read_fields, row.id, patient_id)
+
     def decorate(cls: C) -> C:
         def is_type_of(obj: Any, info: ResolveInfo) -> bool:
             if not isinstance(obj, cls):
                 return False
-            row: Any = obj
-            context = info.context
-            viewer = context.viewer.user
-            if when(row, viewer):
-                fields = selected_fields(info)
-                ruled, made = read_plan(fields)
-                if ruled:
-                    withheld = {name for name, may_read in ruled if not may_read(viewer, row)}
-                    if withheld:
-                        made = read_plan(tuple(n for n in fields if n not in withheld))[1]
-                patient_id = patient(row)
-                for read_entity, read_fields in made:
-                    _record_read(context, read_entity, read_fields, row.id, patient_id)
+            record_reads(info.context, obj, selected_fields(info))
             return True
 
         setattr(cls, "is_type_of", staticmethod(is_type_of))  # noqa: B010 (mypy: a new attribute)
         AUDITED_TYPES[cls] = entity
+        READS_RECORDED[cls] = record_reads
         return cls
 
     return decorate

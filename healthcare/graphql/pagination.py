@@ -79,9 +79,14 @@ def decode_key(cursor: str, length: int) -> list[Any]:
 
 
 def encode_cursor(row: Model, sort_field: str) -> str:
-    """`encode_key([time, id])` of a row, written without the JSON encoder (once per row of
+    """The cursor of a row of a page in (`sort_field`, id) order."""
+    return cursor_of(getattr(row, sort_field), row.pk)
+
+
+def cursor_of(value: datetime, row_id: uuid.UUID) -> str:
+    """`encode_key([value, row_id])`, written without the JSON encoder (once per row of
     every page): an ISO time and a UUID need no escaping."""
-    key = f'["{getattr(row, sort_field).isoformat()}", "{row.pk}"]'
+    key = f'["{value.isoformat()}", "{row_id}"]'
     return base64.urlsafe_b64encode(key.encode()).decode()
 
 
@@ -105,6 +110,26 @@ def check_page_size(first: int) -> None:
         raise bad_argument("first", f"must be between 1 and {MAX_PAGE_SIZE}.")
 
 
+def page_rows(
+    queryset: QuerySet[ModelT],
+    first: int,
+    after: str | None,
+    sort_field: str,
+    newest_first: bool = False,
+) -> QuerySet[ModelT]:
+    """The rows of a page of `queryset` (see `paginate`) and one more, whose presence
+    says that more follow; BAD_USER_INPUT for a page size or cursor out of bounds."""
+    check_page_size(first)
+    beyond = "lt" if newest_first else "gt"
+    if after is not None:
+        value, row_id = decode_cursor(after)
+        later: dict[str, Any] = {f"{sort_field}__{beyond}": value}
+        same_but_later_id: dict[str, Any] = {sort_field: value, f"id__{beyond}": row_id}
+        queryset = queryset.filter(Q(**later) | Q(**same_but_later_id))
+    direction = "-" if newest_first else ""
+    return queryset.order_by(f"{direction}{sort_field}", f"{direction}id").limit(first + 1)
+
+
 async def paginate(
     queryset: QuerySet[ModelT],
     to_node: Callable[[ModelT], NodeT],
@@ -115,17 +140,7 @@ async def paginate(
 ) -> Connection[NodeT]:
     """One page of `queryset` in (`sort_field`, id) order (descending with `newest_first`),
     after the cursor `after`."""
-    check_page_size(first)
-    beyond = "lt" if newest_first else "gt"
-    if after is not None:
-        value, row_id = decode_cursor(after)
-        later: dict[str, Any] = {f"{sort_field}__{beyond}": value}
-        same_but_later_id: dict[str, Any] = {sort_field: value, f"id__{beyond}": row_id}
-        queryset = queryset.filter(Q(**later) | Q(**same_but_later_id))
-    direction = "-" if newest_first else ""
-    rows = await db.fetch_models(
-        queryset.order_by(f"{direction}{sort_field}", f"{direction}id").limit(first + 1)
-    )
+    rows = await db.fetch_models(page_rows(queryset, first, after, sort_field, newest_first))
     page = rows[:first]
     edges = [Edge(cursor=encode_cursor(row, sort_field), node=to_node(row)) for row in page]
     return Connection(

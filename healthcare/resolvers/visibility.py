@@ -87,13 +87,6 @@ def lookup_template(
 
     def build(ids: Sequence[uuid.UUID]) -> QuerySet[Model]:
         viewer_id, row_id = ids
-        return _lookup(_only_id_and_role(viewer_id, role), model, row_id)
+        return _lookup(models.User.with_id_and_role(viewer_id, role), model, row_id)
 
     return db.statement_template(model, build, arity=2)
-
-
-def _only_id_and_role(user_id: uuid.UUID, role: models.Role) -> models.User:
-    """A user with an id and a role and no other attribute (reading one raises)."""
-    user = models.User.__new__(models.User)
-    user.__dict__.update(id=user_id, role=role)
-    return user

@@ -29,6 +29,7 @@ from healthcare.schema import (
     users,
 )
 from healthcare.schema.loaders import Loaders
+from healthcare.schema.sql import COMPILED_SQL
 
 Query = merge_types(
     "Query",
@@ -96,6 +97,7 @@ def build_schema(settings: Settings, *, reference: bool = False) -> HealthcareSc
         suggestions=not settings.is_production,
         documents=documents,
         direct_resolvers=not reference,
+        compiled_sql=None if reference else COMPILED_SQL,
     )
 
 

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 import strawberry
+from tortoise.queryset import QuerySet
 
 from healthcare import models
 from healthcare.graphql.auditing import DeniedWhenNull, audited, selected_fields
@@ -252,20 +253,35 @@ class Query:
         doctor_id: strawberry.ID | None = None,
         patient_id: strawberry.ID | None = None,
     ) -> AppointmentConnection:
-        queryset = visible(signed_in_user(info), models.Appointment)
-        if status is not None:
-            queryset = queryset.filter(status=status)
-        if starts_from is not None:
-            queryset = queryset.filter(starts_at__gte=within_calendar(starts_from, "startsFrom"))
-        if starts_before is not None:
-            queryset = queryset.filter(starts_at__lt=within_calendar(starts_before, "startsBefore"))
-        if doctor_id is not None:
-            queryset = queryset.filter(doctor_id=parse_id(doctor_id))
-        if patient_id is not None:
-            queryset = queryset.filter(patient_id=parse_id(patient_id))
+        queryset = appointment_rows(
+            signed_in_user(info), status, starts_from, starts_before, doctor_id, patient_id
+        )
         page = await paginate(queryset, Appointment.from_model, first, after, "starts_at")
         await load_ahead(info, page.nodes())
         return page
+
+
+def appointment_rows(
+    viewer: models.User,
+    status: AppointmentStatus | None = None,
+    starts_from: datetime | None = None,
+    starts_before: datetime | None = None,
+    doctor_id: strawberry.ID | None = None,
+    patient_id: strawberry.ID | None = None,
+) -> QuerySet[models.Appointment]:
+    """The appointments `Query.appointments` pages (the compiled path too: schema.sql)."""
+    queryset = visible(viewer, models.Appointment)
+    if status is not None:
+        queryset = queryset.filter(status=status)
+    if starts_from is not None:
+        queryset = queryset.filter(starts_at__gte=within_calendar(starts_from, "startsFrom"))
+    if starts_before is not None:
+        queryset = queryset.filter(starts_at__lt=within_calendar(starts_before, "startsBefore"))
+    if doctor_id is not None:
+        queryset = queryset.filter(doctor_id=parse_id(doctor_id))
+    if patient_id is not None:
+        queryset = queryset.filter(patient_id=parse_id(patient_id))
+    return queryset
 
 
 def appointment_payload(row: models.Appointment) -> AppointmentPayload:

@@ -16,6 +16,7 @@ from graphql.type.definition import GraphQLResolveInfoHelpers
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from healthcare.graphql.context import Context
+from healthcare.graphql.execution import compiled
 from healthcare.graphql.execution.plans import (
     NestedField,
     ObjectPlan,
@@ -154,6 +155,28 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
     # How the items of each list field of the operation are completed, by the identity of
     # its field details (held, as above), with the item type asked for.
     _list_items: dict[int, tuple[Any, GraphQLOutputType, ObjectValue | None]]
+
+    def execute_root_grouped_field_set(
+        self,
+        root_type: GraphQLObjectType,
+        root_value: Any,
+        grouped_field_set: Any,
+        serially: bool,
+        position_context: Any,
+    ) -> Any:
+        """A query's root fields, by one SQL statement each where `compiled` can write
+        it; else, and for mutations, graphql-core's way."""
+
+        def otherwise() -> Any:
+            return super(LeanExecutionContext, self).execute_root_grouped_field_set(
+                root_type, root_value, grouped_field_set, serially, position_context
+            )
+
+        if not serially and position_context is None and self.abort_signal is None:
+            answered = compiled.answer(self, root_type, grouped_field_set, otherwise)
+            if answered is not None:
+                return answered
+        return otherwise()
 
     def execute_fields(
         self,

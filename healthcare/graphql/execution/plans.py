@@ -267,11 +267,14 @@ class OperationPlans:
     the plan holds its selection, so they live as long as it) and whether the operation
     has a viewer."""
 
-    __slots__ = ("_plans", "shareable")
+    __slots__ = ("_plans", "compiled", "shareable")
 
     def __init__(self, shareable: bool) -> None:
         self.shareable = shareable
         self._plans: dict[tuple[Any, ...], tuple[Any, ObjectPlan | None]] = {}
+        # The operation's root lists as `compiled` writes them, by schema and role, each
+        # beside the grouped field set they were compiled from (it holds what they hold).
+        self.compiled: dict[tuple[Any, ...], tuple[Any, Any]] = {}
 
     def __len__(self) -> int:
         return len(self._plans)

@@ -17,6 +17,7 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from healthcare.graphql.errors import label_request_error, masked, request_scope
+from healthcare.graphql.execution.compiled import CompiledSql
 from healthcare.graphql.execution.direct import use_direct_resolvers
 from healthcare.graphql.execution.documents import DocumentCache
 from healthcare.graphql.execution.hooks import LeanExtensionsRunner
@@ -58,10 +59,12 @@ class HealthcareSchema(strawberry.Schema):
         suggestions: bool,
         documents: DocumentCache,
         direct_resolvers: bool = True,
+        compiled_sql: CompiledSql | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.direct_resolvers = use_direct_resolvers(self) if direct_resolvers else []
+        self.compiled_sql = compiled_sql  # root lists answered in one statement (compiled)
         self.max_chars = max_chars
         self.suggestions = suggestions
         self.documents = documents  # parsed and validated, shared by every operation

@@ -1,0 +1,649 @@
+"""Root lists of a known operation answered by one SQL statement, their JSON written by
+PostgreSQL: the path `LeanExecutionContext` takes, where it can, for a query whose root
+fields are all lists the schema declares (`RootList`) of objects it says where to find
+in SQL (`SqlSource`).
+
+An operation is compiled once per (operation node, viewer's role), where its selections
+cannot depend on its variables (`plans.selections_fixed`), and kept with its object
+plans. What it compiles:
+
+- the root field's `Connection`: `edges { cursor node }`, `nodes`, `pageInfo {
+  hasNextPage endCursor }` and `__typename`s, written by Python around the rows;
+- on its objects, plain fields (`plans.plain_field`: an attribute, no resolver) whose
+  attribute the source has a column for, as the served schema writes them: ids and
+  strings as JSON text, enums by name, instants as Python's `isoformat`, dates; with their
+  field rules, each `RowRule`'s SQL form (`RowRule.sql`), for the viewer's role;
+- fields whose value is one object, that the source joins (`SqlRelation`), and the same
+  below them;
+- `__typename`.
+
+Anything else in the operation (another field, a rule without an SQL form, arguments on a
+nested field, a directive) and the operation goes graphql-core's way, as before; so does
+every operation on SQLite. The root's rows are the rows its resolver pages
+(`RootList.rows`, the resolver's own function, and `pagination.page_rows`), the
+statement Tortoise writes for them wrapped in one that joins the objects below and
+writes each row's JSON; the audit trail gets what the audited types' `is_type_of` would
+record (`auditing.READS_RECORDED`, given the attributes each declaration reads, selected
+beside the JSON). tests/test_compiled.py runs every compilable selection of the schema
+both ways, as every persona, and compares the answers byte for byte and the trail row
+for row; tests/test_execution_differential.py runs the served schema against graphql-core's
+own execution.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from types import SimpleNamespace
+from typing import Any, cast
+
+import orjson
+from graphql import (
+    FieldNode,
+    GraphQLBoolean,
+    GraphQLError,
+    GraphQLID,
+    GraphQLInt,
+    GraphQLList,
+    GraphQLObjectType,
+    GraphQLString,
+    OperationDefinitionNode,
+    OperationType,
+    get_nullable_type,
+)
+from graphql.execution.values import get_argument_values
+from strawberry.permission import PermissionExtension
+from strawberry.schema.schema_converter import CustomGraphQLEnumType
+from strawberry.types.arguments import convert_arguments
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
+
+from healthcare import db, models
+from healthcare.graphql.auditing import READS_RECORDED, RecordReads, fields_asked
+from healthcare.graphql.context import Context
+from healthcare.graphql.execution.plans import (
+    STRAWBERRY_FIELD,
+    field_without_arguments,
+    operation_plans,
+    plain_field,
+)
+from healthcare.graphql.pagination import cursor_of, page_rows
+from healthcare.graphql.permissions import IsAuthenticated
+
+logger = logging.getLogger(__name__)
+
+# The placeholders, in a compiled statement, of the viewer's id (numbered when it runs)
+# and of the statement of the page's rows.
+VIEWER = "$viewer"
+PAGE = "$page"
+
+
+@dataclass(frozen=True)
+class SqlRelation:
+    """A field whose value is one object of the strawberry type `target`, joined where
+    `on` holds (`{parent}`, `{child}`: the two rows' aliases)."""
+
+    target: type
+    on: str
+
+
+@dataclass(frozen=True)
+class SqlSource:
+    """Where the objects of the strawberry type `cls` are in SQL: rows of `model`; an
+    attribute is the model's column of the same name unless `columns` says otherwise
+    (SQL with `{t}` for the row); `relations` by the field's Python name; `audited`, the
+    attributes the type's `audited` declaration reads of an object."""
+
+    cls: type
+    model: type[Model]
+    columns: Mapping[str, str] = field(default_factory=dict)
+    relations: Mapping[str, SqlRelation] = field(default_factory=dict)
+    audited: tuple[str, ...] = ()
+
+    def column(self, attribute: str) -> str | None:
+        """The SQL of `attribute` (with `{t}`), or None where there is none."""
+        if attribute in self.columns:
+            return self.columns[attribute]
+        column = self.model._meta.fields_db_projection.get(attribute)
+        return None if column is None else f'{{t}}."{column}"'
+
+    @property
+    def table(self) -> str:
+        return f'"{self.model._meta.db_table}"'
+
+
+@dataclass(frozen=True)
+class RootList:
+    """A root field whose value is a Connection of `node` objects: a page, by `first`
+    and `after`, in (`sort_field`, id) order, of the rows `rows(viewer, **filters)` gives
+    (the resolver's own function; the field's other arguments are the filters, by their
+    Python names). It may raise a GraphQLError for a filter: graphql-core's way then
+    reports it."""
+
+    node: type
+    rows: Callable[..., QuerySet[Any]]
+    sort_field: str
+
+
+@dataclass(frozen=True)
+class CompiledSql:
+    """What the lists of a schema are compiled from: the sources by strawberry type and
+    the root lists by the root field's GraphQL name."""
+
+    sources: Sequence[SqlSource]
+    root_lists: Mapping[str, RootList]
+
+    def source_of(self, strawberry_type: type) -> SqlSource | None:
+        return next((s for s in self.sources if s.cls is strawberry_type), None)
+
+
+# ---- compiling -------------------------------------------------------------------------
+
+
+class NotCompiled(Exception):
+    """Something in the operation the compiled path does not do."""
+
+
+@dataclass(frozen=True)
+class AuditedObjects:
+    """The objects of one selection of an audited type: how the type records a read,
+    the fields asked, and the columns of the row holding the attributes its
+    declaration reads (the first is its id: null where there is no object)."""
+
+    record: RecordReads
+    fields: tuple[str, ...]
+    attributes: tuple[str, ...]
+    columns: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class CompiledList:
+    """One root field, compiled: the statement around the page's rows (`{page}`, and
+    the viewer's placeholder), how the Connection's JSON is written around them, and
+    the reads its objects make."""
+
+    key: str
+    root: RootList
+    field_definition: Any
+    node: FieldNode
+    select: str
+    connection: tuple[tuple[str, str, Any], ...]
+    audited: tuple[AuditedObjects, ...]
+    sort_column: int
+    id_column: int
+    cursors: bool  # whether a cursor is asked (an edge's, or the page's end)
+
+
+class Builder:
+    """Writes one root list's statement: the JSON of each node selection, the joins, and
+    the audited objects' attributes, as columns."""
+
+    def __init__(self, executor: Any, compiled: CompiledSql, user: models.User) -> None:
+        self.executor = executor
+        self.compiled = compiled
+        self.user = user
+        self.columns: list[str] = []
+        self.joins: list[str] = []
+        self.aliases: dict[tuple[str, ...], str] = {}
+        self.audited: list[AuditedObjects] = []
+
+    def column(self, sql: str) -> int:
+        self.columns.append(sql)
+        return len(self.columns) - 1
+
+    def object_json(
+        self,
+        object_type: GraphQLObjectType,
+        source: SqlSource,
+        alias: str,
+        path: tuple[str, ...],
+        details: Any,
+    ) -> str:
+        """The SQL writing the JSON of one object of `source` (row `alias`) asked with
+        `details`, and the reads it makes."""
+        schema = self.executor.schema
+        parts = []
+        for key, asked, field_details in selected(self.executor, object_type, details):
+            if asked == "__typename":
+                parts.append(f'\'"{key}":"{object_type.name}"\'')
+                continue
+            plain = plain_field(schema, object_type, field_details, with_viewer=True)
+            if plain is not None:
+                attribute, _, _, _, rules = plain
+                value = self.leaf_json(object_type, asked, source, alias, attribute)
+                parts.append(f"'\"{key}\":' || {self.ruled(value, rules, source, alias)}")
+                continue
+            value = self.relation_json(object_type, source, alias, path, field_details)
+            parts.append(f"'\"{key}\":' || {value}")
+        self.audit(source, alias, details)
+        return "'{' || " + " || ',' || ".join(parts) + " || '}'" if parts else "'{}'"
+
+    def leaf_json(
+        self,
+        object_type: GraphQLObjectType,
+        name: str,
+        source: SqlSource,
+        alias: str,
+        attribute: str,
+    ) -> str:
+        column = source.column(attribute)
+        if column is None:
+            raise NotCompiled(f"{object_type.name}.{name}: no column")
+        leaf = get_nullable_type(object_type.fields[name].type)
+        return json_of(leaf, column.format(t=alias))
+
+    def ruled(self, value: str, rules: Sequence[Any], source: SqlSource, alias: str) -> str:
+        """`value` where every rule allows the viewer the row, else null."""
+        columns = SourceColumns(source, alias)
+        conditions = []
+        for rule in rules:
+            try:
+                condition = rule.sql(self.user, columns, VIEWER)
+            except NotImplementedError:
+                raise NotCompiled(f"{type(rule).__name__}: no SQL") from None
+            if condition == "FALSE":
+                return "'null'"
+            if condition != "TRUE":
+                conditions.append(f"({condition})")
+        if not conditions:
+            return value
+        return f"CASE WHEN {' AND '.join(conditions)} THEN {value} ELSE 'null' END"
+
+    def relation_json(
+        self,
+        object_type: GraphQLObjectType,
+        source: SqlSource,
+        alias: str,
+        path: tuple[str, ...],
+        details: Any,
+    ) -> str:
+        schema = self.executor.schema
+        field_def = field_without_arguments(schema, object_type, details)
+        definition = (field_def.extensions or {}).get(STRAWBERRY_FIELD) if field_def else None
+        name = details[0].node.name.value
+        if definition is None or definition.extensions:
+            raise NotCompiled(f"{object_type.name}.{name}")
+        relation = source.relations.get(definition.python_name)
+        target_type = get_nullable_type(field_def.type) if field_def else None
+        target = self.compiled.source_of(relation.target) if relation else None
+        if relation is None or target is None or not isinstance(target_type, GraphQLObjectType):
+            raise NotCompiled(f"{object_type.name}.{name}")
+        child_path = (*path, definition.python_name)
+        child = self.aliases.get(child_path)
+        if child is None:
+            child = self.aliases[child_path] = f"t{len(self.aliases) + 1}"
+            on = relation.on.format(parent=alias, child=child)
+            self.joins.append(f"LEFT JOIN {target.table} AS {child} ON {on}")
+        value = self.object_json(target_type, target, child, child_path, details)
+        return f"CASE WHEN {child}.\"id\" IS NULL THEN 'null' ELSE {value} END"
+
+    def audit(self, source: SqlSource, alias: str, details: Any) -> None:
+        record = READS_RECORDED.get(source.cls)
+        if record is None:
+            return
+        fields = fields_asked(
+            [each.node for each in details],
+            self.executor.fragments,
+            {},  # the selections do not depend on the variables (`selections_fixed`)
+        )
+        attributes = ("id", *(a for a in source.audited if a != "id"))
+        columns = []
+        for attribute in attributes:
+            column = source.column(attribute)
+            if column is None:
+                raise NotCompiled(f"{source.cls.__name__}.{attribute}: no column")
+            columns.append(self.column(column.format(t=alias)))
+        self.audited.append(AuditedObjects(record, fields, attributes, tuple(columns)))
+
+
+class SourceColumns(Mapping[str, str]):
+    """A source's attributes as SQL of the row `alias`, for `RowRule.sql`."""
+
+    def __init__(self, source: SqlSource, alias: str) -> None:
+        self.source = source
+        self.alias = alias
+
+    def __getitem__(self, attribute: str) -> str:
+        column = self.source.column(attribute)
+        if column is None:
+            raise NotCompiled(f"{self.source.cls.__name__}.{attribute}: no column")
+        return column.format(t=self.alias)
+
+    def __iter__(self) -> Any:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def json_of(leaf: Any, sql: str) -> str:
+    """SQL writing the value `sql` of a leaf type as the served schema writes it in JSON
+    (never SQL's null: JSON's)."""
+    if leaf in (GraphQLString, GraphQLID, GraphQLBoolean, GraphQLInt):
+        return f"coalesce(to_json({sql})::text, 'null')"
+    if isinstance(leaf, CustomGraphQLEnumType):
+        names = " ".join(
+            f"WHEN {quoted(str(member.value))} THEN {quoted(orjson.dumps(member.name).decode())}"
+            for member in cast(type[Enum], leaf.wrapped_cls)
+        )
+        return f"(CASE ({sql})::text {names} ELSE 'null' END)"
+    if leaf.name == "DateTime":  # Python's isoformat: microseconds only when there are some
+        utc = f"({sql}) AT TIME ZONE 'UTC'"
+        fraction = (
+            f"CASE WHEN date_trunc('second', {sql}) = ({sql}) THEN '' "
+            f"ELSE to_char({utc}, '.US') END"
+        )
+        text = f"""'"' || to_char({utc}, 'YYYY-MM-DD"T"HH24:MI:SS') || {fraction} || '+00:00"'"""
+        return f"CASE WHEN ({sql}) IS NULL THEN 'null' ELSE {text} END"
+    if leaf.name == "Date":
+        day = f"""'"' || to_char({sql}, 'YYYY-MM-DD') || '"'"""
+        return f"CASE WHEN ({sql}) IS NULL THEN 'null' ELSE {day} END"
+    raise NotCompiled(f"a value of {leaf}")
+
+
+def quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def compile_list(
+    executor: Any, compiled: CompiledSql, user: models.User, key: str, details: Any
+) -> CompiledList:
+    schema = executor.schema
+    query_type = schema.query_type
+    node = details[0].node
+    root = compiled.root_lists.get(node.name.value)
+    field_def = schema.get_field(query_type, node.name.value)
+    if root is None or field_def is None or len(details) != 1:
+        raise NotCompiled(node.name.value)
+    definition = field_def.extensions.get(STRAWBERRY_FIELD)
+    source = compiled.source_of(root.node)
+    if definition is None or source is None or not only_signed_in(definition):
+        raise NotCompiled(node.name.value)
+    connection_type = get_nullable_type(field_def.type)
+    builder = Builder(executor, compiled, user)
+    connection: list[tuple[str, str, Any]] = []
+    for name, asked, each in selected(executor, connection_type, details):
+        if asked == "__typename":
+            connection.append((name, "typename", text(connection_type.name)))
+        elif asked == "edges":
+            connection.append((name, "edges", edge_plan(builder, source, connection_type, each)))
+        elif asked == "nodes":
+            node_type = item_type(connection_type, "nodes")
+            nodes = builder.object_json(node_type, source, "t0", (), each)
+            connection.append((name, "nodes", builder.column(nodes)))
+        elif asked == "pageInfo":
+            connection.append((name, "pageInfo", page_info_plan(connection_type, each, executor)))
+        else:
+            raise NotCompiled(f"{connection_type.name}.{asked}")
+    sort_column = builder.column(f't0."{root.sort_field}"')
+    id_column = builder.column('t0."id"')
+    # The schema's names and the page's statement: no value is written into it.
+    select = (
+        "SELECT "  # noqa: S608
+        + ", ".join(f"{sql} AS c{index}" for index, sql in enumerate(builder.columns))
+        + f" FROM ({PAGE}) AS t0 "
+        + " ".join(builder.joins)
+        + f' ORDER BY t0."{root.sort_field}", t0."id"'
+    )
+    cursors = any(
+        (kind == "edges" and any(k == "cursor" for _, k, _ in plan))
+        or (kind == "pageInfo" and any(asked == "endCursor" for _, asked in plan))
+        for _, kind, plan in connection
+    )
+    return CompiledList(
+        key,
+        root,
+        field_def,
+        node,
+        select,
+        tuple(connection),
+        tuple(builder.audited),
+        sort_column,
+        id_column,
+        cursors,
+    )
+
+
+def selected(
+    executor: Any, object_type: GraphQLObjectType, details: Any
+) -> Iterator[tuple[str, str, Any]]:
+    """The fields `details` ask of an object of `object_type`, as graphql-core collects
+    them: each one's response name, the field's name and its field details."""
+    selection, deferred, _ = executor.collect_subfields(object_type, details)
+    if deferred:
+        raise NotCompiled("@defer")
+    for name, each in selection.items():
+        yield name, each[0].node.name.value, each
+
+
+def only_signed_in(definition: Any) -> bool:
+    """Whether the root field's one extension is a permission that asks for a signed-in
+    viewer only (which the compiled path has)."""
+    return len(definition.extensions) == 1 and all(
+        type(extension) is PermissionExtension
+        and all(type(p) is IsAuthenticated for p in extension.permissions)
+        for extension in definition.extensions
+    )
+
+
+def item_type(parent: GraphQLObjectType, name: str) -> GraphQLObjectType:
+    """The object type of the items of the list field `name` of `parent`."""
+    list_type = get_nullable_type(parent.fields[name].type)
+    item = get_nullable_type(list_type.of_type) if isinstance(list_type, GraphQLList) else None
+    if not isinstance(item, GraphQLObjectType):
+        raise NotCompiled(f"{parent.name}.{name}")
+    return item
+
+
+def text(value: str) -> str:
+    return orjson.dumps(value).decode()
+
+
+def edge_plan(
+    builder: Builder, source: SqlSource, connection_type: GraphQLObjectType, details: Any
+) -> tuple[tuple[str, str, Any], ...]:
+    edge_type = item_type(connection_type, "edges")
+    plan: list[tuple[str, str, Any]] = []
+    for name, asked, each in selected(builder.executor, edge_type, details):
+        if asked == "__typename":
+            plan.append((name, "typename", text(edge_type.name)))
+        elif asked == "cursor":
+            plan.append((name, "cursor", None))
+        elif asked == "node":
+            node_type = get_nullable_type(edge_type.fields["node"].type)
+            column = builder.column(builder.object_json(node_type, source, "t0", (), each))
+            plan.append((name, "node", column))
+        else:
+            raise NotCompiled(f"{edge_type.name}.{asked}")
+    return tuple(plan)
+
+
+def page_info_plan(
+    connection_type: GraphQLObjectType, details: Any, executor: Any
+) -> tuple[tuple[str, str], ...]:
+    page_info_type = get_nullable_type(connection_type.fields["pageInfo"].type)
+    plan = []
+    for name, asked, _ in selected(executor, page_info_type, details):
+        if asked not in ("__typename", "hasNextPage", "endCursor"):
+            raise NotCompiled(f"{page_info_type.name}.{asked}")
+        plan.append((name, asked if asked != "__typename" else text(page_info_type.name)))
+    return tuple(plan)
+
+
+# ---- running ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page:
+    """One compiled list, ready to run: the statement, its values and the page size."""
+
+    compiled: CompiledList
+    statement: str
+    values: list[Any]
+    first: int
+    connection: Any  # the database client the page's queryset runs on
+
+
+def answer(
+    executor: Any,
+    root_type: GraphQLObjectType,
+    grouped_field_set: Any,
+    otherwise: Callable[[], Any],
+) -> Any | None:
+    """The root fields' answer, as an awaitable of graphql-core's data (each list's
+    value already JSON, an `orjson.Fragment`), or None where the compiled path does not
+    serve the operation, or its arguments are not good (graphql-core's way reports
+    them). Should the statement fail, `otherwise()` (graphql-core's way) answers."""
+    strawberry_schema = getattr(executor.schema, "_strawberry_schema", None)
+    compiled: CompiledSql | None = getattr(strawberry_schema, "compiled_sql", None)
+    operation: OperationDefinitionNode = executor.operation
+    context = executor.context_value
+    if (
+        compiled is None
+        or operation.operation is not OperationType.QUERY
+        or not isinstance(context, Context)
+        or context.viewer.user is None
+        or db.dialect() != "postgres"
+    ):
+        return None
+    user = context.viewer.user
+    plans = operation_plans(operation, executor.fragments)
+    if not plans.shareable:
+        return None
+    key = (executor.schema, user.role)
+    found = plans.compiled.get(key)
+    if found is None:
+        found = plans.compiled[key] = (
+            grouped_field_set,
+            compile_operation(executor, compiled, user, grouped_field_set),
+        )
+    lists = found[1]
+    if lists is None:
+        return None
+    try:
+        pages = [page_of(executor, strawberry_schema, each, user) for each in lists]
+    except GraphQLError:
+        return None
+    return run(pages, context, otherwise)
+
+
+def compile_operation(
+    executor: Any, compiled: CompiledSql, user: models.User, grouped_field_set: Any
+) -> tuple[CompiledList, ...] | None:
+    """Every root field of the operation compiled, or None if one cannot be. The SQL
+    is written for a viewer of `user`'s role: a rule's SQL may read the role, and the
+    id only through its placeholder (a user with an id and a role only: reading more
+    raises, and nothing is compiled)."""
+    viewer = models.User.with_id_and_role(user.id, user.role)
+    try:
+        return tuple(
+            compile_list(executor, compiled, viewer, key, details)
+            for key, details in grouped_field_set.items()
+        )
+    except NotCompiled:
+        return None
+    except Exception:  # a rule that read more of the viewer, a schema this cannot write
+        logger.exception("an operation could not be compiled; it runs as before")
+        return None
+
+
+def page_of(
+    executor: Any, strawberry_schema: Any, compiled: CompiledList, user: models.User
+) -> Page:
+    """The page the root field's arguments ask for (GraphQLError for bad ones)."""
+    given = get_argument_values(compiled.field_definition, compiled.node, executor.variable_values)
+    definition = compiled.field_definition.extensions[STRAWBERRY_FIELD]
+    arguments = convert_arguments(
+        given,
+        definition.arguments,
+        scalar_registry=strawberry_schema.schema_converter.scalar_registry,
+        config=strawberry_schema.config,
+    )
+    first, after = arguments.pop("first"), arguments.pop("after")
+    rows = page_rows(compiled.root.rows(user, **arguments), first, after, compiled.root.sort_field)
+    page_sql, values = db.statement_of(rows)
+    statement = compiled_statement(compiled.select, page_sql, len(values))
+    return Page(compiled, statement, [*values, user.id], first, rows._db)
+
+
+@functools.lru_cache(maxsize=256)  # compiled lists x the page statements of their arguments
+def compiled_statement(select: str, page_sql: str, values: int) -> str:
+    return select.replace(VIEWER, f"${values + 1}").replace(PAGE, page_sql)
+
+
+async def run(pages: list[Page], context: Context[Any], otherwise: Callable[[], Any]) -> Any:
+    try:
+        found = [await page.connection.execute_query(page.statement, page.values) for page in pages]
+    except Exception as error:
+        logger.warning("a compiled list failed (%s); it runs as before", type(error).__name__)
+        data = otherwise()
+        return await data if inspect.isawaitable(data) else data
+    return {
+        page.compiled.key: orjson.Fragment(written(page, rows, context))
+        for page, (_, rows) in zip(pages, found, strict=True)
+    }
+
+
+def written(page: Page, rows: Sequence[Any], context: Context[Any]) -> str:
+    """The Connection's JSON around the rows, the reads of its objects recorded."""
+    compiled = page.compiled
+    has_next = len(rows) > page.first
+    rows = rows[: page.first]
+    for objects in compiled.audited:
+        record, fields, attributes, columns = (
+            objects.record,
+            objects.fields,
+            objects.attributes,
+            objects.columns,
+        )
+        for row in rows:
+            if row[columns[0]] is not None:
+                values = [row[column] for column in columns]
+                record(
+                    context, SimpleNamespace(**dict(zip(attributes, values, strict=True))), fields
+                )
+    cursors: list[str] = []
+    if compiled.cursors:
+        cursors = [cursor_of(row[compiled.sort_column], row[compiled.id_column]) for row in rows]
+    parts = []
+    for name, kind, plan in compiled.connection:
+        if kind == "typename":
+            value = plan
+        elif kind == "nodes":
+            value = "[" + ",".join([row[plan] for row in rows]) + "]"
+        elif kind == "edges":
+            edges = [edge(plan, row, cursors, index) for index, row in enumerate(rows)]
+            value = "[" + ",".join(edges) + "]"
+        else:
+            value = page_info(plan, has_next, cursors)
+        parts.append(f'"{name}":{value}')
+    return "{" + ",".join(parts) + "}"
+
+
+def edge(plan: tuple[tuple[str, str, Any], ...], row: Any, cursors: list[str], index: int) -> str:
+    parts = []
+    for name, kind, value in plan:
+        if kind == "node":
+            parts.append(f'"{name}":{row[value]}')
+        elif kind == "cursor":
+            parts.append(f'"{name}":"{cursors[index]}"')
+        else:
+            parts.append(f'"{name}":{value}')
+    return "{" + ",".join(parts) + "}"
+
+
+def page_info(plan: tuple[tuple[str, str], ...], has_next: bool, cursors: list[str]) -> str:
+    parts = []
+    for name, asked in plan:
+        if asked == "hasNextPage":
+            value = "true" if has_next else "false"
+        elif asked == "endCursor":
+            value = f'"{cursors[-1]}"' if cursors else "null"
+        else:
+            value = asked  # the type's name, as JSON
+        parts.append(f'"{name}":{value}')
+    return "{" + ",".join(parts) + "}"

@@ -1,0 +1,188 @@
+"""graphql.execution.compiled: root lists answered in one SQL statement, proved against
+the executor, generated from the schema and its SQL declarations (healthcare.schema.sql).
+
+For every root list the schema declares, the operations are:
+
+- the whole tree: every field of the Connection, of its edges and page, and of the node
+  that has a column or a join declared, down through the joins;
+- every such field alone, by its path from the root (what each object on the way says
+  of itself: `__typename` and `id`);
+- pages: the first two, then the next two after the first page's cursor, then one with a
+  filter;
+
+each asked by every persona of the authorization matrix, in the world of the executor's
+own differential test, by the served schema (compiled) and by the same schema without the
+compiled path, one after the other. The answers must be the same bytes once encoded as
+the server encodes them, the errors the same, and the audit trail's new rows the same;
+and each operation must have taken the compiled path (a declaration that does not
+compile fails here, rather than quietly running the old way). The compiled path runs on
+PostgreSQL only: on SQLite the lists run as before, which the rest of the suite proves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+from graphql import GraphQLObjectType, get_named_type, get_nullable_type, is_leaf_type
+
+from healthcare.graphql.execution import HealthcareSchema
+from healthcare.graphql.execution.compiled import SqlSource
+from healthcare.graphql.execution.plans import STRAWBERRY_FIELD, operation_plans
+from healthcare.schema import build_schema
+from healthcare.schema.sql import COMPILED_SQL
+from tests.conftest import LiveServer, configured_database_url, empty_tables
+from tests.test_authorization_matrix import PERSONAS, build_world
+from tests.test_execution_differential import (
+    SETTINGS,
+    Differential,
+    more_of_everything,
+    run,
+)
+
+pytestmark = pytest.mark.skipif(
+    not (configured_database_url() or "").startswith("postgres"),
+    reason="the compiled path runs on PostgreSQL only; on SQLite every list runs as before",
+)
+
+MAX_DEPTH = 3  # joins below a node
+
+
+def declared_fields(object_type: GraphQLObjectType) -> tuple[list[str], dict[str, Any]]:
+    """The leaf fields of `object_type` its source has a column for, and the object
+    fields it has a join for (by GraphQL name, with their type)."""
+    definition = next(
+        each
+        for each in COMPILED_SQL.sources
+        if object_type.name == each.cls.__strawberry_definition__.name  # type: ignore[attr-defined]
+    )
+    leaves, joined = [], {}
+    for name, field in object_type.fields.items():
+        strawberry_field = (field.extensions or {}).get(STRAWBERRY_FIELD)
+        if strawberry_field is None or field.args:
+            continue
+        python_name = strawberry_field.python_name
+        named = get_named_type(field.type)
+        if is_leaf_type(named) and strawberry_field.base_resolver is None:
+            if source_column(definition, python_name):
+                leaves.append(name)
+        elif python_name in definition.relations:
+            joined[name] = named
+    return leaves, joined
+
+
+def source_column(source: SqlSource, attribute: str) -> bool:
+    return source.column(attribute) is not None
+
+
+def whole(object_type: GraphQLObjectType, depth: int = 0) -> str:
+    leaves, joined = declared_fields(object_type)
+    parts = ["__typename", *leaves]
+    if depth < MAX_DEPTH:
+        parts += [f"{name} {whole(named, depth + 1)}" for name, named in joined.items()]
+    return "{ " + " ".join(parts) + " }"
+
+
+def each_field(object_type: GraphQLObjectType, depth: int = 0) -> list[str]:
+    """A selection of each declared field alone, on `object_type`, by its path."""
+    leaves, joined = declared_fields(object_type)
+    naming = "__typename id"
+    selections = [f"{{ {naming} {name} }}" for name in leaves if name != "id"]
+    if depth < MAX_DEPTH:
+        for name, named in joined.items():
+            selections += [
+                f"{{ {naming} {name} {below} }}" for below in each_field(named, depth + 1)
+            ]
+    return selections
+
+
+def connection_of(schema: HealthcareSchema, root: str) -> tuple[Any, GraphQLObjectType]:
+    query = schema.graphql_schema.query_type
+    assert query is not None
+    connection = get_nullable_type(query.fields[root].type)
+    edge = get_named_type(connection.fields["edges"].type)
+    node = get_named_type(edge.fields["node"].type)
+    return connection, node
+
+
+def operations(schema: HealthcareSchema) -> list[tuple[str, dict[str, Any]]]:
+    found: list[tuple[str, dict[str, Any]]] = []
+    for root in COMPILED_SQL.root_lists:
+        _, node = connection_of(schema, root)
+        tree = whole(node)
+        found.append(
+            (
+                f"query Whole {{ {root} {{ __typename "
+                f"edges {{ __typename cursor node {tree} }} nodes {tree} "
+                f"pageInfo {{ __typename hasNextPage endCursor }} }} }}",
+                {},
+            )
+        )
+        found += [
+            (f"query One {{ {root} {{ edges {{ node {selection} }} }} }}", {})
+            for selection in each_field(node)
+        ]
+        page = "edges { cursor node { id } } pageInfo { hasNextPage endCursor }"
+        found.append(
+            (f"query Page($after: String) {{ {root}(first: 2, after: $after) {{ {page} }} }}", {})
+        )
+    found.append(
+        (
+            "query Filtered($status: AppointmentStatus) { appointments(status: $status) "
+            "{ nodes { id status reason } } }",
+            {"status": "SCHEDULED"},
+        )
+    )
+    return found
+
+
+async def test_every_declared_list_answers_as_the_executor(live_server: LiveServer):
+    differential = Differential(live_server)
+    settings = dataclasses.replace(live_server.settings, **SETTINGS)
+    compiled = differential.served
+    executor = build_schema(settings)
+    executor.compiled_sql = None
+    documents = operations(compiled)
+    compared = nexts = 0
+    for persona in PERSONAS:
+        if persona == "anonymous":
+            continue
+        world = await build_world(live_server.settings, persona)
+        await more_of_everything(world)
+        scope = await differential.scope_for(world, persona)
+        await differential.trail.keep()
+        for document, variables in documents:
+            await differential.trail.put_back()
+            expected = await run(executor, document, variables, scope, differential.trail)
+            got = await run(compiled, document, variables, scope, differential.trail)
+            asked = f"{persona}: {document}"
+            assert got.errors == expected.errors, asked
+            assert got.encoded == expected.encoded, asked
+            assert got.trail == expected.trail, asked
+            assert took_the_compiled_path(compiled, document), asked
+            compared += 1
+            for page in (got.data or {}).values():
+                cursor = (page or {}).get("pageInfo", {}).get("endCursor")
+                if "after" not in document or cursor is None:
+                    continue
+                # and: the next page, after this one's end
+                after = {"after": cursor}
+                expected = await run(executor, document, after, scope, differential.trail)
+                got = await run(compiled, document, after, scope, differential.trail)
+                assert (got.errors, got.encoded) == (expected.errors, expected.encoded), asked
+                assert got.trail == expected.trail, asked
+                nexts += 1
+        await empty_tables(live_server.settings)
+    assert compared == (len(PERSONAS) - 1) * len(documents)
+    assert nexts > 0
+
+
+def took_the_compiled_path(schema: HealthcareSchema, document: str) -> bool:
+    """Whether the cached document's operation has its lists compiled."""
+    (cached,) = [
+        entry.document for (text, _), entry in schema.documents._entries.items() if text == document
+    ]
+    operation = cached.definitions[0]
+    plans = operation_plans(operation, {})  # type: ignore[arg-type]
+    return any(lists is not None for _, lists in plans.compiled.values())
