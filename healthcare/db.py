@@ -89,6 +89,21 @@ def statement_of(queryset: QuerySet[Any]) -> tuple[str, list[Any]]:
 
 
 @dataclass(frozen=True)
+class Statement:
+    """One statement to run: its text, its values, and the database client it runs on."""
+
+    sql: str
+    values: list[Any]
+    client: Any
+
+
+def statement(queryset: QuerySet[Any]) -> Statement:
+    """What `await queryset` runs, and where."""
+    sql, values = statement_of(queryset)
+    return Statement(sql, values, queryset._db)
+
+
+@dataclass(frozen=True)
 class StatementTemplate:
     """A queryset's statement written once for every value of its arguments (ids): the
     text, its values, and the places (position, argument, given as text) where an
@@ -105,6 +120,11 @@ class StatementTemplate:
             value = arguments[argument]
             values[position] = str(value) if as_text else value
         return values
+
+    def statement(self, arguments: Sequence[uuid.UUID]) -> Statement:
+        """The statement for `arguments`, on the client the model's queryset would use
+        (the transaction's, inside one)."""
+        return Statement(self.sql, self.bind(arguments), self.model._choose_db())
 
 
 def statement_template(
@@ -154,9 +174,9 @@ async def fetch_by_template(
 ) -> list[Any]:
     """The rows `template` selects for `arguments`, as `fetch_models` reads them, on the
     connection the model's queryset would use (the transaction's, inside one)."""
-    model = template.model
-    _, rows = await model._choose_db().execute_query(template.sql, template.bind(arguments))
-    return models_from_rows(model, rows)
+    bound = template.statement(arguments)
+    _, rows = await bound.client.execute_query(bound.sql, bound.values)
+    return models_from_rows(template.model, rows)
 
 
 def model_from_row(model: type[M], row: Mapping[str, Any]) -> M:

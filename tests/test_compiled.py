@@ -22,6 +22,7 @@ PostgreSQL only: on SQLite the lists run as before, which the rest of the suite 
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from typing import Any
 
 import pytest
@@ -33,13 +34,23 @@ from healthcare.graphql.execution.plans import STRAWBERRY_FIELD, operation_plans
 from healthcare.schema import build_schema
 from healthcare.schema.sql import COMPILED_SQL
 from tests.conftest import LiveServer, configured_database_url, empty_tables
-from tests.test_authorization_matrix import PERSONAS, build_world
+from tests.test_authorization_matrix import PERSONAS, World, build_world
 from tests.test_execution_differential import (
+    ROOT_ARGUMENTS,
     SETTINGS,
     Differential,
     more_of_everything,
     run,
 )
+from tests.test_load_ahead import (
+    APPOINTMENTS,
+    ROW_FIELDS,
+    SHAPES,
+    a_doctors_day,
+    nodes_of,
+    table_read,
+)
+from tests.test_load_ahead import run as run_over_http
 
 pytestmark = pytest.mark.skipif(
     not (configured_database_url() or "").startswith("postgres"),
@@ -106,7 +117,7 @@ def connection_of(schema: HealthcareSchema, root: str) -> tuple[Any, GraphQLObje
     return connection, node
 
 
-def operations(schema: HealthcareSchema) -> list[tuple[str, dict[str, Any]]]:
+def operations(schema: HealthcareSchema, world: World) -> list[tuple[str, dict[str, Any]]]:
     found: list[tuple[str, dict[str, Any]]] = []
     for root in COMPILED_SQL.root_lists:
         _, node = connection_of(schema, root)
@@ -134,6 +145,19 @@ def operations(schema: HealthcareSchema) -> list[tuple[str, dict[str, Any]]]:
             {"status": "SCHEDULED"},
         )
     )
+    query = schema.graphql_schema.query_type
+    assert query is not None
+    for root in COMPILED_SQL.root_lookups:
+        node = get_nullable_type(query.fields[root].type)
+        ids = [arguments(world)["id"] for arguments in ROOT_ARGUMENTS[root]]
+        # and: one nobody may see, and one that is not an id (both refused)
+        ids += [str(uuid.uuid4()), "not an id"]
+        selections = [whole(node), *each_field(node)]
+        found += [
+            (f"query Lookup($id: ID!) {{ {root}(id: $id) {selection} }}", {"id": row_id})
+            for selection in selections
+            for row_id in ids
+        ]
     return found
 
 
@@ -143,8 +167,7 @@ async def test_every_declared_list_answers_as_the_executor(live_server: LiveServ
     compiled = differential.served
     executor = build_schema(settings)
     executor.compiled_sql = None
-    documents = operations(compiled)
-    compared = nexts = 0
+    compared = nexts = nulls = 0
     for persona in PERSONAS:
         if persona == "anonymous":
             continue
@@ -152,6 +175,7 @@ async def test_every_declared_list_answers_as_the_executor(live_server: LiveServ
         await more_of_everything(world)
         scope = await differential.scope_for(world, persona)
         await differential.trail.keep()
+        documents = operations(compiled, world)
         for document, variables in documents:
             await differential.trail.put_back()
             expected = await run(executor, document, variables, scope, differential.trail)
@@ -162,6 +186,7 @@ async def test_every_declared_list_answers_as_the_executor(live_server: LiveServ
             assert got.trail == expected.trail, asked
             assert took_the_compiled_path(compiled, document), asked
             compared += 1
+            nulls += None in (got.data or {}).values()
             for page in (got.data or {}).values():
                 cursor = (page or {}).get("pageInfo", {}).get("endCursor")
                 if "after" not in document or cursor is None:
@@ -175,7 +200,8 @@ async def test_every_declared_list_answers_as_the_executor(live_server: LiveServ
                 nexts += 1
         await empty_tables(live_server.settings)
     assert compared == (len(PERSONAS) - 1) * len(documents)
-    assert nexts > 0
+    assert nexts > 0  # later pages were compared
+    assert nulls > 0  # and lookups answered null
 
 
 def took_the_compiled_path(schema: HealthcareSchema, document: str) -> bool:
@@ -186,3 +212,32 @@ def took_the_compiled_path(schema: HealthcareSchema, document: str) -> bool:
     operation = cached.definitions[0]
     plans = operation_plans(operation, {})  # type: ignore[arg-type]
     return any(lists is not None for _, lists in plans.compiled.values())
+
+
+@pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
+async def test_a_doctors_list_over_http_is_the_session_check_and_one_statement_for_5_or_50(
+    client, doctor, caplog, shape
+):
+    # given: 52 appointments of 10 patients taking turns, every 7th one documented
+    appointments, people, consultations = await a_doctors_day(client, doctor, 52, 10)
+    names = {str(person.id): person.first_name for person in people}
+    query = APPOINTMENTS % (shape % ROW_FIELDS)
+    for first in (5, 50):
+        # when
+        data, statements = await run_over_http(client, query, {"first": first}, doctor, caplog)
+        # then: every row has its own patient, and its consultation when there is one
+        rows = nodes_of(data["appointments"])
+        assert [row["id"] for row in rows] == [str(a.id) for a in appointments[:first]]
+        for row, appointment in zip(rows, appointments, strict=False):
+            patient_id = str(appointment.patient_id)
+            assert row["patient"] == {"id": patient_id, "firstName": names[patient_id]}
+            assert row["consultation"] == (
+                dict(zip(("id", "treatmentPlan"), consultations[row["id"]], strict=True))
+                if row["id"] in consultations
+                else None
+            )
+        assert data["appointments"]["pageInfo"] == {"hasNextPage": True}
+        # and: the session check, then one statement, whatever the page's size
+        assert len(statements) == 2, statements
+        assert table_read(statements[0]) == "auth_sessions", statements
+        assert 'FROM "appointments"' in statements[1], statements

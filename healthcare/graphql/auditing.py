@@ -240,15 +240,26 @@ def denied(
 ) -> None:
     """Buffer a refused attempt: the field asked for, and the row when it is known. An id
     the client gave is recorded only if it is one (a UUID): never the client's text."""
-    info.context.audit_buffer.append(
+    refused(info.context, info.field_name, entity, entity_id, patient_id)
+
+
+def refused(
+    context: Context[Any],
+    field_name: str,
+    entity: models.AuditEntity,
+    entity_id: Any,
+    patient_id: uuid.UUID | None = None,
+) -> None:
+    """`denied`, in an operation's context, of the field `field_name`."""
+    context.audit_buffer.append(
         audit.record(
-            info.context.viewer.user,
+            context.viewer.user,
             entity,
             models.AuditAction.DENIED,
             False,
             parse_id(entity_id) if entity_id is not None else None,
             patient_id,
-            [info.field_name],
+            [field_name],
         )
     )
 

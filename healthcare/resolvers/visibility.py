@@ -72,6 +72,21 @@ async def find_visible(viewer: models.User, model: type[M], row_id: str | uuid.U
     return found[0] if found else None
 
 
+def lookup_statement(
+    viewer: models.User, model: type[Model], row_id: str | uuid.UUID
+) -> db.Statement | None:
+    """The statement `find_visible` runs for that id (None for an id that is not one:
+    nothing is), for a caller that reads its rows otherwise (graphql.execution.compiled
+    selects around it)."""
+    parsed = parse_id(row_id)
+    if parsed is None:
+        return None
+    template = lookup_template(model, viewer.role, db.dialect())
+    if template is None:
+        return db.statement(_lookup(viewer, model, parsed))
+    return template.statement((viewer.id, parsed))
+
+
 def _lookup(viewer: models.User, model: type[M], row_id: uuid.UUID) -> QuerySet[M]:
     return visible(viewer, model).filter(id=row_id).limit(1)
 

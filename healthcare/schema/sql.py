@@ -3,8 +3,15 @@ SQL, and which root lists it answers in one statement. Everything else is execut
 before. tests/test_compiled.py proves each declaration against the executor's answers,
 field by field, for every persona."""
 
-from healthcare import models
-from healthcare.graphql.execution.compiled import CompiledSql, RootList, SqlRelation, SqlSource
+from healthcare import db, models
+from healthcare.graphql.execution.compiled import (
+    CompiledSql,
+    RootList,
+    RootLookup,
+    SqlRelation,
+    SqlSource,
+)
+from healthcare.resolvers.visibility import lookup_statement
 from healthcare.schema.appointments import Appointment, appointment_rows
 from healthcare.schema.consultations import Consultation
 from healthcare.schema.users import User
@@ -33,7 +40,14 @@ CONSULTATION = SqlSource(
     audited=("id", "patient_id", "doctor_id"),
 )
 
+
+def appointment_by_id(viewer: models.User, id: str) -> db.Statement | None:
+    """What `Query.appointment` finds (`find_visible`)."""
+    return lookup_statement(viewer, models.Appointment, id)
+
+
 COMPILED_SQL = CompiledSql(
     sources=(APPOINTMENT, USER, CONSULTATION),
     root_lists={"appointments": RootList(Appointment, appointment_rows, "starts_at")},
+    root_lookups={"appointment": RootLookup(Appointment, appointment_by_id)},
 )

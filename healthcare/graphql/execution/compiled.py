@@ -63,7 +63,13 @@ from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from healthcare import db, models
-from healthcare.graphql.auditing import READS_RECORDED, RecordReads, fields_asked
+from healthcare.graphql.auditing import (
+    READS_RECORDED,
+    DeniedWhenNull,
+    RecordReads,
+    fields_asked,
+    refused,
+)
 from healthcare.graphql.context import Context
 from healthcare.graphql.execution.plans import (
     STRAWBERRY_FIELD,
@@ -130,12 +136,24 @@ class RootList:
 
 
 @dataclass(frozen=True)
+class RootLookup:
+    """A root field whose value is one `node` object or null, by its arguments: the row
+    `statement(viewer, **arguments)` selects (the resolver's own statement; None where
+    it runs none, an id that is not one), null where there is none, and the refusal
+    recorded if the field's `DeniedWhenNull` says so, as it records it."""
+
+    node: type
+    statement: Callable[..., db.Statement | None]
+
+
+@dataclass(frozen=True)
 class CompiledSql:
-    """What the lists of a schema are compiled from: the sources by strawberry type and
-    the root lists by the root field's GraphQL name."""
+    """What the root fields of a schema are compiled from: the sources by strawberry
+    type, the root lists and lookups by the root field's GraphQL name."""
 
     sources: Sequence[SqlSource]
     root_lists: Mapping[str, RootList]
+    root_lookups: Mapping[str, RootLookup]
 
     def source_of(self, strawberry_type: type) -> SqlSource | None:
         return next((s for s in self.sources if s.cls is strawberry_type), None)
@@ -161,18 +179,34 @@ class AuditedObjects:
 
 
 @dataclass(frozen=True)
-class CompiledList:
-    """One root field, compiled: the statement around the page's rows (`{page}`, and
-    the viewer's placeholder), how the Connection's JSON is written around them, and
-    the reads its objects make."""
+class CompiledRoot:
+    """What every compiled root field has: its response name, its definition and node
+    (for its arguments), the statement around the resolver's rows (`PAGE`, and the
+    viewer's placeholder), and the reads its objects make."""
 
     key: str
-    root: RootList
     field_definition: Any
     node: FieldNode
     select: str
-    connection: tuple[tuple[str, str, Any], ...]
     audited: tuple[AuditedObjects, ...]
+
+
+@dataclass(frozen=True)
+class CompiledLookup(CompiledRoot):
+    """A lookup: its object's JSON (a column), and the refusal an answer of null
+    records: (entity, the argument naming the row), if any."""
+
+    root: RootLookup
+    column: int
+    refusal: tuple[models.AuditEntity, str] | None
+
+
+@dataclass(frozen=True)
+class CompiledList(CompiledRoot):
+    """A list: how the Connection's JSON is written around its rows."""
+
+    root: RootList
+    connection: tuple[tuple[str, str, Any], ...]
     sort_column: int
     id_column: int
     cursors: bool  # whether a cursor is asked (an edge's, or the page's end)
@@ -190,6 +224,17 @@ class Builder:
         self.joins: list[str] = []
         self.aliases: dict[tuple[str, ...], str] = {}
         self.audited: list[AuditedObjects] = []
+
+    def select(self, order: str = "") -> str:
+        """The statement: the columns, from the resolver's rows (`PAGE`) and the joins.
+        Written of the schema's names and the resolver's statement: no value."""
+        return (
+            "SELECT "  # noqa: S608
+            + ", ".join(f"{sql} AS c{index}" for index, sql in enumerate(self.columns))
+            + f" FROM ({PAGE}) AS t0 "
+            + " ".join(self.joins)
+            + order
+        )
 
     def column(self, sql: str) -> int:
         self.columns.append(sql)
@@ -352,16 +397,11 @@ def quoted(text: str) -> str:
 def compile_list(
     executor: Any, compiled: CompiledSql, user: models.User, key: str, details: Any
 ) -> CompiledList:
-    schema = executor.schema
-    query_type = schema.query_type
     node = details[0].node
-    root = compiled.root_lists.get(node.name.value)
-    field_def = schema.get_field(query_type, node.name.value)
-    if root is None or field_def is None or len(details) != 1:
-        raise NotCompiled(node.name.value)
-    definition = field_def.extensions.get(STRAWBERRY_FIELD)
+    root = compiled.root_lists[node.name.value]
+    field_def, refusal = root_field(executor, details)
     source = compiled.source_of(root.node)
-    if definition is None or source is None or not only_signed_in(definition):
+    if source is None or refusal is not None:
         raise NotCompiled(node.name.value)
     connection_type = get_nullable_type(field_def.type)
     builder = Builder(executor, compiled, user)
@@ -381,31 +421,68 @@ def compile_list(
             raise NotCompiled(f"{connection_type.name}.{asked}")
     sort_column = builder.column(f't0."{root.sort_field}"')
     id_column = builder.column('t0."id"')
-    # The schema's names and the page's statement: no value is written into it.
-    select = (
-        "SELECT "  # noqa: S608
-        + ", ".join(f"{sql} AS c{index}" for index, sql in enumerate(builder.columns))
-        + f" FROM ({PAGE}) AS t0 "
-        + " ".join(builder.joins)
-        + f' ORDER BY t0."{root.sort_field}", t0."id"'
-    )
+    select = builder.select(f' ORDER BY t0."{root.sort_field}", t0."id"')
     cursors = any(
         (kind == "edges" and any(k == "cursor" for _, k, _ in plan))
         or (kind == "pageInfo" and any(asked == "endCursor" for _, asked in plan))
         for _, kind, plan in connection
     )
     return CompiledList(
-        key,
-        root,
-        field_def,
-        node,
-        select,
-        tuple(connection),
-        tuple(builder.audited),
-        sort_column,
-        id_column,
-        cursors,
+        key=key,
+        field_definition=field_def,
+        node=node,
+        select=select,
+        audited=tuple(builder.audited),
+        root=root,
+        connection=tuple(connection),
+        sort_column=sort_column,
+        id_column=id_column,
+        cursors=cursors,
     )
+
+
+def compile_lookup(
+    executor: Any, compiled: CompiledSql, user: models.User, key: str, details: Any
+) -> CompiledLookup:
+    node = details[0].node
+    root = compiled.root_lookups[node.name.value]
+    field_def, refusal = root_field(executor, details)
+    source = compiled.source_of(root.node)
+    object_type = get_nullable_type(field_def.type)
+    if source is None or not isinstance(object_type, GraphQLObjectType):
+        raise NotCompiled(node.name.value)
+    builder = Builder(executor, compiled, user)
+    column = builder.column(builder.object_json(object_type, source, "t0", (), details))
+    return CompiledLookup(
+        key=key,
+        field_definition=field_def,
+        node=node,
+        select=builder.select(),
+        audited=tuple(builder.audited),
+        root=root,
+        column=column,
+        refusal=refusal,
+    )
+
+
+def root_field(executor: Any, details: Any) -> tuple[Any, tuple[models.AuditEntity, str] | None]:
+    """The root field `details` ask for, and the refusal its `DeniedWhenNull` records
+    (entity, argument), if it has one; NotCompiled unless its other extensions are
+    permissions asking for a signed-in viewer only (which the compiled path has)."""
+    node = details[0].node
+    field_def = executor.schema.get_field(executor.schema.query_type, node.name.value)
+    definition = (field_def.extensions or {}).get(STRAWBERRY_FIELD) if field_def else None
+    if definition is None or len(details) != 1 or details[0].fragment_variable_values:
+        raise NotCompiled(node.name.value)
+    refusal = None
+    for extension in definition.extensions:
+        if type(extension) is DeniedWhenNull and refusal is None:
+            refusal = (extension.entity, extension.argument)
+        elif type(extension) is not PermissionExtension or not all(
+            type(permission) is IsAuthenticated for permission in extension.permissions
+        ):
+            raise NotCompiled(f"{node.name.value}: {type(extension).__name__}")
+    return field_def, refusal
 
 
 def selected(
@@ -418,16 +495,6 @@ def selected(
         raise NotCompiled("@defer")
     for name, each in selection.items():
         yield name, each[0].node.name.value, each
-
-
-def only_signed_in(definition: Any) -> bool:
-    """Whether the root field's one extension is a permission that asks for a signed-in
-    viewer only (which the compiled path has)."""
-    return len(definition.extensions) == 1 and all(
-        type(extension) is PermissionExtension
-        and all(type(p) is IsAuthenticated for p in extension.permissions)
-        for extension in definition.extensions
-    )
 
 
 def item_type(parent: GraphQLObjectType, name: str) -> GraphQLObjectType:
@@ -479,13 +546,12 @@ def page_info_plan(
 
 @dataclass(frozen=True)
 class Page:
-    """One compiled list, ready to run: the statement, its values and the page size."""
+    """A compiled root field, ready to run: its statement (None: nothing to run, the
+    answer is null), and its arguments."""
 
-    compiled: CompiledList
-    statement: str
-    values: list[Any]
-    first: int
-    connection: Any  # the database client the page's queryset runs on
+    compiled: CompiledRoot
+    statement: db.Statement | None
+    arguments: dict[str, Any]
 
 
 def answer(
@@ -494,10 +560,10 @@ def answer(
     grouped_field_set: Any,
     otherwise: Callable[[], Any],
 ) -> Any | None:
-    """The root fields' answer, as an awaitable of graphql-core's data (each list's
+    """The root fields' answer, as an awaitable of graphql-core's data (each field's
     value already JSON, an `orjson.Fragment`), or None where the compiled path does not
     serve the operation, or its arguments are not good (graphql-core's way reports
-    them). Should the statement fail, `otherwise()` (graphql-core's way) answers."""
+    them). Should a statement fail, `otherwise()` (graphql-core's way) answers."""
     strawberry_schema = getattr(executor.schema, "_strawberry_schema", None)
     compiled: CompiledSql | None = getattr(strawberry_schema, "compiled_sql", None)
     operation: OperationDefinitionNode = executor.operation
@@ -521,11 +587,11 @@ def answer(
             grouped_field_set,
             compile_operation(executor, compiled, user, grouped_field_set),
         )
-    lists = found[1]
-    if lists is None:
+    roots = found[1]
+    if roots is None:
         return None
     try:
-        pages = [page_of(executor, strawberry_schema, each, user) for each in lists]
+        pages = [page_of(executor, strawberry_schema, each, user) for each in roots]
     except GraphQLError:
         return None
     return run(pages, context, otherwise)
@@ -533,28 +599,34 @@ def answer(
 
 def compile_operation(
     executor: Any, compiled: CompiledSql, user: models.User, grouped_field_set: Any
-) -> tuple[CompiledList, ...] | None:
+) -> tuple[CompiledRoot, ...] | None:
     """Every root field of the operation compiled, or None if one cannot be. The SQL
     is written for a viewer of `user`'s role: a rule's SQL may read the role, and the
     id only through its placeholder (a user with an id and a role only: reading more
     raises, and nothing is compiled)."""
     viewer = models.User.with_id_and_role(user.id, user.role)
+    roots: list[CompiledRoot] = []
     try:
-        return tuple(
-            compile_list(executor, compiled, viewer, key, details)
-            for key, details in grouped_field_set.items()
-        )
+        for key, details in grouped_field_set.items():
+            name = details[0].node.name.value
+            if name in compiled.root_lists:
+                roots.append(compile_list(executor, compiled, viewer, key, details))
+            elif name in compiled.root_lookups:
+                roots.append(compile_lookup(executor, compiled, viewer, key, details))
+            else:
+                return None
     except NotCompiled:
         return None
     except Exception:  # a rule that read more of the viewer, a schema this cannot write
         logger.exception("an operation could not be compiled; it runs as before")
         return None
+    return tuple(roots)
 
 
 def page_of(
-    executor: Any, strawberry_schema: Any, compiled: CompiledList, user: models.User
+    executor: Any, strawberry_schema: Any, compiled: CompiledRoot, user: models.User
 ) -> Page:
-    """The page the root field's arguments ask for (GraphQLError for bad ones)."""
+    """The statement the root field's arguments ask for (GraphQLError for bad ones)."""
     given = get_argument_values(compiled.field_definition, compiled.node, executor.variable_values)
     definition = compiled.field_definition.extensions[STRAWBERRY_FIELD]
     arguments = convert_arguments(
@@ -563,49 +635,62 @@ def page_of(
         scalar_registry=strawberry_schema.schema_converter.scalar_registry,
         config=strawberry_schema.config,
     )
-    first, after = arguments.pop("first"), arguments.pop("after")
-    rows = page_rows(compiled.root.rows(user, **arguments), first, after, compiled.root.sort_field)
-    page_sql, values = db.statement_of(rows)
-    statement = compiled_statement(compiled.select, page_sql, len(values))
-    return Page(compiled, statement, [*values, user.id], first, rows._db)
+    if isinstance(compiled, CompiledList):
+        filters = {k: v for k, v in arguments.items() if k not in ("first", "after")}
+        rows = compiled.root.rows(user, **filters)
+        paged = page_rows(rows, arguments["first"], arguments["after"], compiled.root.sort_field)
+        found: db.Statement | None = db.statement(paged)
+    else:
+        assert isinstance(compiled, CompiledLookup)
+        found = compiled.root.statement(user, **arguments)
+    if found is None:
+        return Page(compiled, None, arguments)
+    text = compiled_statement(compiled.select, found.sql, len(found.values))
+    return Page(compiled, db.Statement(text, [*found.values, user.id], found.client), arguments)
 
 
-@functools.lru_cache(maxsize=256)  # compiled lists x the page statements of their arguments
-def compiled_statement(select: str, page_sql: str, values: int) -> str:
-    return select.replace(VIEWER, f"${values + 1}").replace(PAGE, page_sql)
+@functools.lru_cache(maxsize=256)  # compiled root fields x the statements of their arguments
+def compiled_statement(select: str, inner: str, values: int) -> str:
+    return select.replace(VIEWER, f"${values + 1}").replace(PAGE, inner)
 
 
 async def run(pages: list[Page], context: Context[Any], otherwise: Callable[[], Any]) -> Any:
     try:
-        found = [await page.connection.execute_query(page.statement, page.values) for page in pages]
+        found = [await rows_of(page.statement) for page in pages]
     except Exception as error:
-        logger.warning("a compiled list failed (%s); it runs as before", type(error).__name__)
+        logger.warning("a compiled query failed (%s); it runs as before", type(error).__name__)
         data = otherwise()
         return await data if inspect.isawaitable(data) else data
     return {
         page.compiled.key: orjson.Fragment(written(page, rows, context))
-        for page, (_, rows) in zip(pages, found, strict=True)
+        for page, rows in zip(pages, found, strict=True)
     }
 
 
+async def rows_of(statement: db.Statement | None) -> Sequence[Any]:
+    if statement is None:
+        return []
+    rows: Sequence[Any]
+    _, rows = await statement.client.execute_query(statement.sql, statement.values)
+    return rows
+
+
 def written(page: Page, rows: Sequence[Any], context: Context[Any]) -> str:
-    """The Connection's JSON around the rows, the reads of its objects recorded."""
+    """The field's JSON, the reads of its objects recorded."""
     compiled = page.compiled
-    has_next = len(rows) > page.first
-    rows = rows[: page.first]
-    for objects in compiled.audited:
-        record, fields, attributes, columns = (
-            objects.record,
-            objects.fields,
-            objects.attributes,
-            objects.columns,
-        )
-        for row in rows:
-            if row[columns[0]] is not None:
-                values = [row[column] for column in columns]
-                record(
-                    context, SimpleNamespace(**dict(zip(attributes, values, strict=True))), fields
-                )
+    if isinstance(compiled, CompiledLookup):
+        record_reads(compiled, rows, context)
+        if rows:
+            return str(rows[0][compiled.column])
+        if compiled.refusal is not None:
+            entity, argument = compiled.refusal
+            refused(context, compiled.node.name.value, entity, page.arguments.get(argument))
+        return "null"
+    assert isinstance(compiled, CompiledList)
+    first = page.arguments["first"]
+    has_next = len(rows) > first
+    rows = rows[:first]
+    record_reads(compiled, rows, context)
     cursors: list[str] = []
     if compiled.cursors:
         cursors = [cursor_of(row[compiled.sort_column], row[compiled.id_column]) for row in rows]
@@ -622,6 +707,17 @@ def written(page: Page, rows: Sequence[Any], context: Context[Any]) -> str:
             value = page_info(plan, has_next, cursors)
         parts.append(f'"{name}":{value}')
     return "{" + ",".join(parts) + "}"
+
+
+def record_reads(compiled: CompiledRoot, rows: Sequence[Any], context: Context[Any]) -> None:
+    """What `is_type_of` of each audited object in the rows would record."""
+    for objects in compiled.audited:
+        attributes, columns = objects.attributes, objects.columns
+        for row in rows:
+            if row[columns[0]] is not None:  # an object there (a join may find none)
+                values = [row[column] for column in columns]
+                row_object = SimpleNamespace(**dict(zip(attributes, values, strict=True)))
+                objects.record(context, row_object, objects.fields)
 
 
 def edge(plan: tuple[tuple[str, str, Any], ...], row: Any, cursors: list[str], index: int) -> str:
