@@ -51,6 +51,7 @@ from tests.test_load_ahead import (
     table_read,
 )
 from tests.test_load_ahead import run as run_over_http
+from tests.wsclient import TRANSPORT_WS, Subscriber
 
 pytestmark = pytest.mark.skipif(
     not (configured_database_url() or "").startswith("postgres"),
@@ -241,3 +242,23 @@ async def test_a_doctors_list_over_http_is_the_session_check_and_one_statement_f
         assert len(statements) == 2, statements
         assert table_read(statements[0]) == "auth_sessions", statements
         assert 'FROM "appointments"' in statements[1], statements
+
+
+async def test_a_list_over_a_websocket_is_the_list_over_http(
+    live_server: LiveServer, client, doctor
+):
+    """(graphql-transport-ws: the legacy protocol carries subscriptions only.)"""
+    # given: a doctor's appointments, one documented
+    await a_doctors_day(client, doctor, 6, 2, documented_every=3)
+    query = APPOINTMENTS % (SHAPES["edges"] % ROW_FIELDS)
+    over_http = await client.execute(query, {"first": 5}, as_=doctor)
+    # when: the same query over a WebSocket
+    socket = await Subscriber.open(live_server, doctor, TRANSPORT_WS)
+    try:
+        await socket.subscribe(query, {"first": 5})
+        over_socket = await socket.next()
+    finally:
+        await socket.close()
+    # then: the same answer
+    assert over_socket == over_http
+    assert len(over_http["appointments"]["edges"]) == 5

@@ -1378,3 +1378,94 @@ def _outcome(function: Any, value: Any) -> tuple[str, str]:
         return "answered", repr(function(value))
     except Exception as error:
         return "raised", f"{type(error).__name__}: {error}"
+
+
+# ---- what graphql.execution.compiled relies on ---------------------------------------------
+
+
+class RootRecorder(StrawberryGraphQLCoreExecutionContext):
+    """Notes how graphql-core executes an operation's root fields."""
+
+    calls: list[tuple[str, bool, object]] = []  # noqa: RUF012 (the test's own record)
+
+    def execute_root_grouped_field_set(  # type: ignore[no-untyped-def]
+        self, root_type, root_value, grouped_field_set, serially, position_context
+    ):
+        RootRecorder.calls.append((root_type.name, serially, position_context))
+        return super().execute_root_grouped_field_set(
+            root_type, root_value, grouped_field_set, serially, position_context
+        )
+
+
+def test_graphql_core_executes_root_fields_through_execute_root_grouped_field_set():
+    """`LeanExecutionContext.execute_root_grouped_field_set` answers a query's root
+    fields by a compiled statement: graphql-core must run a query's (not serially) and a
+    mutation's (serially) root fields through it, with no position context."""
+
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        def one(self) -> int:
+            return 1
+
+    @strawberry.type
+    class Mutation:
+        @strawberry.mutation
+        def two(self) -> int:
+            return 2
+
+    schema = strawberry.Schema(query=Query, mutation=Mutation, execution_context_class=RootRecorder)
+    RootRecorder.calls = []
+    assert asyncio.run(schema.execute("{ one }")).data == {"one": 1}
+    assert asyncio.run(schema.execute("mutation { two }")).data == {"two": 2}
+    assert RootRecorder.calls == [("Query", False, None), ("Mutation", True, None)]
+
+
+def test_strawberry_converts_graphql_cores_arguments_as_a_resolver_receives_them():
+    """graphql.execution.compiled gives the resolvers' own functions the arguments
+    strawberry would: graphql-core's coerced values (by GraphQL name), converted by
+    strawberry's `convert_arguments` with the schema's scalars and config, found where
+    strawberry keeps them (its schema on graphql-core's, `_strawberry_schema`)."""
+    from graphql import parse
+    from graphql.execution.values import get_argument_values
+    from strawberry.types.arguments import convert_arguments
+
+    from healthcare import models
+
+    schema = build_schema(Settings())
+    graphql_schema = schema.graphql_schema
+    assert graphql_schema._strawberry_schema is schema  # type: ignore[attr-defined]
+    field = graphql_schema.query_type.fields["appointments"]  # type: ignore[union-attr]
+    document = parse(
+        '{ appointments(first: 5, status: CANCELLED, startsFrom: "2026-01-02T03:04:05Z") '
+        "{ nodes { id } } }"
+    )
+    node = document.definitions[0].selection_set.selections[0]  # type: ignore[attr-defined]
+    given = get_argument_values(field, node)
+    converted = convert_arguments(
+        given,
+        field.extensions[plans.STRAWBERRY_FIELD].arguments,
+        scalar_registry=schema.schema_converter.scalar_registry,
+        config=schema.config,
+    )
+    assert converted["first"] == 5 and converted["after"] is None
+    assert converted["status"] is models.AppointmentStatus.CANCELLED
+    assert converted["starts_from"].isoformat() == "2026-01-02T03:04:05+00:00"
+    assert converted["doctor_id"] is None
+
+
+def test_orjson_writes_a_fragment_given_by_default_as_it_is_and_so_does_the_fallback():
+    """A compiled field's value is the JSON PostgreSQL wrote (`compiled.JsonText`): orjson
+    writes it as it is where `default` gives an `orjson.Fragment` of it; the view's
+    fallback (for a lone surrogate elsewhere in a response) writes it too."""
+    import orjson
+
+    from healthcare.graphql.execution.compiled import JsonText, fragment
+    from healthcare.graphql.view import GraphQLView
+
+    data = {"list": JsonText('{"edges":[],"n":1}'), "other": 2}
+    assert orjson.dumps(data, default=fragment) == b'{"list":{"edges":[],"n":1},"other":2}'
+    view = GraphQLView.__new__(GraphQLView)
+    assert json.loads(view.encode_json(data)) == {"list": {"edges": [], "n": 1}, "other": 2}
+    with_surrogate = {**data, "other": "\udfff"}
+    assert json.loads(view.encode_json(with_surrogate))["list"] == {"edges": [], "n": 1}

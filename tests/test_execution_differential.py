@@ -55,7 +55,7 @@ from tortoise import connections
 from healthcare import models
 from healthcare.config import Settings
 from healthcare.graphql.context import RequestScope
-from healthcare.graphql.execution import HealthcareSchema, LeanExecutionContext
+from healthcare.graphql.execution import HealthcareSchema, LeanExecutionContext, compiled
 from healthcare.schema import build_schema
 from healthcare.schema.chat import DEFAULT_HISTORY_PAGE
 from healthcare.security import audit
@@ -358,7 +358,7 @@ async def run(
         )
         for error in result.errors or ()
     )
-    encoded = orjson.dumps(result.data)  # a compiled list's value is JSON already
+    encoded = orjson.dumps(result.data, default=compiled.fragment)  # as the server encodes it
     return Outcome(orjson.loads(encoded), errors, await trail.new_rows(), encoded)
 
 

@@ -31,6 +31,7 @@ from healthcare.config import Settings
 from healthcare.graphql import errors
 from healthcare.graphql.context import RequestScope
 from healthcare.graphql.errors import RETRY_AFTER_SECONDS, SERVICE_UNAVAILABLE, unavailable
+from healthcare.graphql.execution import compiled
 from healthcare.graphql.ide import GraphiQLPage
 from healthcare.ops.middleware import client_ip, request_id_of
 from healthcare.realtime.connection_guard import (
@@ -285,9 +286,9 @@ class GraphQLView(GraphQL[RequestScope, None]):
         handlers send what this returns as text. What orjson refuses (a lone surrogate
         echoed from a request) falls back to the standard encoder."""
         try:
-            return orjson.dumps(data).decode()
+            return orjson.dumps(data, default=compiled.fragment).decode()
         except orjson.JSONEncodeError:
-            return json.dumps(data, separators=(",", ":"))
+            return json.dumps(data, separators=(",", ":"), default=compiled.parsed)
 
     def parse_json(self, data: str | bytes) -> Any:
         """A JSON object, or 400: not a bare value, not bytes that are not UTF-8 text."""

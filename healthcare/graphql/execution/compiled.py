@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -544,6 +545,30 @@ def page_info_plan(
 # ---- running ---------------------------------------------------------------------------
 
 
+class JsonText:
+    """A root field's value, written as JSON already: graphql-core's data holds it as it
+    is; the encoders write it in (`fragment`, `parsed`)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def fragment(value: object) -> orjson.Fragment:
+    """For orjson's `default`: a `JsonText` written as it is."""
+    if isinstance(value, JsonText):
+        return orjson.Fragment(value.text)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def parsed(value: object) -> object:
+    """For the standard library's encoder's `default`: a `JsonText` as its value."""
+    if isinstance(value, JsonText):
+        return json.loads(value.text)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
 @dataclass(frozen=True)
 class Page:
     """A compiled root field, ready to run: its statement (None: nothing to run, the
@@ -561,7 +586,7 @@ def answer(
     otherwise: Callable[[], Any],
 ) -> Any | None:
     """The root fields' answer, as an awaitable of graphql-core's data (each field's
-    value already JSON, an `orjson.Fragment`), or None where the compiled path does not
+    value already JSON, a `JsonText`), or None where the compiled path does not
     serve the operation, or its arguments are not good (graphql-core's way reports
     them). Should a statement fail, `otherwise()` (graphql-core's way) answers."""
     strawberry_schema = getattr(executor.schema, "_strawberry_schema", None)
@@ -662,7 +687,7 @@ async def run(pages: list[Page], context: Context[Any], otherwise: Callable[[], 
         data = otherwise()
         return await data if inspect.isawaitable(data) else data
     return {
-        page.compiled.key: orjson.Fragment(written(page, rows, context))
+        page.compiled.key: JsonText(written(page, rows, context))
         for page, rows in zip(pages, found, strict=True)
     }
 
