@@ -1388,7 +1388,7 @@ class RootRecorder(StrawberryGraphQLCoreExecutionContext):
 
     calls: list[tuple[str, bool, object]] = []  # noqa: RUF012 (the test's own record)
 
-    def execute_root_grouped_field_set(  # type: ignore[no-untyped-def]
+    def execute_root_grouped_field_set(
         self, root_type, root_value, grouped_field_set, serially, position_context
     ):
         RootRecorder.calls.append((root_type.name, serially, position_context))
