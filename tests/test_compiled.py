@@ -28,8 +28,9 @@ from typing import Any
 import pytest
 from graphql import GraphQLObjectType, get_named_type, get_nullable_type, is_leaf_type
 
-from healthcare.graphql.execution import HealthcareSchema
-from healthcare.graphql.execution.compiled import SqlSource
+from healthcare import db, models
+from healthcare.graphql.execution import HealthcareSchema, plans
+from healthcare.graphql.execution.compiled import SourceColumns, SqlSource
 from healthcare.graphql.execution.plans import STRAWBERRY_FIELD, operation_plans
 from healthcare.schema import build_schema
 from healthcare.schema.sql import COMPILED_SQL
@@ -262,3 +263,38 @@ async def test_a_list_over_a_websocket_is_the_list_over_http(
     # then: the same answer
     assert over_socket == over_http
     assert len(over_http["appointments"]["edges"]) == 5
+
+
+async def test_every_row_rule_of_a_declared_field_says_in_sql_what_it_says_in_python(
+    live_server: LiveServer,
+):
+    """Each `RowRule` on a field of a declared source, asked both ways of every row of its
+    model, by every persona of the matrix (role changes included): `allows` on the object
+    the executor would hold, and its SQL form on the row in PostgreSQL."""
+    schema = build_schema(live_server.settings)
+    viewers: dict[str, models.User] = {}
+    for persona in PERSONAS[1:]:
+        world = await build_world(live_server.settings, persona)
+        viewers.update({f"{persona}:{name}": user for name, user in world.users.items()})
+    asked = allowed = 0
+    for source in COMPILED_SQL.sources:
+        object_type = schema.graphql_schema.get_type(source.cls.__strawberry_definition__.name)  # type: ignore[attr-defined]
+        assert isinstance(object_type, GraphQLObjectType)
+        rows = await source.model.all()
+        assert rows, source.model.__name__
+        for name, field in object_type.fields.items():
+            rules = plans.row_rules(field.extensions[STRAWBERRY_FIELD], with_viewer=True) or ()
+            for rule in rules:
+                for viewer in viewers.values():
+                    as_role = models.User.with_id_and_role(viewer.id, viewer.role)
+                    condition = rule.sql(as_role, SourceColumns(source, "t"), "$2")
+                    sql = f"SELECT {condition} AS allowed FROM {source.table} AS t WHERE t.id = $1"
+                    for row in rows:
+                        in_python = rule.allows(viewer, source.cls.from_model(row))  # type: ignore[attr-defined]
+                        values = (row.id, viewer.id) if "$2" in condition else (row.id,)
+                        in_sql = await db.fetch_one(sql, *values)
+                        assert in_sql == {"allowed": in_python}, (name, type(rule).__name__)
+                        asked += 1
+                        allowed += in_python
+    assert asked > 500
+    assert 0 < allowed < asked  # both answers were seen
