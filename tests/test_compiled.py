@@ -291,7 +291,7 @@ async def test_every_row_rule_of_a_declared_field_says_in_sql_what_it_says_in_py
                     sql = f"SELECT {condition} AS allowed FROM {source.table} AS t WHERE t.id = $1"
                     for row in rows:
                         in_python = rule.allows(viewer, source.cls.from_model(row))  # type: ignore[attr-defined]
-                        values = (row.pk, viewer.id) if "$2" in condition else (row.id,)
+                        values = (row.pk, viewer.id) if "$2" in condition else (row.pk,)
                         in_sql = await db.fetch_one(sql, *values)
                         assert in_sql == {"allowed": in_python}, (name, type(rule).__name__)
                         asked += 1
