@@ -22,7 +22,9 @@ PostgreSQL only: on SQLite the lists run as before, which the rest of the suite 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -31,6 +33,7 @@ from graphql import GraphQLObjectType, get_named_type, get_nullable_type, is_lea
 from healthcare import db, models
 from healthcare.graphql.execution import HealthcareSchema, plans
 from healthcare.graphql.execution.compiled import SourceColumns, SqlSource
+from healthcare.graphql.execution.compiled import logger as compiled_logger
 from healthcare.graphql.execution.plans import STRAWBERRY_FIELD, operation_plans
 from healthcare.schema import build_schema
 from healthcare.schema.sql import COMPILED_SQL
@@ -60,6 +63,29 @@ pytestmark = pytest.mark.skipif(
 )
 
 MAX_DEPTH = 3  # joins below a node
+
+
+@pytest.fixture(autouse=True)
+def nothing_ran_the_old_way() -> Iterator[None]:
+    """A compiled statement that fails is answered the old way (the same answer) and
+    logged: here, that is a failure. (A handler of the module's own logger: the live
+    server's logging set-up replaces the root logger's handlers, pytest's among them.)"""
+    seen = RecordsSeen(level=logging.WARNING)
+    compiled_logger.addHandler(seen)
+    try:
+        yield
+    finally:
+        compiled_logger.removeHandler(seen)
+    assert [record.getMessage() for record in seen.records] == []
+
+
+class RecordsSeen(logging.Handler):
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
 
 
 def declared_fields(object_type: GraphQLObjectType) -> tuple[list[str], dict[str, Any]]:

@@ -191,6 +191,12 @@ class CompiledRoot:
     select: str
     audited: tuple[AuditedObjects, ...]
 
+    @functools.cached_property
+    def asks_viewer(self) -> bool:
+        """Whether the statement reads the viewer's id (a field rule does, for some
+        roles), which then follows the resolver's values."""
+        return VIEWER in self.select
+
 
 @dataclass(frozen=True)
 class CompiledLookup(CompiledRoot):
@@ -671,7 +677,8 @@ def page_of(
     if found is None:
         return Page(compiled, None, arguments)
     text = compiled_statement(compiled.select, found.sql, len(found.values))
-    return Page(compiled, db.Statement(text, [*found.values, user.id], found.client), arguments)
+    values = [*found.values, user.id] if compiled.asks_viewer else found.values
+    return Page(compiled, db.Statement(text, values, found.client), arguments)
 
 
 @functools.lru_cache(maxsize=256)  # compiled root fields x the statements of their arguments
