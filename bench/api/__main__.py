@@ -27,8 +27,8 @@ answered in one statement, as the peer answers it, its JSON built by PostgreSQL.
    (`--peer-connections`, 8, closed loop) for the doctor's list of 50, an
    administrator's list of 50 and the lookup:
    requests/s, p50, p99, CPU per request of each server and its PostgreSQL backends.
-5. Optionally (`--profile`) the API under py-spy during one more list saturation and
-   one more booking saturation.
+5. Optionally (`--profile`) the API under py-spy during one more saturation of each of
+   the list, the lookup, `me` and the booking (of the scenarios asked for).
 
 Writes bench/results/api-<UTC time>.json, the table in docs/benchmarks.md and the chart
 docs/bench-api-latency.png. Every phase has a time limit; `--budget` ends the run.
@@ -92,7 +92,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=api_runner.PEER_CONNECTIONS,
         help="the closed loop's connections beside the peer",
     )
-    parser.add_argument("--profile", action="store_true", help="py-spy the API (list, booking)")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the API (list, lookup, me, booking)"
+    )
     parser.add_argument("--small", action="store_true", help="a tenth of the data (a quick try)")
     parser.add_argument("--no-docs", action="store_true", help="leave docs/ alone")
     parser.add_argument("--budget", type=float, default=1500.0, help="abort after, s")
@@ -228,10 +230,10 @@ async def beside_peer(ctx: api_runner.Context, args: argparse.Namespace, servers
 
 
 async def _profile(ctx: api_runner.Context, args: argparse.Namespace, api: Any) -> dict:
-    """The API under py-spy at list and at booking saturation (not in the table: py-spy
-    slows the server down)."""
+    """The API under py-spy at list, lookup, `me` and booking saturation, those of them
+    asked for (not in the table: py-spy slows the server down)."""
     profiles = {}
-    for scenario in ("list", "book"):
+    for scenario in ("list", "lookup", "me", "book"):
         if scenario not in args.scenarios:
             continue
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
