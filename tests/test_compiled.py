@@ -1,5 +1,6 @@
-"""graphql.execution.compiled: root lists answered in one SQL statement, proved against
-the executor, generated from the schema and its SQL declarations (healthcare.schema.sql).
+"""graphql.execution.compiled: root lists and lookups answered in one SQL statement,
+proved against the executor, generated from the schema and its SQL declarations
+(healthcare.schema.sql).
 
 For every root list the schema declares, the operations are:
 
@@ -10,13 +11,17 @@ For every root list the schema declares, the operations are:
 - pages: the first two, then the next two after the first page's cursor, then one with a
   filter;
 
-each asked by every persona of the authorization matrix, in the world of the executor's
-own differential test, by the served schema (compiled) and by the same schema without the
-compiled path, one after the other. The answers must be the same bytes once encoded as
-the server encodes them, the errors the same, and the audit trail's new rows the same;
-and each operation must have taken the compiled path (a declaration that does not
-compile fails here, rather than quietly running the old way). The compiled path runs on
-PostgreSQL only: on SQLite the lists run as before, which the rest of the suite proves.
+and for every root lookup, the whole tree and every field alone, of two rows, of one
+nobody may see and of an id that is not one (both refused, on the trail). Each is asked
+by every signed-in persona of the authorization matrix, in the world of the executor's
+own differential test, by the served schema (compiled) and by the same schema without
+the compiled path, one after the other. The answers must be the same bytes once encoded
+as the server encodes them, the errors the same, and the audit trail's new rows the
+same; each operation must have been compiled (a declaration that does not compile fails
+here, rather than quietly running the old way), and none may have fallen back to the old
+way. Every row rule on a declared field is also asked both ways, of every row. The
+compiled path runs on PostgreSQL only: on SQLite everything runs as before, which the
+rest of the suite proves.
 """
 
 from __future__ import annotations

@@ -23,6 +23,10 @@ schema answers every field as graphql-core and strawberry alone do.
   nothing but its object and the info, or whose only extensions are permissions, is
   resolved by calling its function (or reading its attribute) behind strawberry's own
   permission extensions, without strawberry's per-call argument conversion.
+- `compiled`: a query whose root fields are lists and lookups the schema declares
+  (schema.sql), asking only fields with a declared column or join, answered on
+  PostgreSQL by one statement each that writes the answer's JSON, field rules in SQL
+  (`RowRule.sql`), reads recorded as `is_type_of` records them.
 - `operation`: `OperationScope`, each operation's own context, loaders and audit reads
   (strawberry's `execution_context.context`, replaced before execution).
 - `documents`: `DocumentCache` and `CachedDocuments`, parsing and validation cached

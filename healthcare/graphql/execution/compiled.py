@@ -1,14 +1,15 @@
-"""Root lists of a known operation answered by one SQL statement, their JSON written by
-PostgreSQL: the path `LeanExecutionContext` takes, where it can, for a query whose root
-fields are all lists the schema declares (`RootList`) of objects it says where to find
-in SQL (`SqlSource`).
+"""Root fields of a known operation answered by one SQL statement each, their JSON
+written by PostgreSQL: the path `LeanExecutionContext` takes, where it can, for a query
+whose root fields are all lists (`RootList`) or lookups (`RootLookup`) the schema
+declares, of objects it says where to find in SQL (`SqlSource`).
 
 An operation is compiled once per (operation node, viewer's role), where its selections
 cannot depend on its variables (`plans.selections_fixed`), and kept with its object
 plans. What it compiles:
 
-- the root field's `Connection`: `edges { cursor node }`, `nodes`, `pageInfo {
-  hasNextPage endCursor }` and `__typename`s, written by Python around the rows;
+- a list's `Connection`: `edges { cursor node }`, `nodes`, `pageInfo { hasNextPage
+  endCursor }` and `__typename`s, written by Python around the rows; a lookup's object,
+  or null (and the refusal its `DeniedWhenNull` records);
 - on its objects, plain fields (`plans.plain_field`: an attribute, no resolver) whose
   attribute the source has a column for, as the served schema writes them: ids and
   strings as JSON text, enums by name, instants as Python's `isoformat`, dates; with their
@@ -19,15 +20,18 @@ plans. What it compiles:
 
 Anything else in the operation (another field, a rule without an SQL form, arguments on a
 nested field, a directive) and the operation goes graphql-core's way, as before; so does
-every operation on SQLite. The root's rows are the rows its resolver pages
-(`RootList.rows`, the resolver's own function, and `pagination.page_rows`), the
-statement Tortoise writes for them wrapped in one that joins the objects below and
-writes each row's JSON; the audit trail gets what the audited types' `is_type_of` would
-record (`auditing.READS_RECORDED`, given the attributes each declaration reads, selected
-beside the JSON). tests/test_compiled.py runs every compilable selection of the schema
-both ways, as every persona, and compares the answers byte for byte and the trail row
-for row; tests/test_execution_differential.py runs the served schema against graphql-core's
-own execution.
+every operation on SQLite. The root's rows are the rows its resolver finds (a list's:
+`RootList.rows`, the resolver's own function, paged by `pagination.page_rows`; a
+lookup's: the resolver's own statement), that statement wrapped in one that joins the
+objects below and writes each row's JSON; the audit trail gets what the audited types'
+`is_type_of` would record (`auditing.READS_RECORDED`, given the attributes each
+declaration reads, selected beside the JSON). Should a compiled statement fail, the
+operation runs the old way (and a warning says so).
+
+tests/test_compiled.py runs every declared field, whole and alone, as every persona,
+both ways, and compares the answers byte for byte and the trail row for row; it asks
+every row rule both ways too. tests/test_execution_differential.py runs the served
+schema against graphql-core's own execution.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import functools
 import inspect
 import json
 import logging
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -87,6 +92,8 @@ logger = logging.getLogger(__name__)
 # and of the statement of the page's rows.
 VIEWER = "$viewer"
 PAGE = "$page"
+# A response name, as GraphQL's grammar has it (the parser allows no other).
+GRAPHQL_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
 
 
 @dataclass(frozen=True)
@@ -260,6 +267,8 @@ class Builder:
         schema = self.executor.schema
         parts = []
         for key, asked, field_details in selected(self.executor, object_type, details):
+            if not GRAPHQL_NAME.fullmatch(key):  # written into the SQL: never anything else
+                raise NotCompiled(key)
             if asked == "__typename":
                 parts.append(f'\'"{key}":"{object_type.name}"\'')
                 continue
