@@ -114,35 +114,42 @@ class StatementTemplate:
     values: tuple[Any, ...]
     places: tuple[tuple[int, int, bool], ...]
 
-    def bind(self, arguments: Sequence[uuid.UUID]) -> list[Any]:
+    def bind(self, arguments: Sequence[Any]) -> list[Any]:
         values = list(self.values)
         for position, argument, as_text in self.places:
             value = arguments[argument]
             values[position] = str(value) if as_text else value
         return values
 
-    def statement(self, arguments: Sequence[uuid.UUID]) -> Statement:
+    def statement(self, arguments: Sequence[Any]) -> Statement:
         """The statement for `arguments`, on the client the model's queryset would use
         (the transaction's, inside one)."""
         return Statement(self.sql, self.bind(arguments), self.model._choose_db())
 
 
 def statement_template(
-    model: type[Model], build: Callable[[Sequence[uuid.UUID]], QuerySet[Any]], arity: int
+    model: type[Model],
+    build: Callable[[Sequence[Any]], QuerySet[Any]],
+    arity: int,
+    probes: Sequence[Sequence[Any]] | None = None,
 ) -> StatementTemplate | None:
     """The statement `build(arguments)` runs, for any `arity` ids as arguments, found by
     building it for two sets of new ids and comparing: the same text, and values that
     are either the same in both (constants) or, in each place they differ, one argument's
-    id (as a UUID or as text). None where that is not so (the query's shape, or a value
-    other than the arguments, depends on them), or `build` raises, or the queryset reads
-    more or less than whole rows of `model`: those are built each time. Building the
+    id (as a UUID or as text). Arguments other than ids (a limit, an instant) are probed
+    with the two sets `probes` gives instead, every value in them distinct from every
+    other and from any constant the statement may hold. None where that is not so (the
+    query's shape, or a value other than the arguments, depends on them), or `build`
+    raises, or the queryset reads more or less than whole rows of `model`: those are
+    built each time. Building the
     statement is most of a lookup's own work in the ORM (pypika writes it anew each
     time); binding a template is a list copy.
 
     What two builds cannot show, `build` must not do: decide by an id's value (the
     branch the new ids took would serve every id), or read anything that changes
     slower than two builds apart (today's date: the first would be kept)."""
-    probes = [[uuid.uuid4() for _ in range(arity)] for _ in range(2)]
+    if probes is None:
+        probes = [[uuid.uuid4() for _ in range(arity)] for _ in range(2)]
     try:
         querysets = [build(probe) for probe in probes]
         if not all(q.model is model and _reads_whole_rows(q) for q in querysets):

@@ -30,6 +30,7 @@ import dataclasses
 import logging
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -37,9 +38,11 @@ from graphql import GraphQLObjectType, get_named_type, get_nullable_type, is_lea
 
 from healthcare import db, models
 from healthcare.graphql.execution import HealthcareSchema, plans
+from healthcare.graphql.execution import compiled as compiled_module
 from healthcare.graphql.execution.compiled import SourceColumns, SqlSource
 from healthcare.graphql.execution.compiled import logger as compiled_logger
 from healthcare.graphql.execution.plans import STRAWBERRY_FIELD, operation_plans
+from healthcare.graphql.pagination import cursor_of, decode_cursor, page_rows
 from healthcare.schema import build_schema
 from healthcare.schema.sql import COMPILED_SQL
 from tests.conftest import LiveServer, configured_database_url, empty_tables
@@ -329,3 +332,26 @@ async def test_every_row_rule_of_a_declared_field_says_in_sql_what_it_says_in_py
                         allowed += in_python
     assert asked > 500
     assert 0 < allowed < asked  # both answers were seen
+
+
+@pytest.mark.parametrize("role", list(models.Role))
+async def test_a_lists_page_statement_from_its_template_is_the_one_the_resolver_writes(
+    live_server: LiveServer, role: models.Role
+):
+    """Without filters, a page's statement comes from a template written once per role
+    (`compiled.page_template`): for other viewers, page sizes and cursors, it must be the
+    statement `page_rows` writes for them, text and values."""
+    for name, root in COMPILED_SQL.root_lists.items():
+        source = COMPILED_SQL.source_of(root.node)
+        assert source is not None, name
+        for after in (None, cursor_of(datetime(2026, 5, 6, 7, 8, 9, 123, UTC), uuid.uuid4())):
+            template = compiled_module.page_template(
+                root, source.model, role, after is not None, db.dialect()
+            )
+            assert template is not None, (name, role)
+            for first in (1, 20, 100):
+                viewer = models.User.with_id_and_role(uuid.uuid4(), role)
+                key = decode_cursor(after) if after is not None else None
+                bound = template.statement((viewer.id, first + 1, *(key or ())))
+                written = db.statement(page_rows(root.rows(viewer), first, after, root.sort_field))
+                assert (bound.sql, bound.values) == (written.sql, written.values), (name, role)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from graphql import (
@@ -115,11 +115,11 @@ ReadRule = Callable[[models.User | None, Any], bool]
 Reads = tuple[tuple[str, tuple[str, ...]], ...]
 # Every type declared `audited`, with its entity (tests walk the schema to each of them).
 AUDITED_TYPES: dict[type, models.AuditEntity] = {}
-# How each audited type records the reads of one of its objects (`row`, an object of the
-# type or one with the attributes its declaration reads), asked `fields` (as
-# `selected_fields` names them), in an operation's context: what `is_type_of` does, for
-# executors that complete no object (graphql.execution.compiled).
-RecordReads = Callable[[Context[Any], Any, tuple[str, ...]], None]
+# How each audited type records the reads of its objects (`rows`: objects of the type, or
+# ones with the attributes its declaration reads), asked `fields` (as `selected_fields`
+# names them), in an operation's context: what `is_type_of` does, for executors that
+# complete no object (graphql.execution.compiled).
+RecordReads = Callable[[Context[Any], Iterable[Any], tuple[str, ...]], None]
 READS_RECORDED: dict[type, RecordReads] = {}
 
 
@@ -159,10 +159,13 @@ def audited(
         made = tuple((kept_as.value, names) for kept_as, names in reads(entity, fields, separate))
         return ruled, made
 
-    def record_reads(context: Context[Any], row: Any, fields: tuple[str, ...]) -> None:
+    def record_reads(context: Context[Any], rows: Iterable[Any], fields: tuple[str, ...]) -> None:
         viewer = context.viewer.user
-        if when(row, viewer):
-            ruled, made = read_plan(fields)
+        ruled, asked = read_plan(fields)
+        for row in rows:
+            if not when(row, viewer):
+                continue
+            made = asked
             if ruled:
                 withheld = {name for name, may_read in ruled if not may_read(viewer, row)}
                 if withheld:
@@ -175,7 +178,7 @@ def audited(
         def is_type_of(obj: Any, info: ResolveInfo) -> bool:
             if not isinstance(obj, cls):
                 return False
-            record_reads(info.context, obj, selected_fields(info))
+            record_reads(info.context, (obj,), selected_fields(info))
             return True
 
         setattr(cls, "is_type_of", staticmethod(is_type_of))  # noqa: B010 (mypy: a new attribute)

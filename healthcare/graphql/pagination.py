@@ -120,14 +120,27 @@ def page_rows(
     """The rows of a page of `queryset` (see `paginate`) and one more, whose presence
     says that more follow; BAD_USER_INPUT for a page size or cursor out of bounds."""
     check_page_size(first)
+    key = decode_cursor(after) if after is not None else None
+    return rows_after(queryset, first + 1, key, sort_field, newest_first)
+
+
+def rows_after(
+    queryset: QuerySet[ModelT],
+    limit: int,
+    key: tuple[Any, uuid.UUID] | None,
+    sort_field: str,
+    newest_first: bool = False,
+) -> QuerySet[ModelT]:
+    """At most `limit` rows of `queryset` in (`sort_field`, id) order (descending with
+    `newest_first`), after the row whose sort key is `key` (from the start: None)."""
     beyond = "lt" if newest_first else "gt"
-    if after is not None:
-        value, row_id = decode_cursor(after)
+    if key is not None:
+        value, row_id = key
         later: dict[str, Any] = {f"{sort_field}__{beyond}": value}
         same_but_later_id: dict[str, Any] = {sort_field: value, f"id__{beyond}": row_id}
         queryset = queryset.filter(Q(**later) | Q(**same_but_later_id))
     direction = "-" if newest_first else ""
-    return queryset.order_by(f"{direction}{sort_field}", f"{direction}id").limit(first + 1)
+    return queryset.order_by(f"{direction}{sort_field}", f"{direction}id").limit(limit)
 
 
 async def paginate(

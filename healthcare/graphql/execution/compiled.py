@@ -41,10 +41,12 @@ import inspect
 import json
 import logging
 import re
+import uuid
+from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import Enum
-from types import SimpleNamespace
 from typing import Any, cast
 
 import orjson
@@ -83,7 +85,13 @@ from healthcare.graphql.execution.plans import (
     operation_plans,
     plain_field,
 )
-from healthcare.graphql.pagination import cursor_of, page_rows
+from healthcare.graphql.pagination import (
+    check_page_size,
+    cursor_of,
+    decode_cursor,
+    page_rows,
+    rows_after,
+)
 from healthcare.graphql.permissions import IsAuthenticated
 
 logger = logging.getLogger(__name__)
@@ -182,7 +190,7 @@ class AuditedObjects:
 
     record: RecordReads
     fields: tuple[str, ...]
-    attributes: tuple[str, ...]
+    row_type: Callable[..., Any]  # a named tuple of the attributes
     columns: tuple[int, ...]
 
 
@@ -220,6 +228,7 @@ class CompiledList(CompiledRoot):
     """A list: how the Connection's JSON is written around its rows."""
 
     root: RootList
+    model: type[Model]  # its rows'
     connection: tuple[tuple[str, str, Any], ...]
     sort_column: int
     id_column: int
@@ -358,7 +367,8 @@ class Builder:
             if column is None:
                 raise NotCompiled(f"{source.cls.__name__}.{attribute}: no column")
             columns.append(self.column(column.format(t=alias)))
-        self.audited.append(AuditedObjects(record, fields, attributes, tuple(columns)))
+        row_type = namedtuple(f"{source.cls.__name__}Row", attributes)  # type: ignore[misc]
+        self.audited.append(AuditedObjects(record, fields, row_type, tuple(columns)))
 
 
 class SourceColumns(Mapping[str, str]):
@@ -450,6 +460,7 @@ def compile_list(
         select=select,
         audited=tuple(builder.audited),
         root=root,
+        model=source.model,
         connection=tuple(connection),
         sort_column=sort_column,
         id_column=id_column,
@@ -676,10 +687,7 @@ def page_of(
         config=strawberry_schema.config,
     )
     if isinstance(compiled, CompiledList):
-        filters = {k: v for k, v in arguments.items() if k not in ("first", "after")}
-        rows = compiled.root.rows(user, **filters)
-        paged = page_rows(rows, arguments["first"], arguments["after"], compiled.root.sort_field)
-        found: db.Statement | None = db.statement(paged)
+        found: db.Statement | None = page_statement(compiled, user, arguments)
     else:
         assert isinstance(compiled, CompiledLookup)
         found = compiled.root.statement(user, **arguments)
@@ -688,6 +696,50 @@ def page_of(
     text = compiled_statement(compiled.select, found.sql, len(found.values))
     values = [*found.values, user.id] if compiled.asks_viewer else found.values
     return Page(compiled, db.Statement(text, values, found.client), arguments)
+
+
+def page_statement(
+    compiled: CompiledList, user: models.User, arguments: dict[str, Any]
+) -> db.Statement:
+    """The statement of the page the arguments ask for, as the resolver pages its rows
+    (`page_rows`); without filters, from a template written once per role
+    (`page_template`). GraphQLError for a page size or cursor out of bounds."""
+    root = compiled.root
+    first, after = arguments["first"], arguments["after"]
+    filters = {k: v for k, v in arguments.items() if k not in ("first", "after")}
+    if not any(value is not None for value in filters.values()):
+        check_page_size(first)
+        key = decode_cursor(after) if after is not None else None
+        template = page_template(root, compiled.model, user.role, key is not None, db.dialect())
+        if template is not None:
+            return template.statement((user.id, first + 1, *(key or ())))
+    return db.statement(page_rows(root.rows(user, **filters), first, after, root.sort_field))
+
+
+# Arguments of a page's statement to write its template with: distinct from each other and
+# from anything a rule may hold (a viewer's id, a limit, a cursor's instant and id).
+PAGE_PROBES = (
+    (uuid.UUID(int=1), 1_000_001, datetime(2001, 1, 1, 1, 1, 1, 1, UTC), uuid.UUID(int=2)),
+    (uuid.UUID(int=3), 1_000_003, datetime(2003, 3, 3, 3, 3, 3, 3, UTC), uuid.UUID(int=4)),
+)
+
+
+@functools.lru_cache(maxsize=256)  # root lists x roles x with or without a cursor x dialects
+def page_template(
+    root: RootList, model: type[Model], role: models.Role, after: bool, dialect: str
+) -> db.StatementTemplate | None:
+    """The statement of a page of `root`'s rows without filters for any viewer of `role`,
+    page size and cursor (`db.statement_template`, as `visibility.lookup_template`; None
+    where the rule reads more of the viewer than their id and role)."""
+    arity = 4 if after else 2
+
+    def build(arguments: Sequence[Any]) -> QuerySet[Any]:
+        viewer = models.User.with_id_and_role(arguments[0], role)
+        key = (arguments[2], arguments[3]) if after else None
+        return rows_after(root.rows(viewer), arguments[1], key, root.sort_field)
+
+    probes = [probe[:arity] for probe in PAGE_PROBES]
+    return db.statement_template(model, build, arity, probes)
 
 
 @functools.lru_cache(maxsize=256)  # compiled root fields x the statements of their arguments
@@ -753,12 +805,13 @@ def written(page: Page, rows: Sequence[Any], context: Context[Any]) -> str:
 def record_reads(compiled: CompiledRoot, rows: Sequence[Any], context: Context[Any]) -> None:
     """What `is_type_of` of each audited object in the rows would record."""
     for objects in compiled.audited:
-        attributes, columns = objects.attributes, objects.columns
-        for row in rows:
-            if row[columns[0]] is not None:  # an object there (a join may find none)
-                values = [row[column] for column in columns]
-                row_object = SimpleNamespace(**dict(zip(attributes, values, strict=True)))
-                objects.record(context, row_object, objects.fields)
+        row_type, columns = objects.row_type, objects.columns
+        found = [
+            row_type(*[row[column] for column in columns])
+            for row in rows
+            if row[columns[0]] is not None  # an object there (a join may find none)
+        ]
+        objects.record(context, found, objects.fields)
 
 
 def edge(plan: tuple[tuple[str, str, Any], ...], row: Any, cursors: list[str], index: int) -> str:
