@@ -100,6 +100,8 @@ logger = logging.getLogger(__name__)
 # and of the statement of the page's rows.
 VIEWER = "$viewer"
 PAGE = "$page"
+# The id of the user compiled SQL is written for (`compile_operation`): nobody's.
+NOBODY = uuid.UUID(int=0)
 # A response name, as GraphQL's grammar has it (the parser allows no other).
 GRAPHQL_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
 
@@ -107,7 +109,8 @@ GRAPHQL_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
 @dataclass(frozen=True)
 class SqlRelation:
     """A field whose value is one object of the strawberry type `target`, joined where
-    `on` holds (`{parent}`, `{child}`: the two rows' aliases)."""
+    `on` holds (`{parent}`, `{child}`: the two rows' aliases). `on` must find at most one
+    row (a key, or a unique column): more would repeat the parent's row."""
 
     target: type
     on: str
@@ -357,7 +360,8 @@ class Builder:
             return
         fields = fields_asked(
             [each.node for each in details],
-            self.executor.fragments,
+            # graphql-core's execution keeps each fragment's definition with its details
+            {name: each.definition for name, each in self.executor.fragments.items()},
             {},  # the selections do not depend on the variables (`selections_fixed`)
         )
         attributes = ("id", *(a for a in source.audited if a != "id"))
@@ -642,7 +646,10 @@ def answer(
         return None
     try:
         pages = [page_of(executor, strawberry_schema, each, user) for each in roots]
-    except GraphQLError:
+    except GraphQLError:  # bad arguments: graphql-core's way reports them
+        return None
+    except Exception as error:  # the resolver's function failed: so be it, the old way
+        logger.warning("a compiled query's arguments failed (%s)", type(error).__name__)
         return None
     return run(pages, context, otherwise)
 
@@ -651,10 +658,12 @@ def compile_operation(
     executor: Any, compiled: CompiledSql, user: models.User, grouped_field_set: Any
 ) -> tuple[CompiledRoot, ...] | None:
     """Every root field of the operation compiled, or None if one cannot be. The SQL
-    is written for a viewer of `user`'s role: a rule's SQL may read the role, and the
-    id only through its placeholder (a user with an id and a role only: reading more
-    raises, and nothing is compiled)."""
-    viewer = models.User.with_id_and_role(user.id, user.role)
+    is written for any viewer of `user`'s role, and kept for all of them: a rule's SQL
+    may read the role, and the id only through its placeholder. It is written for a
+    made-up user with a role and an id that is nobody's (reading anything else raises,
+    and nothing is compiled), so that a rule that wrote the id into the SQL would match
+    nobody rather than serve one viewer's condition to others."""
+    viewer = models.User.with_id_and_role(NOBODY, user.role)
     roots: list[CompiledRoot] = []
     try:
         for key, details in grouped_field_set.items():
@@ -749,14 +758,16 @@ def compiled_statement(select: str, inner: str, values: int) -> str:
 async def run(pages: list[Page], context: Context[Any], otherwise: Callable[[], Any]) -> Any:
     try:
         found = [await rows_of(page.statement) for page in pages]
+        # Reads a failure here leaves buffered are recorded once: the old way's own are
+        # the same records, which an operation keeps once (`auditing._record_read`).
+        return {
+            page.compiled.key: JsonText(written(page, rows, context))
+            for page, rows in zip(pages, found, strict=True)
+        }
     except Exception as error:
         logger.warning("a compiled query failed (%s); it runs as before", type(error).__name__)
         data = otherwise()
         return await data if inspect.isawaitable(data) else data
-    return {
-        page.compiled.key: JsonText(written(page, rows, context))
-        for page, rows in zip(pages, found, strict=True)
-    }
 
 
 async def rows_of(statement: db.Statement | None) -> Sequence[Any]:
