@@ -239,8 +239,8 @@ class CompiledList(CompiledRoot):
 
 
 class Builder:
-    """Writes one root list's statement: the JSON of each node selection, the joins, and
-    the audited objects' attributes, as columns."""
+    """Writes one root field's statement: the JSON of each object selection, the joins,
+    and the audited objects' attributes, as columns."""
 
     def __init__(self, executor: Any, compiled: CompiledSql, user: models.User) -> None:
         self.executor = executor
@@ -398,7 +398,9 @@ class SourceColumns(Mapping[str, str]):
 def json_of(leaf: Any, sql: str) -> str:
     """SQL writing the value `sql` of a leaf type as the served schema writes it in JSON
     (never SQL's null: JSON's)."""
-    if leaf in (GraphQLString, GraphQLID, GraphQLBoolean, GraphQLInt):
+    if leaf in (GraphQLString, GraphQLID):  # text, whatever the column's type (a UUID)
+        return f"coalesce(to_json(({sql})::text)::text, 'null')"
+    if leaf in (GraphQLBoolean, GraphQLInt):
         return f"coalesce(to_json({sql})::text, 'null')"
     if isinstance(leaf, CustomGraphQLEnumType):
         names = " ".join(
