@@ -141,9 +141,8 @@ def statement_template(
     other and from any constant the statement may hold. None where that is not so (the
     query's shape, or a value other than the arguments, depends on them), or `build`
     raises, or the queryset reads more or less than whole rows of `model`: those are
-    built each time. Building the
-    statement is most of a lookup's own work in the ORM (pypika writes it anew each
-    time); binding a template is a list copy.
+    built each time. Building the statement is most of a lookup's own work in the ORM
+    (pypika writes it anew each time); binding a template is a list copy.
 
     What two builds cannot show, `build` must not do: decide by an id's value (the
     branch the new ids took would serve every id), or read anything that changes

@@ -272,7 +272,7 @@ class OperationPlans:
     def __init__(self, shareable: bool) -> None:
         self.shareable = shareable
         self._plans: dict[tuple[Any, ...], tuple[Any, ObjectPlan | None]] = {}
-        # The operation's root lists as `compiled` writes them, by schema and role, each
+        # The operation's root fields as `compiled` writes them, by schema and role, each
         # beside the grouped field set they were compiled from (it holds what they hold).
         self.compiled: dict[tuple[Any, ...], tuple[Any, Any]] = {}
 

@@ -64,7 +64,7 @@ class HealthcareSchema(strawberry.Schema):
     ) -> None:
         super().__init__(*args, **kwargs)
         self.direct_resolvers = use_direct_resolvers(self) if direct_resolvers else []
-        self.compiled_sql = compiled_sql  # root lists answered in one statement (compiled)
+        self.compiled_sql = compiled_sql  # root fields answered in one statement (compiled)
         self.max_chars = max_chars
         self.suggestions = suggestions
         self.documents = documents  # parsed and validated, shared by every operation
