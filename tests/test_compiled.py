@@ -39,7 +39,7 @@ from graphql import GraphQLObjectType, get_named_type, get_nullable_type, is_lea
 from healthcare import db, models
 from healthcare.graphql.execution import HealthcareSchema, plans
 from healthcare.graphql.execution import compiled as compiled_module
-from healthcare.graphql.execution.compiled import SourceColumns, SqlSource
+from healthcare.graphql.execution.compiled import SourceColumns
 from healthcare.graphql.execution.compiled import logger as compiled_logger
 from healthcare.graphql.execution.plans import STRAWBERRY_FIELD, operation_plans
 from healthcare.graphql.pagination import cursor_of, decode_cursor, page_rows
@@ -112,15 +112,11 @@ def declared_fields(object_type: GraphQLObjectType) -> tuple[list[str], dict[str
         python_name = strawberry_field.python_name
         named = get_named_type(field.type)
         if is_leaf_type(named) and strawberry_field.base_resolver is None:
-            if source_column(definition, python_name):
+            if definition.column(python_name) is not None:
                 leaves.append(name)
         elif python_name in definition.relations:
             joined[name] = named
     return leaves, joined
-
-
-def source_column(source: SqlSource, attribute: str) -> bool:
-    return source.column(attribute) is not None
 
 
 def whole(object_type: GraphQLObjectType, depth: int = 0) -> str:

@@ -89,7 +89,6 @@ from healthcare.graphql.pagination import (
     check_page_size,
     cursor_of,
     decode_cursor,
-    page_rows,
     rows_after,
 )
 from healthcare.graphql.permissions import IsAuthenticated
@@ -303,11 +302,8 @@ class Builder:
         alias: str,
         attribute: str,
     ) -> str:
-        column = source.column(attribute)
-        if column is None:
-            raise NotCompiled(f"{object_type.name}.{name}: no column")
         leaf = get_nullable_type(object_type.fields[name].type)
-        return json_of(leaf, column.format(t=alias))
+        return json_of(leaf, SourceColumns(source, alias)[attribute])
 
     def ruled(self, value: str, rules: Sequence[Any], source: SqlSource, alias: str) -> str:
         """`value` where every rule allows the viewer the row, else null."""
@@ -365,12 +361,8 @@ class Builder:
             {},  # the selections do not depend on the variables (`selections_fixed`)
         )
         attributes = ("id", *(a for a in source.audited if a != "id"))
-        columns = []
-        for attribute in attributes:
-            column = source.column(attribute)
-            if column is None:
-                raise NotCompiled(f"{source.cls.__name__}.{attribute}: no column")
-            columns.append(self.column(column.format(t=alias)))
+        sql = SourceColumns(source, alias)
+        columns = [self.column(sql[attribute]) for attribute in attributes]
         row_type = namedtuple(f"{source.cls.__name__}Row", attributes)  # type: ignore[misc]
         self.audited.append(AuditedObjects(record, fields, row_type, tuple(columns)))
 
@@ -440,7 +432,7 @@ def compile_list(
     connection: list[tuple[str, str, Any]] = []
     for name, asked, each in selected(executor, connection_type, details):
         if asked == "__typename":
-            connection.append((name, "typename", text(connection_type.name)))
+            connection.append((name, "typename", json_string(connection_type.name)))
         elif asked == "edges":
             connection.append((name, "edges", edge_plan(builder, source, connection_type, each)))
         elif asked == "nodes":
@@ -539,7 +531,7 @@ def item_type(parent: GraphQLObjectType, name: str) -> GraphQLObjectType:
     return item
 
 
-def text(value: str) -> str:
+def json_string(value: str) -> str:
     return orjson.dumps(value).decode()
 
 
@@ -550,7 +542,7 @@ def edge_plan(
     plan: list[tuple[str, str, Any]] = []
     for name, asked, each in selected(builder.executor, edge_type, details):
         if asked == "__typename":
-            plan.append((name, "typename", text(edge_type.name)))
+            plan.append((name, "typename", json_string(edge_type.name)))
         elif asked == "cursor":
             plan.append((name, "cursor", None))
         elif asked == "node":
@@ -570,7 +562,7 @@ def page_info_plan(
     for name, asked, _ in selected(executor, page_info_type, details):
         if asked not in ("__typename", "hasNextPage", "endCursor"):
             raise NotCompiled(f"{page_info_type.name}.{asked}")
-        plan.append((name, asked if asked != "__typename" else text(page_info_type.name)))
+        plan.append((name, asked if asked != "__typename" else json_string(page_info_type.name)))
     return tuple(plan)
 
 
@@ -716,14 +708,15 @@ def page_statement(
     (`page_template`). GraphQLError for a page size or cursor out of bounds."""
     root = compiled.root
     first, after = arguments["first"], arguments["after"]
+    check_page_size(first)
+    key = decode_cursor(after) if after is not None else None
     filters = {k: v for k, v in arguments.items() if k not in ("first", "after")}
     if not any(value is not None for value in filters.values()):
-        check_page_size(first)
-        key = decode_cursor(after) if after is not None else None
         template = page_template(root, compiled.model, user.role, key is not None, db.dialect())
         if template is not None:
             return template.statement((user.id, first + 1, *(key or ())))
-    return db.statement(page_rows(root.rows(user, **filters), first, after, root.sort_field))
+    rows = rows_after(root.rows(user, **filters), first + 1, key, root.sort_field)
+    return db.statement(rows)
 
 
 # Arguments of a page's statement to write its template with: distinct from each other and
