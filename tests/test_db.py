@@ -1,12 +1,16 @@
 """healthcare.db: raw statements that behave alike on SQLite and PostgreSQL."""
 
+import logging
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import asyncpg
 import pytest
-from tortoise import Tortoise
+from tortoise import Tortoise, connections
+from tortoise.backends.asyncpg.client import AsyncpgDBClient
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
 
 from healthcare import db, demo, models
 from tests.conftest import make_doctor
@@ -181,3 +185,47 @@ async def test_no_statement_template_where_the_statement_depends_on_more_than_th
     )
     assert same_id_twice is not None
     assert [argument for _, argument, _ in same_id_twice.places] == [0, 0]
+
+
+async def test_select_reads_a_transactions_own_rows_inside_it_and_what_tortoise_reads_outside(
+    caplog: pytest.LogCaptureFixture,
+):
+    # given: a doctor, and the statement that finds doctors by last name
+    doctor = await make_doctor()
+
+    def by_name() -> QuerySet[models.User]:
+        return models.User.filter(last_name="Selectwright")
+
+    # when: inside a transaction a second doctor is renamed and not yet committed
+    async with in_transaction():
+        await models.User.filter(id=doctor.id).update(last_name="Selectwright")
+        inside = db.statement(by_name())
+        rows_inside = await db.select(inside.client, inside.sql, inside.values)
+        # then: the transaction's connection ran it (another would not see the change)
+        assert [str(row["id"]) for row in rows_inside] == [str(doctor.id)]
+    # and outside: the same rows as Tortoise's own read, on the connection pool
+    outside = db.statement(by_name())
+    with caplog.at_level(logging.DEBUG, logger="tortoise.db_client"):
+        rows_outside = await db.select(outside.client, outside.sql, outside.values)
+    # logged as Tortoise logs the statements it sends (tests count statements by it)
+    assert [r.getMessage() for r in caplog.records if r.name == "tortoise.db_client"] == [
+        f"{outside.sql}: {outside.values}"
+    ]
+    _, tortoise_rows = await outside.client.execute_query(outside.sql, outside.values)
+    assert [dict(row) for row in rows_outside] == [dict(row) for row in tortoise_rows]
+    assert len(rows_outside) == 1
+
+
+async def test_select_takes_the_asyncpg_pool_tortoise_keeps_outside_transactions_only():
+    """Pins what `db.select` relies on: on PostgreSQL, Tortoise's client outside a
+    transaction is an `AsyncpgDBClient` whose `_pool` is asyncpg's pool; inside one,
+    a client of another class (its transaction's connection)."""
+    if connections.get("default").capabilities.dialect != "postgres":
+        pytest.skip("SQLite has no pool: select runs through Tortoise there")
+    await models.User.all().count()  # the pool exists once a statement ran
+    client = connections.get("default")
+    assert type(client) is AsyncpgDBClient
+    assert isinstance(client._pool, asyncpg.Pool)
+    async with in_transaction():
+        assert type(connections.get("default")) is not AsyncpgDBClient
+        assert type(models.User._choose_db()) is not AsyncpgDBClient

@@ -61,7 +61,7 @@ STEPS = {
         "consultation",
         "healthcare/schema/appointments.py",
     ),
-    "audited reads (buffering read rows)": ("_record_read", "healthcare/graphql/auditing.py"),
+    "audited reads (buffering read rows)": ("_record_reads", "healthcare/graphql/auditing.py"),
     "AuditWriter (writing batches)": ("write_pending", "healthcare/security/audit.py"),
     "Tortoise: model instances from rows": ("_init_from_db", "/tortoise/models.py"),
     "Tortoise: model instances built in Python": ("__init__", "/tortoise/models.py"),

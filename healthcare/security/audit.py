@@ -123,11 +123,13 @@ def record_by(
     entity_id: Any,
     patient_id: uuid.UUID | None,
     fields: tuple[str, ...],
+    at: datetime | None = None,
 ) -> AuditRecord:
-    """One record, at this moment, by `who`: the entity and action by their values (the
-    read path makes a hundred of these per list; `records` is the general one)."""
+    """One record, at `at` (this moment by default), by `who`: the entity and action by
+    their values (the read path makes a hundred of these per list; `records` is the
+    general one)."""
     return AuditRecord(
-        datetime.now(UTC),
+        at or datetime.now(UTC),
         who.actor_id,
         who.actor_role,
         patient_id,
@@ -304,14 +306,17 @@ def new_ids(count: int) -> list[str]:
     goes to the end of the trail's primary key instead of random places in it: half
     PostgreSQL's CPU for the trail's rows (measured: docs/benchmarks.md). The time they
     tell is the row's `created_at`, to the batch."""
-    millisecond = (time.time_ns() // 1_000_000).to_bytes(6, "big")
-    entropy = bytearray(os.urandom(16 * count))
-    for start in range(0, len(entropy), 16):
-        entropy[start : start + 6] = millisecond
-        entropy[start + 6] = entropy[start + 6] & 0x0F | 0x70  # version 7
-        entropy[start + 8] = entropy[start + 8] & 0x3F | 0x80  # RFC 9562 variant
-    text = entropy.hex()
-    return [text[32 * i : 32 * i + 32] for i in range(count)]
+    head = f"{time.time_ns() // 1_000_000:012x}7"  # 48 bits of milliseconds, version 7
+    entropy = os.urandom(10 * count).hex()  # 20 hex digits an id, 19 of them used
+    return [
+        # 12 random bits, the variant (binary 10) and 2 random bits, then 60 random bits
+        head + entropy[at : at + 3] + _VARIANT[entropy[at + 3]] + entropy[at + 4 : at + 19]
+        for at in range(0, 20 * count, 20)
+    ]
+
+
+# A random hex digit's two low bits under the RFC 9562 variant's two high bits (10).
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 def model_values(row: AuditRecord) -> dict[str, Any]:

@@ -200,7 +200,7 @@ async def session_is_live(viewer: Viewer) -> bool:
     checked when the viewer signed in)."""
     if viewer.user is None or viewer.session_id is None:
         return False
-    row = await db.fetch_one(VIEWER_SQL, viewer.session_id, viewer.user.id, utcnow())
+    row = await db.read_one(VIEWER_SQL, viewer.session_id, viewer.user.id, utcnow())
     return row is not None and bool(row["is_active"])
 
 
@@ -219,7 +219,7 @@ async def authenticate(authorization: str | None, settings: Settings) -> Viewer:
         claims = decode_access_token(token, settings)
     except InvalidAccessToken as error:
         return Viewer(rejection=str(error))
-    row = await db.fetch_one(VIEWER_SQL, claims.session_id, claims.user_id, utcnow())
+    row = await db.read_one(VIEWER_SQL, claims.session_id, claims.user_id, utcnow())
     if row is None:
         return Viewer(rejection="The session has ended; sign in again.")
     user = db.model_from_row(models.User, row)

@@ -754,7 +754,7 @@ async def run(pages: list[Page], context: Context[Any], otherwise: Callable[[], 
     try:
         found = [await rows_of(page.statement) for page in pages]
         # Reads a failure here leaves buffered are recorded once: the old way's own are
-        # the same records, which an operation keeps once (`auditing._record_read`).
+        # the same records, which an operation keeps once (`auditing._record_reads`).
         return {
             page.compiled.key: JsonText(written(page, rows, context))
             for page, rows in zip(pages, found, strict=True)
@@ -768,9 +768,7 @@ async def run(pages: list[Page], context: Context[Any], otherwise: Callable[[], 
 async def rows_of(statement: db.Statement | None) -> Sequence[Any]:
     if statement is None:
         return []
-    rows: Sequence[Any]
-    _, rows = await statement.client.execute_query(statement.sql, statement.values)
-    return rows
+    return await db.select(statement.client, statement.sql, statement.values)
 
 
 def written(page: Page, rows: Sequence[Any], context: Context[Any]) -> str:
