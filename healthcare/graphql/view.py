@@ -32,6 +32,7 @@ from healthcare.graphql import errors
 from healthcare.graphql.context import RequestScope
 from healthcare.graphql.errors import RETRY_AFTER_SECONDS, SERVICE_UNAVAILABLE, unavailable
 from healthcare.graphql.execution import compiled
+from healthcare.graphql.execution.http import answer_plain_post, is_plain_post
 from healthcare.graphql.ide import GraphiQLPage
 from healthcare.ops.middleware import client_ip, request_id_of
 from healthcare.realtime.connection_guard import (
@@ -235,10 +236,15 @@ class GraphQLView(GraphQL[RequestScope, None]):
             await service_unavailable(scope, receive, send, error)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """strawberry's HTTP handling (its ASGI view's), but a request it refuses is
-        answered with a GraphQL error body, as every other error is, not plain text."""
+        """strawberry's HTTP handling (its ASGI view's; a plain JSON POST by the same steps
+        without the rest, `execution.http`), but a request it refuses is answered with a
+        GraphQL error body, as every other error is, not plain text."""
+        request = Request(scope, receive)
         try:
-            response = await self.run(Request(scope, receive))
+            if is_plain_post(self, scope):
+                response = await answer_plain_post(self, request)
+            else:
+                response = await self.run(request)
         except HTTPException as error:
             response = request_error(error)
         await response(scope, receive, send)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import re
@@ -17,6 +18,7 @@ from healthcare.ops import metrics
 logger = logging.getLogger("healthcare.request")
 
 REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID_HEADER_NAME = REQUEST_ID_HEADER.encode()  # as ASGI gives header names
 # The status logged for a request whose client left before it was answered (nginx's).
 CLIENT_CLOSED_REQUEST = 499
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -39,8 +41,13 @@ def client_ip(scope: Scope) -> str | None:
     client = scope.get("client")
     if not client:
         return None
+    return _parsed_address(str(client[0]))
+
+
+@functools.lru_cache(maxsize=4096)  # a client sends many requests from one address
+def _parsed_address(text: str) -> str | None:
     try:
-        return str(ipaddress.ip_address(str(client[0]).split("%")[0]))
+        return str(ipaddress.ip_address(text.split("%")[0]))
     except ValueError:
         return None
 
@@ -53,7 +60,7 @@ def request_id_of(scope: Scope) -> str | None:
 
 def request_id_from(scope: Scope) -> str:
     for name, value in scope.get("headers", []):
-        if name == REQUEST_ID_HEADER.encode():
+        if name == _REQUEST_ID_HEADER_NAME:
             candidate: str = value.decode("latin-1")
             if _SAFE_REQUEST_ID.match(candidate):
                 return candidate
