@@ -27,6 +27,10 @@ schema answers every field as graphql-core and strawberry alone do.
   (schema.sql), asking only fields with a declared column or join, answered on
   PostgreSQL by one statement each that writes the answer's JSON, field rules in SQL
   (`RowRule.sql`), reads recorded as `is_type_of` records them.
+- `http`: a plain JSON POST (nearly every request) answered through the view's own
+  methods in the order strawberry's `run` calls them, without its handling of other
+  requests (GET, the IDE, uploads, streams, content-type parsing); anything else is
+  `run`'s. tests/test_plain_post.py compares the two answers.
 - `operation`: `OperationScope`, each operation's own context, loaders and audit reads
   (strawberry's `execution_context.context`, replaced before execution).
 - `documents`: `DocumentCache` and `CachedDocuments`, parsing and validation cached
