@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -65,7 +66,8 @@ async def select(client: Any, sql: str, values: Sequence[Any]) -> Sequence[Any]:
     if pool is None:  # SQLite, a transaction's own connection, or no pool yet
         _, rows = await client.execute_query(sql, list(values))
         return cast(Sequence[Any], rows)
-    client.log.debug("%s: %s", sql, values)  # as Tortoise logs each statement it sends
+    if client.log.isEnabledFor(logging.DEBUG):  # as Tortoise logs each statement it sends
+        client.log.debug("%s: %s", sql, list(values))
     return cast(Sequence[Any], await pool.fetch(sql, *values))
 
 

@@ -6,9 +6,11 @@ from typing import Any
 
 import httpx
 import pytest
+from strawberry.http.async_base_view import AsyncBaseHTTPView
 
 from healthcare.graphql import view as view_module
 from healthcare.graphql.execution import http as plain
+from healthcare.graphql.view import GraphQLView
 from tests.conftest import GraphQLClient, Persona
 
 ME = "query Me { me { id email role } }"
@@ -72,6 +74,8 @@ REQUESTS: list[tuple[str, Any, str, bool]] = [
     ("variables not an object", {"query": ME, "variables": [1]}, "application/json", True),
     ("extensions not an object", {"query": ME, "extensions": "x"}, "application/json", True),
     ("extensions", {"query": ME, "extensions": {"a": 1}}, "application/json", True),
+    ("an operation name not text", {"query": ME, "operationName": 1}, "application/json", True),
+    ("an empty body", b"", "application/json", True),
     ("not JSON", b"{", "application/json", True),
     ("JSON, not an object", b"[1]", "application/json", True),
     ("not UTF-8", b'{"query": "\xff"}', "application/json", True),
@@ -157,6 +161,39 @@ def test_a_post_is_plain_unless_a_stream_transport_accepts_it(live_server: Any) 
     for content_type in (b"multipart/form-data; boundary=x", b"Application/JSON", b"text/plain"):
         other = {**scope, "headers": [(b"content-type", content_type)]}
         assert plain.is_plain_post(view, other) is False
+    assert plain.is_plain_post(view, {**scope, "headers": []}) is False
+    # two content types: the first decides, as Starlette's Headers.get (and so strawberry,
+    # and the view's upload cap) read it
+    twice = [(b"content-type", b"multipart/form-data; boundary=x"), *scope["headers"]]
+    assert plain.is_plain_post(view, {**scope, "headers": twice}) is False
+    json_first = [*scope["headers"], (b"content-type", b"multipart/form-data; boundary=x")]
+    assert plain.is_plain_post(view, {**scope, "headers": json_first}) is True
     streaming = type("View", (), {"_stream_transport_map": {"sse": Accepting("text/event-stream")}})
     assert plain.is_plain_post(streaming(), scope) is False
     assert plain.is_plain_post(streaming(), {**scope, "headers": scope["headers"][:1]}) is True
+
+
+def test_the_view_overrides_none_of_the_steps_the_plain_path_skips() -> None:
+    """The plain path calls the view's own methods for the steps it takes; a step it
+    skips must stay strawberry's (a view that overrode `run`, `execute_operation` or the
+    error hook would be bypassed on nearly every request)."""
+    for name in ("run", "execute_operation", "_handle_errors", "parse_http_body"):
+        assert getattr(GraphQLView, name) is getattr(AsyncBaseHTTPView, name), name
+
+
+async def test_a_post_with_two_content_types_is_answered_as_its_first_says(
+    client: GraphQLClient, patient: Persona
+) -> None:
+    # given: JSON, declared first as a multipart upload and then as JSON
+    headers = [
+        ("content-type", "multipart/form-data; boundary=x"),
+        ("content-type", "application/json"),
+        ("authorization", f"Bearer {patient.access_token}"),
+    ]
+    # when
+    response = await client.http.post(
+        "/graphql", content=b'{"query": "{ me { id } }"}', headers=headers
+    )
+    # then: refused as the upload it first claims to be (no preflight header), not run
+    assert response.status_code == 400
+    assert "data" not in response.json()

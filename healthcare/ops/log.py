@@ -39,7 +39,8 @@ def configure_logging(level: str) -> None:
     # A record's source line, thread and process, which no line shows (JsonFormatter
     # writes only `extra`'s fields beside its four): not looked up for every record, as
     # the logging HOWTO's "Optimization" section describes (a frame walk and a getpid
-    # system call on each request's line).
+    # system call on each request's line). Process-wide: records anywhere in the
+    # process then say "(unknown file)", line 0, for their source.
     logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
