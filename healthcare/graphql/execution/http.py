@@ -6,7 +6,7 @@ other requests need (the content-type parsed by the `email` package, GET and the
 batches, multipart uploads, streamed responses). Any other request is strawberry's
 (`run`). tests/test_plain_post.py compares both ways' answers, request by request, and
 pins that the view overrides none of the steps skipped here (`run`,
-`execute_operation`, `_handle_errors`)."""
+`execute_operation`, `parse_http_body`, `_handle_errors`)."""
 
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ def is_plain_post(view: GraphQL[Any, Any], scope: Scope) -> bool:
             accept = value
     if content_type is None:
         return False
-    if content_type.split(b";", 1)[0].strip() != b"application/json":  # as written: so
-        # does strawberry compare it (any other spelling is strawberry's to answer)
+    # Compared as written, as strawberry compares it: another spelling is strawberry's.
+    if content_type.split(b";", 1)[0].strip() != b"application/json":
         return False
     return not accept or not any(
         transport.accepts(accept.decode("latin-1"))
