@@ -20,7 +20,8 @@ operations of bench/api/operations.py on POST /graphql, choosing by `operationNa
   transaction, including the slot check against the doctor's hours, and the same rows
   for its emails and reminders (two reminders, an email with its calendar invite to each
   person who wants appointment emails), written in one statement each. The API's mail
-  worker then sends those emails in the background; F1 has no worker and sends none.
+  worker then sends the API's emails in the background; F1 has no worker and sends none
+  (its emails are due in the year 9000, so that the API's worker leaves them alone).
 
 F2 (`--mode f2`): F1 with the doctor's list answered in one statement, as the peer
 answers it: the statement selects the page, its patients and consultations, builds the
@@ -195,10 +196,15 @@ INSERT INTO email_messages (id, message_id, kind, to_address, subject, body, cal
                             attempts, not_before, lease_id, leased_until, last_error,
                             created_at, sent_at, failed_at, notification_id, recipient_id)
 SELECT e.id, e.message_id, 'APPOINTMENT_BOOKED', e.address, e.subject, e.body, e.calendar,
-       'PENDING', 0, $7, NULL, NULL, NULL, $7, NULL, NULL, NULL, e.recipient
+       'PENDING', 0, $9, NULL, NULL, NULL, $7, NULL, NULL, NULL, e.recipient
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
             $8::uuid[]) AS e(id, message_id, address, subject, body, calendar, recipient)
 """
+# F1's emails are due (`not_before`) at this instant, so that the API's mail worker, on
+# the same database, leaves them alone: F1 writes what the API writes and sends nothing.
+# Due now, they were sent by the API's worker, during F1's booking run (CPU taken from
+# F1) and after it (CPU taken from whichever run came next, the API's included).
+F1_EMAILS_DUE = datetime(9000, 1, 1, tzinfo=UTC)
 REMINDER_MINUTES = Settings().reminder_minutes_before
 CLINIC = calendar.Attendee(name="Clinic", email="no-reply@clinic.example")
 
@@ -620,7 +626,9 @@ class FloorF1:
             emails = booking_emails(appointment_id, starts_at, ends_at, zone, list(people))
             if emails:
                 columns = list(zip(*emails, strict=True))
-                await connection.execute(SQL_INSERT_EMAILS, *columns[:6], now, columns[6])
+                await connection.execute(
+                    SQL_INSERT_EMAILS, *columns[:6], now, columns[6], F1_EMAILS_DUE
+                )
         appointment = {
             "id": str(appointment_id),
             "startsAt": starts_at.isoformat(),
