@@ -452,6 +452,11 @@ class MaskUnexpectedErrors(MaskErrors):
         return masked(error, request_scope(self.execution_context.context))
 
 
+def mask_unexpected(errors: list[GraphQLError], scope: RequestScope | None) -> list[GraphQLError]:
+    """`errors` as MaskUnexpectedErrors leaves them (for `execution.prepared`)."""
+    return [masked(error, scope) if _is_unexpected(error) else error for error in errors]
+
+
 def bad_argument(argument: str, message: str) -> GraphQLError:
     """A query argument is out of range: a top-level error naming the argument."""
     return GraphQLError(

@@ -1,7 +1,8 @@
 """GraphQL operations in the metrics (ops/metrics.py has the series): how many, how long,
 with what outcome, and the subscriptions running.
 
-One schema extension, first in the schema's list so that its time includes the others'.
+One schema extension, first in the schema's list so that its time includes the others'
+(`graphql.execution.prepared` records a prepared operation by `record_operation` too).
 Each more hook costs about 5 µs an operation in strawberry's machinery, so it has two:
 the operation (counted and timed when it ends) and its execution (where a subscription
 is known to have started). A mutation's expected failure is noted in the operation's
@@ -74,8 +75,9 @@ def outcome_of(found: Iterable[GraphQLError] | None, typed_failure: bool) -> str
     return FAILURE if typed_failure else OK
 
 
-def _record(operation: str, kind: str, outcome: str, seconds: float) -> None:
-    key = (operation, kind, outcome)
+def record_operation(kind: str, operation_name: str | None, outcome: str, seconds: float) -> None:
+    """One operation that ended: counted and, unless a subscription, timed."""
+    key = (operation_label(operation_name, admit=outcome != REFUSED), kind, outcome)
     children = _operation_children.get(key)
     if children is None:
         children = (OPERATIONS.labels(*key), DURATION.labels(*key))
@@ -126,8 +128,7 @@ class OperationMetrics(SchemaExtension):
             found = getattr(context.result, "errors", None) or context.pre_execution_errors
             failed = getattr(context.context, "expected_failure", False)
             outcome = outcome_of(found, failed)
-        name = operation_label(context.operation_name, admit=outcome != REFUSED)
-        _record(name, kind, outcome, seconds)
+        record_operation(kind, context.operation_name, outcome, seconds)
 
 
 def _operation_kind(document: DocumentNode | None, name: str | None) -> str:

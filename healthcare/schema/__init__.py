@@ -98,6 +98,7 @@ def build_schema(settings: Settings, *, reference: bool = False) -> HealthcareSc
         documents=documents,
         direct_resolvers=not reference,
         compiled_sql=None if reference else COMPILED_SQL,
+        prepared=not reference,
     )
 
 

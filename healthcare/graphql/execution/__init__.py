@@ -5,8 +5,9 @@ schema answers every field as graphql-core and strawberry alone do.
 
 - `served_schema`: `HealthcareSchema`, strawberry's Schema with our error handling (it
   overrides `_process_errors`), subscriptions refused over HTTP, and documents over the
-  size cap refused before parsing, over HTTP and WebSocket (`execute`, `stream`), and
-  its schema extensions' hooks found by `hooks`.
+  size cap refused before parsing, over HTTP and WebSocket (`execute`, `stream`), a
+  prepared operation run by `prepared`, and its schema extensions' hooks found by
+  `hooks`.
 - `hooks`: `LeanExtensionsRunner`, strawberry's runner of schema extensions with each
   extension class's hook for a stage found once, not once per operation.
 - `lean`: `LeanExecutionContext`, graphql-core's execution context without its one
@@ -31,8 +32,13 @@ schema answers every field as graphql-core and strawberry alone do.
   methods in the order strawberry's `run` calls them, without its handling of other
   requests (GET, the IDE, uploads, streams, content-type parsing); anything else is
   `run`'s. tests/test_plain_post.py compares the two answers.
+- `prepared`: a query or mutation whose document validates, run by the steps of the
+  schema's extensions (read off them; a schema with an extension it does not mirror is
+  never prepared) without strawberry's per-operation machinery around them;
+  tests/test_prepared.py compares its answers, audit rows and metrics with strawberry's.
 - `operation`: `OperationScope`, each operation's own context, loaders and audit reads
-  (strawberry's `execution_context.context`, replaced before execution).
+  (strawberry's `execution_context.context`, replaced before execution), its steps
+  functions `prepared` calls too.
 - `documents`: `DocumentCache` and `CachedDocuments`, parsing and validation cached
   within bounds (strawberry's `validate_document`).
 """

@@ -6,7 +6,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from graphql import DocumentNode, GraphQLError, parse
+from graphql import DocumentNode, GraphQLError, GraphQLSchema, parse
 from graphql.validation import ASTValidationRule
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
@@ -19,6 +19,15 @@ class _CachedDocument:
     errors: dict[tuple[type[ASTValidationRule], ...], list[GraphQLError]] = field(
         default_factory=dict
     )
+
+    def validation_errors(
+        self, schema: GraphQLSchema, rules: tuple[type[ASTValidationRule], ...]
+    ) -> list[GraphQLError]:
+        """The document's errors against `rules`, found once per set of rules."""
+        errors = self.errors.get(rules)
+        if errors is None:
+            errors = self.errors[rules] = validate_document(schema, self.document, rules)
+        return errors
 
 
 class DocumentCache:
@@ -82,10 +91,7 @@ class CachedDocuments(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         if self._cached is not None:
-            rules = tuple(context.validation_rules)
-            errors = self._cached.errors.get(rules)
-            if errors is None:
-                errors = validate_document(context.schema._schema, self._cached.document, rules)
-                self._cached.errors[rules] = errors
-            context.pre_execution_errors = errors
+            context.pre_execution_errors = self._cached.validation_errors(
+                context.schema._schema, tuple(context.validation_rules)
+            )
         yield

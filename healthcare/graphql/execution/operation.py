@@ -21,6 +21,26 @@ L = TypeVar("L", bound=Releasable)
 MAX_LOGGED_OPERATION_NAMES = 20
 
 
+def open_operation(scope: RequestScope, make_loaders: Callable[[], L]) -> Context[L]:
+    """An operation's own context (see `OperationScope`)."""
+    return Context(scope=scope, loaders=make_loaders(), viewer=scope.viewer)
+
+
+async def close_operation(context: Context[Any]) -> None:
+    """However the operation ended: its loaders let go, its buffered reads and refusals
+    to the audit trail's writer."""
+    context.loaders.release()
+    await audit.flush(context.audit_buffer)
+
+
+def note_operation_name(scope: RequestScope, operation_name: str | None) -> None:
+    """The operation's name in the request's ASGI state, for the request log line."""
+    names = scope.request.scope.setdefault("state", {}).setdefault("graphql_operations", [])
+    name = (operation_name or "anonymous")[:100]
+    if len(names) < MAX_LOGGED_OPERATION_NAMES and name not in names:
+        names.append(name)
+
+
 class OperationScope(SchemaExtension, Generic[L]):
     """Per-operation set-up and bookkeeping.
 
@@ -33,6 +53,8 @@ class OperationScope(SchemaExtension, Generic[L]):
     - A subscription's events are operations of their own in these two respects: each
       one's reads (nested fields included) go to the writer before it is sent, and the
       next one starts with fresh loaders and reads of its own.
+
+    Its three steps are the functions above, which `prepared` calls too.
     """
 
     def __init__(self, make_loaders: Callable[[], L]) -> None:
@@ -44,17 +66,13 @@ class OperationScope(SchemaExtension, Generic[L]):
             yield
             return
         # strawberry hands `execution_context.context` to graphql-core after this point.
-        context = Context(scope=scope, loaders=self.make_loaders(), viewer=scope.viewer)
+        context = open_operation(scope, self.make_loaders)
         self.execution_context.context = context
         try:
             yield
         finally:  # a subscription stopped by its client ends here too
-            context.loaders.release()
-            await audit.flush(context.audit_buffer)
-        names = scope.request.scope.setdefault("state", {}).setdefault("graphql_operations", [])
-        name = (self.execution_context.operation_name or "anonymous")[:100]
-        if len(names) < MAX_LOGGED_OPERATION_NAMES and name not in names:
-            names.append(name)
+            await close_operation(context)
+        note_operation_name(scope, self.execution_context.operation_name)
 
     async def on_stream_result(self, result: Any) -> AsyncIterator[None]:
         context = self.execution_context.context

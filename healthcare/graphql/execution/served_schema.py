@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import strawberry
@@ -16,11 +16,13 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
+from healthcare.graphql.context import RequestScope
 from healthcare.graphql.errors import label_request_error, masked, request_scope
 from healthcare.graphql.execution.compiled import CompiledSql
 from healthcare.graphql.execution.direct import use_direct_resolvers
 from healthcare.graphql.execution.documents import DocumentCache
 from healthcare.graphql.execution.hooks import LeanExtensionsRunner
+from healthcare.graphql.execution.prepared import Preparation, execute_prepared
 from healthcare.graphql.limits import oversized_document
 
 
@@ -60,6 +62,7 @@ class HealthcareSchema(strawberry.Schema):
         documents: DocumentCache,
         direct_resolvers: bool = True,
         compiled_sql: CompiledSql | None = None,
+        prepared: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -68,15 +71,51 @@ class HealthcareSchema(strawberry.Schema):
         self.max_chars = max_chars
         self.suggestions = suggestions
         self.documents = documents  # parsed and validated, shared by every operation
+        # How a query or mutation whose document validates runs without strawberry's
+        # machinery (`prepared`); None: every operation is strawberry's.
+        self.preparation = Preparation.of(self) if prepared else None
 
-    async def execute(self, query: str | None, *args: Any, **kwargs: Any) -> ExecutionResult:
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
         """Queries and mutations. Subscriptions run over the WebSocket (`stream`); over
-        HTTP they would resolve as a query and fail: refuse them with a 400 instead."""
+        HTTP they would resolve as a query and fail: refuse them with a 400 instead. A
+        prepared operation (`prepared`) skips strawberry's machinery."""
         if too_large := oversized_document(query, self.max_chars):
             return PreExecutionError(data=None, errors=[too_large])
-        allowed = kwargs.get("allowed_operation_types") or DEFAULT_ALLOWED_OPERATION_TYPES
-        kwargs["allowed_operation_types"] = set(allowed) - {OperationType.SUBSCRIPTION}
-        return await super().execute(query, *args, **kwargs)
+        if allowed_operation_types is None:
+            allowed_operation_types = DEFAULT_ALLOWED_OPERATION_TYPES
+        allowed = set(allowed_operation_types) - {OperationType.SUBSCRIPTION}
+        if self.preparation is not None:
+            result = await execute_prepared(
+                self,
+                self.preparation,
+                query,
+                variable_values,
+                context_value,
+                root_value,
+                operation_name,
+                allowed,
+                operation_extensions,
+            )
+            if result is not None:
+                return result
+        return await super().execute(
+            query,
+            variable_values=variable_values,
+            context_value=context_value,
+            root_value=root_value,
+            operation_name=operation_name,
+            allowed_operation_types=allowed,
+            operation_extensions=operation_extensions,
+        )
 
     def create_extensions_runner(
         self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
@@ -92,13 +131,21 @@ class HealthcareSchema(strawberry.Schema):
     def _process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
+        self.process_request_errors(
+            errors, request_scope(getattr(execution_context, "context", None))
+        )
+
+    def process_request_errors(
+        self, errors: list[GraphQLError], scope: RequestScope | None
+    ) -> None:
+        """Errors without a path, in place: what code raised masked; what the request got
+        wrong labelled with its code, without suggestions where they are off. (Errors a
+        resolver raised are MaskUnexpectedErrors's.)"""
         for index, error in enumerate(errors):
             if error.path is not None:
                 continue  # raised by a resolver: handled by MaskUnexpectedErrors
             if raised_by_code(error):  # a subscription's stream or an extension: not the request
-                errors[index] = masked(
-                    error, request_scope(getattr(execution_context, "context", None))
-                )
+                errors[index] = masked(error, scope)
                 continue
             label_request_error(error)
             if not self.suggestions and " Did you mean " in error.message:
