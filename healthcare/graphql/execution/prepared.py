@@ -5,8 +5,9 @@ For every operation strawberry's `Schema.execute` builds an execution context, t
 schema extensions' instances and a runner that enters each extension's hook for each of
 four stages (operation, parsing, validation, execution) through context managers; for a
 document already parsed and validated most of that does nothing. Measured in one process
-against PostgreSQL (1,000 requests a batch, interleaved, median of 12 batches), CPU a
-request: `me` 373 to 306 µs, an appointment's lookup 692 to 487 µs.
+against PostgreSQL (the ASGI app called directly, 1,000 requests a batch, batches of
+both paths interleaved, median of 10), CPU a request: `me` 517 to 398 µs, an
+appointment's lookup 889 to 661 µs (docs/benchmarks.md).
 
 `execute_prepared` takes, in their order, the steps the schema's extensions take for
 such an operation, by the same functions:
