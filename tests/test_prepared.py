@@ -280,14 +280,14 @@ class Unknown(SchemaExtension):
 def test_a_schema_with_an_extension_it_does_not_mirror_is_never_prepared() -> None:
     schema = build_schema(Settings(jwt_secret="x" * 32))
     assert prepared.Preparation.of(schema) is not None
-    extensions = list(schema.extensions)
-    schema.extensions = [*extensions, Unknown]
+    extensions = tuple(schema.extensions)
+    schema.extensions = (*extensions, Unknown)
     assert prepared.Preparation.of(schema) is None
     schema.extensions = extensions[1:]  # one missing
     assert prepared.Preparation.of(schema) is None
-    schema.extensions = [*extensions, extensions[0]]  # one twice
+    schema.extensions = (*extensions, extensions[0])  # one twice
     assert prepared.Preparation.of(schema) is None
-    schema.extensions = [extensions[1], extensions[0], *extensions[2:]]  # out of order
+    schema.extensions = (extensions[1], extensions[0], *extensions[2:])  # out of order
     assert prepared.Preparation.of(schema) is None
 
 

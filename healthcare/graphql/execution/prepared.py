@@ -41,10 +41,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from inspect import isawaitable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from graphql import GraphQLError, execute, get_operation_ast
+from graphql import GraphQLError, GraphQLSchema, execute, get_operation_ast
+from graphql.execution import Executor
 from graphql.validation import ASTValidationRule
+from strawberry import Schema
 from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter
 from strawberry.types import ExecutionContext, ExecutionResult
@@ -67,8 +69,21 @@ from healthcare.graphql.operation_metrics import (
     record_operation,
 )
 
-if TYPE_CHECKING:
-    from healthcare.graphql.execution.served_schema import HealthcareSchema
+
+class ServedSchema(Protocol):
+    """What of `served_schema.HealthcareSchema` a prepared operation uses (a protocol, so
+    that this module, which the schema imports, does not import it back)."""
+
+    @property
+    def graphql_schema(self) -> GraphQLSchema: ...
+
+    @property
+    def execution_context_class(self) -> type[Executor[Any]] | None: ...
+
+    def process_request_errors(
+        self, errors: list[GraphQLError], scope: RequestScope | None
+    ) -> None: ...
+
 
 # The schema extensions whose steps `execute_prepared` takes, in the schema's order (the
 # metrics' time includes the others'; errors are masked after the reads are flushed).
@@ -92,7 +107,7 @@ class Preparation:
     make_loaders: Callable[[], Any]
 
     @classmethod
-    def of(cls, schema: HealthcareSchema) -> Preparation | None:
+    def of(cls, schema: Schema) -> Preparation | None:
         """Read off one set of `schema`'s extensions; None unless they are exactly the
         ones `execute_prepared` mirrors, in its order, and strawberry would run them by
         graphql-core's `execute` (not its incremental delivery)."""
@@ -123,7 +138,7 @@ class Preparation:
 
 
 async def execute_prepared(
-    schema: HealthcareSchema,
+    schema: ServedSchema,
     preparation: Preparation,
     query: str | None,
     variable_values: dict[str, Any] | None,
