@@ -34,7 +34,8 @@ mutation B($input: BookAppointmentInput!) {
 }"""
 
 # (name, who asks, the query, its variables (`appointment` stands for an appointment of
-# the patient's with the doctor), prepared or strawberry's)
+# the patient's with the doctor, `doctor` for the doctor's id; an `operationName` among
+# them is sent as the request's operation name), prepared or strawberry's)
 REQUESTS: list[tuple[str, str | None, str, dict[str, Any], bool]] = [
     ("me", "patient", "query Me { me { id email role } }", {}, True),
     ("me, anonymous", None, "query Me { me { id } }", {}, True),
@@ -109,6 +110,13 @@ REQUESTS: list[tuple[str, str | None, str, dict[str, Any], bool]] = [
 VARYING_HEADERS = {"date", "x-request-id", "content-length"}
 
 
+def with_stand_ins(value: Any, stand_ins: dict[str, str]) -> Any:
+    """`value` with each text that names a stand-in replaced by what it stands for."""
+    if isinstance(value, dict):
+        return {key: with_stand_ins(item, stand_ins) for key, item in value.items()}
+    return stand_ins.get(value, value) if isinstance(value, str) else value
+
+
 def the_schema(client: GraphQLClient) -> served_schema.HealthcareSchema:
     view = next(route.app for route in client.server.app.routes if route.path == "/graphql")
     schema = view.schema
@@ -167,16 +175,7 @@ async def test_an_operation_is_answered_as_strawberry_answers_it(
     # given
     appointment = await make_appointment(patient.user, doctor.user)
     stand_ins = {"appointment": str(appointment.id), "doctor": doctor.id}
-    variables = {
-        key: (
-            {k: stand_ins.get(v, v) for k, v in value.items()}
-            if isinstance(value, dict)
-            else stand_ins.get(value, value)
-            if isinstance(value, str)
-            else value
-        )
-        for key, value in variables.items()
-    }
+    variables = with_stand_ins(variables, stand_ins)
     operation_name = variables.pop("operationName", None)
     persona = {"patient": patient, "doctor": doctor, "admin": admin}.get(who or "")
     headers = {"authorization": f"Bearer {persona.access_token}"} if persona else {}
@@ -186,8 +185,8 @@ async def test_an_operation_is_answered_as_strawberry_answers_it(
     taken: list[bool] = []
     run = prepared.execute_prepared
 
-    async def spied(*args: Any) -> Any:
-        result = await run(*args)
+    async def spied(*args: Any, **kwargs: Any) -> Any:
+        result = await run(*args, **kwargs)
         taken.append(result is not None)
         return result
 
@@ -298,12 +297,12 @@ async def test_an_operation_outside_a_request_is_strawberrys() -> None:
         schema,
         schema.preparation,
         "{ __typename }",
-        None,
-        None,
-        None,
-        None,
-        {OperationType.QUERY},
-        None,
+        variable_values=None,
+        context_value=None,  # not a request's
+        root_value=None,
+        operation_name=None,
+        allowed_operation_types={OperationType.QUERY},
+        operation_extensions=None,
     )
     assert result is None
     answered = await schema.execute("{ __typename }")

@@ -116,11 +116,7 @@ class Preparation:
             return None
         if schema.config.enable_experimental_incremental_execution:
             return None
-        extensions = {type(extension): extension for extension in instances}
-        limiter = extensions[MaxTokensLimiter]
-        added = extensions[AddValidationRules]
-        cached = extensions[CachedDocuments]
-        scope = extensions[OperationScope]
+        _metrics, _masking, limiter, added, cached, scope = instances  # MIRRORED's order
         assert isinstance(limiter, MaxTokensLimiter)
         assert isinstance(added, AddValidationRules)
         assert isinstance(cached, CachedDocuments)
@@ -141,6 +137,7 @@ async def execute_prepared(
     schema: ServedSchema,
     preparation: Preparation,
     query: str | None,
+    *,
     variable_values: dict[str, Any] | None,
     context_value: Any,
     root_value: Any,

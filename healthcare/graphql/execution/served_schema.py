@@ -98,12 +98,12 @@ class HealthcareSchema(strawberry.Schema):
                 self,
                 self.preparation,
                 query,
-                variable_values,
-                context_value,
-                root_value,
-                operation_name,
-                allowed,
-                operation_extensions,
+                variable_values=variable_values,
+                context_value=context_value,
+                root_value=root_value,
+                operation_name=operation_name,
+                allowed_operation_types=allowed,
+                operation_extensions=operation_extensions,
             )
             if result is not None:
                 return result
