@@ -6,6 +6,7 @@ defaults are marked as such; `Settings.check_production()` refuses the unsafe on
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import os
@@ -229,10 +230,16 @@ class Settings:
             return self.rate_limit_url
         return self.broadcast_url if self.broadcast_url.startswith("redis://") else "memory://"
 
+    @functools.cached_property
+    def email_sender(self) -> tuple[str, str]:
+        """EMAIL_FROM parsed, (name, address): read for every email written (its Message-ID,
+        an invite's organizer), parsed once."""
+        return parseaddr(self.email_from)
+
     @property
     def email_domain(self) -> str:
         """The domain of EMAIL_FROM: Message-IDs and calendar UIDs are made under it."""
-        return parseaddr(self.email_from)[1].rsplit("@", 1)[-1] or "localhost"
+        return self.email_sender[1].rsplit("@", 1)[-1] or "localhost"
 
     @property
     def uses_sqlite(self) -> bool:

@@ -2,10 +2,12 @@
 
 import json
 import logging
+import random
+from datetime import UTC, datetime
 from pathlib import Path
 
 from healthcare.config import Settings
-from healthcare.ops.log import JsonFormatter
+from healthcare.ops.log import JsonFormatter, time_text
 from healthcare.realtime.pubsub import PubSub
 from healthcare.schema import build_schema, sdl
 
@@ -72,6 +74,19 @@ async def test_each_request_logs_one_structured_line_without_tokens_or_variables
     assert isinstance(entry["duration_ms"], float)
     assert patient.access_token not in lines[0]
     assert "SENSITIVE-VARIABLE" not in lines[0]
+
+
+def test_a_log_lines_time_is_what_datetime_writes():
+    # given: instants across a century, and fractions at the edges of rounding (to the
+    # microsecond, half to even, then cut to the millisecond; one that carries a second)
+    chosen = random.Random(20261208)  # noqa: S311 (test data, not a secret)
+    instants = [chosen.uniform(0, 4_000_000_000) for _ in range(20_000)]
+    edges = (0.0, 0.0005, 0.0004995, 0.9995, 0.9999995, 0.9999999)
+    instants += [1_700_000_000 + fraction for fraction in edges]
+    # then
+    for instant in instants:
+        expected = datetime.fromtimestamp(instant, UTC).isoformat(timespec="milliseconds")
+        assert time_text(instant) == expected, instant
 
 
 async def test_graphiql_is_served_to_a_browser(client):

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timedelta
-from email.utils import parseaddr
 
 from healthcare import db, models
 from healthcare.config import Settings
@@ -168,7 +167,7 @@ class Visit:
         """The invite in `recipient`'s email: the clinic organises, and the recipient is the
         one attendee named (the other party's address is not theirs to have)."""
         settings = mail.settings()
-        name, address = parseaddr(settings.email_from)
+        name, address = settings.email_sender
         clinic = calendar.Attendee(name=name or "Clinic", email=address)
         return calendar.render(
             calendar.Invite(
