@@ -44,6 +44,26 @@ def _media_files(settings: Settings) -> StaticFiles:
     return StaticFiles(directory=settings.media_dir, check_dir=False)
 
 
+def start_mail_worker(settings: Settings) -> MailWorker:
+    """This process's mail worker, started, and rung by what writes emails here."""
+    worker = MailWorker(settings, still_needed=emails.still_needed)
+    mail.install(mail.Mailroom(settings, worker.wake))
+    worker.start()
+    return worker
+
+
+async def stop_mail_worker(worker: MailWorker | None) -> None:
+    """Finish the batch in hand (`MailWorker.stop`); emails written after this wait."""
+    if worker is not None:
+        await worker.stop()
+    mail.install(None)
+
+
+def _sent_elsewhere() -> None:
+    """The bell of a server that does not send (SERVER_SENDS_EMAIL=false): the emails it
+    writes wait for a `healthcare mail-worker` process's next poll."""
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     die_with_supervisor()  # a worker of `serve --workers N` stops with its supervisor
     settings = settings or Settings.from_env()
@@ -78,9 +98,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             install_audit_writer(audit_writer)
             tune_garbage_collector()
             return_large_buffers_to_the_system()
-            mail_worker = MailWorker(settings, still_needed=emails.still_needed)
-            mail.install(mail.Mailroom(settings, mail_worker.wake))
-            mail_worker.start()
+            mail_worker = None
+            if settings.server_sends_email:
+                mail_worker = start_mail_worker(settings)
+            else:
+                mail.install(mail.Mailroom(settings, _sent_elsewhere))
             sweepers = [
                 asyncio.create_task(
                     calls.keep_ending_overdue_calls(settings), name="video-call-sweeper"
@@ -104,8 +126,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     with contextlib.suppress(asyncio.CancelledError):
                         await sweeper
                 await auth.settled()
-                await mail_worker.stop()
-                mail.install(None)
+                await stop_mail_worker(mail_worker)
                 install_audit_writer(None)
                 try:
                     await audit_writer.stop()

@@ -1,4 +1,5 @@
-"""The `healthcare` command: serve, migrate, createsuperuser, seed-demo, export-schema."""
+"""The `healthcare` command: serve, mail-worker, migrate, createsuperuser, seed-demo,
+export-schema, check-migrations, audit-retention."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import dataclasses
 import getpass
 import logging
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,7 +18,7 @@ import uvicorn
 from tortoise import Tortoise
 
 from healthcare import db, models
-from healthcare.app import create_app
+from healthcare.app import create_app, start_mail_worker, stop_mail_worker
 from healthcare.config import ConfigurationError, Settings, tortoise_config
 from healthcare.demo import (
     DemoAccount,
@@ -102,6 +104,32 @@ def _serve(settings: Settings) -> None:
         port=settings.port,
         **uvicorn_options(settings),
     )
+
+
+def mail_worker(settings: Settings, args: argparse.Namespace) -> int:
+    """Send the outbox's emails until SIGTERM or Ctrl-C: beside servers that do not
+    (SERVER_SENDS_EMAIL=false), as many processes as wanted (each claims its own rows).
+    Nobody rings it at commit: it looks every EMAIL_POLL_SECONDS."""
+
+    async def run() -> None:
+        db.ensure_sqlite_folder(settings.database_url)
+        config = tortoise_config(settings.database_url, settings.statement_timeout_ms)
+        await Tortoise.init(config=config)
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signal_number in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signal_number, stopping.set)
+        worker = start_mail_worker(settings)
+        logger.info("mail worker started", extra={"poll_seconds": settings.email_poll_seconds})
+        try:
+            await stopping.wait()
+        finally:
+            await stop_mail_worker(worker)  # the batch in hand first
+            await Tortoise.close_connections()
+        logger.info("mail worker stopped")
+
+    asyncio.run(run())
+    return 0
 
 
 def migrate(settings: Settings, args: argparse.Namespace) -> int:
@@ -216,6 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="server processes on one port (default: WORKERS, else one per core when "
         "pub/sub, rate limits and the database are shared servers, else 1)",
     )
+    commands.add_parser(
+        "mail-worker",
+        help="send the outbox's emails (beside servers run with SERVER_SENDS_EMAIL=false)",
+    )
     commands.add_parser("migrate", help="bring the database schema up to date")
     superuser = commands.add_parser("createsuperuser", help="create an administrator")
     superuser.add_argument("--email")
@@ -243,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "serve": serve,
+    "mail-worker": mail_worker,
     "migrate": migrate,
     "createsuperuser": createsuperuser,
     "seed-demo": seed_demo,

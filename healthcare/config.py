@@ -210,6 +210,9 @@ class Settings:
     # for (another instance's commits, retries, reminders coming due).
     email_poll_seconds: int = 5
     reminder_poll_seconds: int = 30
+    # False: server processes write emails to the outbox and never send them; processes
+    # of `healthcare mail-worker` do (their CPU is never a request's).
+    server_sends_email: bool = True
     password_reset_rate_per_address: Rate = Rate(20, 60 * 60)
     password_reset_rate_per_account: Rate = Rate(5, 60 * 60)
     email_rate_per_account: Rate = Rate(5, 60 * 60)
@@ -349,6 +352,7 @@ class Settings:
             email_retry_base_seconds=_int(env, "EMAIL_RETRY_BASE_SECONDS", 30),
             email_max_attempts=_int(env, "EMAIL_MAX_ATTEMPTS", 10),
             email_poll_seconds=_int(env, "EMAIL_POLL_SECONDS", 5),
+            server_sends_email=_bool(env, "SERVER_SENDS_EMAIL", True),
             reminder_poll_seconds=_int(env, "REMINDER_POLL_SECONDS", 30),
             password_reset_rate_per_address=_rate(
                 env, "PASSWORD_RESET_RATE_PER_ADDRESS", Rate(20, 60 * 60)

@@ -28,6 +28,7 @@ def test_the_defaults_are_the_embedded_ones(tmp_path):
     assert (settings.host, settings.port) == ("127.0.0.1", 8000)
     assert settings.access_token_ttl_seconds == 900
     assert settings.graphiql is True
+    assert settings.server_sends_email is True  # one command starts everything
 
 
 def test_production_refuses_to_start_without_a_secret(tmp_path):

@@ -34,6 +34,8 @@ from bench.api.data import Dataset
 from bench.api.pgcount import StatementCounter, summarize
 from bench.common.processes import (
     PRODUCTION_EMAIL_ENV,
+    REPO_ROOT,
+    SCRUBBED,
     Server,
     cpu_seconds,
     free_port,
@@ -75,6 +77,9 @@ class Context:
     admin_token: str = ""  # an administrator's, for the admin list (bench/api/peer.py)
     # Where the API's mail worker sends (a sink in this process): bookings write emails.
     smtp_url: str = PRODUCTION_EMAIL_ENV["SMTP_URL"]
+    # The API's servers write emails and `healthcare mail-worker`, in a process of its own
+    # (`start_mail_worker`), sends them: its CPU is counted apart (CpuMeter).
+    mail_worker: subprocess.Popen[bytes] | None = None
 
 
 # ---- servers ------------------------------------------------------------------------
@@ -87,6 +92,21 @@ def _through(database_url: str, port: int) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}127.0.0.1:{port}"))
 
 
+def production_env(ctx: Context, name: str, database_url: str) -> dict[str, str]:
+    """What `healthcare serve` and `healthcare mail-worker` are deployed with: production
+    (no demo data, no GraphiQL, no introspection), the servers sending no email."""
+    return {
+        "HEALTHCARE_ENV": "production",
+        **PRODUCTION_EMAIL_ENV,
+        "SMTP_URL": ctx.smtp_url,
+        "SERVER_SENDS_EMAIL": "false",
+        "DATA_DIR": str(ctx.folder / f"{name}-data"),
+        "DATABASE_URL": database_url,
+        "JWT_SECRET": ctx.settings.jwt_secret,
+        "LOG_LEVEL": "INFO",
+    }
+
+
 async def start_api(
     ctx: Context,
     name: str,
@@ -95,21 +115,15 @@ async def start_api(
     broadcast_url: str = "memory://",
 ) -> Server:
     """`healthcare serve` as deployed; `workers` > 1 needs a shared `broadcast_url`
-    (Redis: it also holds the rate limits)."""
+    (Redis: it also holds the rate limits). Its emails are sent by `start_mail_worker`'s
+    process."""
     port = free_port()
     env = {
-        # production: no demo data, no GraphiQL, no introspection; as deployed.
-        "HEALTHCARE_ENV": "production",
-        **PRODUCTION_EMAIL_ENV,
-        "SMTP_URL": ctx.smtp_url,
+        **production_env(ctx, name, database_url),
         "HOST": "127.0.0.1",
         "PORT": str(port),
-        "DATA_DIR": str(ctx.folder / f"{name}-data"),
-        "DATABASE_URL": database_url,
         "BROADCAST_URL": broadcast_url,
         "WORKERS": str(workers),
-        "JWT_SECRET": ctx.settings.jwt_secret,
-        "LOG_LEVEL": "INFO",
         # As deployed: /metrics served (to a scraper with this token), metrics recorded.
         "METRICS_TOKEN": secrets.token_urlsafe(24),
     }
@@ -117,6 +131,61 @@ async def start_api(
     return await asyncio.to_thread(
         start_server, name, argv, env, ctx.folder / f"{name}.log", "/readyz"
     )
+
+
+def start_mail_worker(ctx: Context) -> subprocess.Popen[bytes]:
+    """`healthcare mail-worker` on the run's database, sending to the sink: every API
+    server's emails (F1's are never due). It looks every second (its emails arrive a
+    second or so after the booking; the bench does not wait for them)."""
+    env = (
+        {k: v for k, v in os.environ.items() if k not in SCRUBBED}
+        | production_env(ctx, "mail-worker", ctx.database_url)
+        | {"EMAIL_POLL_SECONDS": "1"}
+    )
+    with (ctx.folder / "mail-worker.log").open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "healthcare.cli", "mail-worker"],
+            env=env,
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def stop_mail_worker(process: subprocess.Popen[bytes]) -> int | None:
+    """SIGTERM, as a supervisor stops it (it finishes the batch in hand); its exit code."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=30)
+    return process.returncode
+
+
+SQL_EMAILS_DUE = """
+SELECT count(*) FROM email_messages
+WHERE status = 'PENDING' AND not_before <= now() AND (leased_until IS NULL OR leased_until < now())
+"""
+
+
+async def outbox_sent(ctx: Context, limit: float = QUIET_LIMIT) -> float:
+    """Wait (at most `limit` seconds) until the mail worker has taken every due email,
+    so that sending a run's emails does not share the machine with the next run; how long
+    that took, in seconds."""
+    started = time.perf_counter()
+    connection = await asyncpg.connect(asyncpg_dsn(ctx.database_url))
+    try:
+        while time.perf_counter() - started < limit:
+            if not await connection.fetchval(SQL_EMAILS_DUE):
+                break
+            await asyncio.sleep(0.2)
+    finally:
+        await connection.close()
+    if ctx.mail_worker is not None:
+        await quiesce(ctx.mail_worker.pid, window=QUIET_WINDOW, limit=QUIET_LIMIT)
+    return round(time.perf_counter() - started, 2)
 
 
 async def start_floor(ctx: Context, name: str, mode: str, extra: list[str]) -> Server:
@@ -141,14 +210,28 @@ class CpuMeter:
     """CPU over a window: the server, the PostgreSQL backends of the run's database, this
     generator, and the whole machine (so: other work), in % of one core."""
 
-    def __init__(self, server: Server, database_url: str) -> None:
+    def __init__(
+        self,
+        server: Server,
+        database_url: str,
+        mail_worker: subprocess.Popen[bytes] | None = None,
+    ) -> None:
         self.server = server
         self.database = urlsplit(database_url).path.lstrip("/")
+        self.mail_worker = mail_worker.pid if mail_worker is not None else None
         self.started = time.perf_counter()
         self.server_cpu = tree_cpu_seconds(server.pid)
+        self.mail_worker_cpu = self._mail_worker_cpu()
         self.generator = time.process_time()
         self.backends = self._backends()
         self.machine = machine_busy_ticks()
+
+    def _mail_worker_cpu(self) -> float:
+        if self.mail_worker is None:
+            return 0.0
+        with contextlib.suppress(OSError):
+            return cpu_seconds(self.mail_worker)
+        return 0.0
 
     def _backends(self) -> dict[int, float]:
         times = {}
@@ -165,6 +248,7 @@ class CpuMeter:
             "server": tree_cpu_seconds(self.server.pid) - self.server_cpu,
             "postgres": sum(cpu - self.backends.get(pid, 0.0) for pid, cpu in backends.items()),
             "generator": time.process_time() - self.generator,
+            "mail_worker": self._mail_worker_cpu() - self.mail_worker_cpu,
         }
         percent = {name: value / seconds * 100 for name, value in used.items()}
         cores = os.cpu_count() or 1
@@ -328,7 +412,7 @@ async def saturate(ctx: Context, server: Server, scenario: str) -> dict[str, Any
         requests = partial(lambda k, i: booking_request(ctx, server.port, k + i), offset)
     else:
         requests = httpload.round_robin(scenario_requests(ctx, scenario, server.port))
-    meter = CpuMeter(server, ctx.database_url)
+    meter = CpuMeter(server, ctx.database_url, ctx.mail_worker)
     result = await httpload.closed_loop(
         server.port, requests, check, ctx.connections, ctx.warmup, ctx.seconds
     )
@@ -336,6 +420,8 @@ async def saturate(ctx: Context, server: Server, scenario: str) -> dict[str, Any
         ctx.booked += result.extra["sent"]
     summary = _run_summary(result, meter.result())
     summary["busy_after_run_seconds"] = await settle(server)
+    if scenario == "book":
+        summary["emails_sent_after_run_seconds"] = await outbox_sent(ctx)
     return summary
 
 
@@ -363,7 +449,7 @@ async def fixed_rate(ctx: Context, server: Server, scenario: str, rate: float) -
     """Open loop at `rate` requests per second: the latency below saturation."""
     check = httpload.graphql_check(EXPECT[scenario])
     requests = httpload.round_robin(scenario_requests(ctx, scenario, server.port))
-    meter = CpuMeter(server, ctx.database_url)
+    meter = CpuMeter(server, ctx.database_url, ctx.mail_worker)
     result = await httpload.open_loop(
         server.port, requests, check, rate, ctx.warmup, fixed_rate_seconds(ctx, rate)
     )
