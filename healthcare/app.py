@@ -59,9 +59,9 @@ async def stop_mail_worker(worker: MailWorker | None) -> None:
     mail.install(None)
 
 
-def _sent_elsewhere() -> None:
-    """The bell of a server that does not send (SERVER_SENDS_EMAIL=false): the emails it
-    writes wait for a `healthcare mail-worker` process's next poll."""
+def sent_elsewhere() -> None:
+    """The bell of a process that does not send (a server with SERVER_SENDS_EMAIL=false,
+    a command): the emails it writes wait for a mail worker's next poll."""
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -102,7 +102,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             if settings.server_sends_email:
                 mail_worker = start_mail_worker(settings)
             else:
-                mail.install(mail.Mailroom(settings, _sent_elsewhere))
+                mail.install(mail.Mailroom(settings, sent_elsewhere))
             sweepers = [
                 asyncio.create_task(
                     calls.keep_ending_overdue_calls(settings), name="video-call-sweeper"

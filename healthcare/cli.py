@@ -18,7 +18,7 @@ import uvicorn
 from tortoise import Tortoise
 
 from healthcare import db, models
-from healthcare.app import create_app, start_mail_worker, stop_mail_worker
+from healthcare.app import create_app, sent_elsewhere, start_mail_worker, stop_mail_worker
 from healthcare.config import ConfigurationError, Settings, tortoise_config
 from healthcare.demo import (
     DemoAccount,
@@ -50,7 +50,7 @@ async def _with_database(settings: Settings, work: Callable[[], Awaitable[T]]) -
             logger.info("applied migrations", extra={"migrations": applied})
     await Tortoise.init(config=tortoise_config(settings.database_url))
     # Emails that `work` writes (demo bookings) wait in the outbox for the app's worker.
-    mail.install(mail.Mailroom(settings, wake=lambda: None))
+    mail.install(mail.Mailroom(settings, wake=sent_elsewhere))
     try:
         if settings.uses_sqlite:
             await db.create_sqlite_schema()
@@ -112,19 +112,21 @@ def mail_worker(settings: Settings, args: argparse.Namespace) -> int:
     Nobody rings it at commit: it looks every EMAIL_POLL_SECONDS."""
 
     async def run() -> None:
-        db.ensure_sqlite_folder(settings.database_url)
-        config = tortoise_config(settings.database_url, settings.statement_timeout_ms)
-        await Tortoise.init(config=config)
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signal_number in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signal_number, stopping.set)
-        worker = start_mail_worker(settings)
-        logger.info("mail worker started", extra={"poll_seconds": settings.email_poll_seconds})
+        db.ensure_sqlite_folder(settings.database_url)
+        config = tortoise_config(settings.database_url, settings.statement_timeout_ms)
+        await Tortoise.init(config=config)
         try:
-            await stopping.wait()
+            worker = start_mail_worker(settings)
+            logger.info("mail worker started", extra={"poll_seconds": settings.email_poll_seconds})
+            try:
+                await stopping.wait()
+            finally:
+                await stop_mail_worker(worker)  # the batch in hand first
         finally:
-            await stop_mail_worker(worker)  # the batch in hand first
             await Tortoise.close_connections()
         logger.info("mail worker stopped")
 

@@ -77,12 +77,15 @@ async def test_each_request_logs_one_structured_line_without_tokens_or_variables
 
 
 def test_a_log_lines_time_is_what_datetime_writes():
-    # given: instants across a century, and fractions at the edges of rounding (to the
-    # microsecond, half to even, then cut to the millisecond; one that carries a second)
+    # given: instants from 1906 to 2096, and fractions at the edges of rounding (to the
+    # microsecond, half to even, then cut to the millisecond; ones that carry a second,
+    # ones before 1970 that borrow one, and exact halves of a microsecond)
     chosen = random.Random(20261208)  # noqa: S311 (test data, not a secret)
-    instants = [chosen.uniform(0, 4_000_000_000) for _ in range(20_000)]
-    edges = (0.0, 0.0005, 0.0004995, 0.9995, 0.9999995, 0.9999999)
-    instants += [1_700_000_000 + fraction for fraction in edges]
+    instants = [chosen.uniform(-2_000_000_000, 4_000_000_000) for _ in range(20_000)]
+    edges = (0.0, 0.0005, 0.0004995, 0.9995, 0.9999995, 0.9999999, 0.5, 0.25)
+    instants += [base + fraction for base in (1_700_000_000, 0, -1, -86_400) for fraction in edges]
+    instants += [base - fraction for base in (0, -86_400) for fraction in edges]
+    instants += [1 / 128, 3 / 128, -1 / 128, 0.5e-6, 1.5e-6, 2.5e-6]  # exact halves
     # then
     for instant in instants:
         expected = datetime.fromtimestamp(instant, UTC).isoformat(timespec="milliseconds")

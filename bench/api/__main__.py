@@ -123,7 +123,9 @@ async def measure(
     redis: RedisProcess | None = None
     api2 = None
     try:
-        servers["api"] = await api_runner.start_api(ctx, "api", ctx.database_url)
+        servers["api"] = await api_runner.start_api(
+            ctx, "api", ctx.database_url, server_sends_email=False
+        )
         if "f1" in args.servers:
             dsn = asyncpg_dsn(ctx.database_url)
             servers["f1"] = await api_runner.start_floor(ctx, "f1", "f1", ["--database-url", dsn])
@@ -141,7 +143,12 @@ async def measure(
             redis = RedisProcess(free_port(), ctx.folder)
             await asyncio.to_thread(redis.start)
             api2 = await api_runner.start_api(
-                ctx, "api2", ctx.database_url, workers=2, broadcast_url=redis.url
+                ctx,
+                "api2",
+                ctx.database_url,
+                workers=2,
+                broadcast_url=redis.url,
+                server_sends_email=False,
             )
         for scenario in args.scenarios:
             if scenario not in api_runner.SATURATION_SCENARIOS:
@@ -289,7 +296,7 @@ async def _run(args: argparse.Namespace, folder: Path, sizes: Any, smtp_url: str
             admin_token=admin_token,
             smtp_url=smtp_url,
         )
-        ctx.mail_worker = api_runner.start_mail_worker(ctx)
+        ctx.mail_worker = await asyncio.to_thread(api_runner.start_mail_worker, ctx)
         try:
             return await _measure_all(args, ctx, data, sizes)
         finally:

@@ -36,6 +36,7 @@ from bench.common.processes import (
     PRODUCTION_EMAIL_ENV,
     REPO_ROOT,
     SCRUBBED,
+    START_SECONDS,
     Server,
     cpu_seconds,
     free_port,
@@ -75,7 +76,7 @@ class Context:
     connections: int
     booked: int = 0  # booking slots used so far (each run takes the next ones)
     admin_token: str = ""  # an administrator's, for the admin list (bench/api/peer.py)
-    # Where the API's mail worker sends (a sink in this process): bookings write emails.
+    # Where the API's mail worker sends (a sink process): bookings write emails.
     smtp_url: str = PRODUCTION_EMAIL_ENV["SMTP_URL"]
     # The API's servers write emails and `healthcare mail-worker`, in a process of its own
     # (`start_mail_worker`), sends them: its CPU is counted apart (CpuMeter).
@@ -94,12 +95,11 @@ def _through(database_url: str, port: int) -> str:
 
 def production_env(ctx: Context, name: str, database_url: str) -> dict[str, str]:
     """What `healthcare serve` and `healthcare mail-worker` are deployed with: production
-    (no demo data, no GraphiQL, no introspection), the servers sending no email."""
+    (no demo data, no GraphiQL, no introspection)."""
     return {
         "HEALTHCARE_ENV": "production",
         **PRODUCTION_EMAIL_ENV,
         "SMTP_URL": ctx.smtp_url,
-        "SERVER_SENDS_EMAIL": "false",
         "DATA_DIR": str(ctx.folder / f"{name}-data"),
         "DATABASE_URL": database_url,
         "JWT_SECRET": ctx.settings.jwt_secret,
@@ -113,13 +113,15 @@ async def start_api(
     database_url: str,
     workers: int = 1,
     broadcast_url: str = "memory://",
+    server_sends_email: bool = True,
 ) -> Server:
     """`healthcare serve` as deployed; `workers` > 1 needs a shared `broadcast_url`
-    (Redis: it also holds the rate limits). Its emails are sent by `start_mail_worker`'s
-    process."""
+    (Redis: it also holds the rate limits). Without `server_sends_email`, its emails wait
+    for a mail worker (`start_mail_worker`)."""
     port = free_port()
     env = {
         **production_env(ctx, name, database_url),
+        "SERVER_SENDS_EMAIL": str(server_sends_email).lower(),
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "BROADCAST_URL": broadcast_url,
@@ -133,23 +135,34 @@ async def start_api(
     )
 
 
+MAIL_WORKER_STARTED = b"mail worker started"  # its log line once it sends
+
+
 def start_mail_worker(ctx: Context) -> subprocess.Popen[bytes]:
     """`healthcare mail-worker` on the run's database, sending to the sink: every API
-    server's emails (F1's are never due). It looks every second (its emails arrive a
-    second or so after the booking; the bench does not wait for them)."""
+    server's emails (F1's are never due), once it has started. It looks every second;
+    each booking run waits until it has taken that run's emails (`outbox_sent`)."""
     env = (
         {k: v for k, v in os.environ.items() if k not in SCRUBBED}
         | production_env(ctx, "mail-worker", ctx.database_url)
         | {"EMAIL_POLL_SECONDS": "1"}
     )
-    with (ctx.folder / "mail-worker.log").open("wb") as log:
-        return subprocess.Popen(
+    log_path = ctx.folder / "mail-worker.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
             [sys.executable, "-m", "healthcare.cli", "mail-worker"],
             env=env,
             cwd=REPO_ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+    deadline = time.monotonic() + START_SECONDS
+    while MAIL_WORKER_STARTED not in log_path.read_bytes():
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_mail_worker(process)
+            raise RuntimeError(f"the mail worker did not start:\n{log_path.read_text()[-2000:]}")
+        time.sleep(0.1)
+    return process
 
 
 def stop_mail_worker(process: subprocess.Popen[bytes]) -> int | None:
@@ -164,28 +177,32 @@ def stop_mail_worker(process: subprocess.Popen[bytes]) -> int | None:
     return process.returncode
 
 
+# Due as the mail worker's claim says (healthcare.mail.worker.CLAIM_SQL).
 SQL_EMAILS_DUE = """
 SELECT count(*) FROM email_messages
 WHERE status = 'PENDING' AND not_before <= now() AND (leased_until IS NULL OR leased_until < now())
 """
 
 
-async def outbox_sent(ctx: Context, limit: float = QUIET_LIMIT) -> float:
-    """Wait (at most `limit` seconds) until the mail worker has taken every due email,
-    so that sending a run's emails does not share the machine with the next run; how long
-    that took, in seconds."""
+async def outbox_sent(ctx: Context, limit: float = QUIET_LIMIT) -> dict[str, float]:
+    """Wait (at most `limit` seconds) until the mail worker has taken every due email and
+    gone quiet, so that sending a run's emails does not share the machine with the next
+    run: how long that took, and how many were still due at the limit (0 but for a
+    backlog the worker could not take in time, which the results then show)."""
+    if ctx.mail_worker is None or ctx.mail_worker.poll() is not None:
+        raise RuntimeError("the mail worker is not running")
     started = time.perf_counter()
     connection = await asyncpg.connect(asyncpg_dsn(ctx.database_url))
     try:
-        while time.perf_counter() - started < limit:
-            if not await connection.fetchval(SQL_EMAILS_DUE):
+        while True:
+            due = await connection.fetchval(SQL_EMAILS_DUE)
+            if not due or time.perf_counter() - started >= limit:
                 break
             await asyncio.sleep(0.2)
     finally:
         await connection.close()
-    if ctx.mail_worker is not None:
-        await quiesce(ctx.mail_worker.pid, window=QUIET_WINDOW, limit=QUIET_LIMIT)
-    return round(time.perf_counter() - started, 2)
+    await quiesce(ctx.mail_worker.pid, window=QUIET_WINDOW, limit=QUIET_LIMIT)
+    return {"seconds": round(time.perf_counter() - started, 2), "still_due": due}
 
 
 async def start_floor(ctx: Context, name: str, mode: str, extra: list[str]) -> Server:
@@ -421,7 +438,7 @@ async def saturate(ctx: Context, server: Server, scenario: str) -> dict[str, Any
     summary = _run_summary(result, meter.result())
     summary["busy_after_run_seconds"] = await settle(server)
     if scenario == "book":
-        summary["emails_sent_after_run_seconds"] = await outbox_sent(ctx)
+        summary["emails_taken_after_run"] = await outbox_sent(ctx)
     return summary
 
 
@@ -694,7 +711,7 @@ async def verify_and_count(
     api = f1 = f2 = peer = None
     try:
         proxied = _through(ctx.database_url, proxy.port)
-        api = await start_api(ctx, "api-counted", proxied)
+        api = await start_api(ctx, "api-counted", proxied, server_sends_email=False)
         f1 = await start_floor(ctx, "f1-counted", "f1", ["--database-url", asyncpg_dsn(proxied)])
         comparison, bodies = await compare_answers(ctx, api, f1)
         checked: dict[str, Any] = {"answers": comparison}

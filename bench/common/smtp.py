@@ -19,9 +19,14 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+from bench.common.processes import REPO_ROOT
 from tests.servers import free_port
 
 READY = "ready"
+
+
+def sink_url(port: int) -> str:
+    return f"smtp://127.0.0.1:{port}?starttls=off"
 
 
 class SmtpSink:
@@ -36,7 +41,7 @@ class SmtpSink:
 
     @property
     def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}?starttls=off"
+        return sink_url(self.port)
 
 
 class SmtpSinkProcess:
@@ -50,13 +55,14 @@ class SmtpSinkProcess:
 
     @property
     def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}?starttls=off"
+        return sink_url(self.port)
 
     def start(self) -> None:
         self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
             [sys.executable, "-m", "bench.common.smtp", "--port", str(self.port)],
             stdout=subprocess.PIPE,
             text=True,
+            cwd=REPO_ROOT,
         )
         assert self.process.stdout is not None
         if self.process.stdout.readline().strip() != READY:
@@ -80,6 +86,9 @@ def main() -> None:
     sink.controller.start()
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    # Ctrl-C on the benchmark reaches this process too: the benchmark stops it, and reads
+    # its count, when it stops itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     print(READY, flush=True)
     stopping.wait()
     sink.controller.stop()

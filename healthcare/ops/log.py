@@ -20,17 +20,20 @@ def time_text(created: float) -> str:
     date and time of day written once per second: that call was about half of formatting a
     request's line (4 of 10 us). The microseconds are rounded as `fromtimestamp` rounds
     them (half to even), then cut to milliseconds as `isoformat` cuts them."""
-    second = int(created)
+    second = int(created)  # toward zero: a time before 1970 borrows a second below
     microseconds = round((created - second) * 1_000_000)
     if microseconds >= 1_000_000:
         second += 1
         microseconds -= 1_000_000
+    elif microseconds < 0:
+        second -= 1
+        microseconds += 1_000_000
     return f"{_second_text(second)}.{microseconds // 1000:03d}+00:00"
 
 
 @functools.lru_cache(maxsize=4)  # the lines of one second, and a late record of the last
 def _second_text(second: int) -> str:
-    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return datetime.fromtimestamp(second, UTC).replace(tzinfo=None).isoformat()
 
 
 class JsonFormatter(logging.Formatter):
