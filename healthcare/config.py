@@ -211,7 +211,7 @@ class Settings:
     email_poll_seconds: int = 5
     reminder_poll_seconds: int = 30
     # False: server processes write emails to the outbox and never send them; processes
-    # of `healthcare mail-worker` do (their CPU is never a request's).
+    # of `healthcare mail-worker` do (composing and sending is then no server's work).
     server_sends_email: bool = True
     password_reset_rate_per_address: Rate = Rate(20, 60 * 60)
     password_reset_rate_per_account: Rate = Rate(5, 60 * 60)
