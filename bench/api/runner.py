@@ -34,8 +34,6 @@ from bench.api.data import Dataset
 from bench.api.pgcount import StatementCounter, summarize
 from bench.common.processes import (
     PRODUCTION_EMAIL_ENV,
-    REPO_ROOT,
-    SCRUBBED,
     START_SECONDS,
     Server,
     cpu_seconds,
@@ -45,6 +43,7 @@ from bench.common.processes import (
     process_tree,
     processes_mentioning,
     quiesce,
+    spawn,
     start_server,
     tree_cpu_seconds,
 )
@@ -142,20 +141,9 @@ def start_mail_worker(ctx: Context) -> subprocess.Popen[bytes]:
     """`healthcare mail-worker` on the run's database, sending to the sink: every API
     server's emails (F1's are never due), once it has started. It looks every second;
     each booking run waits until it has taken that run's emails (`outbox_sent`)."""
-    env = (
-        {k: v for k, v in os.environ.items() if k not in SCRUBBED}
-        | production_env(ctx, "mail-worker", ctx.database_url)
-        | {"EMAIL_POLL_SECONDS": "1"}
-    )
+    env = production_env(ctx, "mail-worker", ctx.database_url) | {"EMAIL_POLL_SECONDS": "1"}
     log_path = ctx.folder / "mail-worker.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "healthcare.cli", "mail-worker"],
-            env=env,
-            cwd=REPO_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    process = spawn([sys.executable, "-m", "healthcare.cli", "mail-worker"], env, log_path)
     deadline = time.monotonic() + START_SECONDS
     while MAIL_WORKER_STARTED not in log_path.read_bytes():
         if process.poll() is not None or time.monotonic() > deadline:

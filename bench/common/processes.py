@@ -150,16 +150,22 @@ class Server:
         return self.process.returncode
 
 
+def spawn(argv: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """Start `argv` from the checkout with this environment less SCRUBBED, plus `env`;
+    its output to `log_path`."""
+    environment = {k: v for k, v in os.environ.items() if k not in SCRUBBED} | env
+    with log_path.open("wb") as log:
+        return subprocess.Popen(  # noqa: S603 (our own interpreter and modules)
+            argv, env=environment, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
+
+
 def start_server(
     name: str, argv: list[str], env: dict[str, str], log_path: Path, ready_path: str
 ) -> Server:
     """Start `argv` (which must listen on env PORT) and wait until `ready_path` answers 200."""
     port = int(env["PORT"])
-    environment = {k: v for k, v in os.environ.items() if k not in SCRUBBED} | env
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603 (our own interpreter and modules)
-            argv, env=environment, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT
-        )
+    process = spawn(argv, env, log_path)
     server = Server(name, process, port, log_path)
 
     def ready() -> bool:
